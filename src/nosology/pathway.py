@@ -172,7 +172,8 @@ class Stage(FrozenModel):
         The lowest facility level that may provide it (1 primary, 2 inter-district / ЦАОП,
         3 regional hospital or dispensary), or ``None`` for any.
     shares_day
-        Whether the stage may be booked on a day with other stages of the route.
+        Whether an in-person stage may share its day with other in-person stages of the route
+        (remote stages never count: the patient is not there).
     after
         Stages that must have ended before this one starts (each adds ``end -> start >= 0``).
     """

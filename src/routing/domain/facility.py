@@ -1,0 +1,61 @@
+"""Facilities (медицинские организации): where services are given."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator
+
+from nosology.pathway import FrozenModel, ServiceRef
+from routing.domain.common import RecordId
+from routing.domain.geo import GeoPoint
+
+__all__ = ["Facility"]
+
+
+class Facility(FrozenModel):
+    """A medical facility: where it is, its level and the services it offers.
+
+    Attributes
+    ----------
+    id
+        Unique in a problem; non-empty, no whitespace.
+    name
+        Display name.
+    location
+        Where it is, if known (used for travel times).
+    district
+        The administrative district, if known.
+    level
+        1 polyclinic, 2 inter-district centre (ЦАОП), 3 hospital or dispensary.
+    services
+        The services it offers, each once.
+    days_off
+        Its own closed days, besides the production calendar's days off.
+    """
+
+    id: RecordId
+    name: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    location: GeoPoint | None = None
+    district: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    level: Annotated[int, Field(ge=1, le=3)]
+    services: tuple[ServiceRef, ...] = ()
+    days_off: tuple[date, ...] = ()
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, services: tuple[ServiceRef, ...]) -> tuple[ServiceRef, ...]:
+        if len({str(s) for s in services}) != len(services):
+            raise ValueError("a service is listed twice")
+        return services
+
+    @cached_property
+    def service_keys(self) -> frozenset[str]:
+        """The services as ``"system:code"`` strings."""
+        return frozenset(str(s) for s in self.services)
+
+    def offers(self, service: ServiceRef | str) -> bool:
+        """Whether the facility offers ``service`` (a :class:`ServiceRef` or ``"system:code"``)."""
+        return str(service) in self.service_keys

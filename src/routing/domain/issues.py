@@ -1,0 +1,85 @@
+"""Turning pydantic's validation errors into :class:`~routing.exceptions.InvalidInputError` issues.
+
+Each issue names the record (by its id where the input gives a usable one, else by its position)
+and the field, and says what was expected. Input values are never echoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from routing.domain.common import record_name
+from routing.exceptions import InvalidInputError, InvalidProblemError
+
+__all__ = ["issues_from_validation_error"]
+
+_REASONS = {
+    "timezone_aware": "a datetime without a UTC offset: add one (e.g. +03:00) or give a 'timezone'",
+    "extra_forbidden": "unknown field",
+    "missing": "required",
+}
+"""Clearer wording for a few pydantic error types."""
+
+
+def _locate(
+    loc: tuple[int | str, ...], raw: Any, collections: Mapping[str, str], root: str
+) -> tuple[str, tuple[int | str, ...]]:
+    """Split an error location into the record's name and the location inside it."""
+    if len(loc) >= 2 and loc[0] in collections and isinstance(loc[1], int):
+        key, index = str(loc[0]), loc[1]
+        item: Any = None
+        if isinstance(raw, Mapping):
+            items = raw.get(key)
+            if isinstance(items, Sequence) and not isinstance(items, str) and index < len(items):
+                item = items[index]
+        record = f"{key}[{index}]"
+        on_id = len(loc) > 2 and loc[2] == "id"
+        if isinstance(item, Mapping) and not on_id:
+            named = record_name(collections[key], item.get("id"))
+            if named != collections[key]:
+                record = named
+        return record, loc[2:]
+    return root, loc
+
+
+def issues_from_validation_error(
+    error: ValidationError,
+    raw: Any,
+    collections: Mapping[str, str],
+    *,
+    root: str = "problem",
+) -> InvalidProblemError:
+    """All the issues of ``error`` as one :class:`InvalidProblemError`.
+
+    Parameters
+    ----------
+    error
+        The error from validating ``raw``.
+    raw
+        The input as given, used only to read the ids of records that failed.
+    collections
+        Top-level list field → the noun of its records, e.g. ``{"slots": "slot"}``.
+    root
+        How to name the document itself, for errors outside the collections.
+    """
+    issues: list[InvalidInputError] = []
+    for detail in error.errors(include_url=False, include_input=False):
+        cause = detail.get("ctx", {}).get("error")
+        if isinstance(cause, InvalidProblemError):
+            issues.extend(cause.issues)
+            continue
+        record, inner = _locate(tuple(detail["loc"]), raw, collections, root)
+        field = ".".join(str(part) for part in inner)
+        if isinstance(cause, InvalidInputError):
+            reason = cause.reason
+            if cause.field and not (field == cause.field or field.endswith("." + cause.field)):
+                field = f"{field}.{cause.field}" if field else cause.field
+        elif isinstance(cause, BaseException):
+            reason = str(cause)
+        else:
+            reason = _REASONS.get(detail["type"], detail["msg"])
+        issues.append(InvalidInputError(record, field, reason))
+    return InvalidProblemError(issues)

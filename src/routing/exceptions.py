@@ -1,0 +1,82 @@
+"""The exceptions of the routing package, one hierarchy that callers can catch by meaning.
+
+Every error that bad input causes is an :class:`InvalidInputError` (a :class:`ValueError`) whose
+message names the record and the field and says what was expected. Messages never carry patient
+data or input values: records are named by their id, or by their position when the id is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "CalendarRangeError",
+    "InvalidInputError",
+    "InvalidProblemError",
+    "RoutingError",
+]
+
+
+class RoutingError(Exception):
+    """Base class of every error raised by :mod:`routing`."""
+
+
+class InvalidInputError(RoutingError, ValueError):
+    """Bad input: a record with a field that is missing, malformed or inconsistent.
+
+    Parameters
+    ----------
+    record
+        The record, by its id where it has one (``"slot 'S17'"``), else by its position
+        (``"slots[3]"``).
+    field
+        The offending field as a dotted path (``"end"``, ``"patient.unavailable.0.end"``), or ``""``
+        when the record as a whole is wrong.
+    reason
+        What is wrong and what was expected.
+
+    Examples
+    --------
+    >>> str(InvalidInputError("slot 'S17'", "end", "end must be after start"))
+    "slot 'S17', field 'end': end must be after start"
+    """
+
+    def __init__(self, record: str, field: str, reason: str) -> None:
+        self.record = record
+        self.field = field
+        self.reason = reason
+        where = f"{record}, field {field!r}" if field else record
+        super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.record, self.field, self.reason))
+
+
+class InvalidProblemError(InvalidInputError):
+    """A problem document with one or more issues; all of them are in :attr:`issues`.
+
+    The record, field, reason and message are those of the first issue, with a count of the rest.
+
+    Parameters
+    ----------
+    issues
+        Every issue found, in document order; at least one.
+    """
+
+    def __init__(self, issues: Sequence[InvalidInputError]) -> None:
+        if not issues:
+            raise ValueError("an InvalidProblemError needs at least one issue")
+        self.issues: tuple[InvalidInputError, ...] = tuple(issues)
+        first = self.issues[0]
+        super().__init__(first.record, first.field, first.reason)
+        if len(self.issues) > 1:
+            more = len(self.issues) - 1
+            self.args = (f"{self.args[0]} (and {more} more issue{'s' if more > 1 else ''})",)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.issues,))
+
+
+class CalendarRangeError(InvalidInputError):
+    """A date outside the range the working-day calendar covers."""

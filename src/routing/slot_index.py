@@ -1,0 +1,203 @@
+"""An index of free slots, built once and shared by every request planned over it.
+
+The index holds the slots as flat integer arrays (minutes and local day indices on a
+:class:`~routing.calendar.WorkingCalendar`), grouped by service and sorted by start, so that the
+candidates of a stage are found by binary search. It also holds the travel minutes between every
+pair of facilities, computed once from the :class:`~routing.domain.TravelModel`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from nosology.pathway import VisitMode
+
+from routing.calendar import WorkingCalendar, default_calendar
+from routing.domain import Facility, Slot, TravelModel
+from routing.exceptions import InvalidInputError
+
+__all__ = ["SlotIndex"]
+
+logger = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class SlotIndex:
+    """Free slots and facilities as arrays, for fast candidate look-up.
+
+    Build with :meth:`build`. Positions (``0 .. len(slots) - 1``) index every array; ``by_service``
+    maps a service key (``"system:code"``) to the positions of its slots sorted by start, then end,
+    then id.
+
+    Attributes
+    ----------
+    calendar
+        The working calendar that defines minutes and day indices.
+    travel
+        The travel model ``travel_minutes`` was computed from.
+    slots, facilities
+        The records, in the order the arrays follow (facilities sorted by id).
+    start, end
+        Minutes (:meth:`WorkingCalendar.minute_of`) of each slot's start and end.
+    day, end_day
+        Local day index of each slot's start and of its last minute.
+    facility
+        Position of each slot's facility in ``facilities``.
+    open_day
+        False where the slot falls on one of its facility's ``days_off``.
+    in_person
+        True for in-person slots, False for remote ones.
+    facility_level
+        The level of each facility, by facility position.
+    travel_minutes
+        ``travel_minutes[a, b]`` from facility ``a`` to facility ``b``.
+    """
+
+    calendar: WorkingCalendar
+    travel: TravelModel
+    slots: tuple[Slot, ...]
+    facilities: tuple[Facility, ...]
+    start: IntArray
+    end: IntArray
+    day: IntArray
+    end_day: IntArray
+    facility: IntArray
+    open_day: npt.NDArray[np.bool_]
+    in_person: npt.NDArray[np.bool_]
+    facility_level: IntArray
+    travel_minutes: IntArray
+    by_service: Mapping[str, IntArray]
+    facility_position: Mapping[str, int]
+    slot_position: Mapping[str, int]
+    travel_is_metric: bool = field(default=True)
+
+    @classmethod
+    def build(
+        cls,
+        facilities: Iterable[Facility],
+        slots: Iterable[Slot],
+        *,
+        calendar: WorkingCalendar | None = None,
+        travel: TravelModel | None = None,
+    ) -> SlotIndex:
+        """Index ``slots`` of ``facilities``.
+
+        Raises
+        ------
+        InvalidInputError
+            A duplicate facility or slot id, a slot of an unknown facility.
+        CalendarRangeError
+            A slot outside the years the calendar knows.
+        """
+        cal = calendar or default_calendar()
+        trav = travel or TravelModel()
+        facs = tuple(sorted(facilities, key=lambda f: f.id))
+        fac_pos: dict[str, int] = {}
+        for f in facs:
+            if f.id in fac_pos:
+                raise InvalidInputError(f"facility {f.id!r}", "id", "the id is used twice")
+            fac_pos[f.id] = len(fac_pos)
+        slot_list = tuple(slots)
+        n = len(slot_list)
+        start = np.empty(n, dtype=np.int64)
+        end = np.empty(n, dtype=np.int64)
+        fac = np.empty(n, dtype=np.int64)
+        slot_pos: dict[str, int] = {}
+        days_off = {f.id: frozenset(cal.day_index(d) for d in f.days_off) for f in facs}
+        for i, s in enumerate(slot_list):
+            if s.id in slot_pos:
+                raise InvalidInputError(f"slot {s.id!r}", "id", "the id is used twice")
+            slot_pos[s.id] = i
+            position = fac_pos.get(s.facility_id)
+            if position is None:
+                raise InvalidInputError(
+                    f"slot {s.id!r}", "facility_id", f"unknown facility {s.facility_id!r}"
+                )
+            fac[i] = position
+            start[i] = cal.minute_of(s.start)
+            end[i] = cal.minute_of(s.end)
+        table = cal.working_day_offset_table()
+        day = np.searchsorted(table.day_start, start, side="right").astype(np.int64) - 1
+        end_day = np.searchsorted(table.day_start, end - 1, side="right").astype(np.int64) - 1
+        open_day = np.ones(n, dtype=np.bool_)
+        for i, s in enumerate(slot_list):
+            closed = days_off[s.facility_id]
+            if closed and int(day[i]) in closed:
+                open_day[i] = False
+        in_person = np.array([s.mode is VisitMode.IN_PERSON for s in slot_list], dtype=np.bool_)
+        level = np.array([f.level for f in facs], dtype=np.int64)
+        groups: dict[str, list[int]] = {}
+        for i, s in enumerate(slot_list):
+            groups.setdefault(str(s.service), []).append(i)
+        by_service: dict[str, IntArray] = {}
+        ids = np.array([s.id for s in slot_list], dtype=object)
+        for key, members in groups.items():
+            pos = np.asarray(members, dtype=np.int64)
+            order = np.lexsort((ids[pos], end[pos], start[pos]))
+            by_service[key] = pos[order]
+        matrix = np.zeros((len(facs), len(facs)), dtype=np.int64)
+        for a, fa in enumerate(facs):
+            for b, fb in enumerate(facs):
+                if a != b:
+                    matrix[a, b] = trav.minutes(fa, fb)
+        metric = _is_metric(matrix)
+        if not metric:
+            logger.info("travel times break the triangle inequality; travel bounds are weakened")
+        for array in (start, end, day, end_day, fac, open_day, in_person, level, matrix, *by_service.values()):
+            array.setflags(write=False)
+        return cls(
+            calendar=cal,
+            travel=trav,
+            slots=slot_list,
+            facilities=facs,
+            start=start,
+            end=end,
+            day=day,
+            end_day=end_day,
+            facility=fac,
+            open_day=open_day,
+            in_person=in_person,
+            facility_level=level,
+            travel_minutes=matrix,
+            by_service=by_service,
+            facility_position=fac_pos,
+            slot_position=slot_pos,
+            travel_is_metric=metric,
+        )
+
+    def facility_level_ok(self, positions: IntArray, level: int | None) -> npt.NDArray[np.bool_]:
+        """Mask of the slots at ``positions`` whose facility has at least ``level``."""
+        if level is None:
+            return np.ones(len(positions), dtype=np.bool_)
+        return np.asarray(self.facility_level[self.facility[positions]] >= level)
+
+    def mode_is(self, positions: IntArray, mode: VisitMode) -> npt.NDArray[np.bool_]:
+        """Mask of the slots at ``positions`` offered in ``mode``."""
+        flags = self.in_person[positions]
+        return np.asarray(flags if mode is VisitMode.IN_PERSON else ~flags)
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def __repr__(self) -> str:
+        return (
+            f"SlotIndex({len(self.slots)} slots, {len(self.facilities)} facilities, "
+            f"{len(self.by_service)} services)"
+        )
+
+
+def _is_metric(matrix: IntArray) -> bool:
+    """Whether ``matrix[i, j] <= matrix[i, k] + matrix[k, j]`` for all ``i, j, k``."""
+    n = matrix.shape[0]
+    for k in range(n):
+        via = matrix[:, k : k + 1] + matrix[k : k + 1, :]
+        if np.any(matrix > via):
+            return False
+    return True

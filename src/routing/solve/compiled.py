@@ -1,0 +1,262 @@
+"""One request compiled against a slot index: candidate slots per stage and the lag links.
+
+This is the solver-facing form of a request: plain Python ints and lists, built once per request.
+Candidates are the slots that satisfy every *unary* rule of a stage (service, facility level and
+allowed facilities, visit mode, horizon, facility days off, the patient's unavailability, windows);
+the rules between stages are kept as :class:`Link` records for the solver to propagate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from nosology.pathway import REFERRAL, EventPoint, LagUnit, Pathway, VisitMode, parse_event
+
+from routing.domain import RouteRequest
+from routing.slot_index import SlotIndex
+from routing.solve.timeaxis import TimeAxis, time_axis
+
+__all__ = ["REFERRAL_STAGE", "CompiledRequest", "Link", "StageCandidates", "compile_request"]
+
+REFERRAL_STAGE = -1
+"""The stage index that stands for the referral event in a :class:`Link`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """``min <= Y - X <= max`` in ``unit`` from event ``X`` to event ``Y``.
+
+    An event is ``(stage index, point)`` with point 0 = start, 1 = end; stage
+    :data:`REFERRAL_STAGE` is the referral. ``origin`` says which rule of the pathway made it.
+    """
+
+    x_stage: int
+    x_point: int
+    y_stage: int
+    y_point: int
+    unit: LagUnit
+    min: int | None
+    max: int | None
+    origin: str
+
+
+@dataclass(slots=True)
+class StageCandidates:
+    """The candidate slots of one stage, sorted by start, then end, then slot id.
+
+    Every list has one entry per candidate; ``slot`` is the position in the :class:`SlotIndex`.
+    """
+
+    stage_id: str
+    in_person: bool
+    shares_day: bool
+    slot: list[int]
+    start: list[int]
+    end: list[int]
+    day: list[int]
+    end_day: list[int]
+    facility: list[int]
+    preferred: list[bool]
+    excluded_by: dict[str, int] = field(default_factory=dict)
+    """How many slots of the stage's services each unary rule removed (for explanations)."""
+
+    @property
+    def min_duration(self) -> int:
+        """The shortest candidate, in minutes (0 without candidates)."""
+        return min((e - s for s, e in zip(self.start, self.end, strict=True)), default=0)
+
+    @property
+    def max_duration(self) -> int:
+        """The longest candidate, in minutes (0 without candidates)."""
+        return max((e - s for s, e in zip(self.start, self.end, strict=True)), default=0)
+
+
+@dataclass(slots=True)
+class CompiledRequest:
+    """A request ready for a solver."""
+
+    request: RouteRequest
+    pathway: Pathway
+    index: SlotIndex
+    axis: TimeAxis
+    referral_minute: int
+    horizon_minute: int
+    stages: list[StageCandidates]
+    links: list[Link]
+    home_minutes: list[int] | None
+    """Travel minutes from the patient's home to each facility, or ``None`` without a location."""
+    max_visits_per_day: int
+    travel_is_metric: bool
+    problems: list[str] = field(default_factory=list)
+    """Reasons the request cannot be solved at all (a missing reference date, ...)."""
+
+    def stage_index(self, stage_id: str) -> int:
+        """Position of a stage."""
+        for i, stage in enumerate(self.stages):
+            if stage.stage_id == stage_id:
+                return i
+        raise KeyError(stage_id)
+
+
+def _event(pathway: Pathway, positions: dict[str, int], event: str) -> tuple[int, int]:
+    stage, point = parse_event(event)
+    if stage is None:
+        return REFERRAL_STAGE, 0
+    return positions[stage], 0 if point is EventPoint.START else 1
+
+
+def compile_links(pathway: Pathway) -> tuple[list[Link], list[str]]:
+    """The lag links of a pathway, and the rules this solver cannot take (with why)."""
+    positions = {s.id: i for i, s in enumerate(pathway.stages)}
+    links: list[Link] = []
+    problems: list[str] = []
+    for i, stage in enumerate(pathway.stages):
+        for before in stage.after:
+            links.append(
+                Link(positions[before], 1, i, 0, LagUnit.MINUTES, 0, None, f"{stage.id} after {before}")
+            )
+    for n, c in enumerate(pathway.constraints):
+        xs, xp = _event(pathway, positions, c.from_event)
+        ys, yp = _event(pathway, positions, c.to_event)
+        origin = f"constraint {c.from_event} -> {c.to_event}"
+        if c.unit is LagUnit.WORKING_DAYS and ((c.min or 0) < 0 or (c.max or 0) < 0):
+            problems.append(f"constraint {n} ({origin}): negative working-day lags are not supported")
+            continue
+        links.append(Link(xs, xp, ys, yp, c.unit, c.min, c.max, origin))
+    for d in pathway.deadlines:
+        if d.hard:
+            xs, xp = _event(pathway, positions, d.from_event)
+            ys, yp = _event(pathway, positions, d.to_event)
+            links.append(Link(xs, xp, ys, yp, d.unit, None, d.limit, f"hard deadline {d.id}"))
+    return links, problems
+
+
+def compile_request(request: RouteRequest, pathway: Pathway, index: SlotIndex) -> CompiledRequest:
+    """Gather each stage's candidate slots and the pathway's links for ``request``.
+
+    Raises
+    ------
+    CalendarRangeError
+        If the referral lies outside the years the index's calendar knows.
+    """
+    calendar = index.calendar
+    axis = time_axis(calendar)
+    referral = calendar.minute_of(request.referral)
+    referral_day = axis.day_of(referral)
+    horizon = axis.first_minute(referral_day + request.horizon_days + 1)
+    links, problems = compile_links(pathway)
+    patient = request.patient
+    allowed = patient.allowed_facilities
+    preferred = set(patient.preferred_facilities)
+    fac_allowed = np.array(
+        [allowed is None or f.id in allowed for f in index.facilities], dtype=np.bool_
+    )
+    fac_preferred = [f.id in preferred for f in index.facilities]
+    busy = [
+        (calendar.minute_of(p.start), calendar.minute_of(p.end))
+        for p in patient.unavailable
+        if p.end > request.referral
+    ]
+    windows: dict[tuple[str, EventPoint], list[tuple[int, int, str]]] = {}
+    for w in pathway.windows:
+        stage_id, point = parse_event(w.event)
+        assert stage_id is not None and point is not None
+        ref = request.reference_dates.get(w.reference)
+        if ref is None:
+            problems.append(
+                f"stage {stage_id}: its window needs the reference date {w.reference!r}, "
+                "which the request does not give"
+            )
+            continue
+        first = calendar.day_index(ref) + w.min_days
+        last = calendar.day_index(ref) + w.max_days
+        windows.setdefault((stage_id, point), []).append((first, last, w.reference))
+
+    stages: list[StageCandidates] = []
+    for stage in pathway.stages:
+        excluded: dict[str, int] = {}
+        parts = []
+        for service in stage.services:
+            positions = index.by_service.get(str(service))
+            if positions is None or len(positions) == 0:
+                continue
+            starts = index.start[positions]
+            lo = int(np.searchsorted(starts, referral, side="left"))
+            hi = int(np.searchsorted(starts, horizon, side="left"))
+            excluded["outside the horizon"] = excluded.get("outside the horizon", 0) + (
+                len(positions) - (hi - lo)
+            )
+            parts.append(positions[lo:hi])
+        pos = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+        pos = _keep(pos, index.facility_level_ok(pos, stage.facility_level), excluded,
+                    "below the facility level required")
+        pos = _keep(pos, fac_allowed[index.facility[pos]], excluded,
+                    "at facilities the patient may not use")
+        pos = _keep(pos, index.mode_is(pos, stage.mode), excluded, f"not {stage.mode.value}")
+        pos = _keep(pos, index.open_day[pos], excluded, "on the facility's days off")
+        if stage.mode is VisitMode.IN_PERSON and busy:
+            free = np.ones(len(pos), dtype=np.bool_)
+            for b_start, b_end in busy:
+                free &= ~((index.start[pos] < b_end) & (index.end[pos] > b_start))
+            pos = _keep(pos, free, excluded, "when the patient is unavailable")
+        for (stage_id, point), ranges in windows.items():
+            if stage_id != stage.id:
+                continue
+            days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
+            for first, last, ref_name in ranges:
+                pos = _keep(pos, (days >= first) & (days <= last), excluded,
+                            f"outside the window after {ref_name}")
+                days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
+        order = np.lexsort((pos, index.end[pos], index.start[pos]))
+        pos = pos[order]
+        facs = index.facility[pos].tolist()
+        stages.append(
+            StageCandidates(
+                stage_id=stage.id,
+                in_person=stage.mode is VisitMode.IN_PERSON,
+                shares_day=stage.shares_day,
+                slot=pos.tolist(),
+                start=index.start[pos].tolist(),
+                end=index.end[pos].tolist(),
+                day=index.day[pos].tolist(),
+                end_day=index.end_day[pos].tolist(),
+                facility=facs,
+                preferred=[fac_preferred[f] for f in facs],
+                excluded_by={k: v for k, v in excluded.items() if v},
+            )
+        )
+    home_minutes: list[int] | None = None
+    metric = index.travel_is_metric
+    if patient.location is not None:
+        home_minutes = [index.travel.from_home(patient.location, f) for f in index.facilities]
+        metric = metric and _home_is_metric(home_minutes, index)
+    return CompiledRequest(
+        request=request,
+        pathway=pathway,
+        index=index,
+        axis=axis,
+        referral_minute=referral,
+        horizon_minute=horizon,
+        stages=stages,
+        links=links,
+        home_minutes=home_minutes,
+        max_visits_per_day=patient.max_visits_per_day,
+        travel_is_metric=metric,
+        problems=problems,
+    )
+
+
+def _keep(
+    pos: np.ndarray, mask: np.ndarray, excluded: dict[str, int], reason: str
+) -> np.ndarray:
+    removed = int(len(pos) - np.count_nonzero(mask))
+    if removed:
+        excluded[reason] = excluded.get(reason, 0) + removed
+    return pos[mask]
+
+
+def _home_is_metric(home: list[int], index: SlotIndex) -> bool:
+    h = np.asarray(home, dtype=np.int64)
+    via = h[:, None] + index.travel_minutes
+    return bool(np.all(h[None, :] <= via))

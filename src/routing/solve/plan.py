@@ -1,0 +1,283 @@
+"""``plan_route``: the fastest complete route for one patient.
+
+The request's pathway is resolved (explicit, by id, or from the diagnoses through
+:mod:`nosology`), checked for contradictory lags, compiled against a :class:`SlotIndex`, and
+searched exactly (:mod:`routing.solve.search`). The result says how good the route is and why.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from nosology.catalogue import Catalogue
+from nosology.exceptions import InconsistentPathwayError, NosologyError
+from nosology.pathway import Pathway
+from nosology.resolve import pathway_for
+from nosology.temporal import compile_pathway
+
+from routing.domain import RouteRequest
+from routing.result import Booking, Objective, RouteResult, SolveStatus
+from routing.slot_index import SlotIndex
+from routing.solve.compiled import CompiledRequest, compile_request
+from routing.solve.explain import deadline_outcomes, waits_and_chain
+from routing.solve.search import SearchLimits, SearchOutcome, search
+
+__all__ = ["SolveOptions", "plan_route", "resolve_pathway"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SolveOptions:
+    """Limits of one solve.
+
+    Attributes
+    ----------
+    time_limit
+        Wall-clock seconds the exact search may take; past it the best route found is returned
+        as FEASIBLE (or TIME_LIMIT without one).
+    node_limit
+        Search nodes, a deterministic limit (the same input stops at the same node).
+    """
+
+    time_limit: float = 2.0
+    node_limit: int = 200_000
+
+    def __post_init__(self) -> None:
+        if not self.time_limit > 0:
+            raise ValueError("time_limit must be positive seconds")
+        if self.node_limit < 1:
+            raise ValueError("node_limit must be at least 1")
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, pathway_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.pathway_id = pathway_id
+
+
+def resolve_pathway(
+    request: RouteRequest,
+    catalogue: Catalogue | None = None,
+    pathways: Mapping[str, Pathway] | None = None,
+) -> Pathway:
+    """The pathway a request asks for: inline, by id (``pathways`` first), or from its diagnoses.
+
+    Raises
+    ------
+    nosology.NosologyError
+        Invalid codes, no applicable pathway, an unknown id or a merge conflict.
+    """
+    if request.pathway is not None:
+        return request.pathway
+    if request.pathway_id is not None:
+        if pathways and request.pathway_id in pathways:
+            return pathways[request.pathway_id]
+        return (catalogue or Catalogue.builtin()).get(request.pathway_id)
+    return pathway_for(request.diagnoses, catalogue)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_consistent(pathway: Pathway) -> str | None:
+    try:
+        compile_pathway(pathway).check_consistency()
+    except InconsistentPathwayError as exc:
+        return str(exc)
+    return None
+
+
+def plan_route(
+    request: RouteRequest,
+    index: SlotIndex,
+    *,
+    catalogue: Catalogue | None = None,
+    pathways: Mapping[str, Pathway] | None = None,
+    options: SolveOptions | None = None,
+) -> RouteResult:
+    """Plan the fastest complete route for ``request`` over the free slots of ``index``.
+
+    Parameters
+    ----------
+    request
+        The patient, diagnoses or pathway, referral moment and constraints.
+    index
+        The free slots and facilities (build once with :meth:`SlotIndex.build`, reuse).
+    catalogue
+        Where pathways come from (the built-in catalogue by default).
+    pathways
+        Extra pathways by id, looked up before the catalogue (e.g. a problem file's own).
+    options
+        Time and node limits.
+
+    Returns
+    -------
+    RouteResult
+        OPTIMAL only when the search proved it; FEASIBLE with the best bound when a limit cut it
+        short; INFEASIBLE with reasons; INVALID when the request cannot be planned as given.
+        Requests are never rejected by exceptions for reasons of their content; programming
+        errors and a referral outside the calendar's years still raise.
+    """
+    opts = options or SolveOptions()
+    started = time.perf_counter()
+    try:
+        pathway = _pathway_or_invalid(request, catalogue, pathways)
+        cr = compile_request(request, pathway, index)
+        if cr.problems:
+            raise _Invalid("; ".join(cr.problems), pathway.id)
+    except _Invalid as exc:
+        logger.info("request %s is invalid", request.id)
+        return RouteResult(
+            request_id=request.id,
+            patient_id=request.patient.id,
+            pathway_id=exc.pathway_id,
+            status=SolveStatus.INVALID,
+            referral=request.referral,
+            reasons=(exc.reason,),
+            runtime_seconds=time.perf_counter() - started,
+        )
+    outcome = search(cr, SearchLimits(time_limit=opts.time_limit, node_limit=opts.node_limit))
+    result = _result(cr, outcome, started)
+    logger.debug(
+        "request %s: %s in %.4f s, %d nodes",
+        request.id, result.status.value, result.runtime_seconds, outcome.nodes,
+    )
+    return result
+
+
+def _pathway_or_invalid(
+    request: RouteRequest, catalogue: Catalogue | None, pathways: Mapping[str, Pathway] | None
+) -> Pathway:
+    try:
+        pathway = resolve_pathway(request, catalogue, pathways)
+    except NosologyError as exc:
+        raise _Invalid(_describe(request, exc)) from None
+    problem = _check_consistent(pathway)
+    if problem is not None:
+        raise _Invalid(problem, pathway.id)
+    return pathway
+
+
+def _describe(request: RouteRequest, exc: NosologyError) -> str:
+    """A reason that names no diagnosis (diagnoses are personal data)."""
+    from nosology.codes import parse_code
+    from nosology.exceptions import InvalidCodeError, UnknownPathwayError
+
+    if isinstance(exc, InvalidCodeError):
+        for n, raw in enumerate(request.diagnoses, start=1):
+            try:
+                parse_code(raw)
+            except InvalidCodeError:
+                return f"diagnosis #{n} is not a valid МКБ-10 code"
+        return "a diagnosis is not a valid МКБ-10 code"
+    if isinstance(exc, UnknownPathwayError):
+        if request.pathway_id is not None:
+            return f"unknown pathway {request.pathway_id!r}"
+        return "no care pathway applies to the diagnoses given"
+    return f"the pathways of the diagnoses cannot be combined: {type(exc).__name__}"
+
+
+def _result(cr: CompiledRequest, outcome: SearchOutcome, started: float) -> RouteResult:
+    request = cr.request
+    base = {
+        "request_id": request.id,
+        "patient_id": request.patient.id,
+        "pathway_id": cr.pathway.id,
+        "referral": request.referral,
+    }
+    if outcome.choice is None:
+        if outcome.proven:
+            return RouteResult(
+                **base,
+                status=SolveStatus.INFEASIBLE,
+                reasons=_infeasible_reasons(cr, outcome),
+                runtime_seconds=time.perf_counter() - started,
+            )
+        return RouteResult(
+            **base,
+            status=SolveStatus.TIME_LIMIT,
+            bound=_objective(outcome.root_bound),
+            reasons=(f"stopped at the {outcome.limit_hit} before any route was found",),
+            runtime_seconds=time.perf_counter() - started,
+        )
+    assert outcome.key is not None
+    index = cr.index
+    bookings = []
+    times: dict[str, tuple[datetime, datetime]] = {}
+    for st, c, stage in zip(cr.stages, outcome.choice, cr.pathway.stages, strict=True):
+        slot = index.slots[st.slot[c]]
+        times[st.stage_id] = (slot.start, slot.end)
+        bookings.append(
+            Booking(
+                stage_id=st.stage_id,
+                slot_id=slot.id,
+                facility_id=slot.facility_id,
+                service=slot.service,
+                start=slot.start,
+                end=slot.end,
+                mode=stage.mode,
+            )
+        )
+    waits, chain, wait_map, chain_of = waits_and_chain(cr, outcome.choice)
+    referral_date = index.calendar.local_date(request.referral)
+    deadlines = tuple(
+        d for d in cr.pathway.deadlines if d.applies_on(referral_date, request.region)
+    )
+    objective = _objective(outcome.key)
+    status = SolveStatus.OPTIMAL if outcome.proven else SolveStatus.FEASIBLE
+    reasons: tuple[str, ...] = ()
+    if not outcome.proven:
+        reasons = (f"search stopped at the {outcome.limit_hit}; the route is not proven best",)
+    return RouteResult(
+        **base,
+        status=status,
+        bookings=tuple(sorted(bookings, key=lambda b: (b.start, b.stage_id))),
+        objective=objective,
+        bound=objective if outcome.proven else _objective(outcome.root_bound),
+        deadlines=deadline_outcomes(
+            deadlines, index.calendar, request.referral, times, wait_map, chain_of
+        ),
+        waits=waits,
+        critical_chain=chain,
+        reasons=reasons,
+        runtime_seconds=time.perf_counter() - started,
+    )
+
+
+def _objective(key: tuple[int, int, int, int] | None) -> Objective | None:
+    if key is None:
+        return None
+    return Objective(
+        completion_minutes=key[0], visit_days=key[1], travel_minutes=key[2], non_preferred=key[3]
+    )
+
+
+def _infeasible_reasons(cr: CompiledRequest, outcome: SearchOutcome) -> tuple[str, ...]:
+    if outcome.failure is None:
+        return (
+            "every combination of free slots that meets the lags breaks a same-day rule "
+            "(visits a day, travel between facilities, overlapping visits or a stage that "
+            "must have its own day)",
+        )
+    stage_index, rule = outcome.failure
+    st = cr.stages[stage_index]
+    stage = cr.pathway.stage(st.stage_id)
+    services = ", ".join(str(s) for s in stage.services)
+    if not st.start:
+        removed = "; ".join(f"{n} {why}" for why, n in sorted(st.excluded_by.items()))
+        detail = f" (slots of its services excluded: {removed})" if removed else ""
+        return (
+            f"no free slot for stage {st.stage_id!r} ({services}) within the horizon of "
+            f"{cr.request.horizon_days} days{detail}",
+        )
+    if rule:
+        return (
+            f"stage {st.stage_id!r}: no free slot meets {rule} together with the other lags of "
+            "the pathway",
+        )
+    return (f"stage {st.stage_id!r}: no free slot meets the lags of the pathway",)

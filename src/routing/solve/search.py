@@ -1,0 +1,384 @@
+"""Exact branch-and-bound over the candidate slots of one request.
+
+The search assigns stages one at a time, in the order of their earliest possible start. After
+each assignment it propagates the lag links to a fixpoint of lower and upper bounds on every
+stage's start and end (:mod:`routing.solve.timeaxis`), which removes every candidate that no
+completion of the partial route could use. A node is pruned when its lower bound on the
+lexicographic objective is not better than the best route found. When the search ends without
+hitting a limit, the best route is proven optimal (or, with none, the request infeasible).
+
+Lower bounds at a node, each valid for every completion of the partial route:
+
+1. completion: the greatest lower bound on any stage's end;
+2. visit days: the distinct days of the in-person stages assigned, plus one if an unassigned
+   in-person stage has no candidate left on any of those days;
+3. travel: the travel of the assigned in-person stages' days when travel times obey the triangle
+   inequality (adding a visit never shortens a day's tour), else 0;
+4. non-preferred: assigned stages outside the preferred facilities, plus the unassigned ones that
+   have no preferred candidate left.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
+
+__all__ = ["SearchLimits", "SearchOutcome", "search"]
+
+Key = tuple[int, int, int, int]
+_INF = 1 << 62
+_NO_KEY: Key = (_INF, _INF, _INF, _INF)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchLimits:
+    """When the search stops early: wall-clock seconds and explored nodes."""
+
+    time_limit: float = 2.0
+    node_limit: int = 200_000
+
+
+@dataclass(slots=True)
+class SearchOutcome:
+    """What the search found.
+
+    ``choice`` holds a candidate index per stage, ``key`` its objective, ``proven`` whether the
+    search was exhaustive, ``root_bound`` the lower bound at the root (``None`` when the root
+    propagation already failed), and ``failure`` the stage and rule that emptied a domain at the
+    root.
+    """
+
+    choice: list[int] | None = None
+    key: Key | None = None
+    proven: bool = False
+    root_bound: Key | None = None
+    nodes: int = 0
+    failure: tuple[int, str] | None = None
+    limit_hit: str | None = None
+    same_day_conflicts: int = field(default=0)
+
+
+class _Search:
+    def __init__(self, cr: CompiledRequest, limits: SearchLimits) -> None:
+        self.cr = cr
+        self.axis = cr.axis
+        self.stages = cr.stages
+        self.k = len(cr.stages)
+        self.links = cr.links
+        self.r = cr.referral_minute
+        self.travel = cr.index.travel_minutes.tolist()
+        self.home = cr.home_minutes
+        self.metric = cr.travel_is_metric
+        self.max_visits = cr.max_visits_per_day
+        self.has_preferences = bool(cr.request.patient.preferred_facilities)
+        self.pref_starts = [
+            [s for s, p in zip(st.start, st.preferred, strict=True) if p] for st in cr.stages
+        ]
+        self.dmin = [st.min_duration for st in cr.stages]
+        self.dmax = [st.max_duration for st in cr.stages]
+        self.limits = limits
+        self.deadline = time.perf_counter() + limits.time_limit
+        self.nodes = 0
+        self.best: list[int] | None = None
+        self.best_key: Key = _NO_KEY
+        self.stopped: str | None = None
+        self.assigned: list[int] = [-1] * self.k
+        self.used_slots: set[int] = set()
+        self.culprit: list[str] = [""] * self.k
+        self.conflicts = 0
+
+    # -- propagation ---------------------------------------------------------------------------
+    def propagate(self, b: list[list[int]]) -> int:
+        """Tighten bounds ``b = [lo_s, hi_s, lo_e, hi_e]`` to a fixpoint; -1 or the failed stage."""
+        lo_s, hi_s, lo_e, hi_e = b
+        axis = self.axis
+        r = self.r
+        stages = self.stages
+        assigned = self.assigned
+        for _ in range(10_000):
+            changed = False
+            for i in range(self.k):
+                if assigned[i] >= 0:
+                    continue
+                st = stages[i]
+                starts = st.start
+                ends = st.end
+                n = len(starts)
+                first = bisect_left(starts, lo_s[i])
+                last = bisect_right(starts, hi_s[i]) - 1
+                a, z, le, he = first, last, lo_e[i], hi_e[i]
+                while a <= z and not le <= ends[a] <= he:
+                    a += 1
+                while z >= a and not le <= ends[z] <= he:
+                    z -= 1
+                if a > z or a >= n:
+                    return i
+                new_lo_s, new_hi_s = starts[a], starts[z]
+                new_lo_e = max(le, new_lo_s + self.dmin[i])
+                new_hi_e = min(he, new_hi_s + self.dmax[i])
+                if new_lo_s != lo_s[i] or new_hi_s != hi_s[i]:
+                    lo_s[i], hi_s[i] = new_lo_s, new_hi_s
+                    changed = True
+                if new_lo_e != lo_e[i] or new_hi_e != hi_e[i]:
+                    lo_e[i], hi_e[i] = new_lo_e, new_hi_e
+                    changed = True
+            for link in self.links:
+                xs, ys = link.x_stage, link.y_stage
+                if xs == REFERRAL_STAGE:
+                    xlo = xhi = r
+                else:
+                    xl, xh = (lo_s, hi_s) if link.x_point == 0 else (lo_e, hi_e)
+                    xlo, xhi = xl[xs], xh[xs]
+                if ys == REFERRAL_STAGE:
+                    ylo = yhi = r
+                else:
+                    yl, yh = (lo_s, hi_s) if link.y_point == 0 else (lo_e, hi_e)
+                    ylo, yhi = yl[ys], yh[ys]
+                unit = link.unit
+                if link.min is not None:
+                    v = axis.min_forward(xlo, link.min, unit)
+                    if v > ylo:
+                        if ys == REFERRAL_STAGE or v > yhi:
+                            return self._fail(ys, xs, link.origin)
+                        yl[ys] = ylo = v
+                        self.culprit[ys] = link.origin
+                        changed = True
+                    v = axis.min_backward(yhi, link.min, unit)
+                    if v < xhi:
+                        if xs == REFERRAL_STAGE or v < xlo:
+                            return self._fail(xs, ys, link.origin)
+                        xh[xs] = xhi = v
+                        self.culprit[xs] = link.origin
+                        changed = True
+                if link.max is not None:
+                    v = axis.max_forward(xhi, link.max, unit)
+                    if v < yhi:
+                        if ys == REFERRAL_STAGE or v < ylo:
+                            return self._fail(ys, xs, link.origin)
+                        yh[ys] = v
+                        self.culprit[ys] = link.origin
+                        changed = True
+                    v = axis.max_backward(ylo, link.max, unit)
+                    if v > xlo:
+                        if xs == REFERRAL_STAGE or v > xhi:
+                            return self._fail(xs, ys, link.origin)
+                        xl[xs] = v
+                        self.culprit[xs] = link.origin
+                        changed = True
+            if not changed:
+                return -1
+        return -1
+
+    def _fail(self, stage: int, other: int, origin: str) -> int:
+        failed = stage if stage != REFERRAL_STAGE else other
+        self.culprit[failed] = origin
+        return failed
+
+    # -- bounds ------------------------------------------------------------------------------
+    def day_tours(self, chosen: list[tuple[int, int]]) -> tuple[int, int, bool]:
+        """Visit days, travel and feasibility of the in-person bookings ``(stage, candidate)``."""
+        by_day: dict[int, list[tuple[int, int, int]]] = {}
+        stages = self.stages
+        for i, c in chosen:
+            st = stages[i]
+            if st.in_person:
+                by_day.setdefault(st.day[c], []).append((st.start[c], st.end[c], st.facility[c]))
+        travel = 0
+        ok = True
+        home = self.home
+        for visits in by_day.values():
+            visits.sort()
+            if len(visits) > self.max_visits:
+                ok = False
+            if home is not None:
+                travel += home[visits[0][2]] + home[visits[-1][2]]
+            for (_, e1, f1), (s2, _, f2) in zip(visits, visits[1:], strict=False):
+                leg = self.travel[f1][f2]
+                travel += leg
+                if e1 + leg > s2:
+                    ok = False
+        return len(by_day), travel, ok
+
+    def lower_key(self, b: list[list[int]], best_completion: int) -> Key | None:
+        """The node's lower bound, or ``None`` when it cannot beat the incumbent."""
+        lo_e = b[2]
+        completion = max(lo_e) - self.r
+        if completion > best_completion:
+            return None
+        if completion < best_completion:
+            return (completion, 0, 0, 0)
+        stages = self.stages
+        assigned = self.assigned
+        chosen = [(i, c) for i, c in enumerate(assigned) if c >= 0]
+        days_used = {stages[i].day[c] for i, c in chosen if stages[i].in_person}
+        days, travel, _ = self.day_tours(chosen)
+        lo_s, hi_s = b[0], b[1]
+        axis = self.axis
+        for i in range(self.k):
+            if assigned[i] >= 0 or not stages[i].in_person:
+                continue
+            starts = stages[i].start
+            if not any(
+                bisect_left(starts, max(lo_s[i], axis.first_minute(d)))
+                < bisect_right(starts, min(hi_s[i], axis.last_minute(d)))
+                for d in days_used
+            ):
+                days += 1
+                break
+        if not self.metric:
+            travel = 0
+        non_pref = 0
+        if self.has_preferences:
+            for i in range(self.k):
+                st = stages[i]
+                if not st.in_person:
+                    continue
+                c = assigned[i]
+                if c >= 0:
+                    non_pref += 0 if st.preferred[c] else 1
+                else:
+                    pref = self.pref_starts[i]
+                    if bisect_left(pref, lo_s[i]) >= bisect_right(pref, hi_s[i]):
+                        non_pref += 1
+        return (completion, days, travel, non_pref)
+
+    def full_key(self) -> Key | None:
+        """The exact objective of a complete assignment, or ``None`` if a same-day rule fails."""
+        stages = self.stages
+        chosen = list(enumerate(self.assigned))
+        days, travel, ok = self.day_tours(chosen)
+        if not ok:
+            return None
+        for i, c in chosen:
+            if not stages[i].shares_day and stages[i].in_person:
+                day = stages[i].day[c]
+                if any(
+                    j != i and stages[j].in_person and stages[j].day[cj] == day
+                    for j, cj in chosen
+                ):
+                    return None
+        completion = max(stages[i].end[c] for i, c in chosen) - self.r
+        non_pref = 0
+        if self.has_preferences:
+            non_pref = sum(1 for i, c in chosen if stages[i].in_person and not stages[i].preferred[c])
+        return (completion, days, travel, non_pref)
+
+    def compatible(self, i: int, c: int) -> bool:
+        """Same-day rules between candidate ``c`` of stage ``i`` and the assigned stages."""
+        stages = self.stages
+        st = stages[i]
+        if st.slot[c] in self.used_slots:
+            return False
+        day = st.day[c]
+        visits = 1 if st.in_person else 0
+        s, e, f = st.start[c], st.end[c], st.facility[c]
+        for j, cj in enumerate(self.assigned):
+            if cj < 0:
+                continue
+            other = stages[j]
+            if other.day[cj] != day or not (st.in_person and other.in_person):
+                continue
+            if not st.shares_day or not other.shares_day:
+                return False
+            visits += 1
+            s2, e2, f2 = other.start[cj], other.end[cj], other.facility[cj]
+            if s < e2 and s2 < e:
+                return False
+            if self.metric:
+                if e <= s2 and e + self.travel[f][f2] > s2:
+                    return False
+                if e2 <= s and e2 + self.travel[f2][f] > s:
+                    return False
+        return visits <= self.max_visits
+
+    # -- search ------------------------------------------------------------------------------
+    def run(self) -> SearchOutcome:
+        k = self.k
+        outcome = SearchOutcome()
+        if any(not st.start for st in self.stages):
+            empty = next(i for i, st in enumerate(self.stages) if not st.start)
+            outcome.failure = (empty, "")
+            outcome.proven = True
+            return outcome
+        inf = _INF
+        b = [[self.r] * k, [inf] * k, [self.r] * k, [inf] * k]
+        failed = self.propagate(b)
+        if failed >= 0:
+            outcome.failure = (failed, self.culprit[failed])
+            outcome.proven = True
+            return outcome
+        root = self.lower_key(b, inf)
+        assert root is not None
+        outcome.root_bound = (root[0], 0, 0, 0)
+        self.order = sorted(range(k), key=lambda i: (b[0][i], i))
+        self.dfs(0, b)
+        outcome.choice = self.best
+        outcome.key = self.best_key if self.best is not None else None
+        outcome.proven = self.stopped is None
+        outcome.limit_hit = self.stopped
+        outcome.nodes = self.nodes
+        outcome.same_day_conflicts = self.conflicts
+        return outcome
+
+    def dfs(self, depth: int, b: list[list[int]]) -> None:
+        self.nodes += 1
+        if self.nodes & 255 == 0:
+            if time.perf_counter() > self.deadline:
+                self.stopped = "time limit"
+            elif self.nodes >= self.limits.node_limit:
+                self.stopped = "node limit"
+        if self.stopped:
+            return
+        if depth == self.k:
+            key = self.full_key()
+            if key is None:
+                self.conflicts += 1
+            elif key < self.best_key:
+                self.best_key = key
+                self.best = list(self.assigned)
+            return
+        i = self.order[depth]
+        st = self.stages[i]
+        starts, ends = st.start, st.end
+        lo_s, hi_s, lo_e, hi_e = b
+        c = bisect_left(starts, lo_s[i])
+        stop = bisect_right(starts, hi_s[i])
+        previous: tuple[int, int, int] | None = None
+        cap = self.r + self.best_key[0] if self.best is not None else _INF
+        while c < stop:
+            s, e = starts[c], ends[c]
+            if s > cap:
+                break
+            # In-person candidates at the same times and facility are interchangeable: no other
+            # in-person stage can take the sibling slot at that time, so one of them suffices.
+            signature = (s, e, st.facility[c]) if st.in_person else None
+            if (
+                lo_e[i] <= e <= hi_e[i]
+                and (signature is None or signature != previous)
+                and self.compatible(i, c)
+            ):
+                previous = signature
+                # Only routes that complete no later than the best one can still beat it.
+                child = [list(lo_s), list(hi_s), list(lo_e), [min(x, cap) for x in hi_e]]
+                child[0][i] = child[1][i] = s
+                child[2][i] = child[3][i] = e
+                self.assigned[i] = c
+                slot = st.slot[c]
+                self.used_slots.add(slot)
+                if self.propagate(child) < 0:
+                    bound = self.lower_key(child, self.best_key[0])
+                    if bound is not None and bound < self.best_key:
+                        self.dfs(depth + 1, child)
+                self.used_slots.discard(slot)
+                self.assigned[i] = -1
+                if self.stopped:
+                    return
+            c += 1
+
+
+def search(cr: CompiledRequest, limits: SearchLimits | None = None) -> SearchOutcome:
+    """Find the lexicographically best route of a compiled request (see the module docstring)."""
+    return _Search(cr, limits or SearchLimits()).run()
