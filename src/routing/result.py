@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from nosology.pathway import FrozenModel, LagUnit, ServiceRef, VisitMode
 from pydantic import AwareDatetime, NonNegativeInt
+
+from nosology.pathway import FrozenModel, LagUnit, ServiceRef, VisitMode
 
 __all__ = [
     "Booking",

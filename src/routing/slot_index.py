@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from nosology.pathway import VisitMode
-
 from routing.calendar import WorkingCalendar, default_calendar
 from routing.domain import Facility, Slot, TravelModel
 from routing.exceptions import InvalidInputError
@@ -47,7 +46,7 @@ class SlotIndex:
     start, end
         Minutes (:meth:`WorkingCalendar.minute_of`) of each slot's start and end.
     day, end_day
-        Local day index of each slot's start and of its last minute.
+        Local day index of each slot's start and of its end instant.
     facility
         Position of each slot's facility in ``facilities``.
     open_day
@@ -125,7 +124,7 @@ class SlotIndex:
             end[i] = cal.minute_of(s.end)
         table = cal.working_day_offset_table()
         day = np.searchsorted(table.day_start, start, side="right").astype(np.int64) - 1
-        end_day = np.searchsorted(table.day_start, end - 1, side="right").astype(np.int64) - 1
+        end_day = np.searchsorted(table.day_start, end, side="right").astype(np.int64) - 1
         open_day = np.ones(n, dtype=np.bool_)
         for i, s in enumerate(slot_list):
             closed = days_off[s.facility_id]
@@ -150,7 +149,18 @@ class SlotIndex:
         metric = _is_metric(matrix)
         if not metric:
             logger.info("travel times break the triangle inequality; travel bounds are weakened")
-        for array in (start, end, day, end_day, fac, open_day, in_person, level, matrix, *by_service.values()):
+        for array in (
+            start,
+            end,
+            day,
+            end_day,
+            fac,
+            open_day,
+            in_person,
+            level,
+            matrix,
+            *by_service.values(),
+        ):
             array.setflags(write=False)
         return cls(
             calendar=cal,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from nosology.pathway import REFERRAL, EventPoint, LagUnit, Pathway, VisitMode, parse_event
+import numpy.typing as npt
 
+from nosology.pathway import EventPoint, LagUnit, Pathway, VisitMode, parse_event
 from routing.domain import RouteRequest
 from routing.slot_index import SlotIndex
 from routing.solve.timeaxis import TimeAxis, time_axis
@@ -114,14 +115,25 @@ def compile_links(pathway: Pathway) -> tuple[list[Link], list[str]]:
     for i, stage in enumerate(pathway.stages):
         for before in stage.after:
             links.append(
-                Link(positions[before], 1, i, 0, LagUnit.MINUTES, 0, None, f"{stage.id} after {before}")
+                Link(
+                    positions[before],
+                    1,
+                    i,
+                    0,
+                    LagUnit.MINUTES,
+                    0,
+                    None,
+                    f"{stage.id} after {before}",
+                )
             )
     for n, c in enumerate(pathway.constraints):
         xs, xp = _event(pathway, positions, c.from_event)
         ys, yp = _event(pathway, positions, c.to_event)
         origin = f"constraint {c.from_event} -> {c.to_event}"
         if c.unit is LagUnit.WORKING_DAYS and ((c.min or 0) < 0 or (c.max or 0) < 0):
-            problems.append(f"constraint {n} ({origin}): negative working-day lags are not supported")
+            problems.append(
+                f"constraint {n} ({origin}): negative working-day lags are not supported"
+            )
             continue
         links.append(Link(xs, xp, ys, yp, c.unit, c.min, c.max, origin))
     for d in pathway.deadlines:
@@ -161,7 +173,8 @@ def compile_request(request: RouteRequest, pathway: Pathway, index: SlotIndex) -
     windows: dict[tuple[str, EventPoint], list[tuple[int, int, str]]] = {}
     for w in pathway.windows:
         stage_id, point = parse_event(w.event)
-        assert stage_id is not None and point is not None
+        assert stage_id is not None
+        assert point is not None
         ref = request.reference_dates.get(w.reference)
         if ref is None:
             problems.append(
@@ -189,10 +202,15 @@ def compile_request(request: RouteRequest, pathway: Pathway, index: SlotIndex) -
             )
             parts.append(positions[lo:hi])
         pos = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-        pos = _keep(pos, index.facility_level_ok(pos, stage.facility_level), excluded,
-                    "below the facility level required")
-        pos = _keep(pos, fac_allowed[index.facility[pos]], excluded,
-                    "at facilities the patient may not use")
+        pos = _keep(
+            pos,
+            index.facility_level_ok(pos, stage.facility_level),
+            excluded,
+            "below the facility level required",
+        )
+        pos = _keep(
+            pos, fac_allowed[index.facility[pos]], excluded, "at facilities the patient may not use"
+        )
         pos = _keep(pos, index.mode_is(pos, stage.mode), excluded, f"not {stage.mode.value}")
         pos = _keep(pos, index.open_day[pos], excluded, "on the facility's days off")
         if stage.mode is VisitMode.IN_PERSON and busy:
@@ -205,8 +223,12 @@ def compile_request(request: RouteRequest, pathway: Pathway, index: SlotIndex) -
                 continue
             days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
             for first, last, ref_name in ranges:
-                pos = _keep(pos, (days >= first) & (days <= last), excluded,
-                            f"outside the window after {ref_name}")
+                pos = _keep(
+                    pos,
+                    (days >= first) & (days <= last),
+                    excluded,
+                    f"outside the window after {ref_name}",
+                )
                 days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
         order = np.lexsort((pos, index.end[pos], index.start[pos]))
         pos = pos[order]
@@ -248,12 +270,13 @@ def compile_request(request: RouteRequest, pathway: Pathway, index: SlotIndex) -
 
 
 def _keep(
-    pos: np.ndarray, mask: np.ndarray, excluded: dict[str, int], reason: str
-) -> np.ndarray:
+    pos: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_], excluded: dict[str, int], reason: str
+) -> npt.NDArray[np.int64]:
     removed = int(len(pos) - np.count_nonzero(mask))
     if removed:
         excluded[reason] = excluded.get(reason, 0) + removed
-    return pos[mask]
+    kept: npt.NDArray[np.int64] = pos[mask]
+    return kept
 
 
 def _home_is_metric(home: list[int], index: SlotIndex) -> bool:

@@ -12,7 +12,6 @@ from datetime import datetime
 from math import ceil
 
 from nosology.pathway import Deadline, LagUnit, parse_event
-
 from routing.calendar import WorkingCalendar
 from routing.result import DeadlineOutcome, StageWait
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
@@ -132,8 +131,9 @@ def waits_and_chain(
     critical = tuple(chain_of[stages[last].stage_id])
     on_chain = set(critical)
     stage_waits = tuple(
-        StageWait(stage_id=st.stage_id, wait_minutes=waits[st.stage_id],
-                  critical=st.stage_id in on_chain)
+        StageWait(
+            stage_id=st.stage_id, wait_minutes=waits[st.stage_id], critical=st.stage_id in on_chain
+        )
         for st in stages
     )
     return stage_waits, critical, waits, chain_of

@@ -19,7 +19,6 @@ from nosology.exceptions import InconsistentPathwayError, NosologyError
 from nosology.pathway import Pathway
 from nosology.resolve import pathway_for
 from nosology.temporal import compile_pathway
-
 from routing.domain import RouteRequest
 from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
@@ -55,7 +54,7 @@ class SolveOptions:
             raise ValueError("node_limit must be at least 1")
 
 
-class _Invalid(Exception):
+class _InvalidRequestError(Exception):
     def __init__(self, reason: str, pathway_id: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -129,8 +128,8 @@ def plan_route(
         pathway = _pathway_or_invalid(request, catalogue, pathways)
         cr = compile_request(request, pathway, index)
         if cr.problems:
-            raise _Invalid("; ".join(cr.problems), pathway.id)
-    except _Invalid as exc:
+            raise _InvalidRequestError("; ".join(cr.problems), pathway.id)
+    except _InvalidRequestError as exc:
         logger.info("request %s is invalid", request.id)
         return RouteResult(
             request_id=request.id,
@@ -145,7 +144,10 @@ def plan_route(
     result = _result(cr, outcome, started)
     logger.debug(
         "request %s: %s in %.4f s, %d nodes",
-        request.id, result.status.value, result.runtime_seconds, outcome.nodes,
+        request.id,
+        result.status.value,
+        result.runtime_seconds,
+        outcome.nodes,
     )
     return result
 
@@ -156,10 +158,10 @@ def _pathway_or_invalid(
     try:
         pathway = resolve_pathway(request, catalogue, pathways)
     except NosologyError as exc:
-        raise _Invalid(_describe(request, exc)) from None
+        raise _InvalidRequestError(_describe(request, exc)) from None
     problem = _check_consistent(pathway)
     if problem is not None:
-        raise _Invalid(problem, pathway.id)
+        raise _InvalidRequestError(problem, pathway.id)
     return pathway
 
 
@@ -184,22 +186,22 @@ def _describe(request: RouteRequest, exc: NosologyError) -> str:
 
 def _result(cr: CompiledRequest, outcome: SearchOutcome, started: float) -> RouteResult:
     request = cr.request
-    base = {
-        "request_id": request.id,
-        "patient_id": request.patient.id,
-        "pathway_id": cr.pathway.id,
-        "referral": request.referral,
-    }
     if outcome.choice is None:
         if outcome.proven:
             return RouteResult(
-                **base,
+                request_id=request.id,
+                patient_id=request.patient.id,
+                pathway_id=cr.pathway.id,
+                referral=request.referral,
                 status=SolveStatus.INFEASIBLE,
                 reasons=_infeasible_reasons(cr, outcome),
                 runtime_seconds=time.perf_counter() - started,
             )
         return RouteResult(
-            **base,
+            request_id=request.id,
+            patient_id=request.patient.id,
+            pathway_id=cr.pathway.id,
+            referral=request.referral,
             status=SolveStatus.TIME_LIMIT,
             bound=_objective(outcome.root_bound),
             reasons=(f"stopped at the {outcome.limit_hit} before any route was found",),
@@ -234,7 +236,10 @@ def _result(cr: CompiledRequest, outcome: SearchOutcome, started: float) -> Rout
     if not outcome.proven:
         reasons = (f"search stopped at the {outcome.limit_hit}; the route is not proven best",)
     return RouteResult(
-        **base,
+        request_id=request.id,
+        patient_id=request.patient.id,
+        pathway_id=cr.pathway.id,
+        referral=request.referral,
         status=status,
         bookings=tuple(sorted(bookings, key=lambda b: (b.start, b.stage_id))),
         objective=objective,

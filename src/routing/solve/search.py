@@ -3,9 +3,11 @@
 The search assigns stages one at a time, in the order of their earliest possible start. After
 each assignment it propagates the lag links to a fixpoint of lower and upper bounds on every
 stage's start and end (:mod:`routing.solve.timeaxis`), which removes every candidate that no
-completion of the partial route could use. A node is pruned when its lower bound on the
-lexicographic objective is not better than the best route found. When the search ends without
-hitting a limit, the best route is proven optimal (or, with none, the request infeasible).
+completion of the partial route could use; the bounds of a stage skip candidates that the
+same-day rules exclude next to the stages already assigned (forward checking). A node is pruned
+when its lower bound on the lexicographic objective is not better than the best route found.
+When the search ends without hitting a limit, the best route is proven optimal (or, with none,
+the request infeasible).
 
 Lower bounds at a node, each valid for every completion of the partial route:
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
 
@@ -77,6 +80,18 @@ class _Search:
         self.pref_starts = [
             [s for s, p in zip(st.start, st.preferred, strict=True) if p] for st in cr.stages
         ]
+        self.by_home: list[list[tuple[int, list[int]]]] = []
+        for st in cr.stages:
+            groups: dict[int, list[int]] = {}
+            for start, f in zip(st.start, st.facility, strict=True):
+                groups.setdefault(f, []).append(start)
+            home = self.home
+            self.by_home.append(
+                sorted(
+                    ((home[f] if home else 0, starts) for f, starts in groups.items()),
+                    key=lambda pair: pair[0],
+                )
+            )
         self.dmin = [st.min_duration for st in cr.stages]
         self.dmax = [st.max_duration for st in cr.stages]
         self.limits = limits
@@ -88,89 +103,126 @@ class _Search:
         self.assigned: list[int] = [-1] * self.k
         self.used_slots: set[int] = set()
         self.culprit: list[str] = [""] * self.k
+        self.visit_days: dict[int, int] = {}
+        self.incident: list[list[int]] = [[] for _ in range(self.k)]
+        for n, link in enumerate(cr.links):
+            for stage in {link.x_stage, link.y_stage}:
+                if stage != REFERRAL_STAGE:
+                    self.incident[stage].append(n)
         self.conflicts = 0
 
     # -- propagation ---------------------------------------------------------------------------
-    def propagate(self, b: list[list[int]]) -> int:
-        """Tighten bounds ``b = [lo_s, hi_s, lo_e, hi_e]`` to a fixpoint; -1 or the failed stage."""
+    def propagate(self, b: list[list[int]], touched: list[int] | None = None) -> int:
+        """Tighten bounds ``b = [lo_s, hi_s, lo_e, hi_e]`` to a fixpoint; -1 or the failed stage.
+
+        A worklist of links: a link is revisited only when the bounds of one of its stages
+        changed. ``touched`` lists the stages whose bounds the caller changed (``None``: all).
+        """
         lo_s, hi_s, lo_e, hi_e = b
         axis = self.axis
         r = self.r
-        stages = self.stages
-        assigned = self.assigned
-        for _ in range(10_000):
-            changed = False
-            for i in range(self.k):
-                if assigned[i] >= 0:
+        links = self.links
+        incident = self.incident
+        pending = [False] * len(links)
+        stack: list[int] = []
+        for i in range(self.k) if touched is None else touched:
+            if self.assigned[i] < 0 and not self.tighten(i, b):
+                return i
+            for n in incident[i]:
+                if not pending[n]:
+                    pending[n] = True
+                    stack.append(n)
+        budget = 50 * (len(links) + self.k) * max(1, self.k)
+        while stack:
+            budget -= 1
+            if budget < 0:
+                return -1  # sound: the bounds so far are valid, merely not a fixpoint
+            n = stack.pop()
+            pending[n] = False
+            link = links[n]
+            xs, ys = link.x_stage, link.y_stage
+            if xs == REFERRAL_STAGE:
+                xlo = xhi = r
+            else:
+                xl, xh = (lo_s, hi_s) if link.x_point == 0 else (lo_e, hi_e)
+                xlo, xhi = xl[xs], xh[xs]
+            if ys == REFERRAL_STAGE:
+                ylo = yhi = r
+            else:
+                yl, yh = (lo_s, hi_s) if link.y_point == 0 else (lo_e, hi_e)
+                ylo, yhi = yl[ys], yh[ys]
+            unit = link.unit
+            x_changed = y_changed = False
+            if link.min is not None:
+                v = axis.min_forward(xlo, link.min, unit)
+                if v > ylo:
+                    if ys == REFERRAL_STAGE or v > yhi:
+                        return self._fail(ys, xs, link.origin)
+                    yl[ys] = ylo = v
+                    self.culprit[ys] = link.origin
+                    y_changed = True
+                v = axis.min_backward(yhi, link.min, unit)
+                if v < xhi:
+                    if xs == REFERRAL_STAGE or v < xlo:
+                        return self._fail(xs, ys, link.origin)
+                    xh[xs] = xhi = v
+                    self.culprit[xs] = link.origin
+                    x_changed = True
+            if link.max is not None:
+                v = axis.max_forward(xhi, link.max, unit)
+                if v < yhi:
+                    if ys == REFERRAL_STAGE or v < ylo:
+                        return self._fail(ys, xs, link.origin)
+                    yh[ys] = v
+                    self.culprit[ys] = link.origin
+                    y_changed = True
+                v = axis.max_backward(ylo, link.max, unit)
+                if v > xlo:
+                    if xs == REFERRAL_STAGE or v > xhi:
+                        return self._fail(xs, ys, link.origin)
+                    xl[xs] = v
+                    self.culprit[xs] = link.origin
+                    x_changed = True
+            for stage, moved in ((xs, x_changed), (ys, y_changed)):
+                if not moved or self.assigned[stage] >= 0:
                     continue
-                st = stages[i]
-                starts = st.start
-                ends = st.end
-                n = len(starts)
-                first = bisect_left(starts, lo_s[i])
-                last = bisect_right(starts, hi_s[i]) - 1
-                a, z, le, he = first, last, lo_e[i], hi_e[i]
-                while a <= z and not le <= ends[a] <= he:
-                    a += 1
-                while z >= a and not le <= ends[z] <= he:
-                    z -= 1
-                if a > z or a >= n:
-                    return i
-                new_lo_s, new_hi_s = starts[a], starts[z]
-                new_lo_e = max(le, new_lo_s + self.dmin[i])
-                new_hi_e = min(he, new_hi_s + self.dmax[i])
-                if new_lo_s != lo_s[i] or new_hi_s != hi_s[i]:
-                    lo_s[i], hi_s[i] = new_lo_s, new_hi_s
-                    changed = True
-                if new_lo_e != lo_e[i] or new_hi_e != hi_e[i]:
-                    lo_e[i], hi_e[i] = new_lo_e, new_hi_e
-                    changed = True
-            for link in self.links:
-                xs, ys = link.x_stage, link.y_stage
-                if xs == REFERRAL_STAGE:
-                    xlo = xhi = r
-                else:
-                    xl, xh = (lo_s, hi_s) if link.x_point == 0 else (lo_e, hi_e)
-                    xlo, xhi = xl[xs], xh[xs]
-                if ys == REFERRAL_STAGE:
-                    ylo = yhi = r
-                else:
-                    yl, yh = (lo_s, hi_s) if link.y_point == 0 else (lo_e, hi_e)
-                    ylo, yhi = yl[ys], yh[ys]
-                unit = link.unit
-                if link.min is not None:
-                    v = axis.min_forward(xlo, link.min, unit)
-                    if v > ylo:
-                        if ys == REFERRAL_STAGE or v > yhi:
-                            return self._fail(ys, xs, link.origin)
-                        yl[ys] = ylo = v
-                        self.culprit[ys] = link.origin
-                        changed = True
-                    v = axis.min_backward(yhi, link.min, unit)
-                    if v < xhi:
-                        if xs == REFERRAL_STAGE or v < xlo:
-                            return self._fail(xs, ys, link.origin)
-                        xh[xs] = xhi = v
-                        self.culprit[xs] = link.origin
-                        changed = True
-                if link.max is not None:
-                    v = axis.max_forward(xhi, link.max, unit)
-                    if v < yhi:
-                        if ys == REFERRAL_STAGE or v < ylo:
-                            return self._fail(ys, xs, link.origin)
-                        yh[ys] = v
-                        self.culprit[ys] = link.origin
-                        changed = True
-                    v = axis.max_backward(ylo, link.max, unit)
-                    if v > xlo:
-                        if xs == REFERRAL_STAGE or v > xhi:
-                            return self._fail(xs, ys, link.origin)
-                        xl[xs] = v
-                        self.culprit[xs] = link.origin
-                        changed = True
-            if not changed:
-                return -1
+                if not self.tighten(stage, b):
+                    return stage
+                for m in incident[stage]:
+                    if not pending[m]:
+                        pending[m] = True
+                        stack.append(m)
         return -1
+
+    def tighten(self, i: int, b: list[list[int]]) -> bool:
+        """Snap stage ``i``'s bounds to its first and last usable candidate; False if none."""
+        lo_s, hi_s, lo_e, hi_e = b
+        st = self.stages[i]
+        starts = st.start
+        ends = st.end
+        a = bisect_left(starts, lo_s[i])
+        z = bisect_right(starts, hi_s[i]) - 1
+        le, he = lo_e[i], hi_e[i]
+        usable = self.usable
+        while a <= z and not (le <= ends[a] <= he and usable(i, a)):
+            a += 1
+        while z >= a and not (le <= ends[z] <= he and usable(i, z)):
+            z -= 1
+        if a > z:
+            return False
+        lo_s[i], hi_s[i] = starts[a], starts[z]
+        lo_e[i] = max(le, starts[a] + self.dmin[i])
+        hi_e[i] = min(he, starts[z] + self.dmax[i])
+        return True
+
+    def usable(self, i: int, c: int) -> bool:
+        """:meth:`compatible`, with a fast path for days that hold no assigned visit."""
+        st = self.stages[i]
+        if st.slot[c] in self.used_slots:
+            return False
+        if not st.in_person or st.day[c] not in self.visit_days:
+            return True
+        return self.compatible(i, c)
 
     def _fail(self, stage: int, other: int, origin: str) -> int:
         failed = stage if stage != REFERRAL_STAGE else other
@@ -195,7 +247,7 @@ class _Search:
                 ok = False
             if home is not None:
                 travel += home[visits[0][2]] + home[visits[-1][2]]
-            for (_, e1, f1), (s2, _, f2) in zip(visits, visits[1:], strict=False):
+            for (_, e1, f1), (s2, _, f2) in pairwise(visits):
                 leg = self.travel[f1][f2]
                 travel += leg
                 if e1 + leg > s2:
@@ -217,19 +269,23 @@ class _Search:
         days, travel, _ = self.day_tours(chosen)
         lo_s, hi_s = b[0], b[1]
         axis = self.axis
+        new_day = False
+        extra_travel = 0
         for i in range(self.k):
             if assigned[i] >= 0 or not stages[i].in_person:
                 continue
             starts = stages[i].start
-            if not any(
+            if any(
                 bisect_left(starts, max(lo_s[i], axis.first_minute(d)))
                 < bisect_right(starts, min(hi_s[i], axis.last_minute(d)))
                 for d in days_used
             ):
-                days += 1
-                break
-        if not self.metric:
-            travel = 0
+                continue
+            new_day = True
+            if self.metric and self.home is not None:
+                extra_travel += self._new_day_travel(i, lo_s[i], hi_s[i])
+        days += 1 if new_day else 0
+        travel = travel + extra_travel if self.metric else 0
         non_pref = 0
         if self.has_preferences:
             for i in range(self.k):
@@ -245,8 +301,41 @@ class _Search:
                         non_pref += 1
         return (completion, days, travel, non_pref)
 
+    def _new_day_travel(self, i: int, lo: int, hi: int) -> int:
+        """Least travel that stage ``i`` adds on a day of its own (metric travel, home known).
+
+        A day's tour of ``k`` visits costs at least twice the longest home leg among them, so at
+        least ``2/k`` of the sum of their home legs; each visit is charged ``2·h/V`` (``V`` visits
+        a day at most), or the full ``2·h`` when it may not share its day.
+        """
+        for h, starts in self.by_home[i]:
+            if bisect_left(starts, lo) < bisect_right(starts, hi):
+                return 2 * h if not self.stages[i].shares_day else (2 * h) // self.max_visits
+        return 0
+
+    def links_hold(self) -> bool:
+        """Whether a complete assignment meets every link (checked once more at each leaf)."""
+        stages = self.stages
+        axis = self.axis
+        for link in self.links:
+            times = []
+            for stage, point in ((link.x_stage, link.x_point), (link.y_stage, link.y_point)):
+                if stage == REFERRAL_STAGE:
+                    times.append(self.r)
+                else:
+                    c = self.assigned[stage]
+                    times.append(stages[stage].start[c] if point == 0 else stages[stage].end[c])
+            x, y = times
+            if link.min is not None and y < axis.min_forward(x, link.min, link.unit):
+                return False
+            if link.max is not None and y > axis.max_forward(x, link.max, link.unit):
+                return False
+        return True
+
     def full_key(self) -> Key | None:
-        """The exact objective of a complete assignment, or ``None`` if a same-day rule fails."""
+        """The exact objective of a complete assignment, or ``None`` if a rule fails."""
+        if not self.links_hold():
+            return None
         stages = self.stages
         chosen = list(enumerate(self.assigned))
         days, travel, ok = self.day_tours(chosen)
@@ -256,14 +345,15 @@ class _Search:
             if not stages[i].shares_day and stages[i].in_person:
                 day = stages[i].day[c]
                 if any(
-                    j != i and stages[j].in_person and stages[j].day[cj] == day
-                    for j, cj in chosen
+                    j != i and stages[j].in_person and stages[j].day[cj] == day for j, cj in chosen
                 ):
                     return None
         completion = max(stages[i].end[c] for i, c in chosen) - self.r
         non_pref = 0
         if self.has_preferences:
-            non_pref = sum(1 for i, c in chosen if stages[i].in_person and not stages[i].preferred[c])
+            non_pref = sum(
+                1 for i, c in chosen if stages[i].in_person and not stages[i].preferred[c]
+            )
         return (completion, days, travel, non_pref)
 
     def compatible(self, i: int, c: int) -> bool:
@@ -362,17 +452,29 @@ class _Search:
             ):
                 previous = signature
                 # Only routes that complete no later than the best one can still beat it.
-                child = [list(lo_s), list(hi_s), list(lo_e), [min(x, cap) for x in hi_e]]
+                capped = [min(x, cap) for x in hi_e]
+                touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
+                child = [list(lo_s), list(hi_s), list(lo_e), capped]
                 child[0][i] = child[1][i] = s
                 child[2][i] = child[3][i] = e
                 self.assigned[i] = c
                 slot = st.slot[c]
                 self.used_slots.add(slot)
-                if self.propagate(child) < 0:
+                day = st.day[c]
+                if st.in_person:
+                    self.visit_days[day] = self.visit_days.get(day, 0) + 1
+                # With every other stage fixed, the bounds of the last one are exact: no need to
+                # propagate before evaluating the complete route.
+                if depth == self.k - 1 or self.propagate(child, touched) < 0:
                     bound = self.lower_key(child, self.best_key[0])
                     if bound is not None and bound < self.best_key:
                         self.dfs(depth + 1, child)
                 self.used_slots.discard(slot)
+                if st.in_person:
+                    if self.visit_days[day] == 1:
+                        del self.visit_days[day]
+                    else:
+                        self.visit_days[day] -= 1
                 self.assigned[i] = -1
                 if self.stopped:
                     return

@@ -15,7 +15,6 @@ import functools
 from bisect import bisect_right
 
 from nosology.pathway import LagUnit
-
 from routing.calendar import WorkingCalendar
 
 __all__ = ["TimeAxis", "time_axis"]
