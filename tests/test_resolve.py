@@ -174,15 +174,16 @@ def test_pathway_for_one_pathway() -> None:
     assert pathway_for(["C34.1", "c341", "C33"]) is catalogue.get("zno_lung")
 
 
-def test_pathway_for_suspicion_coded_twice_merges() -> None:
-    """Z03.1 with C34.1 merges the generic and the lung pathways, sharing their common stages."""
-    merged = pathway_for(["Z03.1", "C34.1"])
-    assert merged.id == "zno_lung__and__zno_suspected"
-    lung = Catalogue.builtin().get("zno_lung")
-    assert len(merged.stages) < len(lung.stages) + len(
-        Catalogue.builtin().get("zno_suspected").stages
-    )
-    assert set(merged.applicability.codes) >= {"C34", "Z03.1"}
+def test_pathway_for_suspicion_coded_twice_takes_the_specific_pathway() -> None:
+    """Z03.1 beside C34.1 gives the lung pathway alone: it refines the generic one."""
+    assert pathway_for(["Z03.1", "C34.1"]) is Catalogue.builtin().get("zno_lung")
+    assert pathway_for(["Z03.1"]) is Catalogue.builtin().get("zno_suspected")
+
+
+def test_pathway_for_keeps_unrelated_pathways_merged() -> None:
+    """A refined generic pathway is dropped, but an unrelated one is still merged in."""
+    merged = pathway_for(["Z03.1", "C34.1", "I21.0"])
+    assert merged.id == "cvd_suspected__and__zno_lung"
 
 
 def test_pathway_for_ignores_codes_without_pathway() -> None:

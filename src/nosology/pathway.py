@@ -322,6 +322,8 @@ class Pathway(FrozenModel):
     deadlines: tuple[Deadline, ...] = ()
     sources: tuple[str, ...] = ()
     notes: str = ""
+    refines: tuple[Identifier, ...] = ()
+    """Generic pathways this one replaces when both apply to one patient's diagnoses."""
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
@@ -348,6 +350,8 @@ class Pathway(FrozenModel):
                     self._check_event(known, event, f"{kind} {n}")
         for n, window in enumerate(self.windows):
             self._check_event(known, window.event, f"window {n}")
+        if self.id in self.refines:
+            raise ValueError("a pathway cannot refine itself")
         deadline_ids = [d.id for d in self.deadlines]
         if len(set(deadline_ids)) != len(deadline_ids):
             raise ValueError("a deadline id is used twice")

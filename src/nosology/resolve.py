@@ -103,8 +103,9 @@ def pathway_for(raws: Iterable[str], catalogue: Catalogue | None = None) -> Path
     """The one pathway a patient with these diagnoses follows.
 
     The single pathway the codes resolve to, or the merge (:func:`nosology.merge.merge_pathways`)
-    of the distinct pathways they resolve to. Codes that no pathway applies to add nothing; use
-    :func:`resolve_codes` to see which they are.
+    of the distinct pathways they resolve to. A pathway that another one resolved here
+    ``refines`` is left out (Z03.1 "suspected cancer" beside C34.1 gives the lung pathway alone).
+    Codes that no pathway applies to add nothing; use :func:`resolve_codes` to see which they are.
 
     Raises
     ------
@@ -127,7 +128,9 @@ def pathway_for(raws: Iterable[str], catalogue: Catalogue | None = None) -> Path
     unresolved = sum(1 for r in resolutions if r.pathway_id is None)
     if unresolved:
         logger.info("%d of %d diagnosis codes lead to no pathway", unresolved, len(resolutions))
-    return merge_pathways([chosen.get(i) for i in ids])
+    pathways = [chosen.get(i) for i in ids]
+    refined = {generic for p in pathways for generic in p.refines}
+    return merge_pathways([p for p in pathways if p.id not in refined])
 
 
 def _resolve(code: DiagnosisCode, catalogue: Catalogue) -> Resolution:

@@ -156,7 +156,7 @@ def _minutes_to_days(w: int) -> int:
 
 def _days_to_minutes(w: int) -> int:
     """``date(v) - date(u) <= w`` implies ``v - u <=`` this many minutes."""
-    return w * 1440
+    return (w + 1) * (DAY_MAX_MINUTES if w >= 0 else DAY_MIN_MINUTES)
 
 
 def _days_to_working_days(w: int) -> int:
@@ -239,8 +239,10 @@ def _in_unit(edge: TemporalEdge, unit: LagUnit) -> int:
 
 
 def _edge(source: str, target: str, weight: int, unit: LagUnit, origin: str, bound: Bound) -> _Rule:
-    return _Rule(TemporalEdge(source=source, target=target, weight=weight, unit=unit,
-                              origin=origin, bound=bound), structural=False)  # fmt: skip
+    edge = TemporalEdge(
+        source=source, target=target, weight=weight, unit=unit, origin=origin, bound=bound
+    )
+    return _Rule(edge, structural=False)
 
 
 def _lag(
@@ -398,16 +400,15 @@ class TemporalGraph:
         rules = _rules(pathway)
         events = tuple(pathway.events())
         references = tuple(dict.fromkeys(_reference_node(w.reference) for w in pathway.windows))
-        public = tuple(r.edge for r in rules if not r.edge.source.startswith("@")
-                       and not r.edge.target.startswith("@"))  # fmt: skip
+        public = tuple(r.edge for r in rules if not r.edge.origin.startswith("window "))
         graph = nx.MultiDiGraph(pathway_id=pathway.id)
         for event in events:
             stage, point = parse_event(event)
             windows = tuple(w for w in pathway.windows if w.event == event)
             graph.add_node(event, stage=stage, point=point, windows=windows)
         for edge in public:
-            graph.add_edge(edge.source, edge.target, weight=edge.weight, unit=edge.unit,
-                           origin=edge.origin, bound=edge.bound)  # fmt: skip
+            attributes = edge.model_dump(exclude={"source", "target"})
+            graph.add_edge(edge.source, edge.target, **attributes)
         layers = {
             (unit, combined): _build_layer(rules, events, unit, combined=combined)
             for combined in (False, True)
@@ -436,8 +437,10 @@ class TemporalGraph:
         raise AttributeError(f"TemporalGraph is immutable: cannot delete {name!r}")
 
     def __repr__(self) -> str:
-        return f"TemporalGraph({self._pathway_id!r}, {len(self._events)} events, " \
-               f"{len(self._edges)} edges)"  # fmt: skip
+        return (
+            f"TemporalGraph({self._pathway_id!r}, {len(self._events)} events, "
+            f"{len(self._edges)} edges)"
+        )
 
     @property
     def pathway_id(self) -> str:
@@ -517,8 +520,10 @@ class TemporalGraph:
             If the pathway is inconsistent.
         """
         self.check_consistency()
-        return {unit: -self._distances(unit, combined)[0][self._last_end(unit, combined)]
-                for unit in _UNITS}  # fmt: skip
+        return {
+            unit: -self._distances(unit, combined)[0][self._last_end(unit, combined)]
+            for unit in _UNITS
+        }
 
     def critical_path(self, unit: LagUnit, *, combined: bool = True) -> tuple[str, ...]:
         """The events, from the referral, whose rules fix :meth:`completion_offset` in ``unit``.
