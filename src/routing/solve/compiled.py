@@ -144,8 +144,16 @@ def compile_links(pathway: Pathway) -> tuple[list[Link], list[str]]:
     return links, problems
 
 
-def compile_request(request: RouteRequest, pathway: Pathway, index: SlotIndex) -> CompiledRequest:
+def compile_request(
+    request: RouteRequest,
+    pathway: Pathway,
+    index: SlotIndex,
+    blocked: npt.NDArray[np.bool_] | None = None,
+) -> CompiledRequest:
     """Gather each stage's candidate slots and the pathway's links for ``request``.
+
+    ``blocked`` marks slot positions of the index that are no longer free (e.g. taken by other
+    patients of a batch); they are not candidates.
 
     Raises
     ------
@@ -213,6 +221,8 @@ def compile_request(request: RouteRequest, pathway: Pathway, index: SlotIndex) -
         )
         pos = _keep(pos, index.mode_is(pos, stage.mode), excluded, f"not {stage.mode.value}")
         pos = _keep(pos, index.open_day[pos], excluded, "on the facility's days off")
+        if blocked is not None:
+            pos = _keep(pos, ~blocked[pos], excluded, "already taken")
         if stage.mode is VisitMode.IN_PERSON and busy:
             free = np.ones(len(pos), dtype=np.bool_)
             for b_start, b_end in busy:

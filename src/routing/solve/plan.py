@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
 from nosology.catalogue import Catalogue
 from nosology.exceptions import InconsistentPathwayError, NosologyError
 from nosology.pathway import Pathway
@@ -98,6 +101,7 @@ def plan_route(
     catalogue: Catalogue | None = None,
     pathways: Mapping[str, Pathway] | None = None,
     options: SolveOptions | None = None,
+    blocked: npt.NDArray[np.bool_] | None = None,
 ) -> RouteResult:
     """Plan the fastest complete route for ``request`` over the free slots of ``index``.
 
@@ -113,6 +117,9 @@ def plan_route(
         Extra pathways by id, looked up before the catalogue (e.g. a problem file's own).
     options
         Time and node limits.
+    blocked
+        Slot positions of ``index`` that are taken (``True``) and may not be booked; batch
+        planning passes the slots whose capacity other patients have used up.
 
     Returns
     -------
@@ -126,7 +133,7 @@ def plan_route(
     started = time.perf_counter()
     try:
         pathway = _pathway_or_invalid(request, catalogue, pathways)
-        cr = compile_request(request, pathway, index)
+        cr = compile_request(request, pathway, index, blocked)
         if cr.problems:
             raise _InvalidRequestError("; ".join(cr.problems), pathway.id)
     except _InvalidRequestError as exc:
