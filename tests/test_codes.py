@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -54,13 +53,10 @@ def test_registry_snapshot_identity() -> None:
     assert sum(not e.actual for e in REGISTRY.codes.values()) == 101
 
 
-def test_registry_loads_fast_and_once() -> None:
-    """Loading the snapshot takes well under a second and later calls return the same index."""
+def test_registry_loads_once() -> None:
+    """Later calls return the same index as the first load."""
     load_registry.cache_clear()
-    started = time.perf_counter()
     fresh = load_registry()
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0  # ~0.1 s measured; generous for slow CI machines
     assert load_registry() is fresh
     assert fresh.get("C34.1") is not None
 

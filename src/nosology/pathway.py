@@ -344,10 +344,13 @@ class Pathway(FrozenModel):
         if not nx.is_directed_acyclic_graph(order):
             cycle = [u for u, _ in nx.find_cycle(order)]
             raise ValueError(f"'after' forms a cycle through stages {', '.join(cycle)}")
-        for kind, items in (("constraint", self.constraints), ("deadline", self.deadlines)):
-            for n, item in enumerate(items):
-                for event in (item.from_event, item.to_event):
-                    self._check_event(known, event, f"{kind} {n}")
+        links: list[tuple[str, str, str]] = [
+            (f"constraint {n}", c.from_event, c.to_event) for n, c in enumerate(self.constraints)
+        ]
+        links += [(f"deadline {n}", d.from_event, d.to_event) for n, d in enumerate(self.deadlines)]
+        for where, first, second in links:
+            for event in (first, second):
+                self._check_event(known, event, where)
         for n, window in enumerate(self.windows):
             self._check_event(known, window.event, f"window {n}")
         if self.id in self.refines:

@@ -1,5 +1,74 @@
-"""Patient routing: the fastest complete route through a care pathway over real appointment slots."""
+"""Patient routing: the fastest complete route through a care pathway over real appointment slots.
+
+The public API, flat: the domain models and the problem file, the working calendar, the slot
+index, the single-patient planner and its result, and the exceptions. Diagnosis codes and
+pathways live in :mod:`nosology`.
+
+Examples
+--------
+>>> from routing import SlotIndex, plan_route
+>>> from routing.examples import load_example
+>>> problem = load_example()
+>>> index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
+>>> plan_route(problem.requests[0], index).has_route
+True
+"""
 
 from routing._version import __version__
+from routing.calendar import WorkingCalendar, default_calendar
+from routing.domain import (
+    Facility,
+    GeoPoint,
+    Patient,
+    Period,
+    RouteRequest,
+    Slot,
+    TravelModel,
+)
+from routing.exceptions import (
+    CalendarRangeError,
+    InvalidInputError,
+    InvalidProblemError,
+    RoutingError,
+)
+from routing.problem import Problem, dump_problem, load_problem, problem_json_schema
+from routing.result import (
+    Booking,
+    DeadlineOutcome,
+    Objective,
+    RouteResult,
+    SolveStatus,
+    StageWait,
+)
+from routing.slot_index import SlotIndex
+from routing.solve import SolveOptions, plan_route
 
-__all__ = ["__version__"]
+__all__ = [
+    "Booking",
+    "CalendarRangeError",
+    "DeadlineOutcome",
+    "Facility",
+    "GeoPoint",
+    "InvalidInputError",
+    "InvalidProblemError",
+    "Objective",
+    "Patient",
+    "Period",
+    "Problem",
+    "RouteRequest",
+    "RouteResult",
+    "RoutingError",
+    "Slot",
+    "SlotIndex",
+    "SolveOptions",
+    "SolveStatus",
+    "StageWait",
+    "TravelModel",
+    "WorkingCalendar",
+    "__version__",
+    "default_calendar",
+    "dump_problem",
+    "load_problem",
+    "plan_route",
+    "problem_json_schema",
+]

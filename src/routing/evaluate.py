@@ -43,6 +43,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Literal, Self, TypeVar, get_args
 
 from pydantic import model_validator
@@ -239,7 +240,8 @@ def evaluate_route(
     >>> request = RouteRequest(id="R1", patient=Patient(id="P1"), pathway=pathway,
     ...     referral=datetime(2026, 5, 8, 9, tzinfo=msk))
     >>> slot = Slot(id="S1", facility_id="F1", service="fer:27",
-    ...     start=datetime(2026, 5, 12, 10, tzinfo=msk), end=datetime(2026, 5, 12, 10, 30, tzinfo=msk))
+    ...     start=datetime(2026, 5, 12, 10, tzinfo=msk),
+    ...     end=datetime(2026, 5, 12, 10, 30, tzinfo=msk))
     >>> result = evaluate_route(request, pathway, {"consult": "S1"}, slots=[slot],
     ...     facilities=[Facility(id="F1", name="One", level=2)])
     >>> result.feasible, result.objective
@@ -510,21 +512,25 @@ def _check_lags(
     found: list[Violation] = []
     for stage in pathway.stages:
         for before in stage.after:
-            x, y = _instant(f"{before}.end", request, booked), booked.get(stage.id)
-            if x is not None and y is not None and y.slot.start < x:
+            ended, later = _instant(f"{before}.end", request, booked), booked.get(stage.id)
+            if ended is not None and later is not None and later.slot.start < ended:
                 found.append(
                     _v(
                         "lag_min",
                         (before, stage.id),
-                        f"stage {stage.id!r} starts {_show(y.slot.start, calendar)}, before "
-                        f"stage {before!r} ends {_show(x, calendar)}",
+                        f"stage {stage.id!r} starts {_show(later.slot.start, calendar)}, before "
+                        f"stage {before!r} ends {_show(ended, calendar)}",
                     )
                 )
     for n, c in enumerate(pathway.constraints):
         x, y = _instant(c.from_event, request, booked), _instant(c.to_event, request, booked)
         if x is None or y is None:
             continue
-        for side, bound in (("min", c.min), ("max", c.max)):
+        sides: tuple[tuple[Literal["min", "max"], int | None], ...] = (
+            ("min", c.min),
+            ("max", c.max),
+        )
+        for side, bound in sides:
             if bound is not None and not _lag_ok(x, y, bound, c.unit, side, calendar):
                 found.append(
                     _v(
@@ -627,7 +633,7 @@ def _check_days(
                     )
                 )
     for visits in days.values():
-        for prev, nxt in zip(visits, visits[1:], strict=False):
+        for prev, nxt in pairwise(visits):
             if nxt.slot.start < prev.slot.end:
                 continue  # an overlap, reported as such
             need = travel.minutes(prev.place, nxt.place)
@@ -685,9 +691,7 @@ def _objective(
     home = request.patient.location
     moving = 0
     for visits in days.values():
-        moving += sum(
-            travel.minutes(a.place, b.place) for a, b in zip(visits, visits[1:], strict=False)
-        )
+        moving += sum(travel.minutes(a.place, b.place) for a, b in pairwise(visits))
         if home is not None:
             moving += travel.from_home(home, visits[0].place)
             moving += travel.from_home(home, visits[-1].place)

@@ -9,6 +9,7 @@ the rules between stages are kept as :class:`Link` records for the solver to pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
@@ -107,8 +108,14 @@ def _event(pathway: Pathway, positions: dict[str, int], event: str) -> tuple[int
     return positions[stage], 0 if point is EventPoint.START else 1
 
 
-def compile_links(pathway: Pathway) -> tuple[list[Link], list[str]]:
-    """The lag links of a pathway, and the rules this solver cannot take (with why)."""
+def compile_links(
+    pathway: Pathway, referral_date: date | None = None, region: str = "RU"
+) -> tuple[list[Link], list[str]]:
+    """The lag links of a pathway, and the rules this solver cannot take (with why).
+
+    Hard deadlines become maximum lags when they apply to a referral on ``referral_date`` in
+    ``region`` (all of them when no date is given).
+    """
     positions = {s.id: i for i, s in enumerate(pathway.stages)}
     links: list[Link] = []
     problems: list[str] = []
@@ -137,7 +144,7 @@ def compile_links(pathway: Pathway) -> tuple[list[Link], list[str]]:
             continue
         links.append(Link(xs, xp, ys, yp, c.unit, c.min, c.max, origin))
     for d in pathway.deadlines:
-        if d.hard:
+        if d.hard and (referral_date is None or d.applies_on(referral_date, region)):
             xs, xp = _event(pathway, positions, d.from_event)
             ys, yp = _event(pathway, positions, d.to_event)
             links.append(Link(xs, xp, ys, yp, d.unit, None, d.limit, f"hard deadline {d.id}"))
@@ -165,7 +172,7 @@ def compile_request(
     referral = calendar.minute_of(request.referral)
     referral_day = axis.day_of(referral)
     horizon = axis.first_minute(referral_day + request.horizon_days + 1)
-    links, problems = compile_links(pathway)
+    links, problems = compile_links(pathway, calendar.local_date(request.referral), request.region)
     patient = request.patient
     allowed = patient.allowed_facilities
     preferred = set(patient.preferred_facilities)

@@ -1,0 +1,587 @@
+"""The ``routing`` command: pathways, diagnosis-code resolution, route planning and the schema.
+
+Commands::
+
+    routing --version
+    routing pathways list [--json] [--catalogue PATH ...]
+    routing pathways show ID [--json]
+    routing pathways resolve CODE... [--json]
+    routing plan PROBLEM.json [--output FILE] [--json] [--time-limit S]
+    routing plan --example
+    routing schema
+
+Exit status: 0 success; 1 some request got no route; 2 bad input (an invalid code, an unreadable or
+invalid problem or pathway file, an unknown pathway id, a bad option). Only this module prints;
+errors go to standard error, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nosology.catalogue import Catalogue
+from nosology.codes import split_codes
+from nosology.exceptions import InvalidCodeError, NosologyError
+from nosology.pathway import Deadline, Pathway, TemporalConstraint
+from nosology.registry import MKB10_REGISTRY_OID, MKB10_VERSION
+from nosology.resolve import Resolution, pathway_for, resolve_code
+from routing._version import __version__
+from routing.calendar import WorkingCalendar, default_calendar
+from routing.domain import Facility
+from routing.exceptions import InvalidInputError, InvalidProblemError
+from routing.problem import Problem, load_problem, problem_json_schema
+from routing.result import RouteResult
+from routing.slot_index import SlotIndex
+from routing.solve.plan import SolveOptions, plan_route
+
+__all__ = ["build_parser", "main", "version_text"]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_NO_ROUTE = 1
+EXIT_BAD_INPUT = 2
+
+_PROG = "routing"
+
+
+class _BadInputError(Exception):
+    """Bad input found by a command: the message goes to standard error, the exit status is 2."""
+
+
+def version_text() -> str:
+    """The package version and the МКБ-10 registry it ships."""
+    return (
+        f"{_PROG} {__version__} (patient-routing)\n"
+        f"МКБ-10 registry {MKB10_REGISTRY_OID} version {MKB10_VERSION}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _out(text: str = "") -> None:
+    print(text)
+
+
+def _err(text: str) -> None:
+    print(f"{_PROG}: error: {text}", file=sys.stderr)
+
+
+def _dump(data: Any) -> None:
+    _out(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "  ") -> list[str]:
+    """Rows as left-aligned columns under a header; the last column is not padded."""
+    body = [list(r) for r in rows]
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *body, strict=True)]
+    lines = []
+    for row in [list(headers), *body]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)] + [row[-1]]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return lines
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _duration(minutes: int) -> str:
+    """``45 min``, ``3 h 20 min``, ``2 d 4 h``."""
+    if minutes < 60:
+        return f"{minutes} min"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    return f"{hours} h {mins} min" if mins else f"{hours} h"
+
+
+def _unit(unit: str, amount: int | None = None) -> str:
+    word = unit.replace("_", " ")
+    if amount is not None and abs(amount) == 1 and word.endswith("s"):
+        word = word[:-1]
+    return word
+
+
+# ---------------------------------------------------------------------------------------------
+# pathways
+# ---------------------------------------------------------------------------------------------
+
+
+def _catalogue(paths: Sequence[str] | None) -> Catalogue:
+    if not paths:
+        return Catalogue.builtin()
+    return Catalogue.from_paths(paths)
+
+
+def _cmd_pathways_list(args: argparse.Namespace) -> int:
+    catalogue = _catalogue(args.catalogue)
+    if args.json:
+        _dump(
+            [
+                {
+                    "id": p.id,
+                    "version": p.version,
+                    "title": p.title.model_dump(),
+                    "codes": list(p.applicability.codes),
+                    "priority": p.applicability.priority,
+                    "stages": len(p.stages),
+                    "origin": catalogue.origin(p.id),
+                }
+                for p in catalogue
+            ]
+        )
+        return EXIT_OK
+    rows = [
+        (
+            p.id,
+            _shorten(p.title.ru, 40),
+            _shorten(p.title.en, 44),
+            ", ".join(p.applicability.codes),
+            str(len(p.stages)),
+            catalogue.origin(p.id),
+        )
+        for p in catalogue
+    ]
+    headers = ("id", "title (ru)", "title (en)", "codes", "stages", "origin")
+    _out("\n".join(_table(headers, rows, indent="")))
+    return EXIT_OK
+
+
+def _constraint_text(c: TemporalConstraint) -> str:
+    bounds = []
+    if c.min is not None:
+        bounds.append(f"≥ {c.min}")
+    if c.max is not None:
+        bounds.append(f"≤ {c.max}")
+    return f"{c.from_event} → {c.to_event}: {' and '.join(bounds)} {_unit(c.unit)}"
+
+
+def _deadline_lines(d: Deadline) -> list[str]:
+    kind = "hard" if d.hard else "soft"
+    validity = []
+    if d.valid_from:
+        validity.append(f"from {d.valid_from}")
+    if d.valid_to:
+        validity.append(f"to {d.valid_to}")
+    scope = d.region + (f", {' '.join(validity)}" if validity else "")
+    lines = [
+        f"  {d.id}: {d.from_event} → {d.to_event} ≤ {d.limit} {_unit(d.unit)} ({kind}; {scope})",
+        f"      {d.title.ru} / {d.title.en}",
+        f"      source: {d.source}" + (" [assumption]" if d.assumption else ""),
+    ]
+    if d.note:
+        lines.append(f"      note: {d.note}")
+    return lines
+
+
+def _pathway_lines(pathway: Pathway, origin: str) -> list[str]:
+    p = pathway
+    lines = [
+        f"{p.id} (version {p.version}): {p.title.ru} / {p.title.en}",
+        f"origin: {origin}",
+        f"codes: {', '.join(p.applicability.codes)} (priority {p.applicability.priority})",
+        "",
+        "stages",
+    ]
+    rows = [
+        (
+            s.id,
+            ", ".join(str(x) for x in s.services),
+            f"{s.duration_minutes} min",
+            s.mode.value + ("" if s.shares_day else ", own day"),
+            "any" if s.facility_level is None else str(s.facility_level),
+            ", ".join(s.after) or "-",
+        )
+        for s in p.stages
+    ]
+    lines += _table(("id", "services", "duration", "mode", "level", "after"), rows)
+    lines += ["", "constraints (hard)"]
+    for c in p.constraints:
+        mark = " [assumption]" if c.assumption else ""
+        lines.append(f"  {_constraint_text(c)}")
+        lines.append(f"      source: {c.source}{mark}")
+        if c.note:
+            lines.append(f"      note: {c.note}")
+    if not p.constraints:
+        lines.append("  none besides the stage order")
+    lines += ["", "windows (calendar days from a reference date, inclusive)"]
+    for w in p.windows:
+        mark = " [assumption]" if w.assumption else ""
+        lines.append(f"  {w.event}: {w.reference} + {w.min_days} .. {w.max_days} days")
+        lines.append(f"      source: {w.source}{mark}")
+    if not p.windows:
+        lines.append("  none")
+    lines += ["", "deadlines (regulatory waiting-time limits)"]
+    for d in p.deadlines:
+        lines += _deadline_lines(d)
+    if not p.deadlines:
+        lines.append("  none")
+    if p.sources:
+        lines += ["", "sources", *(f"  - {s}" for s in p.sources)]
+    if p.notes.strip():
+        lines += ["", "notes", *(f"  {n}" for n in p.notes.strip().splitlines())]
+    return lines
+
+
+def _cmd_pathways_show(args: argparse.Namespace) -> int:
+    catalogue = _catalogue(args.catalogue)
+    pathway = catalogue.get(args.id)
+    if args.json:
+        _dump({"origin": catalogue.origin(pathway.id), **pathway.model_dump(mode="json")})
+    else:
+        _out("\n".join(_pathway_lines(pathway, catalogue.origin(pathway.id))))
+    return EXIT_OK
+
+
+def _resolution_lines(raw: str, r: Resolution, catalogue: Catalogue) -> list[str]:
+    code = r.code
+    names = " / ".join(n for n in (code.name_ru, code.name_en) if n) or "-"
+    if r.pathway_id is None:
+        pathway = "none"
+    else:
+        title = catalogue.get(r.pathway_id).title
+        pathway = f"{r.pathway_id} ({title.ru} / {title.en})"
+    marker = {"dagger": " †", "asterisk": " *"}.get(code.marker or "", "")
+    rows = [
+        ("code:", f"{code.code}{marker} ({code.kind.value}{'' if code.actual else ', retired'})"),
+        ("name:", names),
+        ("warnings:", "; ".join(code.warnings) or "-"),
+        ("alternatives:", ", ".join(code.alternatives) or "-"),
+        ("pathway:", pathway),
+        ("explanation:", r.explanation),
+    ]
+    return [f"{raw}", *(f"  {label:<14}{value}" for label, value in rows)]
+
+
+def _cmd_pathways_resolve(args: argparse.Namespace) -> int:
+    catalogue = _catalogue(args.catalogue)
+    entries: list[dict[str, Any]] = []
+    lines: list[str] = []
+    valid: list[str] = []
+    failed = 0
+    for argument in args.codes:
+        parts = split_codes(argument) or [argument]
+        for raw in parts:
+            try:
+                resolution = resolve_code(raw, catalogue)
+            except InvalidCodeError as exc:
+                failed += 1
+                _err(str(exc))
+                entries.append({"input": raw, "valid": False, "error": exc.reason})
+                continue
+            valid.append(raw)
+            entries.append({"input": raw, "valid": True, **resolution.model_dump(mode="json")})
+            lines += [*_resolution_lines(raw, resolution, catalogue), ""]
+    combined = _combined(valid, catalogue) if len(valid) > 1 else None
+    if args.json:
+        _dump({"codes": entries, "combined_pathway": combined})
+    else:
+        if combined is not None:
+            lines.append(f"all valid codes together: {combined}")
+        _out("\n".join(lines).rstrip())
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _combined(codes: list[str], catalogue: Catalogue) -> str | None:
+    """The id of the one pathway the codes lead to together, or a note why there is none."""
+    try:
+        return pathway_for(codes, catalogue).id
+    except NosologyError as exc:
+        return f"none ({exc})"
+
+
+# ---------------------------------------------------------------------------------------------
+# plan
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> tuple[Problem, str]:
+    if args.example:
+        from routing.examples import load_example
+
+        return load_example(), "built-in example lung_spb"
+    if args.problem is None:
+        raise _BadInputError("give a problem file, or --example")
+    path = Path(args.problem)
+    try:
+        return load_problem(path), str(path)
+    except OSError as exc:
+        raise _BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _calendar(problem: Problem) -> WorkingCalendar:
+    if problem.timezone in (None, default_calendar().zone.key):
+        return default_calendar()
+    return WorkingCalendar(zone=problem.timezone)
+
+
+def _when(moment: datetime, calendar: WorkingCalendar) -> str:
+    return f"{moment.astimezone(calendar.zone):%Y-%m-%d %a %H:%M}"
+
+
+def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, str]) -> list[str]:
+    cal = index.calendar
+    facilities: dict[str, Facility] = {f.id: f for f in index.facilities}
+    head = f"request {result.request_id} · patient {result.patient_id}"
+    if result.pathway_id:
+        head += f" · pathway {result.pathway_id}"
+        if result.pathway_id in titles:
+            head += f" ({titles[result.pathway_id]})"
+    lines = [head, f"  status {result.status.value}, referral {_when(result.referral, cal)}"]
+    if result.objective is not None and result.completion is not None:
+        o = result.objective
+        lines.append(
+            f"  completion {_when(result.completion, cal)}, "
+            f"{_duration(o.completion_minutes)} after the referral; {o.visit_days} visit days, "
+            f"{o.travel_minutes} min travel, {o.non_preferred} visits outside preferred facilities"
+        )
+    if result.bookings:
+        waits = {w.stage_id: w for w in result.waits}
+        rows = []
+        for b in result.bookings:
+            facility = facilities.get(b.facility_id)
+            name = f"{b.facility_id} {facility.name}" if facility else b.facility_id
+            wait = waits.get(b.stage_id)
+            rows.append(
+                (
+                    b.stage_id,
+                    _when(b.start, cal),
+                    f"{b.end.astimezone(cal.zone):%H:%M}",
+                    b.mode.value,
+                    _shorten(name, 48),
+                    "-" if wait is None else _duration(wait.wait_minutes),
+                    "*" if wait is not None and wait.critical else "",
+                )
+            )
+        headers = ("stage", "start", "end", "mode", "facility", "wait", "critical")
+        lines += ["", *_table(headers, rows, indent="    ")]
+    if result.deadlines:
+        lines += ["", "    deadlines"]
+        for d in result.deadlines:
+            mark = "met" if d.met else "MISSED"
+            hard = ", hard" if d.hard else ""
+            cause = f"; caused by {d.caused_by}" if not d.met and d.caused_by else ""
+            lines.append(
+                f"    {mark:<6}  {d.deadline_id}: {d.actual} of ≤ {d.limit} "
+                f"{_unit(d.unit, d.limit)}, slack {d.slack}{hard}{cause}"
+            )
+            lines.append(f"            {d.title} — {_shorten(d.source, 90)}")
+    lines += [f"  reason: {r}" for r in result.reasons]
+    return lines
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    problem, label = _load(args)
+    catalogue = _catalogue(args.catalogue) if args.catalogue else None
+    index = SlotIndex.build(
+        problem.facilities, problem.slots, calendar=_calendar(problem), travel=problem.travel
+    )
+    options = SolveOptions(time_limit=args.time_limit)
+    pathways = {p.id: p for p in problem.pathways}
+    results: list[RouteResult] = []
+    failed: list[str] = []
+    for request in problem.requests:
+        try:
+            result = plan_route(
+                request, index, catalogue=catalogue, pathways=pathways, options=options
+            )
+        except InvalidInputError as exc:
+            failed.append(request.id)
+            _err(f"request {request.id!r} not planned: {exc}")
+            continue
+        results.append(result)
+    if args.output is not None:
+        _write_results(Path(args.output), results)
+    if args.json:
+        _dump(_results_document(results))
+    else:
+        _print_plan(label, problem, index, catalogue, results)
+    if failed:
+        return EXIT_BAD_INPUT
+    return EXIT_OK if all(r.has_route for r in results) else EXIT_NO_ROUTE
+
+
+def _print_plan(
+    label: str,
+    problem: Problem,
+    index: SlotIndex,
+    catalogue: Catalogue | None,
+    results: list[RouteResult],
+) -> None:
+    _out(
+        f"{label}: {len(problem.requests)} requests, {len(problem.facilities)} facilities, "
+        f"{len(problem.slots)} free slots (times in {index.calendar.zone.key})"
+    )
+    _out("each request is planned on its own over all free slots (no capacity shared)")
+    titles = {p.id: p.title.en for p in catalogue or Catalogue.builtin()}
+    titles.update({p.id: p.title.en for p in problem.pathways})
+    for result in results:
+        _out()
+        _out("\n".join(_result_lines(result, index, titles)))
+    routed = sum(r.has_route for r in results)
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r.status.value] = statuses.get(r.status.value, 0) + 1
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    _out()
+    _out(f"{routed} of {len(problem.requests)} requests routed ({counts or 'none planned'})")
+
+
+def _results_document(results: list[RouteResult]) -> dict[str, Any]:
+    return {
+        "generator": f"{_PROG} {__version__}",
+        "mkb10_registry": {"oid": MKB10_REGISTRY_OID, "version": MKB10_VERSION},
+        "results": [r.model_dump(mode="json") for r in results],
+    }
+
+
+def _write_results(path: Path, results: list[RouteResult]) -> None:
+    text = json.dumps(_results_document(results), ensure_ascii=False, indent=2) + "\n"
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    logger.info("wrote %d results to %s", len(results), path)
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    _dump(problem_json_schema())
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser and main
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("the time limit must be a positive number of seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``routing`` command."""
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Care-pathway routing by nosology: the fastest complete route of care.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the versions and exit")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    catalogue = argparse.ArgumentParser(add_help=False)
+    catalogue.add_argument(
+        "--catalogue",
+        nargs="+",
+        metavar="PATH",
+        help="pathway files or directories of *.toml, added to the built-in ones",
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    pathways = commands.add_parser("pathways", help="list, show and resolve care pathways")
+    pathway_commands = pathways.add_subparsers(dest="pathways_command", metavar="SUBCOMMAND")
+    listing = pathway_commands.add_parser(
+        "list", parents=[as_json, catalogue], help="the pathways of the catalogue"
+    )
+    listing.set_defaults(handler=_cmd_pathways_list)
+    show = pathway_commands.add_parser(
+        "show", parents=[as_json, catalogue], help="one pathway's stages, rules and deadlines"
+    )
+    show.add_argument("id", help="the pathway id, e.g. zno_lung")
+    show.set_defaults(handler=_cmd_pathways_show)
+    resolve = pathway_commands.add_parser(
+        "resolve", parents=[as_json, catalogue], help="diagnosis codes to their pathways"
+    )
+    resolve.add_argument("codes", nargs="+", metavar="CODE", help="МКБ-10 codes, e.g. С34.1")
+    resolve.set_defaults(handler=_cmd_pathways_resolve)
+
+    plan = commands.add_parser(
+        "plan", parents=[as_json, catalogue], help="plan the route of every request of a problem"
+    )
+    plan.add_argument("problem", nargs="?", metavar="PROBLEM.json", help="the problem file")
+    plan.add_argument("--example", action="store_true", help="plan the built-in example problem")
+    plan.add_argument("--output", "-o", metavar="FILE", help="write all results as JSON here")
+    plan.add_argument(
+        "--time-limit",
+        type=_positive_seconds,
+        default=SolveOptions().time_limit,
+        metavar="S",
+        help="seconds of search per request (default %(default)s)",
+    )
+    plan.set_defaults(handler=_cmd_plan)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the problem file")
+    schema.set_defaults(handler=_cmd_schema)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if verbosity > 0:
+        logging.getLogger().setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``routing`` command.
+
+    Parameters
+    ----------
+    argv
+        The arguments without the program name; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        The exit status: 0 success, 1 a request without a route, 2 bad input.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already reported by argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    _configure_logging(args.verbose)
+    if args.version:
+        _out(version_text())
+        return EXIT_OK
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        sub = "pathways " if args.command == "pathways" else ""
+        _err(f"choose a {'subcommand' if sub else 'command'}; see '{_PROG} {sub}--help'")
+        return EXIT_BAD_INPUT
+    if handler is _cmd_plan and args.example and args.problem is not None:
+        _err("give a problem file or --example, not both")
+        return EXIT_BAD_INPUT
+    try:
+        status: int = handler(args)
+    except InvalidProblemError as exc:
+        _err(f"the problem has {len(exc.issues)} issue(s):")
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (_BadInputError, InvalidInputError, NosologyError) as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    return status
