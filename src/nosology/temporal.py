@@ -257,14 +257,16 @@ def _lag(
         yield _edge(x, y, high * scale, unit, f"{origin} (max)", "max")
 
 
-def _rules(pathway: Pathway) -> list[_Rule]:
+def _rules(pathway: Pathway, exact_durations: bool = True) -> list[_Rule]:
     """Every edge of the pathway, structural ones first, in a stable order."""
     rules: list[_Rule] = []
     minutes = LagUnit.MINUTES
     for stage in pathway.stages:
-        start, end, d = f"{stage.id}.start", f"{stage.id}.end", stage.duration_minutes
+        start, end = f"{stage.id}.start", f"{stage.id}.end"
+        d = stage.duration_minutes if exact_durations else 1
         origin = f"stage {stage.id} duration"
-        rules.append(_edge(start, end, d, minutes, origin, "max")._replace(structural=True))
+        if exact_durations:
+            rules.append(_edge(start, end, d, minutes, origin, "max")._replace(structural=True))
         rules.append(_edge(end, start, -d, minutes, origin, "min")._replace(structural=True))
         for before in stage.after:
             rule = _edge(start, f"{before}.end", 0, minutes, f"{stage.id} after {before}", "min")
@@ -396,8 +398,8 @@ class TemporalGraph:
     _layers: dict[tuple[LagUnit, bool], _Layer]
     _failure: _Failure | None
 
-    def __init__(self, pathway: Pathway) -> None:
-        rules = _rules(pathway)
+    def __init__(self, pathway: Pathway, *, exact_durations: bool = True) -> None:
+        rules = _rules(pathway, exact_durations)
         events = tuple(pathway.events())
         references = tuple(dict.fromkeys(_reference_node(w.reference) for w in pathway.windows))
         public = tuple(r.edge for r in rules if not r.edge.origin.startswith("window "))
@@ -562,10 +564,12 @@ class TemporalGraph:
         return unit
 
 
-def compile_pathway(pathway: Pathway) -> TemporalGraph:
+def compile_pathway(pathway: Pathway, *, exact_durations: bool = True) -> TemporalGraph:
     """Compile a pathway into its temporal network (never raises for an inconsistent pathway).
 
-    Call :meth:`TemporalGraph.check_consistency` to reject contradictory rules.
+    Call :meth:`TemporalGraph.check_consistency` to reject contradictory rules. With
+    ``exact_durations=False`` a stage lasts at least a minute instead of exactly its nominal
+    ``duration_minutes``: the check a planner needs when real slots set the durations.
 
     Examples
     --------
@@ -581,6 +585,6 @@ def compile_pathway(pathway: Pathway) -> TemporalGraph:
     >>> [(e.origin, e.weight) for e in compile_pathway(pathway).edges(LagUnit.MINUTES)][-1]
     ('constraint 0 (max)', 4320)
     """
-    graph = TemporalGraph(pathway)
+    graph = TemporalGraph(pathway, exact_durations=exact_durations)
     logger.debug("compiled pathway %s: %s", pathway.id, graph)
     return graph

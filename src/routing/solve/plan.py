@@ -88,7 +88,7 @@ def resolve_pathway(
 @functools.lru_cache(maxsize=256)
 def _check_consistent(pathway: Pathway) -> str | None:
     try:
-        compile_pathway(pathway).check_consistency()
+        compile_pathway(pathway, exact_durations=False).check_consistency()
     except InconsistentPathwayError as exc:
         return str(exc)
     return None

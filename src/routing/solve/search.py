@@ -1,6 +1,6 @@
 """Exact branch-and-bound over the candidate slots of one request.
 
-The search assigns stages one at a time, in the order of their earliest possible start. After
+The search assigns stages one at a time, the one with the fewest candidates left first. After
 each assignment it propagates the lag links to a fixpoint of lower and upper bounds on every
 stage's start and end (:mod:`routing.solve.timeaxis`), which removes every candidate that no
 completion of the partial route could use; the bounds of a stage skip candidates that the
@@ -125,9 +125,17 @@ class _Search:
         incident = self.incident
         pending = [False] * len(links)
         stack: list[int] = []
-        for i in range(self.k) if touched is None else touched:
-            if self.assigned[i] < 0 and not self.tighten(i, b):
-                return i
+        starts = set(range(self.k) if touched is None else touched)
+        for i in range(self.k):
+            if self.assigned[i] < 0:
+                # Every open stage is re-snapped: a new assignment can exclude its candidates
+                # through the same-day rules without moving any of its bounds.
+                before = (lo_s[i], hi_s[i], lo_e[i], hi_e[i])
+                if not self.tighten(i, b):
+                    return i
+                if before != (lo_s[i], hi_s[i], lo_e[i], hi_e[i]):
+                    starts.add(i)
+        for i in starts:
             for n in incident[i]:
                 if not pending[n]:
                     pending[n] = True
@@ -403,7 +411,6 @@ class _Search:
         root = self.lower_key(b, inf)
         assert root is not None
         outcome.root_bound = (root[0], 0, 0, 0)
-        self.order = sorted(range(k), key=lambda i: (b[0][i], i))
         self.dfs(0, b)
         outcome.choice = self.best
         outcome.key = self.best_key if self.best is not None else None
@@ -412,6 +419,21 @@ class _Search:
         outcome.nodes = self.nodes
         outcome.same_day_conflicts = self.conflicts
         return outcome
+
+    def choose_stage(self, b: list[list[int]]) -> int:
+        """The open stage with the fewest candidates left (fail first), then the earliest."""
+        best = -1
+        best_key: tuple[int, int, int] = (_INF, _INF, _INF)
+        lo_s, hi_s = b[0], b[1]
+        for i, c in enumerate(self.assigned):
+            if c >= 0:
+                continue
+            starts = self.stages[i].start
+            size = bisect_right(starts, hi_s[i]) - bisect_left(starts, lo_s[i])
+            key = (size, lo_s[i], i)
+            if key < best_key:
+                best, best_key = i, key
+        return best
 
     def dfs(self, depth: int, b: list[list[int]]) -> None:
         self.nodes += 1
@@ -430,10 +452,10 @@ class _Search:
                 self.best_key = key
                 self.best = list(self.assigned)
             return
-        i = self.order[depth]
+        lo_s, hi_s, lo_e, hi_e = b
+        i = self.choose_stage(b)
         st = self.stages[i]
         starts, ends = st.start, st.end
-        lo_s, hi_s, lo_e, hi_e = b
         c = bisect_left(starts, lo_s[i])
         stop = bisect_right(starts, hi_s[i])
         previous: tuple[int, int, int] | None = None

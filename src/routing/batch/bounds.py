@@ -1,0 +1,122 @@
+"""Lower bounds on the batch objective: with no competition, and with capacity respected.
+
+No competition
+--------------
+Each patient's fastest route when no other patient of the cohort holds anything (only kept
+bookings are taken). It gives the lexicographic bound ``(U, 0, M)``: ``U`` patients cannot be
+routed even alone (invalid or proven infeasible), so every plan leaves at least ``U`` unplanned;
+a plan that leaves exactly those unplanned and misses no deadline has weighted minutes at least
+``M``, the weighted sum of the fastest completions (or the search's proven bound where it stopped
+early). The deadline cost of the fastest routes is reported beside it as a reference figure, not
+a proof: a slower route can meet a deadline that the fastest one misses. Easy, and loose when
+capacity is tight.
+
+Capacity respected
+------------------
+Patients whose pathways share no service never compete, so the cohort splits into independent
+groups. Each group small enough is solved by the exact model (:mod:`routing.batch.exact`), whose
+proven bound respects every capacity; the others contribute their no-competition bound. The sum
+of lexicographic bounds of independent groups is a lexicographic bound of the whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from pydantic import NonNegativeInt
+
+from nosology.pathway import FrozenModel
+from routing.batch.cohort import Cohort
+from routing.batch.objective import Cost, route_cost
+from routing.result import RouteResult, SolveStatus
+
+__all__ = ["BatchBound", "groups", "no_competition_bound", "no_competition_routes"]
+
+
+class BatchBound(FrozenModel):
+    """A lexicographic lower bound on the batch objective, and how it was obtained.
+
+    ``key()`` is ``(unplanned, deadline_cost, weighted_minutes)``, valid for every plan.
+    ``reference_deadline_cost`` (no-competition bound only) is the deadline cost of the fastest
+    routes, for comparison.
+    """
+
+    method: str
+    unplanned: NonNegativeInt
+    deadline_cost: NonNegativeInt
+    weighted_minutes: NonNegativeInt
+    reference_deadline_cost: NonNegativeInt | None = None
+    patients_covered: NonNegativeInt = 0
+    """Patients whose share of the bound respects capacity (capacity bound only)."""
+
+    def key(self) -> Cost:
+        """``(unplanned, deadline_cost, weighted_minutes)``."""
+        return (self.unplanned, self.deadline_cost, self.weighted_minutes)
+
+
+def no_competition_routes(
+    cohort: Cohort, *, on_patient: Callable[[int], None] | None = None
+) -> list[RouteResult]:
+    """Each entry's fastest route with no other patient competing (kept bookings respected)."""
+    usage = np.zeros(len(cohort.capacity), dtype=np.int64)
+    routes: list[RouteResult] = []
+    for i in range(len(cohort)):
+        routes.append(cohort.route(i, cohort.blocked(usage, i)))
+        if on_patient is not None:
+            on_patient(i + 1)
+    return routes
+
+
+def patient_bound(cohort: Cohort, entry: int, alone: RouteResult) -> Cost:
+    """Entry's share of the no-competition bound: ``(1, 0, 0)`` if it cannot be routed at all."""
+    weight = cohort.entries[entry].weight
+    if alone.status in (SolveStatus.INVALID, SolveStatus.INFEASIBLE):
+        return (1, 0, 0)
+    bound = alone.bound or alone.objective
+    minutes = bound.completion_minutes if bound is not None else 0
+    return (0, 0, weight * max(0, minutes))
+
+
+def no_competition_bound(cohort: Cohort, routes: Sequence[RouteResult]) -> BatchBound:
+    """The bound ``(U, 0, M)`` of the fastest routes (see the module docstring)."""
+    u = d = m = 0
+    for i, alone in enumerate(routes):
+        a, _, c = patient_bound(cohort, i, alone)
+        u += a
+        m += c
+        if alone.has_route:
+            d += route_cost(alone, cohort.entries[i].weight)[1]
+    return BatchBound(
+        method="each patient's fastest route with no competition",
+        unplanned=u,
+        deadline_cost=0,
+        weighted_minutes=m,
+        reference_deadline_cost=d,
+    )
+
+
+def groups(cohort: Cohort) -> list[list[int]]:
+    """Plannable entries in groups that share no service (each sorted, groups by first entry)."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    services: dict[int, list[str]] = {}
+    for i in cohort.plannable():
+        pathway = cohort.entries[i].pathway
+        assert pathway is not None
+        keys = sorted({str(s) for stage in pathway.stages for s in stage.services})
+        services[i] = keys
+        for k in keys[1:]:
+            ra, rb = find(keys[0]), find(k)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    by_root: dict[str, list[int]] = {}
+    for i, keys in services.items():
+        by_root.setdefault(find(keys[0]), []).append(i)
+    return sorted((sorted(g) for g in by_root.values()), key=lambda g: g[0])

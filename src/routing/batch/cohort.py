@@ -1,0 +1,335 @@
+"""A cohort ready for batch planning: each request with its pathway, weight and kept bookings.
+
+:func:`build_cohort` resolves every request's pathway once, checks it, and turns the request's
+existing bookings into fixed slot positions. A request that cannot be planned (no pathway, a
+contradictory pathway, a missing reference date, an existing booking that does not fit its stage
+or that exceeds its slot's capacity) gets a reason and takes no part in planning; the rest are
+planned.
+
+Capacity
+--------
+Every slot of the index takes ``slot.capacity`` patients of the cohort, those already holding it
+included. Kept bookings are reserved for their holder before anything is planned (in arrival
+order; a holder beyond the capacity is reported and not planned), so no plan can take them.
+With ``allow_moving_existing`` nothing is reserved: every patient is planned from scratch.
+
+:meth:`Cohort.route` plans one patient over the slots left free, like
+:func:`~routing.solve.plan_route` with the pathway resolved once and the kept stages pinned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from nosology.catalogue import Catalogue
+from nosology.exceptions import InconsistentPathwayError, NosologyError
+from nosology.pathway import Pathway
+from nosology.temporal import compile_pathway
+from routing.batch.objective import priority_weight
+from routing.domain import RouteRequest
+from routing.result import RouteResult, SolveStatus
+from routing.slot_index import SlotIndex
+from routing.solve.compiled import CompiledRequest, StageCandidates, compile_request
+from routing.solve.plan import SolveOptions, _result, plan_route, resolve_pathway
+from routing.solve.search import SearchLimits, search
+
+__all__ = ["Cohort", "CohortEntry", "build_cohort", "unplanned_result"]
+
+logger = logging.getLogger(__name__)
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class CohortEntry:
+    """One request of a cohort.
+
+    Attributes
+    ----------
+    position
+        Its place in the cohort (the order the requests were given in).
+    request
+        The request.
+    weight
+        Its priority weight (:func:`~routing.batch.objective.priority_weight`).
+    pathway
+        The resolved pathway, ``None`` when the request is invalid.
+    fixed
+        Stage id → slot position of the bookings it keeps.
+    invalid
+        The result that says why it cannot be planned, or ``None``.
+    """
+
+    position: int
+    request: RouteRequest
+    weight: int
+    pathway: Pathway | None
+    fixed: Mapping[str, int] = field(default_factory=dict)
+    invalid: RouteResult | None = None
+
+    @property
+    def plannable(self) -> bool:
+        """Whether the entry takes part in planning."""
+        return self.invalid is None and self.pathway is not None
+
+
+@dataclass(frozen=True, eq=False)
+class Cohort:
+    """Requests, the slot index and the capacities they share.
+
+    Attributes
+    ----------
+    index
+        The slots and facilities.
+    entries
+        One per request, in the order given.
+    capacity
+        Capacity of each slot position.
+    reserved
+        Places of each slot taken by kept bookings.
+    options
+        The limits of each single-patient search (the node limit keeps it deterministic).
+    """
+
+    index: SlotIndex
+    entries: tuple[CohortEntry, ...]
+    capacity: IntArray
+    reserved: IntArray
+    options: SolveOptions
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def arrival_order(self) -> list[int]:
+        """Entry positions by referral time, then request id (first come, first served)."""
+        return sorted(
+            range(len(self.entries)),
+            key=lambda i: (self.entries[i].request.referral, self.entries[i].request.id),
+        )
+
+    def plannable(self) -> list[int]:
+        """Positions of the entries that take part in planning."""
+        return [e.position for e in self.entries if e.plannable]
+
+    def blocked(self, usage: IntArray, entry: int) -> BoolArray:
+        """The slots ``entry`` may not take when the other routes use ``usage`` places."""
+        mask: BoolArray = (self.reserved + usage) >= self.capacity
+        fixed = self.entries[entry].fixed
+        if fixed:
+            mask = mask.copy()
+            mask[list(fixed.values())] = False
+        return mask
+
+    def route(self, entry: int, blocked: BoolArray | None) -> RouteResult:
+        """The fastest route of ``entry`` avoiding ``blocked`` slots, kept bookings pinned."""
+        e = self.entries[entry]
+        if e.invalid is not None:
+            return e.invalid
+        assert e.pathway is not None
+        started = time.perf_counter()
+        cr = compile_request(e.request, e.pathway, self.index, blocked)
+        if cr.problems:
+            return _invalid(e.request, e.pathway, "; ".join(cr.problems))
+        _pin(cr, e.fixed)
+        limits = SearchLimits(
+            time_limit=self.options.time_limit, node_limit=self.options.node_limit
+        )
+        return _result(cr, search(cr, limits), started)
+
+    def route_fixed(self, entry: int, slots: Mapping[str, int]) -> RouteResult | None:
+        """The route of ``entry`` through exactly ``slots`` (stage id → position), if it holds."""
+        e = self.entries[entry]
+        if e.invalid is not None or e.pathway is None:
+            return None
+        started = time.perf_counter()
+        cr = compile_request(e.request, e.pathway, self.index, None)
+        if cr.problems or set(slots) != {st.stage_id for st in cr.stages}:
+            return None
+        _pin(cr, slots)
+        limits = SearchLimits(
+            time_limit=self.options.time_limit, node_limit=self.options.node_limit
+        )
+        result = _result(cr, search(cr, limits), started)
+        return result if result.has_route else None
+
+    def routed_slots(self, entry: int, result: RouteResult) -> list[int]:
+        """Slot positions of ``result`` that count against capacity (kept bookings excluded)."""
+        fixed = self.entries[entry].fixed
+        position = self.index.slot_position
+        return [position[b.slot_id] for b in result.bookings if b.stage_id not in fixed]
+
+
+def _pin(cr: CompiledRequest, fixed: Mapping[str, int]) -> None:
+    """Keep only the fixed slot among the candidates of each fixed stage."""
+    for n, st in enumerate(cr.stages):
+        slot = fixed.get(st.stage_id)
+        if slot is None:
+            continue
+        keep = [c for c, s in enumerate(st.slot) if s == slot]
+        cr.stages[n] = StageCandidates(
+            stage_id=st.stage_id,
+            in_person=st.in_person,
+            shares_day=st.shares_day,
+            slot=[st.slot[c] for c in keep],
+            start=[st.start[c] for c in keep],
+            end=[st.end[c] for c in keep],
+            day=[st.day[c] for c in keep],
+            end_day=[st.end_day[c] for c in keep],
+            facility=[st.facility[c] for c in keep],
+            preferred=[st.preferred[c] for c in keep],
+            excluded_by={"another slot is already booked for the stage": len(st.slot) - len(keep)},
+        )
+
+
+def unplanned_result(request: RouteRequest, reason: str, status: SolveStatus) -> RouteResult:
+    """A result without a route, saying why."""
+    return RouteResult(
+        request_id=request.id,
+        patient_id=request.patient.id,
+        pathway_id=request.pathway.id if request.pathway is not None else request.pathway_id,
+        status=status,
+        referral=request.referral,
+        reasons=(reason,),
+    )
+
+
+_CONSISTENCY: dict[Pathway, str | None] = {}
+
+
+def _inconsistency(pathway: Pathway) -> str | None:
+    if pathway not in _CONSISTENCY:
+        try:
+            compile_pathway(pathway).check_consistency()
+            _CONSISTENCY[pathway] = None
+        except InconsistentPathwayError as exc:
+            _CONSISTENCY[pathway] = str(exc)
+    return _CONSISTENCY[pathway]
+
+
+def build_cohort(
+    requests: Sequence[RouteRequest],
+    index: SlotIndex,
+    *,
+    catalogue: Catalogue | None = None,
+    pathways: Mapping[str, Pathway] | None = None,
+    allow_moving_existing: bool = False,
+    options: SolveOptions | None = None,
+) -> Cohort:
+    """Resolve, check and weigh every request; reserve the bookings that are kept.
+
+    Parameters
+    ----------
+    requests
+        The cohort; request ids must be unique.
+    index
+        The slots all requests compete for.
+    catalogue, pathways
+        Where pathways come from (as for :func:`~routing.solve.plan_route`).
+    allow_moving_existing
+        Plan patients who hold bookings from scratch instead of keeping them.
+    options
+        Limits of each single-patient search; the default node limit keeps planning
+        deterministic (the time limit is generous and only a safety net).
+
+    Raises
+    ------
+    InvalidInputError
+        If two requests share an id.
+    """
+    from routing.exceptions import InvalidInputError
+
+    opts = options or SolveOptions(time_limit=30.0, node_limit=5_000)
+    seen: set[str] = set()
+    entries: list[CohortEntry] = []
+    for n, request in enumerate(requests):
+        if request.id in seen:
+            raise InvalidInputError(f"request {request.id!r}", "id", "the id is used twice")
+        seen.add(request.id)
+        entries.append(_entry(n, request, index, catalogue, pathways, allow_moving_existing))
+    capacity = np.array([s.capacity for s in index.slots], dtype=np.int64)
+    reserved = np.zeros(len(index.slots), dtype=np.int64)
+    cohort = Cohort(index, tuple(entries), capacity, reserved, opts)
+    for i in cohort.arrival_order():
+        entry = cohort.entries[i]
+        if not entry.fixed or entry.invalid is not None:
+            continue
+        positions = list(entry.fixed.values())
+        full = [p for p in positions if reserved[p] >= capacity[p]]
+        if full:
+            slot_id = index.slots[full[0]].id
+            reason = f"existing booking in slot {slot_id!r} exceeds the slot's capacity"
+            invalid = unplanned_result(entry.request, reason, SolveStatus.INVALID)
+            entries[i] = CohortEntry(i, entry.request, entry.weight, entry.pathway, {}, invalid)
+            continue
+        for p in positions:
+            reserved[p] += 1
+    logger.info(
+        "cohort: %d requests, %d plannable, %d kept bookings",
+        len(entries),
+        sum(e.plannable for e in entries),
+        int(reserved.sum()),
+    )
+    return Cohort(index, tuple(entries), capacity, reserved, opts)
+
+
+def _entry(
+    n: int,
+    request: RouteRequest,
+    index: SlotIndex,
+    catalogue: Catalogue | None,
+    pathways: Mapping[str, Pathway] | None,
+    allow_moving: bool,
+) -> CohortEntry:
+    weight = priority_weight(request.priority)
+    try:
+        pathway = resolve_pathway(request, catalogue, pathways)
+    except NosologyError:
+        # plan_route words the reason without naming any diagnosis
+        result = plan_route(request, index, catalogue=catalogue, pathways=pathways)
+        return CohortEntry(n, request, weight, None, {}, result)
+    problem = _inconsistency(pathway)
+    if problem is not None:
+        return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, problem))
+    if allow_moving or not request.existing_bookings:
+        return CohortEntry(n, request, weight, pathway)
+    stage_ids = {s.id for s in pathway.stages}
+    fixed: dict[str, int] = {}
+    for stage_id, slot_id in sorted(request.existing_bookings.items()):
+        where = f"existing booking of stage {stage_id!r}"
+        if stage_id not in stage_ids:
+            reason = f"{where}: pathway {pathway.id!r} has no such stage"
+            return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, reason))
+        position = index.slot_position.get(slot_id)
+        if position is None:
+            reason = f"{where}: unknown slot {slot_id!r}"
+            return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, reason))
+        fixed[stage_id] = position
+    cr = compile_request(request, pathway, index, None)
+    for st in cr.stages:
+        slot = fixed.get(st.stage_id)
+        if slot is not None and slot not in st.slot:
+            reason = (
+                f"existing booking of stage {st.stage_id!r}: slot {index.slots[slot].id!r} does "
+                "not fit the stage (service, facility level or restriction, mode, horizon, days "
+                "off or the patient's availability)"
+            )
+            return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, reason))
+    return CohortEntry(n, request, weight, pathway, fixed)
+
+
+def _invalid(request: RouteRequest, pathway: Pathway, reason: str) -> RouteResult:
+    return RouteResult(
+        request_id=request.id,
+        patient_id=request.patient.id,
+        pathway_id=pathway.id,
+        status=SolveStatus.INVALID,
+        referral=request.referral,
+        reasons=(reason,),
+    )

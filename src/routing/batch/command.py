@@ -1,0 +1,300 @@
+"""The ``routing batch`` command: read a cohort and slot sources, plan, write the plan and report.
+
+Usage::
+
+    routing batch SOURCE... --output-dir DIR [--seed N] [--time-limit S] [--workers N]
+                  [--iterations N] [--allow-moving] [--quiet]
+    routing batch --example --output-dir DIR
+
+A SOURCE is a problem file (JSON, :mod:`routing.problem` format) or a directory of them (every
+``*.json`` in it, by name); slot files from the adapters are problem files without requests.
+All sources are merged: facilities, slots, requests and pathways by id (the first record of an
+id wins; a different record with the same id is rejected). Records are read one by one: a
+malformed record is rejected with its record, field and reason, and the rest are planned.
+
+Writes ``plan.json`` (:func:`~routing.batch.report.plan_document`), ``report.json`` and
+``summary.txt`` to ``--output-dir``. A progress bar goes to standard error unless ``--quiet``.
+
+Exit status, the first that applies:
+
+- 2: bad input: an unreadable file or directory, text that is not JSON, a bad option, or no
+  request at all;
+- 1: some request is not planned (rejected, invalid, infeasible, or left out for capacity);
+- 3: every request is planned but the time limit stopped the search before a proof;
+- 0: every request is planned (proven optimal, or the search ended by itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from nosology.pathway import Pathway
+from routing.batch.engine import BatchProgress, plan_batch
+from routing.batch.report import build_report, plan_document
+from routing.calendar import WorkingCalendar, default_calendar
+from routing.domain import Facility, RouteRequest, Slot, TravelModel, record_name
+from routing.domain.common import NAIVE_TIMEZONE_KEY, resolve_timezone
+from routing.domain.issues import issues_from_validation_error
+from routing.exceptions import InvalidInputError
+from routing.slot_index import SlotIndex
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_NOT_ALL_PLANNED",
+    "EXIT_OK",
+    "EXIT_TIME_LIMIT",
+    "CohortSources",
+    "add_batch_arguments",
+    "read_sources",
+    "run_batch",
+]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_NOT_ALL_PLANNED = 1
+EXIT_BAD_INPUT = 2
+EXIT_TIME_LIMIT = 3
+
+
+class _BadInputError(Exception):
+    """Input the command cannot use at all."""
+
+
+@dataclass
+class CohortSources:
+    """Everything read from the sources, and the records rejected on the way."""
+
+    facilities: dict[str, Facility] = field(default_factory=dict)
+    slots: dict[str, Slot] = field(default_factory=dict)
+    requests: dict[str, RouteRequest] = field(default_factory=dict)
+    pathways: dict[str, Pathway] = field(default_factory=dict)
+    travel: TravelModel | None = None
+    timezone: str | None = None
+    rejected: list[str] = field(default_factory=list)
+
+
+_MODELS: dict[str, tuple[str, type[BaseModel]]] = {
+    "facilities": ("facility", Facility),
+    "pathways": ("pathway", Pathway),
+    "slots": ("slot", Slot),
+    "requests": ("request", RouteRequest),
+}
+
+
+def _files(sources: list[str]) -> Iterator[Path]:
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise _BadInputError(f"{path}: no *.json file in the directory")
+            yield from found
+        elif path.is_file():
+            yield path
+        else:
+            raise _BadInputError(f"{path}: no such file or directory")
+
+
+def _document(path: Path) -> Mapping[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise _BadInputError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise _BadInputError(f"{path}: not valid JSON (line {exc.lineno})") from None
+    if not isinstance(raw, dict):
+        raise _BadInputError(f"{path}: expected a JSON object with the problem's fields")
+    return raw
+
+
+def _add(sources: CohortSources, label: str, raw: Mapping[str, Any]) -> None:
+    zone = raw.get("timezone")
+    context: dict[str, Any] | None = None
+    if isinstance(zone, str):
+        try:
+            context = {NAIVE_TIMEZONE_KEY: resolve_timezone(zone)}
+            sources.timezone = sources.timezone or zone
+        except ValueError:
+            sources.rejected.append(f"{label}: timezone: not a known IANA time zone")
+    if "travel" in raw and sources.travel is None:
+        try:
+            sources.travel = TravelModel.model_validate(raw["travel"])
+        except ValidationError as exc:
+            for issue in issues_from_validation_error(exc, raw["travel"], {}, root="travel").issues:
+                sources.rejected.append(f"{label}: {issue}")
+    for key, (noun, model) in _MODELS.items():
+        items = raw.get(key, [])
+        if not isinstance(items, list):
+            sources.rejected.append(f"{label}: {key}: expected a list")
+            continue
+        target: dict[str, Any] = getattr(sources, key)
+        for n, item in enumerate(items):
+            name = record_name(noun, item.get("id")) if isinstance(item, dict) else f"{key}[{n}]"
+            if name == noun:
+                name = f"{key}[{n}]"
+            try:
+                record = model.model_validate(item, context=context)
+            except ValidationError as exc:
+                for issue in issues_from_validation_error(exc, item, {}, root=name).issues:
+                    sources.rejected.append(f"{label}: {issue}")
+                continue
+            except InvalidInputError as exc:
+                sources.rejected.append(f"{label}: {exc}")
+                continue
+            record_id = getattr(record, "id")  # noqa: B009 - every model here has an id
+            if record_id in target:
+                if target[record_id] != record:
+                    sources.rejected.append(f"{label}: {name}: the id is used by another record")
+                continue
+            target[record_id] = record
+
+
+def read_sources(paths: list[str]) -> CohortSources:
+    """Read and merge problem files and directories of them, record by record.
+
+    Raises
+    ------
+    _BadInputError
+        A path that does not exist or cannot be read, or text that is not a JSON object.
+    """
+    sources = CohortSources()
+    for path in _files(paths):
+        _add(sources, str(path), _document(path))
+    for slot_id, slot in list(sources.slots.items()):
+        if slot.facility_id not in sources.facilities:
+            sources.rejected.append(
+                f"slot {slot_id!r}: facility_id: unknown facility {slot.facility_id!r}"
+            )
+            del sources.slots[slot_id]
+    for request_id, request in list(sources.requests.items()):
+        patient = request.patient
+        named = set(patient.allowed_facilities or ()) | set(patient.preferred_facilities)
+        unknown = sorted(named - set(sources.facilities))
+        if unknown:
+            sources.rejected.append(
+                f"request {request_id!r}: patient: unknown facility {unknown[0]!r}"
+            )
+            del sources.requests[request_id]
+    return sources
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``batch`` command's arguments to ``parser``."""
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="problem files or directories")
+    parser.add_argument("--example", action="store_true", help="plan the built-in example")
+    parser.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="where to write")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
+    parser.add_argument(
+        "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
+    )
+    parser.add_argument(
+        "--allow-moving", action="store_true", help="let the plan move existing bookings"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+class _ProgressBar:
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, p: BatchProgress) -> None:
+        share = p.done / p.total if p.total else min(1.0, p.elapsed / max(p.time_limit, 1e-9))
+        filled = int(30 * share)
+        best = "" if p.best is None else f" best {p.best}"
+        line = f"\r[{'#' * filled}{'.' * (30 - filled)}] {p.phase:<16} {p.elapsed:6.1f} s{best}"
+        if line != self.last:
+            sys.stderr.write(line.ljust(100)[:120])
+            sys.stderr.flush()
+            self.last = line
+
+    def close(self) -> None:
+        if self.last:
+            sys.stderr.write("\n")
+
+
+def _calendar(zone: str | None) -> WorkingCalendar:
+    if zone in (None, default_calendar().zone.key):
+        return default_calendar()
+    assert zone is not None
+    return WorkingCalendar(zone=zone)
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Run ``routing batch`` with parsed ``args``; the exit status (see the module docstring)."""
+    try:
+        return _run(args)
+    except _BadInputError as exc:
+        sys.stderr.write(f"routing batch: error: {exc}\n")
+        return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.example == bool(args.sources):
+        raise _BadInputError("give problem files or directories, or --example (not both)")
+    if not args.time_limit > 0 or args.workers < 1:
+        raise _BadInputError("--time-limit must be positive and --workers at least 1")
+    if args.example:
+        from routing.examples import example_text
+
+        sources = CohortSources()
+        _add(sources, "example lung_spb", json.loads(example_text()))
+    else:
+        sources = read_sources(list(args.sources))
+    if not sources.requests:
+        for text in sources.rejected:
+            sys.stderr.write(f"routing batch: rejected: {text}\n")
+        raise _BadInputError("no request to plan")
+    try:
+        index = SlotIndex.build(
+            sources.facilities.values(),
+            sources.slots.values(),
+            calendar=_calendar(sources.timezone),
+            travel=sources.travel,
+        )
+    except InvalidInputError as exc:
+        raise _BadInputError(str(exc)) from None
+    bar = None if args.quiet else _ProgressBar()
+    try:
+        result = plan_batch(
+            (list(sources.requests.values()), index),
+            seed=args.seed,
+            time_limit=args.time_limit,
+            workers=args.workers,
+            progress=bar,
+            allow_moving_existing=args.allow_moving,
+            pathways=sources.pathways,
+            max_iterations=args.iterations,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    report = build_report(result, index, rejected=sources.rejected)
+    out = Path(args.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        plan_text = json.dumps(plan_document(result), ensure_ascii=False, indent=2) + "\n"
+        (out / "plan.json").write_text(plan_text, encoding="utf-8")
+        (out / "report.json").write_text(report.to_json(), encoding="utf-8")
+        (out / "summary.txt").write_text(report.summary(), encoding="utf-8")
+    except OSError as exc:
+        raise _BadInputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    logger.info("wrote plan.json, report.json and summary.txt to %s", out)
+    if sources.rejected or report.planned < report.requests:
+        return EXIT_NOT_ALL_PLANNED
+    if result.time_limit_hit:
+        return EXIT_TIME_LIMIT
+    return EXIT_OK

@@ -1,0 +1,516 @@
+"""``plan_batch``: one route per patient of a cohort over shared slots, anytime.
+
+The engine, in order:
+
+1. **Cohort** (:mod:`routing.batch.cohort`): pathways resolved once; bad records set aside with
+   their reasons; kept bookings reserved.
+2. **No competition** (:mod:`routing.batch.bounds`): each patient's fastest route alone, the
+   first lower bound and a cache: a patient whose fastest route is still free takes it without a
+   search (candidate pruning: most patients of a real region never need a second search).
+3. **First come, first served** (:mod:`routing.batch.fcfs`): the baseline every report shows.
+4. **Urgency greedy**: the same sequential planning in another order: priority weight first,
+   then patients whose fastest route meets its deadlines with the least relative slack, then
+   those who miss a deadline even alone, then those without deadlines. The better of this and
+   first come, first served is the starting plan, so the plan is never worse than the baseline.
+   (Skipped when the first phases took half the time limit.)
+5. **Exact model** (:mod:`routing.batch.exact`) when the cohort has at most
+   ``exact_max_patients`` plannable patients: solved to proven optimality within the limits.
+6. **Large-neighbourhood search** for the rest of the time. Each iteration picks a patient
+   worse off than alone (unplanned, missing a deadline, or later than its fastest route): with
+   probability ½ among the eight worst, else among all of them. It destroys that patient and
+   up to ``max_destroy`` patients holding the full slots of its fastest route (decomposition by
+   conflict: only patients that compete for the same slots are re-planned together), then
+   repairs: the chosen patient first, the others by urgency or in a seeded random order. The
+   result is kept if the objective is no worse (sideways moves allowed), else undone.
+7. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
+   the exact model's proven bound, the others their no-competition bound.
+
+The plan is proven OPTIMAL when its objective equals the capacity bound. Stops: proof, the time
+limit (status FEASIBLE, ``time_limit_hit``), ``max_iterations``, or no patient left worse off
+than alone. Deterministic for a given seed and worker count when it stops on anything but the
+wall clock (each single-patient search is limited by nodes, CP-SAT by deterministic time).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import NonNegativeInt
+
+from nosology.catalogue import Catalogue
+from nosology.pathway import FrozenModel, Pathway
+from routing.batch.bounds import (
+    BatchBound,
+    groups,
+    no_competition_bound,
+    no_competition_routes,
+    patient_bound,
+)
+from routing.batch.cohort import Cohort, build_cohort
+from routing.batch.exact import solve_exact, supports_exact
+from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
+from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
+from routing.calendar import WorkingCalendar, default_calendar
+from routing.domain import RouteRequest
+from routing.problem import Problem
+from routing.result import RouteResult, SolveStatus
+from routing.slot_index import SlotIndex
+from routing.solve.plan import SolveOptions
+
+__all__ = ["BatchProgress", "BatchResult", "plan_batch"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """A progress report: ``phase`` with ``done`` of ``total`` steps (0: unknown), best so far."""
+
+    phase: str
+    done: int
+    total: int
+    best: Cost | None
+    elapsed: float
+    time_limit: float
+
+
+class BatchResult(FrozenModel):
+    """A batch plan, its baseline and bounds.
+
+    Attributes
+    ----------
+    status
+        OPTIMAL when proven (objective equals ``capacity_bound``), else FEASIBLE.
+    stop_reason
+        Why the search ended.
+    time_limit_hit
+        Whether the wall-clock limit ended the search before a proof.
+    objective, fcfs_objective
+        The plan's and first-come-first-served's objective.
+    routes, fcfs_routes, alone_routes
+        One result per request in the input order: the plan, the baseline, and each
+        patient's fastest route with no competition.
+    no_competition_bound, capacity_bound
+        The two lower bounds.
+    moved
+        Requests whose existing bookings the plan changes (only with moving allowed).
+    """
+
+    status: SolveStatus
+    stop_reason: str
+    time_limit_hit: bool
+    objective: BatchObjective
+    fcfs_objective: BatchObjective
+    routes: tuple[RouteResult, ...]
+    fcfs_routes: tuple[RouteResult, ...]
+    alone_routes: tuple[RouteResult, ...]
+    weights: tuple[int, ...]
+    no_competition_bound: BatchBound
+    capacity_bound: BatchBound
+    moved: tuple[str, ...] = ()
+    seed: int
+    workers: NonNegativeInt
+    iterations: NonNegativeInt
+    improvements: NonNegativeInt
+    runtime_seconds: float
+
+
+def _calendar(problem: Problem) -> WorkingCalendar:
+    if problem.timezone in (None, default_calendar().zone.key):
+        return default_calendar()
+    return WorkingCalendar(zone=problem.timezone)
+
+
+def plan_batch(
+    cohort_input: Problem | tuple[Sequence[RouteRequest], SlotIndex],
+    *,
+    seed: int = 0,
+    time_limit: float = 60.0,
+    workers: int = 1,
+    progress: Callable[[BatchProgress], None] | None = None,
+    allow_moving_existing: bool = False,
+    catalogue: Catalogue | None = None,
+    pathways: Mapping[str, Pathway] | None = None,
+    max_iterations: int | None = None,
+    max_destroy: int = 6,
+    exact_max_patients: int = 20,
+    options: SolveOptions | None = None,
+) -> BatchResult:
+    """Plan every request of a cohort at once over shared slot capacities.
+
+    Parameters
+    ----------
+    cohort_input
+        A problem (its requests, slots and pathways) or ``(requests, index)``.
+    seed
+        Seeds the search (same input, seed and workers: same plan, unless the wall clock stops
+        the search).
+    time_limit
+        Wall-clock seconds for the whole call; the baselines always complete.
+    workers
+        CP-SAT workers of the exact model; the heuristic phases run in this process.
+    progress
+        Called with a :class:`BatchProgress` as the work advances.
+    allow_moving_existing
+        Let the plan move patients' existing bookings (otherwise they are kept).
+    catalogue, pathways
+        Where pathways come from; a problem's own pathways are added to ``pathways``.
+    max_iterations
+        Large-neighbourhood iterations at most (``None``: until another stop).
+    max_destroy
+        Patients holding a blocking slot destroyed with the chosen one, at most.
+    exact_max_patients
+        Cohorts (and groups, for the bound) this small go to the exact model.
+    options
+        Limits of each single-patient search.
+
+    Returns
+    -------
+    BatchResult
+        The plan, the baseline and both bounds; bad records appear as routes with status
+        INVALID (or INFEASIBLE) and their reasons.
+
+    Examples
+    --------
+    >>> from routing.examples import load_example
+    >>> result = plan_batch(load_example(), seed=1, time_limit=30)
+    >>> result.objective.unplanned, result.objective.key() <= result.fcfs_objective.key()
+    (0, True)
+    """
+    started = time.perf_counter()
+    if isinstance(cohort_input, Problem):
+        problem = cohort_input
+        index = SlotIndex.build(
+            problem.facilities, problem.slots, calendar=_calendar(problem), travel=problem.travel
+        )
+        requests: Sequence[RouteRequest] = problem.requests
+        pathways = {**{p.id: p for p in problem.pathways}, **(pathways or {})}
+    else:
+        requests, index = cohort_input
+    cohort = build_cohort(
+        requests,
+        index,
+        catalogue=catalogue,
+        pathways=pathways,
+        allow_moving_existing=allow_moving_existing,
+        options=options,
+    )
+    engine = _Engine(cohort, seed, time_limit, workers, progress, started, max_destroy)
+    return engine.run(max_iterations, exact_max_patients)
+
+
+class _Engine:
+    def __init__(
+        self,
+        cohort: Cohort,
+        seed: int,
+        time_limit: float,
+        workers: int,
+        progress: Callable[[BatchProgress], None] | None,
+        started: float,
+        max_destroy: int,
+    ) -> None:
+        self.cohort = cohort
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.time_limit = time_limit
+        self.deadline = started + time_limit
+        self.workers = workers
+        self.progress = progress
+        self.started = started
+        self.max_destroy = max(0, max_destroy)
+        self.iterations = 0
+        self.improvements = 0
+        self.alone: list[RouteResult] = []
+        self.alone_cost: list[Cost] = []
+        self._urgency: list[int] | None = None
+
+    def report(self, phase: str, done: int, total: int, best: Cost | None) -> None:
+        if self.progress is not None:
+            elapsed = time.perf_counter() - self.started
+            self.progress(BatchProgress(phase, done, total, best, elapsed, self.time_limit))
+
+    def counter(self, phase: str) -> Callable[[int], None]:
+        total = len(self.cohort)
+        return lambda n: self.report(phase, n, total, None)
+
+    # -- the phases --------------------------------------------------------------------------
+    def run(self, max_iterations: int | None, exact_max: int) -> BatchResult:
+        cohort = self.cohort
+        alone = no_competition_routes(cohort, on_patient=self.counter("no competition"))
+        self.alone = alone
+        self.alone_cost = [
+            route_cost(r, e.weight) for r, e in zip(alone, cohort.entries, strict=True)
+        ]
+        nc_bound = no_competition_bound(cohort, alone)
+        fcfs = first_come_first_served(cohort, free=alone, on_patient=self.counter("first come"))
+        fcfs_total = plan_total = fcfs.total()
+        plan = fcfs.copy()
+        if time.perf_counter() - self.started < 0.5 * self.time_limit:
+            greedy = plan_in_order(
+                cohort, self.urgency_order(), free=alone, on_patient=self.counter("urgency greedy")
+            )
+            if greedy.total() < fcfs_total:
+                plan, plan_total = greedy, greedy.total()
+        else:
+            logger.warning("the baselines took half the time limit; the urgency greedy is skipped")
+        logger.info("first come, first served %s, start %s", fcfs_total, plan_total)
+        plannable = cohort.plannable()
+        stop = ""
+        cap_bound: BatchBound | None = None
+        if plannable and len(plannable) <= exact_max and supports_exact(cohort):
+            plan, cap_bound = self.exact(plan, plannable, nc_bound)
+        if cap_bound is None:
+            cap_bound = self.capacity_bound(nc_bound, exact_max, plan)
+        best = plan.total()
+        if best <= cap_bound.key():
+            stop = "proven optimal"
+        else:
+            stop = self.search(plan, max_iterations, cap_bound.key())
+        best = plan.total()
+        proven = best <= cap_bound.key()
+        if proven:
+            stop = "proven optimal"
+        assert plan.check_capacity(), "a plan exceeds a slot's capacity"
+        self.report("done", 1, 1, best)
+        return BatchResult(
+            status=SolveStatus.OPTIMAL if proven else SolveStatus.FEASIBLE,
+            stop_reason=stop,
+            time_limit_hit=stop == "time limit",
+            objective=BatchObjective.of(best),
+            fcfs_objective=BatchObjective.of(fcfs_total),
+            routes=tuple(self.final(plan)),
+            fcfs_routes=tuple(self.final(fcfs)),
+            alone_routes=tuple(alone),
+            weights=tuple(e.weight for e in cohort.entries),
+            no_competition_bound=nc_bound,
+            capacity_bound=cap_bound,
+            moved=self.moved(plan),
+            seed=self.seed,
+            workers=self.workers,
+            iterations=self.iterations,
+            improvements=self.improvements,
+            runtime_seconds=time.perf_counter() - self.started,
+        )
+
+    def final(self, plan: Assignment) -> list[RouteResult]:
+        out = []
+        for i, r in enumerate(plan.results):
+            out.append(
+                r if r is not None else self.cohort.route(i, self.cohort.blocked(plan.usage, i))
+            )
+        return out
+
+    def moved(self, plan: Assignment) -> tuple[str, ...]:
+        moved = []
+        for e, r in zip(self.cohort.entries, plan.results, strict=True):
+            held = e.request.existing_bookings
+            if not held or r is None or not r.has_route:
+                continue
+            booked = {b.stage_id: b.slot_id for b in r.bookings}
+            if any(booked.get(stage) != slot for stage, slot in held.items()):
+                moved.append(e.request.id)
+        return tuple(moved)
+
+    def urgency_order(self) -> list[int]:
+        def key(i: int) -> tuple[int, int, float, object, str]:
+            e = self.cohort.entries[i]
+            soft = [d for d in self.alone[i].deadlines if not d.hard]
+            if not soft:
+                group, slack = 2, 0.0
+            else:
+                slack = min(d.slack / max(1, d.limit) for d in soft)
+                group = 0 if slack >= 0 else 1
+            return (-e.weight, group, slack, e.request.referral, e.request.id)
+
+        return sorted(range(len(self.cohort)), key=key)
+
+    def exact(
+        self, plan: Assignment, plannable: list[int], nc_bound: BatchBound
+    ) -> tuple[Assignment, BatchBound | None]:
+        cohort = self.cohort
+        remaining = max(0.05, self.deadline - time.perf_counter())
+        self.report("exact model", 0, 1, plan.total())
+        outcome = solve_exact(
+            cohort,
+            plannable,
+            time_limit=remaining * 0.8,
+            deterministic_time=remaining * 0.8,
+            seed=self.seed,
+            workers=self.workers,
+            hint=dict(enumerate(plan.results)),
+        )
+        unroutable = len(cohort) - len(plannable)
+        lb = (outcome.bound[0] + unroutable, outcome.bound[1], outcome.bound[2])
+        bound = BatchBound(
+            method="exact model (CP-SAT) of the whole cohort",
+            unplanned=lb[0],
+            deadline_cost=lb[1],
+            weighted_minutes=lb[2],
+            patients_covered=len(plannable),
+        )
+        if max(lb, nc_bound.key()) != lb:
+            bound = nc_bound
+        if outcome.objective is None:
+            return plan, bound
+        candidate = Assignment.empty(cohort)
+        for i, slots in sorted(outcome.routes.items()):
+            result = cohort.route_fixed(i, slots)
+            if result is None:
+                logger.warning(
+                    "request %s: the exact model's route fails a rule", cohort.entries[i].request.id
+                )
+            else:
+                candidate.place(i, result)
+        for i in cohort.arrival_order():
+            if candidate.results[i] is None:
+                candidate.plan(i, self.alone)
+        if not candidate.check_capacity():
+            logger.warning("the exact model's plan breaks a capacity; it is not used")
+            return plan, bound
+        if candidate.total() != outcome.objective:
+            logger.warning(
+                "the exact model's plan evaluates to %s, not %s",
+                candidate.total(),
+                outcome.objective,
+            )
+        return (candidate if candidate.total() < plan.total() else plan), bound
+
+    def capacity_bound(self, nc_bound: BatchBound, exact_max: int, plan: Assignment) -> BatchBound:
+        cohort = self.cohort
+        parts: list[Cost] = []
+        covered = 0
+        budget = max(0.0, (self.deadline - time.perf_counter()) * 0.2)
+        for group in groups(cohort):
+            alone = total_cost(patient_bound(cohort, i, self.alone[i]) for i in group)
+            if len(group) <= exact_max and supports_exact(cohort) and budget > 0.05:
+                t0 = time.perf_counter()
+                outcome = solve_exact(
+                    cohort,
+                    group,
+                    time_limit=budget,
+                    deterministic_time=budget,
+                    seed=self.seed,
+                    workers=self.workers,
+                    hint={i: plan.results[i] for i in group},
+                )
+                budget -= time.perf_counter() - t0
+                parts.append(max(outcome.bound, alone))
+                covered += len(group)
+            else:
+                parts.append(alone)
+        unroutable = len(cohort) - len(cohort.plannable())
+        u, d, m = total_cost(parts)
+        if covered == 0:
+            return nc_bound
+        return BatchBound(
+            method="exact model per group of patients sharing services, "
+            "no-competition bound for larger groups",
+            unplanned=u + unroutable,
+            deadline_cost=d,
+            weighted_minutes=m,
+            patients_covered=covered,
+        )
+
+    # -- large-neighbourhood search ----------------------------------------------------------
+    def search(self, plan: Assignment, max_iterations: int | None, bound: Cost) -> str:
+        cohort = self.cohort
+        costs = [plan.cost(i) for i in range(len(cohort))]
+        holders: dict[int, set[int]] = {}
+        for i, r in enumerate(plan.results):
+            if r is not None and r.has_route:
+                for p in cohort.routed_slots(i, r):
+                    holders.setdefault(p, set()).add(i)
+        best = total_cost(costs)
+        while True:
+            if best <= bound:
+                return "proven optimal"
+            if max_iterations is not None and self.iterations >= max_iterations:
+                return "iteration limit"
+            if time.perf_counter() >= self.deadline:
+                return "time limit"
+            worse = [
+                i
+                for i in cohort.plannable()
+                if costs[i] > self.alone_cost[i] and self.alone[i].has_route
+            ]
+            if not worse:
+                return "every patient has a route as good as alone"
+            self.iterations += 1
+            chosen = self.pick(worse, costs)
+            destroyed = [chosen, *self.blockers(chosen, plan, holders)]
+            before = total_cost(costs[i] for i in destroyed)
+            old = {i: plan.remove(i) for i in destroyed}
+            for i, r in old.items():
+                self.unhold(holders, i, r)
+            order = [chosen, *self.repair_order(destroyed[1:])]
+            for i in order:
+                plan.plan(i, self.alone)
+            after = total_cost(plan.cost(i) for i in destroyed)
+            if after <= before:
+                for i in destroyed:
+                    costs[i] = plan.cost(i)
+                    self.hold(holders, i, plan.results[i])
+                if after < before:
+                    self.improvements += 1
+                    best = total_cost(costs)
+            else:
+                for i in destroyed:
+                    plan.remove(i)
+                for i, r in old.items():
+                    assert r is not None
+                    plan.place(i, r)
+                    self.hold(holders, i, r)
+            if self.iterations % 10 == 0:
+                self.report("search", self.iterations, max_iterations or 0, best)
+
+    def pick(self, worse: list[int], costs: list[Cost]) -> int:
+        if self.rng.random() < 0.5:
+
+            def excess(i: int) -> tuple[int, int, int, int]:
+                a, b = costs[i], self.alone_cost[i]
+                return (b[0] - a[0], b[1] - a[1], b[2] - a[2], i)
+
+            worst = sorted(worse, key=excess)[:8]
+            return worst[self.rng.randrange(len(worst))]
+        return worse[self.rng.randrange(len(worse))]
+
+    def blockers(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
+        alone = self.alone[chosen]
+        found: set[int] = set()
+        full = (plan.usage + self.cohort.reserved) >= self.cohort.capacity
+        for p in self.cohort.routed_slots(chosen, alone):
+            if full[p]:
+                found |= holders.get(p, set())
+        found.discard(chosen)
+        pool = sorted(found)
+        if len(pool) > self.max_destroy:
+            pool = sorted(self.rng.sample(pool, self.max_destroy))
+        return pool
+
+    def repair_order(self, others: list[int]) -> list[int]:
+        if self.rng.random() < 0.5:
+            rank = {i: n for n, i in enumerate(self.urgency_rank())}
+            return sorted(others, key=lambda i: rank[i])
+        shuffled = list(others)
+        self.rng.shuffle(shuffled)
+        return shuffled
+
+    def urgency_rank(self) -> list[int]:
+        if self._urgency is None:
+            self._urgency = self.urgency_order()
+        return self._urgency
+
+    def hold(self, holders: dict[int, set[int]], i: int, r: RouteResult | None) -> None:
+        if r is not None and r.has_route:
+            for p in self.cohort.routed_slots(i, r):
+                holders.setdefault(p, set()).add(i)
+
+    def unhold(self, holders: dict[int, set[int]], i: int, r: RouteResult | None) -> None:
+        if r is not None and r.has_route:
+            for p in self.cohort.routed_slots(i, r):
+                holders[p].discard(i)

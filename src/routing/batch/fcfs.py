@@ -1,0 +1,136 @@
+"""Sequential planning, and first-come-first-served: today's practice, the baseline of every plan.
+
+Patients are taken one at a time in a given order; each takes its fastest route over the slots
+the patients before it left (:meth:`~routing.batch.cohort.Cohort.route`), and its slots' free
+places go down by one. First-come-first-served is this in arrival order: by referral time, then
+request id.
+
+A patient's fastest route with no competition (see :mod:`routing.batch.bounds`) is reused
+whenever none of its slots is full: it is then also the fastest over what is left. A patient
+without a route even alone (invalid, or proven infeasible) has none over fewer free slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from routing.batch.cohort import Cohort
+from routing.batch.objective import Cost, route_cost, total_cost
+from routing.result import RouteResult, SolveStatus
+
+__all__ = ["Assignment", "first_come_first_served", "plan_in_order"]
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(eq=False)
+class Assignment:
+    """A (partial) plan: a result per entry and the places each slot has given away.
+
+    ``results[i]`` is ``None`` while entry ``i`` is not planned; ``usage`` counts the routed
+    bookings per slot position (kept bookings are in :attr:`Cohort.reserved` instead).
+    """
+
+    cohort: Cohort
+    results: list[RouteResult | None]
+    usage: IntArray
+
+    @classmethod
+    def empty(cls, cohort: Cohort) -> Assignment:
+        """Nothing planned."""
+        return cls(cohort, [None] * len(cohort), np.zeros(len(cohort.capacity), dtype=np.int64))
+
+    def copy(self) -> Assignment:
+        """An independent copy."""
+        return Assignment(self.cohort, list(self.results), self.usage.copy())
+
+    def place(self, entry: int, result: RouteResult) -> None:
+        """Record ``result`` for ``entry`` and take its slots."""
+        assert self.results[entry] is None
+        self.results[entry] = result
+        if result.has_route:
+            for p in self.cohort.routed_slots(entry, result):
+                self.usage[p] += 1
+
+    def remove(self, entry: int) -> RouteResult | None:
+        """Unplan ``entry`` and free its slots; its former result."""
+        result = self.results[entry]
+        self.results[entry] = None
+        if result is not None and result.has_route:
+            for p in self.cohort.routed_slots(entry, result):
+                self.usage[p] -= 1
+        return result
+
+    def cost(self, entry: int) -> Cost:
+        """Entry's share of the objective (unplanned when it has no route)."""
+        return route_cost(self.results[entry], self.cohort.entries[entry].weight)
+
+    def total(self) -> Cost:
+        """The batch objective of the plan."""
+        return total_cost(self.cost(i) for i in range(len(self.results)))
+
+    def plan(self, entry: int, free: Sequence[RouteResult | None] | None = None) -> RouteResult:
+        """Plan ``entry`` over what is left, place it and return its result."""
+        blocked = self.cohort.blocked(self.usage, entry)
+        result: RouteResult | None = None
+        if free is not None:
+            alone = free[entry]
+            if alone is not None and alone.status in (SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+                result = alone  # no route even alone: none with fewer free slots either
+            elif alone is not None and alone.has_route:
+                slots = self.cohort.routed_slots(entry, alone)
+                if not blocked[slots].any():
+                    result = alone
+        if result is None:
+            result = self.cohort.route(entry, blocked)
+        self.place(entry, result)
+        return result
+
+    def check_capacity(self) -> bool:
+        """Whether no slot holds more patients than its capacity."""
+        return bool(np.all(self.usage + self.cohort.reserved <= self.cohort.capacity))
+
+
+def plan_in_order(
+    cohort: Cohort,
+    order: Sequence[int],
+    *,
+    start: Assignment | None = None,
+    free: Sequence[RouteResult | None] | None = None,
+    on_patient: Callable[[int], None] | None = None,
+) -> Assignment:
+    """Plan the entries of ``order`` one after another, each over what the earlier ones left.
+
+    Parameters
+    ----------
+    cohort
+        The cohort.
+    order
+        Entry positions; entries not in it stay unplanned (or as in ``start``).
+    start
+        A partial plan to continue (changed in place); empty by default.
+    free
+        Each entry's route with no competition, reused while its slots are free.
+    on_patient
+        Called with the number of entries planned so far, after each.
+    """
+    plan = start if start is not None else Assignment.empty(cohort)
+    for n, i in enumerate(order, start=1):
+        plan.plan(i, free)
+        if on_patient is not None:
+            on_patient(n)
+    return plan
+
+
+def first_come_first_served(
+    cohort: Cohort,
+    *,
+    free: Sequence[RouteResult | None] | None = None,
+    on_patient: Callable[[int], None] | None = None,
+) -> Assignment:
+    """Today's practice: every entry in arrival order, each taking its fastest route left."""
+    return plan_in_order(cohort, cohort.arrival_order(), free=free, on_patient=on_patient)

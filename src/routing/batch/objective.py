@@ -1,0 +1,107 @@
+"""The batch objective: what a plan of a whole cohort costs, as an exact integer tuple.
+
+A plan is compared by ``(unplanned, deadline_cost, weighted_minutes)``, lexicographically, smaller
+better:
+
+1. ``unplanned``: patients left without a feasible route (a count, every patient alike);
+2. ``deadline_cost``: the weighted misses of soft regulatory deadlines;
+3. ``weighted_minutes``: the weighted sum of each planned patient's minutes from referral to the
+   end of the last stage.
+
+Weights
+-------
+A patient's weight is ``1 + p`` for the request's priority ``p`` clamped to ``[0, 99]`` (routine 0,
+suspected cancer or cardiovascular disease typically 1 or more): a higher priority counts more
+in terms 2 and 3. A missed soft deadline costs, with ``overrun = actual - limit`` in the
+deadline's own unit,
+
+    weight × (100 + ceil(100 × overrun / max(1, limit)))
+
+that is ``weight × (1 + overrun / limit)`` in hundredths, rounded up: a miss always costs at
+least ``100 × weight``, and a bigger overrun, relative to the limit, costs more whatever the unit.
+Met deadlines and hard deadlines (which a route always meets) cost nothing. An unplanned patient
+adds 1 to term 1 and nothing to terms 2 and 3.
+
+Examples
+--------
+>>> priority_weight(0), priority_weight(2), priority_weight(-5)
+(1, 3, 1)
+>>> miss_cost(limit=3, actual=5, weight=2)
+334
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import NonNegativeInt
+
+from nosology.pathway import FrozenModel
+from routing.result import RouteResult
+
+__all__ = [
+    "MAX_PRIORITY",
+    "BatchObjective",
+    "miss_cost",
+    "priority_weight",
+    "route_cost",
+    "total_cost",
+]
+
+MAX_PRIORITY = 99
+"""Priorities above this weigh as this one (priorities below 0 weigh as 0)."""
+
+Cost = tuple[int, int, int]
+
+
+class BatchObjective(FrozenModel):
+    """The cost of a batch plan; compare with :meth:`key` (lexicographic, smaller better)."""
+
+    unplanned: NonNegativeInt
+    deadline_cost: NonNegativeInt
+    weighted_minutes: NonNegativeInt
+
+    def key(self) -> Cost:
+        """``(unplanned, deadline_cost, weighted_minutes)``."""
+        return (self.unplanned, self.deadline_cost, self.weighted_minutes)
+
+    @classmethod
+    def of(cls, cost: Cost) -> BatchObjective:
+        """The objective of a cost tuple."""
+        return cls(unplanned=cost[0], deadline_cost=cost[1], weighted_minutes=cost[2])
+
+
+def priority_weight(priority: int) -> int:
+    """``1 + priority``, the priority clamped to ``[0, MAX_PRIORITY]``."""
+    return 1 + min(max(priority, 0), MAX_PRIORITY)
+
+
+def miss_cost(*, limit: int, actual: int, weight: int) -> int:
+    """The cost of a soft deadline measured at ``actual`` against ``limit`` (0 when met)."""
+    overrun = actual - limit
+    if overrun <= 0:
+        return 0
+    relative = -((-100 * overrun) // max(1, limit))  # ceil(100 * overrun / limit)
+    return weight * (100 + relative)
+
+
+def route_cost(result: RouteResult | None, weight: int) -> Cost:
+    """One patient's share of the objective: ``(1, 0, 0)`` without a route."""
+    if result is None or not result.has_route or result.objective is None:
+        return (1, 0, 0)
+    deadlines = sum(
+        miss_cost(limit=d.limit, actual=d.actual, weight=weight)
+        for d in result.deadlines
+        if not d.hard
+    )
+    return (0, deadlines, weight * max(0, result.objective.completion_minutes))
+
+
+def total_cost(costs: Iterable[Cost]) -> Cost:
+    """The element-wise sum of cost tuples."""
+    a = b = c = 0
+    for x, y, z in costs:
+        a += x
+        b += y
+        c += z
+    return (a, b, c)

@@ -1,0 +1,395 @@
+"""The report of a batch plan: what was planned, deadline compliance, bounds and bottlenecks.
+
+:func:`build_report` compares the plan with first-come-first-served (today's practice) side by
+side: patients planned, deadline compliance per pathway and per deadline, time to completion
+(median, 90th percentile, maximum, mean, in days), the gap to both lower bounds, and the
+bottlenecks. A service or facility *binds* when a patient's fastest route alone used one of its
+slots that the plan has filled with other patients, and the patient completes later than alone;
+bottlenecks are ranked by those patients, then by how full their slots are.
+
+:func:`plan_document` is the plan file: one entry per request without timings, so the same input
+and seed give the same text byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import NonNegativeInt
+
+from nosology.pathway import FrozenModel
+from routing._version import __version__
+from routing.batch.bounds import BatchBound
+from routing.batch.engine import BatchResult
+from routing.batch.objective import BatchObjective
+from routing.result import RouteResult, SolveStatus
+from routing.slot_index import SlotIndex
+
+__all__ = [
+    "BatchReport",
+    "Bottleneck",
+    "CompletionStats",
+    "Compliance",
+    "Gap",
+    "Unplanned",
+    "build_report",
+    "plan_document",
+]
+
+
+class Compliance(FrozenModel):
+    """Deadlines met among those measured, for the plan and for first-come-first-served."""
+
+    key: str
+    measured: NonNegativeInt
+    met: NonNegativeInt
+    fcfs_measured: NonNegativeInt
+    fcfs_met: NonNegativeInt
+
+    @property
+    def rate(self) -> float:
+        """Share met in the plan (1.0 when nothing was measured)."""
+        return self.met / self.measured if self.measured else 1.0
+
+    @property
+    def fcfs_rate(self) -> float:
+        """Share met by first-come-first-served."""
+        return self.fcfs_met / self.fcfs_measured if self.fcfs_measured else 1.0
+
+
+class CompletionStats(FrozenModel):
+    """Days from referral to the end of the last stage, over the patients planned."""
+
+    patients: NonNegativeInt
+    median_days: float | None
+    p90_days: float | None
+    max_days: float | None
+    mean_days: float | None
+
+
+class Gap(FrozenModel):
+    """The plan against a lower bound, term by term (``minutes_gap``: share of the plan's)."""
+
+    bound: BatchBound
+    unplanned: int
+    deadline_cost: int
+    weighted_minutes: int
+    minutes_gap: float | None
+
+
+class Bottleneck(FrozenModel):
+    """A service or facility whose slots bind."""
+
+    kind: str
+    id: str
+    delayed_patients: NonNegativeInt
+    slots_used: NonNegativeInt
+    capacity: NonNegativeInt
+
+    @property
+    def fill_rate(self) -> float:
+        """Places used in the plan over places offered."""
+        return self.slots_used / self.capacity if self.capacity else 0.0
+
+
+class Unplanned(FrozenModel):
+    """A request without a route in the plan, and why."""
+
+    request_id: str
+    status: SolveStatus
+    reasons: tuple[str, ...]
+
+
+class BatchReport(FrozenModel):
+    """Everything the batch summary shows, machine-readable."""
+
+    generator: str
+    status: SolveStatus
+    stop_reason: str
+    time_limit_hit: bool
+    seed: int
+    workers: int
+    iterations: int
+    runtime_seconds: float
+    requests: NonNegativeInt
+    planned: NonNegativeInt
+    fcfs_planned: NonNegativeInt
+    unplanned: tuple[Unplanned, ...]
+    rejected: tuple[str, ...] = ()
+    """Input records that could not be read (malformed), each naming the record and field."""
+    moved: tuple[str, ...]
+    objective: BatchObjective
+    fcfs_objective: BatchObjective
+    gap_no_competition: Gap
+    gap_capacity: Gap
+    deadlines_total: Compliance
+    deadlines_by_pathway: tuple[Compliance, ...]
+    deadlines_by_id: tuple[Compliance, ...]
+    completion: CompletionStats
+    fcfs_completion: CompletionStats
+    bottlenecks: tuple[Bottleneck, ...]
+
+    def to_json(self) -> str:
+        """The report as JSON text with the properties (rates, fill) included."""
+        data = self.model_dump(mode="json")
+        for part in ("deadlines_total",):
+            data[part]["rate"] = getattr(self, part).rate
+        for name in ("deadlines_by_pathway", "deadlines_by_id"):
+            for raw, item in zip(data[name], getattr(self, name), strict=True):
+                raw["rate"], raw["fcfs_rate"] = item.rate, item.fcfs_rate
+        for raw, b in zip(data["bottlenecks"], self.bottlenecks, strict=True):
+            raw["fill_rate"] = b.fill_rate
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+    def summary(self) -> str:
+        """A readable summary for coordinators."""
+        t = self.deadlines_total
+        lines = [
+            f"batch plan: {self.status.value} ({self.stop_reason}), {self.iterations} search "
+            f"iterations, {self.runtime_seconds:.1f} s, seed {self.seed}",
+            f"patients planned: {self.planned} of {self.requests} "
+            f"(first come, first served: {self.fcfs_planned})",
+        ]
+        for text in self.rejected:
+            lines.append(f"  rejected: {text}")
+        for u in self.unplanned:
+            lines.append(
+                f"  not planned: {u.request_id} ({u.status.value}): {'; '.join(u.reasons)}"
+            )
+        if self.moved:
+            lines.append(f"existing bookings moved for: {', '.join(self.moved)}")
+        lines += [
+            "",
+            f"deadlines met: {_pct(t.rate)} of {t.measured} in the plan, "
+            f"{_pct(t.fcfs_rate)} of {t.fcfs_measured} first come, first served",
+        ]
+        rows = [("", "plan", "fcfs")]
+        for c in self.deadlines_by_pathway:
+            rows.append(
+                (f"pathway {c.key}", _ratio(c.met, c.measured), _ratio(c.fcfs_met, c.fcfs_measured))
+            )
+        for c in self.deadlines_by_id:
+            rows.append(
+                (
+                    f"deadline {c.key}",
+                    _ratio(c.met, c.measured),
+                    _ratio(c.fcfs_met, c.fcfs_measured),
+                )
+            )
+        lines += _columns(rows)
+        p, f = self.completion, self.fcfs_completion
+        lines += ["", "days to completion         plan      fcfs"]
+        for label, a, b in (
+            ("median", p.median_days, f.median_days),
+            ("90th percentile", p.p90_days, f.p90_days),
+            ("maximum", p.max_days, f.max_days),
+            ("mean", p.mean_days, f.mean_days),
+        ):
+            lines.append(f"  {label:<22} {_days(a):>8}  {_days(b):>8}")
+        o, b0 = self.objective, self.fcfs_objective
+        lines += [
+            "",
+            "objective (unplanned, deadline cost, weighted minutes):",
+            f"  plan  {o.key()}",
+            f"  fcfs  {b0.key()}",
+        ]
+        for label, g in (
+            ("no competition", self.gap_no_competition),
+            ("capacity", self.gap_capacity),
+        ):
+            share = "" if g.minutes_gap is None else f", {_pct(g.minutes_gap)} of the minutes"
+            lines.append(
+                f"  gap to the {label} bound {g.bound.key()}: {g.unplanned} unplanned, "
+                f"{g.deadline_cost} deadline cost, {g.weighted_minutes} weighted minutes{share}"
+            )
+        if self.bottlenecks:
+            lines += ["", "bottlenecks (patients delayed by full slots; fill rate of the slots):"]
+            for n in self.bottlenecks:
+                lines.append(
+                    f"  {n.kind} {n.id}: {n.delayed_patients} delayed, "
+                    f"{n.slots_used}/{n.capacity} places ({_pct(n.fill_rate)})"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _ratio(met: int, measured: int) -> str:
+    return f"{met}/{measured} ({_pct(met / measured if measured else 1.0)})"
+
+
+def _days(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def _columns(rows: list[tuple[str, str, str]]) -> list[str]:
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    return [f"  {a:<{w0}}  {b:<{w1}}  {c}".rstrip() for a, b, c in rows]
+
+
+def _stats(routes: Sequence[RouteResult]) -> CompletionStats:
+    days = sorted(
+        r.objective.completion_minutes / 1440 for r in routes if r.has_route and r.objective
+    )
+    if not days:
+        return CompletionStats(
+            patients=0, median_days=None, p90_days=None, max_days=None, mean_days=None
+        )
+    n = len(days)
+    median = days[n // 2] if n % 2 else (days[n // 2 - 1] + days[n // 2]) / 2
+    p90 = days[max(0, math.ceil(0.9 * n) - 1)]
+    return CompletionStats(
+        patients=n,
+        median_days=round(median, 3),
+        p90_days=round(p90, 3),
+        max_days=round(days[-1], 3),
+        mean_days=round(sum(days) / n, 3),
+    )
+
+
+def _compliance(
+    key_of: str, plan: Sequence[RouteResult], fcfs: Sequence[RouteResult]
+) -> tuple[Compliance, ...]:
+    counts: dict[str, list[int]] = {}
+    for column, routes in ((0, plan), (2, fcfs)):
+        for r in routes:
+            if not r.has_route:
+                continue
+            for d in r.deadlines:
+                if d.hard:
+                    continue
+                k = (r.pathway_id or "-") if key_of == "pathway" else d.deadline_id
+                row = counts.setdefault(k, [0, 0, 0, 0])
+                row[column] += 1
+                row[column + 1] += int(d.met)
+    return tuple(
+        Compliance(key=k, measured=v[0], met=v[1], fcfs_measured=v[2], fcfs_met=v[3])
+        for k, v in sorted(counts.items())
+    )
+
+
+def _gap(plan: BatchObjective, bound: BatchBound) -> Gap:
+    minutes = plan.weighted_minutes - bound.weighted_minutes
+    return Gap(
+        bound=bound,
+        unplanned=plan.unplanned - bound.unplanned,
+        deadline_cost=plan.deadline_cost - bound.deadline_cost,
+        weighted_minutes=minutes,
+        minutes_gap=minutes / plan.weighted_minutes if plan.weighted_minutes else None,
+    )
+
+
+def _bottlenecks(result: BatchResult, index: SlotIndex, top: int) -> tuple[Bottleneck, ...]:
+    used = Counter[int]()
+    for r in result.routes:
+        for b in r.bookings:
+            used[index.slot_position[b.slot_id]] += 1
+    capacity = [s.capacity for s in index.slots]
+    delayed: dict[tuple[str, str], set[str]] = {}
+    for r, alone in zip(result.routes, result.alone_routes, strict=True):
+        if not alone.has_route or alone.objective is None:
+            continue
+        later = not r.has_route or (
+            r.objective is not None
+            and r.objective.completion_minutes > alone.objective.completion_minutes
+        )
+        if not later:
+            mine: set[str] = set()
+        else:
+            mine = {b.slot_id for b in r.bookings}
+        for b in alone.bookings if later else ():
+            p = index.slot_position[b.slot_id]
+            if b.slot_id not in mine and used[p] >= capacity[p]:
+                delayed.setdefault(("service", str(b.service)), set()).add(r.request_id)
+                delayed.setdefault(("facility", b.facility_id), set()).add(r.request_id)
+    offered: Counter[tuple[str, str]] = Counter()
+    taken: Counter[tuple[str, str]] = Counter()
+    for p, s in enumerate(index.slots):
+        for key in (("service", str(s.service)), ("facility", s.facility_id)):
+            if key in delayed:
+                offered[key] += s.capacity
+                taken[key] += used[p]
+    ranked = sorted(
+        delayed,
+        key=lambda k: (-len(delayed[k]), -taken[k] / max(1, offered[k]), k),
+    )[:top]
+    return tuple(
+        Bottleneck(
+            kind=k[0],
+            id=k[1],
+            delayed_patients=len(delayed[k]),
+            slots_used=taken[k],
+            capacity=offered[k],
+        )
+        for k in ranked
+    )
+
+
+def build_report(
+    result: BatchResult, index: SlotIndex, *, top: int = 10, rejected: Sequence[str] = ()
+) -> BatchReport:
+    """The report of ``result`` (planned over ``index``), ``top`` bottlenecks at most.
+
+    ``rejected`` lists input records the reader could not use (see :mod:`routing.batch.command`).
+    """
+    routes, fcfs = result.routes, result.fcfs_routes
+    total = _compliance("all", routes, fcfs)
+    measured = Compliance(
+        key="all",
+        measured=sum(c.measured for c in total),
+        met=sum(c.met for c in total),
+        fcfs_measured=sum(c.fcfs_measured for c in total),
+        fcfs_met=sum(c.fcfs_met for c in total),
+    )
+    return BatchReport(
+        generator=f"routing {__version__}",
+        status=result.status,
+        stop_reason=result.stop_reason,
+        time_limit_hit=result.time_limit_hit,
+        seed=result.seed,
+        workers=result.workers,
+        iterations=result.iterations,
+        runtime_seconds=round(result.runtime_seconds, 3),
+        requests=len(routes),
+        planned=sum(r.has_route for r in routes),
+        fcfs_planned=sum(r.has_route for r in fcfs),
+        unplanned=tuple(
+            Unplanned(request_id=r.request_id, status=r.status, reasons=r.reasons)
+            for r in routes
+            if not r.has_route
+        ),
+        rejected=tuple(rejected),
+        moved=result.moved,
+        objective=result.objective,
+        fcfs_objective=result.fcfs_objective,
+        gap_no_competition=_gap(result.objective, result.no_competition_bound),
+        gap_capacity=_gap(result.objective, result.capacity_bound),
+        deadlines_total=measured,
+        deadlines_by_pathway=_compliance("pathway", routes, fcfs),
+        deadlines_by_id=total,
+        completion=_stats(routes),
+        fcfs_completion=_stats(fcfs),
+        bottlenecks=_bottlenecks(result, index, top),
+    )
+
+
+def plan_document(result: BatchResult) -> dict[str, Any]:
+    """The plan file's content: objective, status and one entry per request, without timings."""
+    entries = []
+    for r in result.routes:
+        data = r.model_dump(mode="json", exclude={"runtime_seconds"})
+        entries.append(data)
+    return {
+        "generator": f"routing {__version__}",
+        "status": result.status.value,
+        "seed": result.seed,
+        "objective": result.objective.model_dump(mode="json"),
+        "routes": entries,
+    }

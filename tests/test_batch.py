@@ -1,0 +1,269 @@
+"""Batch planning: capacity, validity, never worse than first-come-first-served, exactness,
+determinism, bad records and kept bookings, on small cohorts built here.
+
+Cohorts live in Europe/Moscow from Monday 2026-05-18; the pathway is consultation → CT with soft
+deadlines (consultation ≤ 1 working day, CT ≤ 3 working days after the referral).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nosology.pathway import LagUnit, Pathway
+from route_helpers import at, deadline, make_pathway, service_of, stage
+from routing.batch import BatchResult, plan_batch
+from routing.batch.cohort import build_cohort
+from routing.batch.command import add_batch_arguments, run_batch
+from routing.batch.exact import solve_exact
+from routing.batch.objective import miss_cost, route_cost, total_cost
+from routing.batch.report import build_report, plan_document
+from routing.domain import Facility, Patient, RouteRequest, Slot
+from routing.evaluate import evaluate_route
+from routing.result import SolveStatus
+from routing.slot_index import SlotIndex
+
+DAYS = ["2026-05-18", "2026-05-19", "2026-05-20", "2026-05-21", "2026-05-22"]
+FACILITIES = [Facility(id="F1", name="F1", level=3), Facility(id="F2", name="F2", level=3)]
+PATHWAY = make_pathway(
+    [stage("consult"), stage("ct", after=["consult"])],
+    deadlines=[
+        deadline("consult_1wd", "referral", "consult.start", 1, LagUnit.WORKING_DAYS),
+        deadline("ct_3wd", "referral", "ct.end", 3, LagUnit.WORKING_DAYS),
+    ],
+)
+
+
+def make_slot(slot_id: str, stage_id: str, day: int, hhmm: str, facility: str, cap: int) -> Slot:
+    """A 30-minute slot of ``stage_id``'s service."""
+    start = at(DAYS[day], hhmm)
+    return Slot(
+        id=slot_id,
+        facility_id=facility,
+        service=service_of(stage_id),  # type: ignore[arg-type]
+        start=start,
+        end=start + timedelta(minutes=30),
+        capacity=cap,
+    )
+
+
+def make_requests(n: int, priorities: list[int], pathway: Pathway = PATHWAY) -> list[RouteRequest]:
+    """``n`` requests referred a minute apart on Monday morning."""
+    return [
+        RouteRequest(
+            id=f"R{i}",
+            patient=Patient(id=f"P{i}"),
+            pathway=pathway,
+            referral=at(DAYS[0], "08:00") + timedelta(minutes=i),
+            priority=priorities[i % len(priorities)],
+        )
+        for i in range(n)
+    ]
+
+
+@st.composite
+def cohorts(draw: st.DrawFn, max_patients: int = 5) -> tuple[list[RouteRequest], list[Slot]]:
+    """A random small cohort competing for a few slots of capacity 1 or 2."""
+    n = draw(st.integers(1, max_patients))
+    priorities = draw(st.lists(st.integers(0, 2), min_size=1, max_size=3))
+    slots = []
+    for stage_id in ("consult", "ct"):
+        count = draw(st.integers(1, 4))
+        for k in range(count):
+            day = draw(st.integers(0, 4))
+            hhmm = draw(st.sampled_from(["09:00", "10:00", "11:00", "14:00"]))
+            facility = draw(st.sampled_from(["F1", "F2"]))
+            cap = draw(st.integers(1, 2))
+            slots.append(make_slot(f"{stage_id}{k}", stage_id, day, hhmm, facility, cap))
+    return make_requests(n, priorities), slots
+
+
+def index_of(slots: list[Slot]) -> SlotIndex:
+    """The index of the test facilities and ``slots``."""
+    return SlotIndex.build(FACILITIES, slots)
+
+
+def check_plan(result: BatchResult, requests: list[RouteRequest], slots: list[Slot]) -> None:
+    """Capacity holds, every route passes the evaluator, and the objective adds up."""
+    used = Counter(b.slot_id for r in result.routes for b in r.bookings)
+    capacity = {s.id: s.capacity for s in slots}
+    assert all(used[s] <= capacity[s] for s in used)
+    for request, route in zip(requests, result.routes, strict=True):
+        assert route.request_id == request.id
+        if not route.has_route:
+            continue
+        evaluation = evaluate_route(
+            request,
+            PATHWAY,
+            {b.stage_id: b.slot_id for b in route.bookings},
+            slots=slots,
+            facilities=FACILITIES,
+        )
+        assert evaluation.feasible, evaluation.violations
+    costs = [route_cost(r, w) for r, w in zip(result.routes, result.weights, strict=True)]
+    assert total_cost(costs) == result.objective.key()
+    assert result.objective.key() <= result.fcfs_objective.key()
+    assert result.capacity_bound.key() <= result.objective.key()
+    assert result.no_competition_bound.key() <= result.objective.key()
+
+
+@settings(max_examples=30, deadline=None)
+@given(cohorts())
+def test_heuristic_plans_are_valid_and_no_worse_than_fcfs(
+    cohort: tuple[list[RouteRequest], list[Slot]],
+) -> None:
+    """Search alone (no exact model): capacity holds, routes are valid, never worse than FCFS."""
+    requests, slots = cohort
+    result = plan_batch(
+        (requests, index_of(slots)), seed=3, max_iterations=30, exact_max_patients=0
+    )
+    check_plan(result, requests, slots)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cohorts(max_patients=6))
+def test_small_cohorts_match_the_exact_model(
+    cohort: tuple[list[RouteRequest], list[Slot]],
+) -> None:
+    """On tiny cohorts the plan's objective is the exact model's proven optimum."""
+    requests, slots = cohort
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=1, time_limit=30)
+    check_plan(result, requests, slots)
+    exact = solve_exact(build_cohort(requests, index), deterministic_time=20.0, time_limit=30.0)
+    assert exact.status is SolveStatus.OPTIMAL
+    assert result.objective.key() == exact.objective
+    assert result.status is SolveStatus.OPTIMAL
+
+
+def contended() -> tuple[list[RouteRequest], list[Slot]]:
+    """One early consultation; the routine patient is referred first, the urgent one second."""
+    slots = [
+        make_slot("C1", "consult", 0, "09:00", "F1", 1),
+        make_slot("C2", "consult", 4, "09:00", "F1", 1),
+        make_slot("T1", "ct", 0, "11:00", "F1", 2),
+        make_slot("T2", "ct", 4, "11:00", "F1", 2),
+    ]
+    return make_requests(2, [0, 3]), slots
+
+
+def test_search_beats_fcfs_on_a_contended_slot() -> None:
+    """The urgent patient gets the early slot that first come, first served gives away."""
+    requests, slots = contended()
+    result = plan_batch(
+        (requests, index_of(slots)), seed=0, max_iterations=50, exact_max_patients=0
+    )
+    check_plan(result, requests, slots)
+    booked = {r.request_id: {b.slot_id for b in r.bookings} for r in result.routes}
+    fcfs = {r.request_id: {b.slot_id for b in r.bookings} for r in result.fcfs_routes}
+    assert fcfs["R0"] == {"C1", "T1"}
+    assert booked["R1"] == {"C1", "T1"}
+    # the routine patient misses both deadlines by 3 working days: weight 1 each
+    routine = miss_cost(limit=1, actual=4, weight=1) + miss_cost(limit=3, actual=4, weight=1)
+    assert result.objective.deadline_cost == routine
+    assert result.objective.deadline_cost < result.fcfs_objective.deadline_cost
+
+
+def test_same_seed_same_plan_file() -> None:
+    """Determinism: the same input and seed give the same plan document, byte for byte."""
+    requests, slots = contended()
+    more = make_requests(5, [0, 1, 2])
+    texts = []
+    for _ in range(2):
+        result = plan_batch(
+            (more, index_of(slots)), seed=7, max_iterations=40, exact_max_patients=0
+        )
+        texts.append(json.dumps(plan_document(result), sort_keys=True))
+    assert texts[0] == texts[1]
+    assert requests  # the contended slots are shared by five patients here
+
+
+def test_existing_bookings_are_kept_and_reserved() -> None:
+    """A patient keeps the slot it holds, and nobody else can take it."""
+    requests, slots = contended()
+    holder = requests[0].model_copy(update={"existing_bookings": {"consult": "C2"}})
+    urgent = requests[1]
+    result = plan_batch(
+        (
+            [holder, RouteRequest.model_validate({**urgent.model_dump(), "id": "R2"}), urgent],
+            index_of(slots),
+        ),
+        seed=0,
+        max_iterations=20,
+    )
+    booked = {r.request_id: {b.stage_id: b.slot_id for b in r.bookings} for r in result.routes}
+    assert booked["R0"]["consult"] == "C2"
+    planned = [r for r in result.routes if r.has_route]
+    assert sum(1 for r in planned if r.request_id != "R0") == 1  # C1 only, C2 is held
+    assert result.moved == ()
+
+
+def test_bad_and_infeasible_records_are_reported_the_rest_planned(tmp_path: Path) -> None:
+    """The command plans the good requests and reports a malformed, an invalid and an
+    infeasible one by id, with exit status 1."""
+    requests, slots = contended()
+    good = [json.loads(r.model_dump_json()) for r in requests]
+    invalid = {**good[0], "id": "BAD-CODE", "pathway": None, "diagnoses": ["XYZ"]}
+    malformed = {k: v for k, v in good[0].items() if k != "referral"} | {"id": "NO-REFERRAL"}
+    lonely = make_pathway([stage("mri")], pathway_id="mri_only")
+    infeasible = {**good[0], "id": "NO-SLOTS", "pathway": json.loads(lonely.model_dump_json())}
+    document = {
+        "format_version": 1,
+        "facilities": [json.loads(f.model_dump_json()) for f in FACILITIES],
+        "slots": [],
+        "requests": [*good, invalid, malformed, infeasible],
+    }
+    slot_file = {
+        "format_version": 1,
+        "facilities": [],
+        "slots": [json.loads(s.model_dump_json()) for s in slots],
+        "requests": [],
+    }
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a_cohort.json").write_text(json.dumps(document), encoding="utf-8")
+    (tmp_path / "in" / "b_slots.json").write_text(json.dumps(slot_file), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_batch_arguments(parser)
+    out = tmp_path / "out"
+    args = parser.parse_args([str(tmp_path / "in"), "-o", str(out), "--quiet", "--iterations", "5"])
+    assert run_batch(args) == 1
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["planned"] == 2
+    assert any("NO-REFERRAL" in text and "referral" in text for text in report["rejected"])
+    unplanned = {u["request_id"]: u for u in report["unplanned"]}
+    assert set(unplanned) == {"BAD-CODE", "NO-SLOTS"}
+    assert unplanned["BAD-CODE"]["status"] == "INVALID"
+    assert unplanned["NO-SLOTS"]["status"] == "INFEASIBLE"
+    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    assert len(plan["routes"]) == 4
+    assert "not planned: NO-SLOTS" in (out / "summary.txt").read_text(encoding="utf-8")
+
+
+def test_command_bad_input_exit_status(tmp_path: Path) -> None:
+    """A file that is not JSON is bad input: exit status 2 and nothing written."""
+    (tmp_path / "x.json").write_text("{not json", encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_batch_arguments(parser)
+    args = parser.parse_args([str(tmp_path / "x.json"), "-o", str(tmp_path / "out"), "-q"])
+    assert run_batch(args) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_compares_with_fcfs() -> None:
+    """The report shows plan and FCFS compliance side by side and names the bottleneck."""
+    requests, slots = contended()
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=0, max_iterations=20)
+    report = build_report(result, index)
+    by_id = {c.key: c for c in report.deadlines_by_id}
+    assert (by_id["consult_1wd"].met, by_id["consult_1wd"].fcfs_met) == (1, 1)
+    assert report.planned == report.fcfs_planned == 2
+    assert report.bottlenecks[0].id in {"nmu:CONSULT", "F1"}
+    assert "deadlines met" in report.summary()
+    assert json.loads(report.to_json())["gap_capacity"]["unplanned"] == 0
