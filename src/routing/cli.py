@@ -33,6 +33,7 @@ from nosology.pathway import Deadline, Pathway, TemporalConstraint
 from nosology.registry import MKB10_REGISTRY_OID, MKB10_VERSION
 from nosology.resolve import Resolution, pathway_for, resolve_code
 from routing._version import __version__
+from routing.batch.command import add_batch_arguments, run_batch
 from routing.calendar import WorkingCalendar, default_calendar
 from routing.domain import Facility
 from routing.exceptions import InvalidInputError, InvalidProblemError
@@ -532,7 +533,83 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the problem file")
     schema.set_defaults(handler=_cmd_schema)
+
+    batch = commands.add_parser(
+        "batch", help="plan a whole cohort over shared slots (plan, report, summary)"
+    )
+    add_batch_arguments(batch)
+    batch.set_defaults(handler=run_batch)
+
+    slots = commands.add_parser("slots", help="import free slots from adapters")
+    slot_commands = slots.add_subparsers(dest="slots_command", metavar="SUBCOMMAND")
+    importing = slot_commands.add_parser(
+        "import",
+        parents=[as_json],
+        help="read slot sources (problem/FHIR JSON, CSV pairs, FHIR URLs) into one slots file",
+    )
+    importing.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help="files, directories or http(s) URLs"
+    )
+    importing.add_argument("--start", required=True, type=_aware, help="window start (ISO 8601)")
+    importing.add_argument("--end", required=True, type=_aware, help="window end (ISO 8601)")
+    importing.add_argument("--output", "-o", metavar="FILE", help="write the slots file here")
+    importing.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="IANA zone for datetimes without an offset (e.g. Europe/Moscow); else rejected",
+    )
+    importing.set_defaults(handler=_cmd_slots_import)
     return parser
+
+
+def _aware(text: str) -> datetime:
+    """An ISO 8601 moment with its offset (argparse type)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. +03:00)")
+    return moment
+
+
+def _cmd_slots_import(args: argparse.Namespace) -> int:
+    # Imported here: the FHIR adapters need the optional ``fhir`` extra.
+    from routing.adapters.importer import import_sources, summarize, write_slots_file
+
+    batch = import_sources(args.sources, start=args.start, end=args.end, timezone=args.timezone)
+    summaries = summarize(batch)
+    if args.output:
+        write_slots_file(batch, args.output)
+    if args.json:
+        _dump(
+            {
+                "facilities": len(batch.facilities),
+                "slots": len(batch.slots),
+                "services": [s.model_dump(mode="json") for s in summaries],
+                "issues": [i.model_dump(mode="json") for i in batch.issues],
+                "output": args.output,
+            }
+        )
+    else:
+        _out(f"{len(batch.slots)} free slots at {len(batch.facilities)} facilities")
+        rows = [
+            (
+                s.facility_id,
+                str(s.service),
+                str(s.count),
+                s.first_date.isoformat(),
+                s.last_date.isoformat(),
+            )
+            for s in summaries
+        ]
+        for line in _table(("facility", "service", "slots", "first", "last"), rows):
+            _out(line)
+        for issue in batch.issues:
+            _err(f"{issue.source}: {issue.record}, field {issue.field!r}: {issue.reason}")
+        if args.output:
+            _out(f"written to {args.output}")
+    return EXIT_OK
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -568,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     handler = getattr(args, "handler", None)
     if handler is None:
-        sub = "pathways " if args.command == "pathways" else ""
+        sub = f"{args.command} " if args.command in ("pathways", "slots") else ""
         _err(f"choose a {'subcommand' if sub else 'command'}; see '{_PROG} {sub}--help'")
         return EXIT_BAD_INPUT
     if handler is _cmd_plan and args.example and args.problem is not None:

@@ -194,7 +194,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``batch`` command's arguments to ``parser``."""
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="problem files or directories")
     parser.add_argument("--example", action="store_true", help="plan the built-in example")
-    parser.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="where to write")
+    parser.add_argument(
+        "--output-dir",
+        "-o",
+        default="batch-output",
+        metavar="DIR",
+        help="where to write plan.json, report.json and summary.txt (default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")

@@ -63,15 +63,10 @@ class StageCandidates:
     excluded_by: dict[str, int] = field(default_factory=dict)
     """How many slots of the stage's services each unary rule removed (for explanations)."""
 
-    @property
-    def min_duration(self) -> int:
-        """The shortest candidate, in minutes (0 without candidates)."""
-        return min((e - s for s, e in zip(self.start, self.end, strict=True)), default=0)
-
-    @property
-    def max_duration(self) -> int:
-        """The longest candidate, in minutes (0 without candidates)."""
-        return max((e - s for s, e in zip(self.start, self.end, strict=True)), default=0)
+    min_duration: int = 0
+    """The shortest candidate, in minutes (0 without candidates)."""
+    max_duration: int = 0
+    """The longest candidate, in minutes (0 without candidates)."""
 
 
 @dataclass(slots=True)
@@ -250,6 +245,7 @@ def compile_request(
         order = np.lexsort((pos, index.end[pos], index.start[pos]))
         pos = pos[order]
         facs = index.facility[pos].tolist()
+        durations = index.end[pos] - index.start[pos]
         stages.append(
             StageCandidates(
                 stage_id=stage.id,
@@ -263,8 +259,11 @@ def compile_request(
                 facility=facs,
                 preferred=[fac_preferred[f] for f in facs],
                 excluded_by={k: v for k, v in excluded.items() if v},
+                min_duration=int(durations.min()) if len(pos) else 0,
+                max_duration=int(durations.max()) if len(pos) else 0,
             )
         )
+    links.extend(_separate_days(pathway, links, patient.max_visits_per_day))
     home_minutes: list[int] | None = None
     metric = index.travel_is_metric
     if patient.location is not None:
@@ -300,3 +299,47 @@ def _home_is_metric(home: list[int], index: SlotIndex) -> bool:
     h = np.asarray(home, dtype=np.int64)
     via = h[:, None] + index.travel_minutes
     return bool(np.all(h[None, :] <= via))
+
+
+def _separate_days(pathway: Pathway, links: list[Link], max_visits: int) -> list[Link]:
+    """Links implied by the same-day rules along the stage order (they cut no route).
+
+    When in-person stage ``b`` starts after in-person stage ``a`` (through a chain of ``after``
+    and non-negative minimum lags to ``b``'s start) and the two may not share a day (one of them
+    does not share days, or the patient comes once a day), ``b`` starts at least one calendar day
+    after ``a`` starts.
+    """
+    n = len(pathway.stages)
+    follows = [[False] * n for _ in range(n)]
+    for link in links:
+        if (
+            link.x_stage != REFERRAL_STAGE
+            and link.y_stage != REFERRAL_STAGE
+            and link.y_point == 0
+            and link.min is not None
+            and link.min >= 0
+            and link.x_stage != link.y_stage
+        ):
+            follows[link.x_stage][link.y_stage] = True
+    for k in range(n):
+        for i in range(n):
+            if follows[i][k]:
+                row_k = follows[k]
+                row_i = follows[i]
+                for j in range(n):
+                    if row_k[j]:
+                        row_i[j] = True
+    stages = pathway.stages
+    implied = []
+    for a in range(n):
+        for b in range(n):
+            if a == b or not follows[a][b]:
+                continue
+            sa, sb = stages[a], stages[b]
+            if sa.mode is not VisitMode.IN_PERSON or sb.mode is not VisitMode.IN_PERSON:
+                continue
+            if sa.shares_day and sb.shares_day and max_visits > 1:
+                continue
+            origin = f"{sb.id} on a later day than {sa.id} (same-day rules)"
+            implied.append(Link(a, 0, b, 0, LagUnit.CALENDAR_DAYS, 1, None, origin))
+    return implied

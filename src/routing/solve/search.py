@@ -23,7 +23,7 @@ Lower bounds at a node, each valid for every completion of the partial route:
 from __future__ import annotations
 
 import time
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -103,7 +103,13 @@ class _Search:
         self.assigned: list[int] = [-1] * self.k
         self.used_slots: set[int] = set()
         self.culprit: list[str] = [""] * self.k
-        self.visit_days: dict[int, int] = {}
+        self.day_visits: dict[int, list[tuple[int, int, int]]] = {}
+        """In-person visits of the assigned stages by day: ``(start, end, facility)``, sorted."""
+        self.tour_cost: dict[int, int] = {}
+        self.travel_total = 0
+        self.non_preferred = 0
+        self.exclusive_days: set[int] = set()
+        """Days holding an assigned in-person stage that does not share its day."""
         self.incident: list[list[int]] = [[] for _ in range(self.k)]
         for n, link in enumerate(cr.links):
             for stage in {link.x_stage, link.y_stage}:
@@ -212,9 +218,23 @@ class _Search:
         z = bisect_right(starts, hi_s[i]) - 1
         le, he = lo_e[i], hi_e[i]
         usable = self.usable
-        while a <= z and not (le <= ends[a] <= he and usable(i, a)):
+        days = st.day
+        skip_days = st.in_person and bool(self.day_visits)
+        while a <= z:
+            if le <= ends[a] <= he:
+                if usable(i, a):
+                    break
+                if skip_days and self.day_closed(i, days[a]):
+                    a = bisect_left(starts, self.axis.first_minute(days[a] + 1))
+                    continue
             a += 1
-        while z >= a and not (le <= ends[z] <= he and usable(i, z)):
+        while z >= a:
+            if le <= ends[z] <= he:
+                if usable(i, z):
+                    break
+                if skip_days and self.day_closed(i, days[z]):
+                    z = bisect_left(starts, self.axis.first_minute(days[z])) - 1
+                    continue
             z -= 1
         if a > z:
             return False
@@ -223,12 +243,23 @@ class _Search:
         hi_e[i] = min(he, starts[z] + self.dmax[i])
         return True
 
+    def day_closed(self, i: int, day: int) -> bool:
+        """Whether in-person stage ``i`` can have no visit at all on ``day``."""
+        visits = self.day_visits.get(day)
+        if not visits:
+            return False
+        return (
+            len(visits) >= self.max_visits
+            or not self.stages[i].shares_day
+            or day in self.exclusive_days
+        )
+
     def usable(self, i: int, c: int) -> bool:
         """:meth:`compatible`, with a fast path for days that hold no assigned visit."""
         st = self.stages[i]
         if st.slot[c] in self.used_slots:
             return False
-        if not st.in_person or st.day[c] not in self.visit_days:
+        if not st.in_person or st.day[c] not in self.day_visits:
             return True
         return self.compatible(i, c)
 
@@ -272,9 +303,8 @@ class _Search:
             return (completion, 0, 0, 0)
         stages = self.stages
         assigned = self.assigned
-        chosen = [(i, c) for i, c in enumerate(assigned) if c >= 0]
-        days_used = {stages[i].day[c] for i, c in chosen if stages[i].in_person}
-        days, travel, _ = self.day_tours(chosen)
+        days_used = self.day_visits
+        days, travel = len(days_used), self.travel_total
         lo_s, hi_s = b[0], b[1]
         axis = self.axis
         new_day = False
@@ -294,19 +324,15 @@ class _Search:
                 extra_travel += self._new_day_travel(i, lo_s[i], hi_s[i])
         days += 1 if new_day else 0
         travel = travel + extra_travel if self.metric else 0
-        non_pref = 0
+        non_pref = self.non_preferred
         if self.has_preferences:
             for i in range(self.k):
                 st = stages[i]
-                if not st.in_person:
+                if not st.in_person or assigned[i] >= 0:
                     continue
-                c = assigned[i]
-                if c >= 0:
-                    non_pref += 0 if st.preferred[c] else 1
-                else:
-                    pref = self.pref_starts[i]
-                    if bisect_left(pref, lo_s[i]) >= bisect_right(pref, hi_s[i]):
-                        non_pref += 1
+                pref = self.pref_starts[i]
+                if bisect_left(pref, lo_s[i]) >= bisect_right(pref, hi_s[i]):
+                    non_pref += 1
         return (completion, days, travel, non_pref)
 
     def _new_day_travel(self, i: int, lo: int, hi: int) -> int:
@@ -420,6 +446,70 @@ class _Search:
         outcome.same_day_conflicts = self.conflicts
         return outcome
 
+    def tour(self, visits: list[tuple[int, int, int]]) -> int:
+        """Travel of one day's sorted in-person visits (home legs where home is known)."""
+        travel = self.travel
+        total = 0
+        for (_, _, f1), (_, _, f2) in pairwise(visits):
+            total += travel[f1][f2]
+        if self.home is not None and visits:
+            total += self.home[visits[0][2]] + self.home[visits[-1][2]]
+        return total
+
+    def with_visit(self, i: int, c: int) -> tuple[int, int, int]:
+        """Visit days, travel and non-preferred count of the assignment plus candidate ``c``."""
+        st = self.stages[i]
+        if not st.in_person:
+            return len(self.day_visits), self.travel_total, self.non_preferred
+        day = st.day[c]
+        visits = self.day_visits.get(day)
+        days = len(self.day_visits) + (0 if visits else 1)
+        extended = sorted([*(visits or ()), (st.start[c], st.end[c], st.facility[c])])
+        travel = self.travel_total - self.tour_cost.get(day, 0) + self.tour(extended)
+        non_pref = self.non_preferred + (1 if self.has_preferences and not st.preferred[c] else 0)
+        return days, travel, non_pref
+
+    def assign(self, i: int, c: int) -> None:
+        """Book candidate ``c`` for stage ``i`` and update the running totals."""
+        st = self.stages[i]
+        self.assigned[i] = c
+        self.used_slots.add(st.slot[c])
+        if not st.in_person:
+            return
+        day = st.day[c]
+        visits = self.day_visits.setdefault(day, [])
+        insort(visits, (st.start[c], st.end[c], st.facility[c]))
+        if not st.shares_day:
+            self.exclusive_days.add(day)
+        cost = self.tour(visits)
+        self.travel_total += cost - self.tour_cost.get(day, 0)
+        self.tour_cost[day] = cost
+        if self.has_preferences and not st.preferred[c]:
+            self.non_preferred += 1
+
+    def unassign(self, i: int, c: int) -> None:
+        """Undo :meth:`assign`."""
+        st = self.stages[i]
+        self.assigned[i] = -1
+        self.used_slots.discard(st.slot[c])
+        if not st.in_person:
+            return
+        day = st.day[c]
+        visits = self.day_visits[day]
+        visits.remove((st.start[c], st.end[c], st.facility[c]))
+        if not st.shares_day:
+            self.exclusive_days.discard(day)
+        old = self.tour_cost.pop(day)
+        if visits:
+            cost = self.tour(visits)
+            self.tour_cost[day] = cost
+            self.travel_total += cost - old
+        else:
+            del self.day_visits[day]
+            self.travel_total -= old
+        if self.has_preferences and not st.preferred[c]:
+            self.non_preferred -= 1
+
     def choose_stage(self, b: list[list[int]]) -> int:
         """The open stage with the fewest candidates left (fail first), then the earliest."""
         best = -1
@@ -459,48 +549,62 @@ class _Search:
         c = bisect_left(starts, lo_s[i])
         stop = bisect_right(starts, hi_s[i])
         previous: tuple[int, int, int] | None = None
-        cap = self.r + self.best_key[0] if self.best is not None else _INF
+        have_best = self.best is not None
+        best_key = self.best_key
+        cap = self.r + best_key[0] if have_best else _INF
+        node_completion = max(lo_e)
         while c < stop:
             s, e = starts[c], ends[c]
             if s > cap:
                 break
+            c_now = c
+            c += 1
+            if not lo_e[i] <= e <= hi_e[i]:
+                continue
             # In-person candidates at the same times and facility are interchangeable: no other
             # in-person stage can take the sibling slot at that time, so one of them suffices.
-            signature = (s, e, st.facility[c]) if st.in_person else None
-            if (
-                lo_e[i] <= e <= hi_e[i]
-                and (signature is None or signature != previous)
-                and self.compatible(i, c)
-            ):
-                previous = signature
-                # Only routes that complete no later than the best one can still beat it.
-                capped = [min(x, cap) for x in hi_e]
-                touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
-                child = [list(lo_s), list(hi_s), list(lo_e), capped]
-                child[0][i] = child[1][i] = s
-                child[2][i] = child[3][i] = e
-                self.assigned[i] = c
-                slot = st.slot[c]
-                self.used_slots.add(slot)
-                day = st.day[c]
-                if st.in_person:
-                    self.visit_days[day] = self.visit_days.get(day, 0) + 1
-                # With every other stage fixed, the bounds of the last one are exact: no need to
-                # propagate before evaluating the complete route.
-                if depth == self.k - 1 or self.propagate(child, touched) < 0:
-                    bound = self.lower_key(child, self.best_key[0])
-                    if bound is not None and bound < self.best_key:
-                        self.dfs(depth + 1, child)
-                self.used_slots.discard(slot)
-                if st.in_person:
-                    if self.visit_days[day] == 1:
-                        del self.visit_days[day]
+            signature = (s, e, st.facility[c_now]) if st.in_person else None
+            if signature is not None and signature == previous:
+                continue
+            if have_best:
+                # The bound of the child before any propagation: cheap, and often enough.
+                completion = max(node_completion, e) - self.r
+                if completion > best_key[0]:
+                    continue
+                if completion == best_key[0]:
+                    if self.metric:
+                        partial = (completion, *self.with_visit(i, c_now))
                     else:
-                        self.visit_days[day] -= 1
-                self.assigned[i] = -1
-                if self.stopped:
-                    return
-            c += 1
+                        days, _, non_pref = self.with_visit(i, c_now)
+                        partial = (completion, days, 0, non_pref)
+                    if partial >= best_key:
+                        continue
+            if not self.compatible(i, c_now):
+                continue
+            previous = signature
+            # Only routes that complete no later than the best one can still beat it.
+            capped = [min(x, cap) for x in hi_e]
+            touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
+            child = [list(lo_s), list(hi_s), list(lo_e), capped]
+            child[0][i] = child[1][i] = s
+            child[2][i] = child[3][i] = e
+            self.assign(i, c_now)
+            # With every other stage fixed, the bounds of the last one are exact: no need to
+            # propagate before evaluating the complete route.
+            if depth == self.k - 1 or self.propagate(child, touched) < 0:
+                bound = self.lower_key(child, self.best_key[0])
+                if bound is not None and bound < self.best_key:
+                    self.dfs(depth + 1, child)
+            self.unassign(i, c_now)
+            if self.stopped:
+                return
+            if self.best is not None and not have_best:
+                have_best = True
+                best_key = self.best_key
+                cap = self.r + best_key[0]
+            elif have_best and self.best_key < best_key:
+                best_key = self.best_key
+                cap = self.r + best_key[0]
 
 
 def search(cr: CompiledRequest, limits: SearchLimits | None = None) -> SearchOutcome:
