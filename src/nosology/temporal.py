@@ -86,6 +86,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal, NamedTuple
@@ -332,6 +333,30 @@ class _Failure(NamedTuple):
     detail: str
 
 
+def _weight(graph: nx.MultiDiGraph, cycle: list[str]) -> int:
+    """The weight of a closed walk, over the lightest parallel edges."""
+    return sum(
+        min(int(attrs["weight"]) for attrs in graph[u][v].values())
+        for u, v in itertools.pairwise(cycle)
+    )
+
+
+def _floyd_negative_cycle(graph: nx.MultiDiGraph) -> list[str] | None:
+    """A negative cycle (closed, first node repeated at the end), or ``None`` when none exists."""
+    predecessors, distances = nx.floyd_warshall_predecessor_and_distance(graph, weight="weight")
+    for node in sorted(graph.nodes, key=str):
+        if distances[node][node] < 0:
+            walk = [node]
+            current = predecessors[node][node]
+            while current != node and current not in walk:
+                walk.append(current)
+                current = predecessors[node][current]
+            cycle = [node, *reversed(walk[1:]), node]
+            if _weight(graph, cycle) < 0:
+                return cycle
+    return None
+
+
 def _negative_cycle(layer: _Layer, rank: Mapping[str, int]) -> _Failure | None:
     """The first negative cycle of the layer, if any, in time order (each event after the last).
 
@@ -342,6 +367,12 @@ def _negative_cycle(layer: _Layer, rank: Mapping[str, int]) -> _Failure | None:
         found = nx.find_negative_cycle(reverse, REFERRAL, weight="weight")
     except nx.NetworkXError:
         return None
+    if _weight(reverse, found) >= 0:
+        # networkx can report a cycle of zero weight where zero-weight cycles abound; ask
+        # Floyd-Warshall, which settles both whether a negative cycle exists and which.
+        found = _floyd_negative_cycle(reverse)
+        if found is None:
+            return None
     nodes = found[:-1]  # an edge of the reverse graph goes from an event to a later one
     first = min(range(len(nodes)), key=lambda i: rank[nodes[i]])
     nodes = nodes[first:] + nodes[:first]

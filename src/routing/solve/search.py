@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -92,6 +93,23 @@ class _Search:
                     key=lambda pair: pair[0],
                 )
             )
+        self.groups: list[list[tuple[int, int, int, list[int], list[int]]]] = []
+        """Per stage, its candidates by facility: (travel of a day alone there, 1 if outside
+        the preferred facilities, facility, starts, candidate indices), cheapest first."""
+        for st in cr.stages:
+            by_facility: dict[int, tuple[list[int], list[int]]] = {}
+            for c, (start, f) in enumerate(zip(st.start, st.facility, strict=True)):
+                starts, indices = by_facility.setdefault(f, ([], []))
+                starts.append(start)
+                indices.append(c)
+            rows = []
+            for f, (starts, indices) in by_facility.items():
+                alone = 2 * self.home[f] if self.home is not None and self.metric else 0
+                outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
+                rows.append((alone, outside, f, starts, indices))
+            rows.sort(key=lambda row: row[:3])
+            self.groups.append(rows)
+        self.root_completion = _INF
         self.dmin = [st.min_duration for st in cr.stages]
         self.dmax = [st.max_duration for st in cr.stages]
         self.limits = limits
@@ -307,22 +325,36 @@ class _Search:
         days, travel = len(days_used), self.travel_total
         lo_s, hi_s = b[0], b[1]
         axis = self.axis
-        new_day = False
+        # Open in-person stages: those that must open a day (no room on a visited day) and
+        # those that may join one, within the room the visited days have left.
+        alone = forced = joining = 0
         extra_travel = 0
         for i in range(self.k):
             if assigned[i] >= 0 or not stages[i].in_person:
                 continue
             starts = stages[i].start
-            if any(
-                bisect_left(starts, max(lo_s[i], axis.first_minute(d)))
+            if stages[i].shares_day and any(
+                not self.day_closed(i, d)
+                and bisect_left(starts, max(lo_s[i], axis.first_minute(d)))
                 < bisect_right(starts, min(hi_s[i], axis.last_minute(d)))
                 for d in days_used
             ):
+                joining += 1
                 continue
-            new_day = True
+            if stages[i].shares_day:
+                forced += 1
+            else:
+                alone += 1
             if self.metric and self.home is not None:
                 extra_travel += self._new_day_travel(i, lo_s[i], hi_s[i])
-        days += 1 if new_day else 0
+        if alone or forced or joining:
+            room = sum(
+                self.max_visits - len(v)
+                for d, v in days_used.items()
+                if d not in self.exclusive_days
+            )
+            overflow = forced + max(0, joining - room)
+            days += alone + -(-overflow // self.max_visits)
         travel = travel + extra_travel if self.metric else 0
         non_pref = self.non_preferred
         if self.has_preferences:
@@ -437,7 +469,14 @@ class _Search:
         root = self.lower_key(b, inf)
         assert root is not None
         outcome.root_bound = (root[0], 0, 0, 0)
+        self.root_completion = root[0]
+        root_bounds = [list(x) for x in b]
         self.dfs(0, b)
+        if self.best is not None and self.best_key[0] == root[0]:
+            # The completion is proven; the root's bound on the rest is then valid too.
+            secondary = self.lower_key(root_bounds, root[0])
+            if secondary is not None:
+                outcome.root_bound = secondary
         outcome.choice = self.best
         outcome.key = self.best_key if self.best is not None else None
         outcome.proven = self.stopped is None
@@ -510,6 +549,32 @@ class _Search:
         if self.has_preferences and not st.preferred[c]:
             self.non_preferred -= 1
 
+    def cheapest_first(self, i: int, lo: int, hi: int) -> Iterator[int]:
+        """Candidates of in-person stage ``i`` starting in ``[lo, hi]``, for the secondary
+        objectives once the completion is proven: first those on days already visited, then
+        those opening a new day, by facility from the least travel and preference cost, until
+        that cost alone reaches the best route's (the later ones cost at least as much).
+        """
+        st = self.stages[i]
+        starts = st.start
+        axis = self.axis
+        used = sorted(self.day_visits)
+        for day in used:
+            first = bisect_left(starts, max(lo, axis.first_minute(day)))
+            last = bisect_right(starts, min(hi, axis.last_minute(day)))
+            yield from range(first, last)
+        days = len(used) + 1
+        used_set = self.day_visits
+        for alone, outside, _, group_starts, indices in self.groups[i]:
+            if (days, self.travel_total + alone, self.non_preferred + outside) >= self.best_key[1:]:
+                return
+            first = bisect_left(group_starts, lo)
+            last = bisect_right(group_starts, hi)
+            for n in range(first, last):
+                c = indices[n]
+                if st.day[c] not in used_set:
+                    yield c
+
     def choose_stage(self, b: list[list[int]]) -> int:
         """The open stage with the fewest candidates left (fail first), then the earliest."""
         best = -1
@@ -546,19 +611,23 @@ class _Search:
         i = self.choose_stage(b)
         st = self.stages[i]
         starts, ends = st.start, st.end
-        c = bisect_left(starts, lo_s[i])
-        stop = bisect_right(starts, hi_s[i])
         previous: tuple[int, int, int] | None = None
         have_best = self.best is not None
         best_key = self.best_key
         cap = self.r + best_key[0] if have_best else _INF
         node_completion = max(lo_e)
-        while c < stop:
-            s, e = starts[c], ends[c]
+        in_start_order = not (have_best and st.in_person and best_key[0] == self.root_completion)
+        order: Iterable[int] = (
+            range(bisect_left(starts, lo_s[i]), bisect_right(starts, hi_s[i]))
+            if in_start_order
+            else self.cheapest_first(i, lo_s[i], hi_s[i])
+        )
+        for c_now in order:
+            s, e = starts[c_now], ends[c_now]
             if s > cap:
-                break
-            c_now = c
-            c += 1
+                if in_start_order:
+                    break
+                continue
             if not lo_e[i] <= e <= hi_e[i]:
                 continue
             # In-person candidates at the same times and facility are interchangeable: no other
