@@ -35,8 +35,8 @@ from routing.batch.objective import priority_weight
 from routing.domain import RouteRequest
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import CompiledRequest, StageCandidates, compile_request
-from routing.solve.plan import SolveOptions, _result, plan_route, resolve_pathway
+from routing.solve.compiled import CompiledRequest, compile_request
+from routing.solve.plan import SolveOptions, plan_route, resolve_pathway, route_result
 from routing.solve.search import SearchLimits, search
 
 __all__ = ["Cohort", "CohortEntry", "build_cohort", "unplanned_result"]
@@ -141,7 +141,7 @@ class Cohort:
         limits = SearchLimits(
             time_limit=self.options.time_limit, node_limit=self.options.node_limit
         )
-        return _result(cr, search(cr, limits), started)
+        return route_result(cr, search(cr, limits), started)
 
     def route_fixed(self, entry: int, slots: Mapping[str, int]) -> RouteResult | None:
         """The route of ``entry`` through exactly ``slots`` (stage id → position), if it holds."""
@@ -156,7 +156,7 @@ class Cohort:
         limits = SearchLimits(
             time_limit=self.options.time_limit, node_limit=self.options.node_limit
         )
-        result = _result(cr, search(cr, limits), started)
+        result = route_result(cr, search(cr, limits), started)
         return result if result.has_route else None
 
     def routed_slots(self, entry: int, result: RouteResult) -> list[int]:
@@ -173,19 +173,7 @@ def _pin(cr: CompiledRequest, fixed: Mapping[str, int]) -> None:
         if slot is None:
             continue
         keep = [c for c, s in enumerate(st.slot) if s == slot]
-        cr.stages[n] = StageCandidates(
-            stage_id=st.stage_id,
-            in_person=st.in_person,
-            shares_day=st.shares_day,
-            slot=[st.slot[c] for c in keep],
-            start=[st.start[c] for c in keep],
-            end=[st.end[c] for c in keep],
-            day=[st.day[c] for c in keep],
-            end_day=[st.end_day[c] for c in keep],
-            facility=[st.facility[c] for c in keep],
-            preferred=[st.preferred[c] for c in keep],
-            excluded_by={"another slot is already booked for the stage": len(st.slot) - len(keep)},
-        )
+        cr.stages[n] = st.subset(keep, "another slot is already booked for the stage")
 
 
 def unplanned_result(request: RouteRequest, reason: str, status: SolveStatus) -> RouteResult:

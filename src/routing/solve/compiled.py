@@ -68,6 +68,28 @@ class StageCandidates:
     max_duration: int = 0
     """The longest candidate, in minutes (0 without candidates)."""
 
+    def subset(self, keep: list[int], reason: str) -> StageCandidates:
+        """The stage with only the candidates at ``keep``; the rest counted under ``reason``."""
+        excluded = dict(self.excluded_by)
+        if len(self.slot) > len(keep):
+            excluded[reason] = excluded.get(reason, 0) + len(self.slot) - len(keep)
+        durations = [self.end[c] - self.start[c] for c in keep]
+        return StageCandidates(
+            stage_id=self.stage_id,
+            in_person=self.in_person,
+            shares_day=self.shares_day,
+            slot=[self.slot[c] for c in keep],
+            start=[self.start[c] for c in keep],
+            end=[self.end[c] for c in keep],
+            day=[self.day[c] for c in keep],
+            end_day=[self.end_day[c] for c in keep],
+            facility=[self.facility[c] for c in keep],
+            preferred=[self.preferred[c] for c in keep],
+            excluded_by=excluded,
+            min_duration=min(durations, default=0),
+            max_duration=max(durations, default=0),
+        )
+
 
 @dataclass(slots=True)
 class CompiledRequest:
@@ -223,7 +245,14 @@ def compile_request(
         )
         pos = _keep(pos, index.mode_is(pos, stage.mode), excluded, f"not {stage.mode.value}")
         pos = _keep(pos, index.open_day[pos], excluded, "on the facility's days off")
-        if blocked is not None:
+        booked = request.existing_bookings.get(stage.id)
+        if booked is not None:
+            # A kept booking: its own slot is the only candidate, taken or not.
+            position = index.slot_position.get(booked)
+            if position is None:
+                problems.append(f"stage {stage.id}: the booked slot {booked!r} is not known")
+            pos = _keep(pos, pos == position, excluded, "another slot is booked for the stage")
+        elif blocked is not None:
             pos = _keep(pos, ~blocked[pos], excluded, "already taken")
         if stage.mode is VisitMode.IN_PERSON and busy:
             free = np.ones(len(pos), dtype=np.bool_)

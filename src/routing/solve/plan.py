@@ -29,7 +29,7 @@ from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.explain import deadline_outcomes, waits_and_chain
 from routing.solve.search import SearchLimits, SearchOutcome, search
 
-__all__ = ["SolveOptions", "plan_route", "resolve_pathway"]
+__all__ = ["SolveOptions", "plan_route", "resolve_pathway", "route_result"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def plan_route(
             runtime_seconds=time.perf_counter() - started,
         )
     outcome = search(cr, SearchLimits(time_limit=opts.time_limit, node_limit=opts.node_limit))
-    result = _result(cr, outcome, started)
+    result = route_result(cr, outcome, started)
     logger.debug(
         "request %s: %s in %.4f s, %d nodes",
         request.id,
@@ -191,7 +191,8 @@ def _describe(request: RouteRequest, exc: NosologyError) -> str:
     return f"the pathways of the diagnoses cannot be combined: {type(exc).__name__}"
 
 
-def _result(cr: CompiledRequest, outcome: SearchOutcome, started: float) -> RouteResult:
+def route_result(cr: CompiledRequest, outcome: SearchOutcome, started: float) -> RouteResult:
+    """The :class:`RouteResult` of a finished search of ``cr`` (``started``: its perf_counter)."""
     request = cr.request
     if outcome.choice is None:
         if outcome.proven:
