@@ -565,8 +565,10 @@ class _Search:
             yield from range(first, last)
         days = len(used) + 1
         used_set = self.day_visits
+        # Travel so far bounds the final travel only when travel times are a metric.
+        travel = self.travel_total if self.metric else 0
         for alone, outside, _, group_starts, indices in self.groups[i]:
-            if (days, self.travel_total + alone, self.non_preferred + outside) >= self.best_key[1:]:
+            if (days, travel + alone, self.non_preferred + outside) >= self.best_key[1:]:
                 return
             first = bisect_left(group_starts, lo)
             last = bisect_right(group_starts, hi)
