@@ -299,6 +299,8 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise _BadInputError(f"cannot write to {out}: {exc.strerror or exc}") from None
     logger.info("wrote plan.json, report.json and summary.txt to %s", out)
+    sys.stdout.write(report.summary().rstrip("\n") + "\n")
+    sys.stdout.write(f"plan.json, report.json and summary.txt written to {out}\n")
     if sources.rejected or report.planned < report.requests:
         return EXIT_NOT_ALL_PLANNED
     if result.time_limit_hit:
