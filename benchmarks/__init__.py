@@ -1,0 +1,3 @@
+"""Benchmarks: seeded instance generators, baselines and the scripts that print the figures."""
+
+__all__: list[str] = []

@@ -1,0 +1,78 @@
+"""Smoke tests of the benchmark code: the instance generator and the direct CP-SAT baseline."""
+
+from __future__ import annotations
+
+import pytest
+from benchmarks.direct_cpsat import solve_direct
+from benchmarks.instances import BENCH_PATHWAY_ID, Instance, bench_pathway, make_instance
+
+from nosology.temporal import compile_pathway
+from routing.calendar import default_calendar
+from routing.slot_index import SlotIndex
+from routing.solve.plan import SolveOptions, plan_route
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[Instance, SlotIndex]:
+    """The tiny instance of seed 3 and its index."""
+    instance = make_instance("tiny", 3)
+    return instance, SlotIndex.build(instance.facilities, instance.slots)
+
+
+def test_generator_is_deterministic() -> None:
+    """The same size and seed give the same slots and requests; another seed differs."""
+    a, b, c = make_instance("tiny", 5), make_instance("tiny", 5), make_instance("tiny", 6)
+    assert a.slots == b.slots
+    assert a.requests == b.requests
+    assert a.slots != c.slots
+
+
+def test_slots_are_on_working_days_in_working_hours() -> None:
+    """Every slot lies on a production-calendar working day, within 08:00–20:00 local time."""
+    instance = make_instance("tiny", 1)
+    calendar = default_calendar()
+    assert instance.slots
+    for slot in instance.slots:
+        local = slot.start.astimezone(calendar.zone)
+        assert calendar.is_working_day(local.date())
+        assert local.hour >= 8
+        assert slot.end.astimezone(calendar.zone).hour <= 20
+
+
+def test_facility_levels_bound_their_services() -> None:
+    """Biopsies, the tumour board and treatment are only at level 3; oncologists from level 2."""
+    instance = make_instance("small", 1)
+    level = {f.id: f.level for f in instance.facilities}
+    for slot in instance.slots:
+        if str(slot.service) in ("catalogue:biopsy", "catalogue:oncology_tumour_board"):
+            assert level[slot.facility_id] == 3
+        if str(slot.service) == "nmu:B01.027.001":
+            assert level[slot.facility_id] >= 2
+
+
+def test_bench_pathway_has_eight_stages_and_two_hard_maxima() -> None:
+    """The generated pathway has 8 stages, 2 maximum lags, and is temporally consistent."""
+    pathway = bench_pathway()
+    assert pathway.id == BENCH_PATHWAY_ID
+    assert len(pathway.stages) == 8
+    assert sum(1 for c in pathway.constraints if c.max is not None) == 2
+    compile_pathway(pathway).check_consistency()
+
+
+def test_plan_route_and_direct_model_agree(tiny: tuple[Instance, SlotIndex]) -> None:
+    """On tiny requests, plan_route and direct CP-SAT give equal keys whenever both are optimal."""
+    instance, index = tiny
+    pathways = instance.pathways
+    both_optimal = 0
+    for request in instance.requests[:5]:
+        ours = plan_route(request, index, pathways=pathways, options=SolveOptions(time_limit=3.0))
+        if ours.status.value == "INVALID":
+            continue
+        direct = solve_direct(request, index, pathways=pathways, time_limit=20.0)
+        if ours.status.value == "OPTIMAL" and direct.status == "OPTIMAL":
+            assert ours.objective is not None
+            assert ours.objective.key() == direct.key, request.id
+            both_optimal += 1
+        if "INFEASIBLE" in (ours.status.value, direct.status):
+            assert ours.status.value == direct.status == "INFEASIBLE", request.id
+    assert both_optimal >= 3
