@@ -218,6 +218,13 @@ def compile_request(
         last = calendar.day_index(ref) + w.max_days
         windows.setdefault((stage_id, point), []).append((first, last, w.reference))
 
+    shared_services = {
+        stage.id: any(
+            other.id != stage.id and other.service_keys & stage.service_keys
+            for other in pathway.stages
+        )
+        for stage in pathway.stages
+    }
     stages: list[StageCandidates] = []
     for stage in pathway.stages:
         excluded: dict[str, int] = {}
@@ -271,8 +278,19 @@ def compile_request(
                     f"outside the window after {ref_name}",
                 )
                 days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
-        order = np.lexsort((pos, index.end[pos], index.start[pos]))
+        order = np.lexsort((pos, index.facility[pos], index.end[pos], index.start[pos]))
         pos = pos[order]
+        if stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id]:
+            # Slots at one facility with the same times are interchangeable for one patient
+            # (no other stage can take the twin): keep the first (by slot id).
+            same = np.zeros(len(pos), dtype=np.bool_)
+            if len(pos) > 1:
+                same[1:] = (
+                    (index.start[pos[1:]] == index.start[pos[:-1]])
+                    & (index.end[pos[1:]] == index.end[pos[:-1]])
+                    & (index.facility[pos[1:]] == index.facility[pos[:-1]])
+                )
+            pos = _keep(pos, ~same, excluded, "twins of another slot at the same time and place")
         facs = index.facility[pos].tolist()
         durations = index.end[pos] - index.start[pos]
         stages.append(

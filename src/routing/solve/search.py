@@ -110,6 +110,10 @@ class _Search:
             rows.sort(key=lambda row: row[:3])
             self.groups.append(rows)
         self.root_completion = _INF
+        self.completion_only = False
+        """Phase 1: only a strictly earlier completion counts."""
+        self.completion_proven = False
+        """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
         self.dmax = [st.max_duration for st in cr.stages]
         self.limits = limits
@@ -136,11 +140,15 @@ class _Search:
         self.conflicts = 0
 
     # -- propagation ---------------------------------------------------------------------------
-    def propagate(self, b: list[list[int]], touched: list[int] | None = None) -> int:
+    def propagate(
+        self, b: list[list[int]], touched: list[int] | None = None, visit_day: int | None = None
+    ) -> int:
         """Tighten bounds ``b = [lo_s, hi_s, lo_e, hi_e]`` to a fixpoint; -1 or the failed stage.
 
         A worklist of links: a link is revisited only when the bounds of one of its stages
-        changed. ``touched`` lists the stages whose bounds the caller changed (``None``: all).
+        changed. ``touched`` lists the stages whose bounds the caller changed (``None``: all);
+        ``visit_day`` is the day of an in-person visit just assigned, which can exclude, through
+        the same-day rules, the candidates that bound other in-person stages on that day.
         """
         lo_s, hi_s, lo_e, hi_e = b
         axis = self.axis
@@ -150,10 +158,16 @@ class _Search:
         pending = [False] * len(links)
         stack: list[int] = []
         starts = set(range(self.k) if touched is None else touched)
-        for i in range(self.k):
+        snap = set(starts)
+        if visit_day is not None:
+            # Only a stage whose first or last candidate lies on the visit's day can lose it.
+            day_of = axis.day_of
+            stages = self.stages
+            for i in range(self.k):
+                if stages[i].in_person and visit_day in (day_of(lo_s[i]), day_of(hi_s[i])):
+                    snap.add(i)
+        for i in sorted(snap):
             if self.assigned[i] < 0:
-                # Every open stage is re-snapped: a new assignment can exclude its candidates
-                # through the same-day rules without moving any of its bounds.
                 before = (lo_s[i], hi_s[i], lo_e[i], hi_e[i])
                 if not self.tighten(i, b):
                     return i
@@ -315,7 +329,7 @@ class _Search:
         """The node's lower bound, or ``None`` when it cannot beat the incumbent."""
         lo_e = b[2]
         completion = max(lo_e) - self.r
-        if completion > best_completion:
+        if completion > best_completion or (self.completion_only and completion == best_completion):
             return None
         if completion < best_completion:
             return (completion, 0, 0, 0)
@@ -471,12 +485,21 @@ class _Search:
         outcome.root_bound = (root[0], 0, 0, 0)
         self.root_completion = root[0]
         root_bounds = [list(x) for x in b]
+        # Phase 1: the earliest completion alone (ties pruned), which proves it.
+        self.completion_only = True
         self.dfs(0, b)
-        if self.best is not None and self.best_key[0] == root[0]:
-            # The completion is proven; the root's bound on the rest is then valid too.
-            secondary = self.lower_key(root_bounds, root[0])
-            if secondary is not None:
-                outcome.root_bound = secondary
+        if self.best is not None and self.stopped is None:
+            # Phase 2: the other objectives among the routes that complete that early.
+            self.completion_only = False
+            self.completion_proven = True
+            completion = self.best_key[0]
+            b = [list(x) for x in root_bounds]
+            b[3] = [min(x, self.r + completion) for x in b[3]]
+            if self.propagate(b) < 0:
+                secondary = self.lower_key(b, completion)
+                if secondary is not None:
+                    outcome.root_bound = min(secondary, self.best_key)
+                self.dfs(0, b)
         outcome.choice = self.best
         outcome.key = self.best_key if self.best is not None else None
         outcome.proven = self.stopped is None
@@ -594,11 +617,10 @@ class _Search:
 
     def dfs(self, depth: int, b: list[list[int]]) -> None:
         self.nodes += 1
-        if self.nodes & 255 == 0:
-            if time.perf_counter() > self.deadline:
-                self.stopped = "time limit"
-            elif self.nodes >= self.limits.node_limit:
-                self.stopped = "node limit"
+        if self.nodes >= self.limits.node_limit:
+            self.stopped = "node limit"
+        elif self.nodes & 15 == 0 and time.perf_counter() > self.deadline:
+            self.stopped = "time limit"
         if self.stopped:
             return
         if depth == self.k:
@@ -616,9 +638,10 @@ class _Search:
         previous: tuple[int, int, int] | None = None
         have_best = self.best is not None
         best_key = self.best_key
-        cap = self.r + best_key[0] if have_best else _INF
+        strict = 1 if self.completion_only else 0
+        cap = self.r + best_key[0] - strict if have_best else _INF
         node_completion = max(lo_e)
-        in_start_order = not (have_best and st.in_person and best_key[0] == self.root_completion)
+        in_start_order = not (have_best and st.in_person and self.completion_proven)
         order: Iterable[int] = (
             range(bisect_left(starts, lo_s[i]), bisect_right(starts, hi_s[i]))
             if in_start_order
@@ -640,7 +663,7 @@ class _Search:
             if have_best:
                 # The bound of the child before any propagation: cheap, and often enough.
                 completion = max(node_completion, e) - self.r
-                if completion > best_key[0]:
+                if completion > best_key[0] or (self.completion_only and completion == best_key[0]):
                     continue
                 if completion == best_key[0]:
                     if self.metric:
@@ -662,7 +685,8 @@ class _Search:
             self.assign(i, c_now)
             # With every other stage fixed, the bounds of the last one are exact: no need to
             # propagate before evaluating the complete route.
-            if depth == self.k - 1 or self.propagate(child, touched) < 0:
+            visit_day = st.day[c_now] if st.in_person else None
+            if depth == self.k - 1 or self.propagate(child, touched, visit_day) < 0:
                 bound = self.lower_key(child, self.best_key[0])
                 if bound is not None and bound < self.best_key:
                     self.dfs(depth + 1, child)
@@ -672,10 +696,10 @@ class _Search:
             if self.best is not None and not have_best:
                 have_best = True
                 best_key = self.best_key
-                cap = self.r + best_key[0]
+                cap = self.r + best_key[0] - strict
             elif have_best and self.best_key < best_key:
                 best_key = self.best_key
-                cap = self.r + best_key[0]
+                cap = self.r + best_key[0] - strict
 
 
 def search(cr: CompiledRequest, limits: SearchLimits | None = None) -> SearchOutcome:
