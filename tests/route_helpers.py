@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 from nosology.catalogue import Catalogue
 from nosology.pathway import (
+    Applicability,
     Deadline,
     LagUnit,
     LocalizedText,
     Pathway,
+    ServiceRef,
     Stage,
     TemporalConstraint,
     VisitMode,
@@ -20,6 +22,7 @@ from nosology.pathway import (
 )
 from routing.calendar import WorkingCalendar
 from routing.domain import Facility, GeoPoint, Patient, Period, RouteRequest, Slot, TravelModel
+from routing.evaluate import evaluate_route
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve import SolveOptions, plan_route, resolve_pathway
@@ -65,12 +68,13 @@ def stage(
     level: int | None = None,
     shares_day: bool = True,
     duration: int = 30,
+    also: Sequence[str] = (),
 ) -> Stage:
-    """A stage served by :func:`service_of` its id, nominally ``duration`` minutes long."""
+    """A stage served by :func:`service_of` its id (or of the stages ``also`` names)."""
     return Stage(
         id=stage_id,
         title=LocalizedText(ru=stage_id, en=stage_id),
-        services=(service_of(stage_id),),  # type: ignore[arg-type]
+        services=tuple(ServiceRef.model_validate(service_of(s)) for s in (stage_id, *also)),
         duration_minutes=duration,
         mode=mode,
         facility_level=level,
@@ -127,7 +131,7 @@ def make_pathway(
     return Pathway(
         id=pathway_id,
         title=LocalizedText(ru=pathway_id, en=pathway_id),
-        applicability={"codes": ("Z00",)},  # type: ignore[arg-type]
+        applicability=Applicability(codes=("Z00",)),
         stages=tuple(stages),
         constraints=tuple(constraints),
         windows=tuple(windows),
@@ -162,7 +166,7 @@ def slot(
     return Slot(
         id=slot_id,
         facility_id=facility_id,
-        service=service_of(stage_id),  # type: ignore[arg-type]
+        service=ServiceRef.model_validate(service_of(stage_id)),
         start=start,
         end=start + timedelta(minutes=minutes),
         mode=mode,
@@ -212,12 +216,9 @@ def solve_and_check(
     """Plan ``request``; when a route comes back, check it with the independent evaluator.
 
     The evaluator must call the route feasible and give the same objective and deadline figures
-    as the planner. The
-    pathway is ``pathway_or_none``, or else the one the request resolves to. ``opts`` are
-    :class:`SolveOptions` fields (``time_limit``, ``node_limit``).
+    as the planner. The pathway is ``pathway_or_none``, or else the one the request resolves to.
+    ``opts`` are :class:`SolveOptions` fields (``time_limit``, ``node_limit``).
     """
-    from routing.evaluate import evaluate_route
-
     index = SlotIndex.build(facilities, slots, calendar=calendar, travel=travel)
     options = SolveOptions(**opts) if opts else None
     result = plan_route(request, index, catalogue=catalogue, pathways=pathways, options=options)

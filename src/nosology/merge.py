@@ -328,7 +328,7 @@ def _check_windows(windows: tuple[Window, ...], ids: list[str]) -> None:
 def _check_temporal(merged: Pathway, ids: list[str]) -> None:
     """Check the merged pathway with :mod:`nosology.temporal`; a contradiction is a conflict."""
     try:
-        compile_pathway(merged).check_consistency()
+        compile_pathway(merged, exact_durations=False).check_consistency()
     except InconsistentPathwayError as error:
         raise MergeConflictError(
             ids,

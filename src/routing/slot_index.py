@@ -55,6 +55,9 @@ class SlotIndex:
         True for in-person slots, False for remote ones.
     facility_level
         The level of each facility, by facility position.
+    id_rank
+        Each slot's rank in the order of slot ids: ties are broken by id, so the input order of
+        the slots never changes a result.
     travel_minutes
         ``travel_minutes[a, b]`` from facility ``a`` to facility ``b``.
     """
@@ -71,6 +74,7 @@ class SlotIndex:
     open_day: npt.NDArray[np.bool_]
     in_person: npt.NDArray[np.bool_]
     facility_level: IntArray
+    id_rank: IntArray
     travel_minutes: IntArray
     by_service: Mapping[str, IntArray]
     facility_position: Mapping[str, int]
@@ -136,10 +140,11 @@ class SlotIndex:
         for i, s in enumerate(slot_list):
             groups.setdefault(str(s.service), []).append(i)
         by_service: dict[str, IntArray] = {}
-        ids = np.array([s.id for s in slot_list], dtype=object)
+        id_rank = np.empty(n, dtype=np.int64)
+        id_rank[sorted(range(n), key=lambda i: slot_list[i].id)] = np.arange(n, dtype=np.int64)
         for key, members in groups.items():
             pos = np.asarray(members, dtype=np.int64)
-            order = np.lexsort((ids[pos], end[pos], start[pos]))
+            order = np.lexsort((id_rank[pos], end[pos], start[pos]))
             by_service[key] = pos[order]
         matrix = np.zeros((len(facs), len(facs)), dtype=np.int64)
         for a, fa in enumerate(facs):
@@ -175,6 +180,7 @@ class SlotIndex:
             open_day=open_day,
             in_person=in_person,
             facility_level=level,
+            id_rank=id_rank,
             travel_minutes=matrix,
             by_service=by_service,
             facility_position=fac_pos,

@@ -278,7 +278,9 @@ def compile_request(
                     f"outside the window after {ref_name}",
                 )
                 days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
-        order = np.lexsort((pos, index.facility[pos], index.end[pos], index.start[pos]))
+        order = np.lexsort(
+            (index.id_rank[pos], index.facility[pos], index.end[pos], index.start[pos])
+        )
         pos = pos[order]
         if stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id]:
             # Slots at one facility with the same times are interchangeable for one patient
