@@ -173,11 +173,15 @@ def compile_request(
     pathway: Pathway,
     index: SlotIndex,
     blocked: npt.NDArray[np.bool_] | None = None,
+    *,
+    merge_twins: bool = False,
 ) -> CompiledRequest:
     """Gather each stage's candidate slots and the pathway's links for ``request``.
 
     ``blocked`` marks slot positions of the index that are no longer free (e.g. taken by other
-    patients of a batch); they are not candidates.
+    patients of a batch); they are not candidates. ``merge_twins`` keeps one of the slots of a
+    stage that share facility, start and end (the first by id): right when this request is
+    planned alone, wrong for a model in which several patients share the slots.
 
     Raises
     ------
@@ -282,7 +286,7 @@ def compile_request(
             (index.id_rank[pos], index.facility[pos], index.end[pos], index.start[pos])
         )
         pos = pos[order]
-        if stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id]:
+        if merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id]):
             # Slots at one facility with the same times are interchangeable for one patient
             # (no other stage can take the twin): keep the first (by slot id).
             same = np.zeros(len(pos), dtype=np.bool_)

@@ -133,7 +133,7 @@ def plan_route(
     started = time.perf_counter()
     try:
         pathway = _pathway_or_invalid(request, catalogue, pathways)
-        cr = compile_request(request, pathway, index, blocked)
+        cr = compile_request(request, pathway, index, blocked, merge_twins=True)
         if cr.problems:
             raise _InvalidRequestError("; ".join(cr.problems), pathway.id)
     except _InvalidRequestError as exc:
