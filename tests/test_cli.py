@@ -340,3 +340,12 @@ def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(["pathways"], capsys)
     assert status == 2
     assert "pathways --help" in err
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`routing plan --example | head -1` exits 0 and prints no traceback."""
+    command = f"{sys.executable} -m routing plan --example | head -1"
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert "Traceback" not in done.stderr
+    assert done.stdout.startswith("built-in example")

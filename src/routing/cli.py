@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -661,4 +662,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_BadInputError, InvalidInputError, NosologyError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (e.g. `routing plan --example | head`): stop quietly, and keep
+        # the interpreter from complaining again when it flushes standard output at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     return status
