@@ -93,6 +93,18 @@ class _Search:
                     key=lambda pair: pair[0],
                 )
             )
+        self.by_home_preferred: list[list[tuple[int, list[int]]]] = []
+        for st in cr.stages:
+            preferred_starts: dict[int, list[int]] = {}
+            for start, f, p in zip(st.start, st.facility, st.preferred, strict=True):
+                if p:
+                    preferred_starts.setdefault(f, []).append(start)
+            self.by_home_preferred.append(
+                sorted(
+                    ((self.home[f] if self.home else 0, xs) for f, xs in preferred_starts.items()),
+                    key=lambda pair: pair[0],
+                )
+            )
         self.groups: list[list[tuple[int, int, int, list[int], list[int]]]] = []
         """Per stage, its candidates by facility: (travel of a day alone there, 1 if outside
         the preferred facilities, facility, starts, candidate indices), cheapest first."""
@@ -343,6 +355,7 @@ class _Search:
         # those that may join one, within the room the visited days have left.
         alone = forced = joining = 0
         extra_travel = 0
+        premiums: list[tuple[int, int]] = []
         for i in range(self.k):
             if assigned[i] >= 0 or not stages[i].in_person:
                 continue
@@ -360,7 +373,12 @@ class _Search:
             else:
                 alone += 1
             if self.metric and self.home is not None:
-                extra_travel += self._new_day_travel(i, lo_s[i], hi_s[i])
+                cost = self._new_day_travel(i, lo_s[i], hi_s[i], self.by_home[i])
+                extra_travel += cost
+                if self.has_preferences:
+                    # What opening its day at a preferred facility would cost instead.
+                    extra = self._new_day_travel(i, lo_s[i], hi_s[i], self.by_home_preferred[i])
+                    premiums.append((i, extra - cost if extra >= 0 else -1))
         if alone or forced or joining:
             room = sum(
                 self.max_visits - len(v)
@@ -372,26 +390,40 @@ class _Search:
         travel = travel + extra_travel if self.metric else 0
         non_pref = self.non_preferred
         if self.has_preferences:
+            forced_outside: set[int] = set()
             for i in range(self.k):
                 st = stages[i]
                 if not st.in_person or assigned[i] >= 0:
                     continue
                 pref = self.pref_starts[i]
                 if bisect_left(pref, lo_s[i]) >= bisect_right(pref, hi_s[i]):
-                    non_pref += 1
+                    forced_outside.add(i)
+            best = self.best_key
+            if premiums and self.best is not None and (completion, days) == best[:2]:
+                # With the travel bound this close to the best route's travel, a stage whose
+                # preferred facilities would cost more than the slack must go elsewhere.
+                slack = best[2] - travel
+                for i, premium in premiums:
+                    if premium > slack:
+                        forced_outside.add(i)
+            non_pref += len(forced_outside)
         return (completion, days, travel, non_pref)
 
-    def _new_day_travel(self, i: int, lo: int, hi: int) -> int:
+    def _new_day_travel(
+        self, i: int, lo: int, hi: int, options: list[tuple[int, list[int]]]
+    ) -> int:
         """Least travel that stage ``i`` adds on a day of its own (metric travel, home known).
 
         A day's tour of ``k`` visits costs at least twice the longest home leg among them, so at
         least ``2/k`` of the sum of their home legs; each visit is charged ``2·h/V`` (``V`` visits
-        a day at most), or the full ``2·h`` when it may not share its day.
+        a day at most), or the full ``2·h`` when it may not share its day. ``options`` are
+        the stage's facilities as (home minutes, candidate starts), nearest first; -1 when
+        none of them has a candidate in ``[lo, hi]`` (0 for the stage's full list).
         """
-        for h, starts in self.by_home[i]:
+        for h, starts in options:
             if bisect_left(starts, lo) < bisect_right(starts, hi):
                 return 2 * h if not self.stages[i].shares_day else (2 * h) // self.max_visits
-        return 0
+        return 0 if options is self.by_home[i] else -1
 
     def links_hold(self) -> bool:
         """Whether a complete assignment meets every link (checked once more at each leaf)."""
