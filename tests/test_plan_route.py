@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from nosology.pathway import LagUnit, VisitMode
+from nosology.pathway import LagUnit, ServiceRef, VisitMode
 from route_helpers import (
     at,
     constraint,
@@ -480,7 +480,7 @@ def test_builtin_zno_lung_from_cyrillic_diagnosis() -> None:
                     Slot(
                         id=f"{stage_id}-{day:%m%d}-{hhmm[:2]}",
                         facility_id=fac.id,
-                        service=service,  # type: ignore[arg-type]
+                        service=ServiceRef.model_validate(service),
                         start=start,
                         end=start + timedelta(minutes=minutes),
                         mode=mode,
