@@ -60,6 +60,8 @@ class SlotIndex:
         the slots never changes a result.
     travel_minutes
         ``travel_minutes[a, b]`` from facility ``a`` to facility ``b``.
+    travel_table
+        The same as nested tuples of ints, for fast scalar look-ups in the search.
     """
 
     calendar: WorkingCalendar
@@ -76,6 +78,7 @@ class SlotIndex:
     facility_level: IntArray
     id_rank: IntArray
     travel_minutes: IntArray
+    travel_table: tuple[tuple[int, ...], ...]
     by_service: Mapping[str, IntArray]
     facility_position: Mapping[str, int]
     slot_position: Mapping[str, int]
@@ -182,6 +185,7 @@ class SlotIndex:
             facility_level=level,
             id_rank=id_rank,
             travel_minutes=matrix,
+            travel_table=tuple(tuple(row) for row in matrix.tolist()),
             by_service=by_service,
             facility_position=fac_pos,
             slot_position=slot_pos,

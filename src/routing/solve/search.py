@@ -73,54 +73,15 @@ class _Search:
         self.k = len(cr.stages)
         self.links = cr.links
         self.r = cr.referral_minute
-        self.travel = cr.index.travel_minutes.tolist()
+        self.travel = cr.index.travel_table
         self.home = cr.home_minutes
         self.metric = cr.travel_is_metric
         self.max_visits = cr.max_visits_per_day
         self.has_preferences = bool(cr.request.patient.preferred_facilities)
-        self.pref_starts = [
-            [s for s, p in zip(st.start, st.preferred, strict=True) if p] for st in cr.stages
-        ]
-        self.by_home: list[list[tuple[int, list[int]]]] = []
-        for st in cr.stages:
-            groups: dict[int, list[int]] = {}
-            for start, f in zip(st.start, st.facility, strict=True):
-                groups.setdefault(f, []).append(start)
-            home = self.home
-            self.by_home.append(
-                sorted(
-                    ((home[f] if home else 0, starts) for f, starts in groups.items()),
-                    key=lambda pair: pair[0],
-                )
-            )
-        self.by_home_preferred: list[list[tuple[int, list[int]]]] = []
-        for st in cr.stages:
-            preferred_starts: dict[int, list[int]] = {}
-            for start, f, p in zip(st.start, st.facility, st.preferred, strict=True):
-                if p:
-                    preferred_starts.setdefault(f, []).append(start)
-            self.by_home_preferred.append(
-                sorted(
-                    ((self.home[f] if self.home else 0, xs) for f, xs in preferred_starts.items()),
-                    key=lambda pair: pair[0],
-                )
-            )
-        self.groups: list[list[tuple[int, int, int, list[int], list[int]]]] = []
-        """Per stage, its candidates by facility: (travel of a day alone there, 1 if outside
-        the preferred facilities, facility, starts, candidate indices), cheapest first."""
-        for st in cr.stages:
-            by_facility: dict[int, tuple[list[int], list[int]]] = {}
-            for c, (start, f) in enumerate(zip(st.start, st.facility, strict=True)):
-                starts, indices = by_facility.setdefault(f, ([], []))
-                starts.append(start)
-                indices.append(c)
-            rows = []
-            for f, (starts, indices) in by_facility.items():
-                alone = 2 * self.home[f] if self.home is not None and self.metric else 0
-                outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
-                rows.append((alone, outside, f, starts, indices))
-            rows.sort(key=lambda row: row[:3])
-            self.groups.append(rows)
+        self._pref_starts: list[list[int] | None] = [None] * self.k
+        self._groups: list[list[tuple[int, int, int, list[int], list[int]]] | None] = [
+            None
+        ] * self.k
         self.root_completion = _INF
         self.completion_only = False
         """Phase 1: only a strictly earlier completion counts."""
@@ -373,11 +334,11 @@ class _Search:
             else:
                 alone += 1
             if self.metric and self.home is not None:
-                cost = self._new_day_travel(i, lo_s[i], hi_s[i], self.by_home[i])
+                cost = self._new_day_travel(i, lo_s[i], hi_s[i])
                 extra_travel += cost
                 if self.has_preferences:
                     # What opening its day at a preferred facility would cost instead.
-                    extra = self._new_day_travel(i, lo_s[i], hi_s[i], self.by_home_preferred[i])
+                    extra = self._new_day_travel(i, lo_s[i], hi_s[i], preferred_only=True)
                     premiums.append((i, extra - cost if extra >= 0 else -1))
         if alone or forced or joining:
             room = sum(
@@ -395,7 +356,7 @@ class _Search:
                 st = stages[i]
                 if not st.in_person or assigned[i] >= 0:
                     continue
-                pref = self.pref_starts[i]
+                pref = self.pref_starts(i)
                 if bisect_left(pref, lo_s[i]) >= bisect_right(pref, hi_s[i]):
                     forced_outside.add(i)
             best = self.best_key
@@ -409,21 +370,53 @@ class _Search:
             non_pref += len(forced_outside)
         return (completion, days, travel, non_pref)
 
-    def _new_day_travel(
-        self, i: int, lo: int, hi: int, options: list[tuple[int, list[int]]]
-    ) -> int:
+    def pref_starts(self, i: int) -> list[int]:
+        """Starts of stage ``i``'s candidates at preferred facilities (built on first use)."""
+        starts = self._pref_starts[i]
+        if starts is None:
+            st = self.stages[i]
+            starts = [s for s, p in zip(st.start, st.preferred, strict=True) if p]
+            self._pref_starts[i] = starts
+        return starts
+
+    def groups(self, i: int) -> list[tuple[int, int, int, list[int], list[int]]]:
+        """Stage ``i``'s candidates by facility, cheapest first (built on first use).
+
+        Rows are (travel of a day alone there, 1 if outside the preferred facilities, facility,
+        starts, candidate indices); the travel is 0 unless it is a metric and home is known.
+        """
+        rows = self._groups[i]
+        if rows is None:
+            st = self.stages[i]
+            by_facility: dict[int, tuple[list[int], list[int]]] = {}
+            for c, (start, f) in enumerate(zip(st.start, st.facility, strict=True)):
+                starts, indices = by_facility.setdefault(f, ([], []))
+                starts.append(start)
+                indices.append(c)
+            rows = []
+            for f, (starts, indices) in by_facility.items():
+                alone = 2 * self.home[f] if self.home is not None and self.metric else 0
+                outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
+                rows.append((alone, outside, f, starts, indices))
+            rows.sort(key=lambda row: row[:3])
+            self._groups[i] = rows
+        return rows
+
+    def _new_day_travel(self, i: int, lo: int, hi: int, preferred_only: bool = False) -> int:
         """Least travel that stage ``i`` adds on a day of its own (metric travel, home known).
 
         A day's tour of ``k`` visits costs at least twice the longest home leg among them, so at
         least ``2/k`` of the sum of their home legs; each visit is charged ``2·h/V`` (``V`` visits
-        a day at most), or the full ``2·h`` when it may not share its day. ``options`` are
-        the stage's facilities as (home minutes, candidate starts), nearest first; -1 when
-        none of them has a candidate in ``[lo, hi]`` (0 for the stage's full list).
+        a day at most), or the full ``2·h`` when it may not share its day. With
+        ``preferred_only``, among the preferred facilities only: -1 when none of them has a
+        candidate in ``[lo, hi]``.
         """
-        for h, starts in options:
+        for alone, outside, _, starts, _ in self.groups(i):
+            if preferred_only and outside:
+                continue
             if bisect_left(starts, lo) < bisect_right(starts, hi):
-                return 2 * h if not self.stages[i].shares_day else (2 * h) // self.max_visits
-        return 0 if options is self.by_home[i] else -1
+                return alone if not self.stages[i].shares_day else alone // self.max_visits
+        return -1 if preferred_only else 0
 
     def links_hold(self) -> bool:
         """Whether a complete assignment meets every link (checked once more at each leaf)."""
@@ -622,7 +615,7 @@ class _Search:
         used_set = self.day_visits
         # Travel so far bounds the final travel only when travel times are a metric.
         travel = self.travel_total if self.metric else 0
-        for alone, outside, _, group_starts, indices in self.groups[i]:
+        for alone, outside, _, group_starts, indices in self.groups(i):
             if (days, travel + alone, self.non_preferred + outside) >= self.best_key[1:]:
                 return
             first = bisect_left(group_starts, lo)
