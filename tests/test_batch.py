@@ -267,3 +267,73 @@ def test_report_compares_with_fcfs() -> None:
     assert report.bottlenecks[0].id in {"nmu:CONSULT", "F1"}
     assert "deadlines met" in report.summary()
     assert json.loads(report.to_json())["gap_capacity"]["unplanned"] == 0
+
+
+def region_cohort(patients: int, contention: float) -> tuple[list[RouteRequest], SlotIndex]:
+    """A small generated Saint Petersburg-like cohort and its index."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(
+        RegionParameters(patients=patients, days=15, contention=contention, seed=2)
+    )
+    index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
+    return list(problem.requests), index
+
+
+def test_thinning_and_short_horizon_keep_the_fastest_routes() -> None:
+    """The per-day cap and the first short horizon do not slow any route of a small region."""
+    requests, index = region_cohort(30, 0.5)
+    full = build_cohort(requests, index, per_day=0, horizon_days=0)
+    lean = build_cohort(requests, index, per_day=20, horizon_days=7)
+    for i in range(len(requests)):
+        a, b = full.route(i, None), lean.route(i, None)
+        assert a.has_route == b.has_route
+        if a.objective is not None and b.objective is not None:
+            assert b.objective.completion_minutes == a.objective.completion_minutes
+
+
+def test_thinning_caps_candidates_per_day() -> None:
+    """After thinning no stage has more than ``per_day`` candidates on one day."""
+    from routing.batch.cohort import thin_candidates
+    from routing.solve.compiled import compile_request
+
+    requests, index = region_cohort(200, 1.0)
+    cohort = build_cohort(requests, index, per_day=0)
+    for entry in cohort.entries[:20]:
+        assert entry.pathway is not None
+        cr = compile_request(entry.request, entry.pathway, index)
+        thin_candidates(cr, 3)
+        for st_ in cr.stages:
+            assert max(Counter(st_.day).values(), default=0) <= 3
+            assert st_.start == sorted(st_.start)
+
+
+def test_deadline_aware_routes_meet_every_soft_deadline() -> None:
+    """A deadline-aware route meets all soft deadlines and reports them soft (not hard)."""
+    requests, index = region_cohort(40, 1.0)
+    cohort = build_cohort(requests, index)
+    found = 0
+    for i in range(len(requests)):
+        pathway = cohort.entries[i].pathway
+        assert pathway is not None
+        route = cohort.route(i, None, meet_deadlines=True)
+        if not route.has_route:
+            continue
+        found += 1
+        soft = {d.id for d in pathway.deadlines if not d.hard}
+        assert {d.deadline_id for d in route.deadlines if not d.hard} == soft
+        assert all(d.met for d in route.deadlines)
+        assert route.status is SolveStatus.FEASIBLE
+    assert found > 0
+
+
+def test_plan_misses_fewer_deadlines_than_fcfs_on_a_contended_region() -> None:
+    """On a contended generated cohort the plan misses fewer deadlines than FCFS, capacity kept."""
+    requests, index = region_cohort(60, 0.5)
+    result = plan_batch((requests, index), seed=0, max_iterations=40, exact_max_patients=0)
+    missed = sum(not d.met for r in result.routes for d in r.deadlines)
+    fcfs_missed = sum(not d.met for r in result.fcfs_routes for d in r.deadlines)
+    used = Counter(b.slot_id for r in result.routes for b in r.bookings)
+    assert all(used[s.id] <= s.capacity for s in index.slots)
+    assert result.objective.key() <= result.fcfs_objective.key()
+    assert missed < fcfs_missed

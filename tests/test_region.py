@@ -249,3 +249,43 @@ def test_custom_mix_only_its_pathways() -> None:
     )
     found = Counter(pathway_for(r.diagnoses).id for r in problem.requests)
     assert found == Counter({"zno_lung": 20, "cvd_suspected": 10})
+
+
+def test_pathways_sharing_a_service_draw_on_the_same_slots() -> None:
+    """Slots belong to a service, not a pathway: two pathways using one service compete for it."""
+    from routing import SlotIndex
+    from routing.batch.cohort import build_cohort
+    from routing.solve.compiled import compile_request
+
+    problem = _small()
+    index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
+    blood = "nmu:A11.12.009"
+    seen: dict[str, dict[str, set[int]]] = {}  # district -> pathway -> candidate slots
+    for entry in build_cohort(problem.requests, index).entries:
+        pathway = entry.pathway
+        district = entry.request.patient.district or ""
+        if pathway is None or pathway.id in seen.get(district, {}):
+            continue
+        if pathway.windows:  # pregnancy screening: its own gestation window of days
+            continue
+        cr = compile_request(entry.request, pathway, index)
+        for stage, compiled in zip(pathway.stages, cr.stages, strict=True):
+            if stage.service_keys == {blood} and compiled.slot:
+                seen.setdefault(district, {})[pathway.id] = set(compiled.slot)
+    shared = [pools for pools in seen.values() if len(pools) >= 2]
+    assert shared  # diabetes and cataract both draw blood
+    for pools in shared:
+        first, *others = pools.values()
+        assert all(first & other for other in others)
+
+
+def test_builtin_urgent_and_routine_pathways_share_no_service() -> None:
+    """The fact the benchmark notes: no built-in urgent pathway uses a routine one's service."""
+    urgent: set[str] = set()
+    routine: set[str] = set()
+    for pathway in Catalogue.builtin():
+        keys = {k for s in pathway.stages for k in s.service_keys}
+        (urgent if pathway.id.startswith(("zno_", "cvd_")) else routine).update(keys)
+    assert urgent
+    assert routine
+    assert not urgent & routine

@@ -39,7 +39,14 @@ from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.plan import SolveOptions, plan_route, resolve_pathway, route_result
 from routing.solve.search import SearchLimits, search
 
-__all__ = ["Cohort", "CohortEntry", "build_cohort", "unplanned_result"]
+__all__ = [
+    "Cohort",
+    "CohortEntry",
+    "build_cohort",
+    "deadline_aware",
+    "thin_candidates",
+    "unplanned_result",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +110,12 @@ class Cohort:
     capacity: IntArray
     reserved: IntArray
     options: SolveOptions
+    per_day: int = 0
+    """Each stage's search sees at most this many candidates a day (0: all; see
+    :func:`thin_candidates`)."""
+    horizon_days: int = 0
+    """The first search of a route looks this many days past the referral (0: the request's own
+    horizon); see :meth:`route`."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -127,17 +140,52 @@ class Cohort:
             mask[list(fixed.values())] = False
         return mask
 
-    def route(self, entry: int, blocked: BoolArray | None) -> RouteResult:
-        """The fastest route of ``entry`` avoiding ``blocked`` slots, kept bookings pinned."""
+    def route(
+        self, entry: int, blocked: BoolArray | None, *, meet_deadlines: bool = False
+    ) -> RouteResult:
+        """The fastest route of ``entry`` avoiding ``blocked`` slots, kept bookings pinned.
+
+        With ``meet_deadlines``, the fastest among the routes that meet every soft deadline
+        (searched with those deadlines made hard, see :func:`deadline_aware`); a result
+        without a route when there is none.
+
+        With :attr:`horizon_days` shorter than the request's horizon, the search first looks
+        only that far. A route found there that completes within it is kept: when that search
+        is proven, it is the fastest over the whole horizon too (a faster route would end
+        earlier, so it uses only slots of the shorter horizon). Otherwise the search runs again
+        over the request's own horizon.
+        """
         e = self.entries[entry]
         if e.invalid is not None:
             return e.invalid
         assert e.pathway is not None
+        pathway = _hard_copy(e.pathway) if meet_deadlines else e.pathway
+        request = e.request
+        short = self.horizon_days
+        result: RouteResult | None = None
+        if 0 < short < request.horizon_days:
+            first = self._route(
+                entry, request.model_copy(update={"horizon_days": short}), pathway, blocked
+            )
+            done = first.objective.completion_minutes if first.objective is not None else None
+            if first.has_route and done is not None and done <= short * 1440:
+                result = first
+        if result is None:
+            result = self._route(entry, request, pathway, blocked)
+        if meet_deadlines and result.has_route:
+            result = _soften(result, e.pathway)
+        return result
+
+    def _route(
+        self, entry: int, request: RouteRequest, pathway: Pathway, blocked: BoolArray | None
+    ) -> RouteResult:
+        e = self.entries[entry]
         started = time.perf_counter()
-        cr = compile_request(e.request, e.pathway, self.index, blocked)
+        cr = compile_request(request, pathway, self.index, blocked)
         if cr.problems:
-            return _invalid(e.request, e.pathway, "; ".join(cr.problems))
+            return _invalid(e.request, pathway, "; ".join(cr.problems))
         _pin(cr, e.fixed)
+        thin_candidates(cr, self.per_day)
         limits = SearchLimits(
             time_limit=self.options.time_limit, node_limit=self.options.node_limit
         )
@@ -164,6 +212,73 @@ class Cohort:
         fixed = self.entries[entry].fixed
         position = self.index.slot_position
         return [position[b.slot_id] for b in result.bookings if b.stage_id not in fixed]
+
+
+def thin_candidates(cr: CompiledRequest, per_day: int, block_minutes: int = 60) -> None:
+    """Keep at most ``per_day`` candidates a day for each stage: the nearest, one per hour block.
+
+    First, a facility keeps only its earliest candidate of each stage per ``block_minutes`` block
+    (a later one of the same block helps only when the earlier one clashes with another stage
+    of that day). Then, day by day, the candidates of the facilities nearest the patient's home
+    (travel minutes, then facility position) are kept, at most ``per_day`` of them. The
+    candidates a patient's search sees then depend on the days of the horizon, not on how many
+    facilities and places the region has, which grow with the cohort. ``per_day`` 0 keeps
+    everything. Applied after taken slots are removed, so what is kept is free.
+    """
+    if per_day <= 0:
+        return
+    home = cr.home_minutes
+    for n, st in enumerate(cr.stages):
+        if len(st.slot) <= per_day:
+            continue
+        seen: set[tuple[int, int]] = set()
+        by_day: dict[int, list[tuple[int, int, int]]] = {}
+        for c, (facility, start, day) in enumerate(zip(st.facility, st.start, st.day, strict=True)):
+            block = (facility, start // block_minutes)
+            if block in seen:
+                continue
+            seen.add(block)
+            distance = home[facility] if home is not None else 0
+            by_day.setdefault(day, []).append((distance, facility, c))
+        keep: list[int] = []
+        for day_candidates in by_day.values():
+            day_candidates.sort()
+            keep.extend(c for _, _, c in day_candidates[:per_day])
+        if len(keep) < len(st.slot):
+            keep.sort()
+            cr.stages[n] = st.subset(keep, "beyond the nearest candidates of the day")
+
+
+_HARD: dict[Pathway, Pathway] = {}
+
+
+def deadline_aware(pathway: Pathway) -> Pathway:
+    """A copy of ``pathway`` whose soft deadlines are hard (the routes that meet them all)."""
+    return _hard_copy(pathway)
+
+
+def _hard_copy(pathway: Pathway) -> Pathway:
+    hard = _HARD.get(pathway)
+    if hard is None:
+        deadlines = tuple(d.model_copy(update={"hard": True}) for d in pathway.deadlines)
+        hard = pathway.model_copy(update={"deadlines": deadlines})
+        _HARD[pathway] = hard
+    return hard
+
+
+def _soften(result: RouteResult, pathway: Pathway) -> RouteResult:
+    """A deadline-aware result as the soft pathway reports it: its deadlines soft again (all met).
+
+    Its status is FEASIBLE and it has no bound: it is not the fastest route of the pathway.
+    """
+    soft = {d.id for d in pathway.deadlines if not d.hard}
+    deadlines = tuple(
+        d.model_copy(update={"hard": False}) if d.deadline_id in soft else d
+        for d in result.deadlines
+    )
+    return result.model_copy(
+        update={"deadlines": deadlines, "status": SolveStatus.FEASIBLE, "bound": None}
+    )
 
 
 def _pin(cr: CompiledRequest, fixed: Mapping[str, int]) -> None:
@@ -209,6 +324,8 @@ def build_cohort(
     pathways: Mapping[str, Pathway] | None = None,
     allow_moving_existing: bool = False,
     options: SolveOptions | None = None,
+    per_day: int = 20,
+    horizon_days: int = 21,
 ) -> Cohort:
     """Resolve, check and weigh every request; reserve the bookings that are kept.
 
@@ -225,6 +342,11 @@ def build_cohort(
     options
         Limits of each single-patient search; the default node limit keeps planning
         deterministic (the time limit is generous and only a safety net).
+    per_day
+        Candidates a day each stage's search sees, at most (:func:`thin_candidates`; 0: all).
+    horizon_days
+        Days past the referral the first search of a route looks (:meth:`Cohort.route`;
+        0: the request's own horizon).
 
     Raises
     ------
@@ -264,7 +386,7 @@ def build_cohort(
         sum(e.plannable for e in entries),
         int(reserved.sum()),
     )
-    return Cohort(index, tuple(entries), capacity, reserved, opts)
+    return Cohort(index, tuple(entries), capacity, reserved, opts, per_day, horizon_days)
 
 
 def _entry(

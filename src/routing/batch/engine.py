@@ -8,19 +8,24 @@ The engine, in order:
    first lower bound and a cache: a patient whose fastest route is still free takes it without a
    search (candidate pruning: most patients of a real region never need a second search).
 3. **First come, first served** (:mod:`routing.batch.fcfs`): the baseline every report shows.
-4. **Urgency greedy**: the same sequential planning in another order: priority weight first,
-   then patients whose fastest route meets its deadlines with the least relative slack, then
-   those who miss a deadline even alone, then those without deadlines. The better of this and
-   first come, first served is the starting plan, so the plan is never worse than the baseline.
+4. **Deadline-aware greedy**: the same sequential planning, by due time (when the patient must
+   start to meet the first deadline counted from the referral, see :meth:`_Engine.due_order`)
+   instead of arrival; each patient takes the fastest route that meets all its soft deadlines
+   (a later slot when the earliest one is not needed), and a patient who can no longer meet
+   them is deferred and routed after everyone else (the Moore–Hodgson rule: one who misses
+   anyway does not take a slot another needs to meet theirs). The better of this and first
+   come, first served is the starting plan, so the plan is never worse than the baseline.
    (Skipped when the first phases took half the time limit.)
 5. **Exact model** (:mod:`routing.batch.exact`) when the cohort has at most
    ``exact_max_patients`` plannable patients: solved to proven optimality within the limits.
 6. **Large-neighbourhood search** for the rest of the time. Each iteration picks a patient
    worse off than alone (unplanned, missing a deadline, or later than its fastest route): with
-   probability ½ among the eight worst, else among all of them. It destroys that patient and
+   probability ½ among the eight worst, 0.35 among those missing a deadline they meet alone,
+   else among all of them. It destroys that patient and
    up to ``max_destroy`` patients holding the full slots of its fastest route (decomposition by
    conflict: only patients that compete for the same slots are re-planned together), then
-   repairs: the chosen patient first, the others by urgency or in a seeded random order. The
+   repairs: the chosen patient first, the others by urgency or in a seeded random order, each
+   with a deadline-aware route when one is left, else the fastest. The
    result is kept if the objective is no worse (sideways moves allowed), else undone.
 7. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound.
@@ -42,7 +47,7 @@ from dataclasses import dataclass
 from pydantic import NonNegativeInt
 
 from nosology.catalogue import Catalogue
-from nosology.pathway import FrozenModel, Pathway
+from nosology.pathway import FrozenModel, LagUnit, Pathway
 from routing.batch.bounds import (
     BatchBound,
     groups,
@@ -64,6 +69,8 @@ from routing.solve.plan import SolveOptions
 __all__ = ["BatchProgress", "BatchResult", "plan_batch"]
 
 logger = logging.getLogger(__name__)
+
+_DAY_UNITS = (LagUnit.WORKING_DAYS, LagUnit.CALENDAR_DAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,8 @@ def plan_batch(
     max_destroy: int = 6,
     exact_max_patients: int = 20,
     options: SolveOptions | None = None,
+    per_day: int = 20,
+    horizon_days: int = 21,
 ) -> BatchResult:
     """Plan every request of a cohort at once over shared slot capacities.
 
@@ -167,6 +176,10 @@ def plan_batch(
         Cohorts (and groups, for the bound) this small go to the exact model.
     options
         Limits of each single-patient search.
+    per_day, horizon_days
+        Keep each patient's search independent of the region's size: at most ``per_day``
+        candidates a day per stage, the nearest first, and a first look only ``horizon_days``
+        past the referral (see :func:`~routing.batch.cohort.build_cohort`; 0 turns either off).
 
     Returns
     -------
@@ -198,6 +211,8 @@ def plan_batch(
         pathways=pathways,
         allow_moving_existing=allow_moving_existing,
         options=options,
+        per_day=per_day,
+        horizon_days=horizon_days,
     )
     engine = _Engine(cohort, seed, time_limit, workers, progress, started, max_destroy)
     return engine.run(max_iterations, exact_max_patients)
@@ -252,12 +267,16 @@ class _Engine:
         plan = fcfs.copy()
         if time.perf_counter() - self.started < 0.5 * self.time_limit:
             greedy = plan_in_order(
-                cohort, self.urgency_order(), free=alone, on_patient=self.counter("urgency greedy")
+                cohort,
+                self.due_order(),
+                free=alone,
+                on_patient=self.counter("deadline-aware greedy"),
+                meet_deadlines=True,
             )
             if greedy.total() < fcfs_total:
                 plan, plan_total = greedy, greedy.total()
         else:
-            logger.warning("the baselines took half the time limit; the urgency greedy is skipped")
+            logger.warning("the baselines took half the time limit; the greedy start is skipped")
         logger.info("first come, first served %s, start %s", fcfs_total, plan_total)
         plannable = cohort.plannable()
         stop = ""
@@ -326,6 +345,26 @@ class _Engine:
                 slack = min(d.slack / max(1, d.limit) for d in soft)
                 group = 0 if slack >= 0 else 1
             return (-e.weight, group, slack, e.request.referral, e.request.id)
+
+        return sorted(range(len(self.cohort)), key=key)
+
+    def due_order(self) -> list[int]:
+        """Entries by when they must start to meet their deadlines (earliest due first).
+
+        An entry's due time is its referral plus the shortest soft limit counted from the
+        referral (working days taken as 7/5 calendar days); higher priority first among equal
+        due times, then referral and id. Entries without such a deadline come after, by referral.
+        """
+
+        def key(i: int) -> tuple[int, float, int, object, str]:
+            e = self.cohort.entries[i]
+            limits = [
+                d.limit * (1.4 if d.unit is LagUnit.WORKING_DAYS else 1.0)
+                for d in (e.pathway.deadlines if e.pathway is not None else ())
+                if not d.hard and d.from_event == "referral" and d.unit in _DAY_UNITS
+            ]
+            due = e.request.referral.timestamp() + 86400 * min(limits) if limits else 0.0
+            return (0 if limits else 1, due, -e.weight, e.request.referral, e.request.id)
 
         return sorted(range(len(self.cohort)), key=key)
 
@@ -449,7 +488,7 @@ class _Engine:
                 self.unhold(holders, i, r)
             order = [chosen, *self.repair_order(destroyed[1:])]
             for i in order:
-                plan.plan(i, self.alone)
+                plan.plan(i, self.alone, meet_deadlines=True)
             after = total_cost(plan.cost(i) for i in destroyed)
             if after <= before:
                 for i in destroyed:
@@ -469,7 +508,9 @@ class _Engine:
                 self.report("search", self.iterations, max_iterations or 0, best)
 
     def pick(self, worse: list[int], costs: list[Cost]) -> int:
-        if self.rng.random() < 0.5:
+        """Half the time one of the eight worst off, else mostly one missing a deadline."""
+        roll = self.rng.random()
+        if roll < 0.5:
 
             def excess(i: int) -> tuple[int, int, int, int]:
                 a, b = costs[i], self.alone_cost[i]
@@ -477,6 +518,9 @@ class _Engine:
 
             worst = sorted(worse, key=excess)[:8]
             return worst[self.rng.randrange(len(worst))]
+        late = [i for i in worse if costs[i][1] > self.alone_cost[i][1]]
+        if late and roll < 0.85:
+            return late[self.rng.randrange(len(late))]
         return worse[self.rng.randrange(len(worse))]
 
     def blockers(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:

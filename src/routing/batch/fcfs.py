@@ -73,18 +73,35 @@ class Assignment:
         """The batch objective of the plan."""
         return total_cost(self.cost(i) for i in range(len(self.results)))
 
-    def plan(self, entry: int, free: Sequence[RouteResult | None] | None = None) -> RouteResult:
-        """Plan ``entry`` over what is left, place it and return its result."""
+    def plan(
+        self,
+        entry: int,
+        free: Sequence[RouteResult | None] | None = None,
+        *,
+        meet_deadlines: bool = False,
+        defer: bool = False,
+    ) -> RouteResult | None:
+        """Plan ``entry`` over what is left, place it and return its result.
+
+        With ``meet_deadlines``, the fastest route that meets every soft deadline is preferred
+        (:meth:`Cohort.route`); when there is none, the fastest route, or with ``defer``
+        nothing: the entry stays unplanned and ``None`` is returned.
+        """
         blocked = self.cohort.blocked(self.usage, entry)
         result: RouteResult | None = None
-        if free is not None:
-            alone = free[entry]
-            if alone is not None and alone.status in (SolveStatus.INFEASIBLE, SolveStatus.INVALID):
-                result = alone  # no route even alone: none with fewer free slots either
-            elif alone is not None and alone.has_route:
-                slots = self.cohort.routed_slots(entry, alone)
-                if not blocked[slots].any():
-                    result = alone
+        alone = free[entry] if free is not None else None
+        if alone is not None and alone.status in (SolveStatus.INFEASIBLE, SolveStatus.INVALID):
+            result = alone  # no route even alone: none with fewer free slots either
+        elif alone is not None and alone.has_route:
+            slots = self.cohort.routed_slots(entry, alone)
+            if not blocked[slots].any() and (not meet_deadlines or _meets(alone)):
+                result = alone
+        if result is None and meet_deadlines and _has_soft(self.cohort, entry):
+            deadline_aware = self.cohort.route(entry, blocked, meet_deadlines=True)
+            if deadline_aware.has_route:
+                result = deadline_aware
+            elif defer:
+                return None
         if result is None:
             result = self.cohort.route(entry, blocked)
         self.place(entry, result)
@@ -95,6 +112,15 @@ class Assignment:
         return bool(np.all(self.usage + self.cohort.reserved <= self.cohort.capacity))
 
 
+def _meets(result: RouteResult) -> bool:
+    return all(d.met for d in result.deadlines if not d.hard)
+
+
+def _has_soft(cohort: Cohort, entry: int) -> bool:
+    pathway = cohort.entries[entry].pathway
+    return pathway is not None and any(not d.hard for d in pathway.deadlines)
+
+
 def plan_in_order(
     cohort: Cohort,
     order: Sequence[int],
@@ -102,6 +128,7 @@ def plan_in_order(
     start: Assignment | None = None,
     free: Sequence[RouteResult | None] | None = None,
     on_patient: Callable[[int], None] | None = None,
+    meet_deadlines: bool = False,
 ) -> Assignment:
     """Plan the entries of ``order`` one after another, each over what the earlier ones left.
 
@@ -117,12 +144,21 @@ def plan_in_order(
         Each entry's route with no competition, reused while its slots are free.
     on_patient
         Called with the number of entries planned so far, after each.
+    meet_deadlines
+        Deadline-aware: each entry takes the fastest route that meets all its soft deadlines;
+        an entry that has none left is deferred, and the deferred entries take their fastest
+        routes, in order, after all the others (so a patient who misses a deadline anyway does
+        not take the slot another one needs to meet theirs).
     """
     plan = start if start is not None else Assignment.empty(cohort)
+    deferred: list[int] = []
     for n, i in enumerate(order, start=1):
-        plan.plan(i, free)
+        if plan.plan(i, free, meet_deadlines=meet_deadlines, defer=meet_deadlines) is None:
+            deferred.append(i)
         if on_patient is not None:
             on_patient(n)
+    for i in deferred:
+        plan.plan(i, free)
     return plan
 
 
