@@ -33,7 +33,7 @@ class SlotIndex:
 
     Build with :meth:`build`. Positions (``0 .. len(slots) - 1``) index every array; ``by_service``
     maps a service key (``"system:code"``) to the positions of its slots sorted by start, then end,
-    then id.
+    then id, and ``service_starts`` to their start minutes in that order (for binary search).
 
     Attributes
     ----------
@@ -80,6 +80,7 @@ class SlotIndex:
     travel_minutes: IntArray
     travel_table: tuple[tuple[int, ...], ...]
     by_service: Mapping[str, IntArray]
+    service_starts: Mapping[str, IntArray]
     facility_position: Mapping[str, int]
     slot_position: Mapping[str, int]
     travel_is_metric: bool = field(default=True)
@@ -143,12 +144,14 @@ class SlotIndex:
         for i, s in enumerate(slot_list):
             groups.setdefault(str(s.service), []).append(i)
         by_service: dict[str, IntArray] = {}
+        service_starts: dict[str, IntArray] = {}
         id_rank = np.empty(n, dtype=np.int64)
         id_rank[sorted(range(n), key=lambda i: slot_list[i].id)] = np.arange(n, dtype=np.int64)
         for key, members in groups.items():
             pos = np.asarray(members, dtype=np.int64)
             order = np.lexsort((id_rank[pos], end[pos], start[pos]))
             by_service[key] = pos[order]
+            service_starts[key] = start[by_service[key]]
         matrix = np.zeros((len(facs), len(facs)), dtype=np.int64)
         for a, fa in enumerate(facs):
             for b, fb in enumerate(facs):
@@ -168,6 +171,7 @@ class SlotIndex:
             level,
             matrix,
             *by_service.values(),
+            *service_starts.values(),
         ):
             array.setflags(write=False)
         return cls(
@@ -187,6 +191,7 @@ class SlotIndex:
             travel_minutes=matrix,
             travel_table=tuple(tuple(row) for row in matrix.tolist()),
             by_service=by_service,
+            service_starts=service_starts,
             facility_position=fac_pos,
             slot_position=slot_pos,
             travel_is_metric=metric,

@@ -237,7 +237,7 @@ def compile_request(
             positions = index.by_service.get(str(service))
             if positions is None or len(positions) == 0:
                 continue
-            starts = index.start[positions]
+            starts = index.service_starts[str(service)]
             lo = int(np.searchsorted(starts, referral, side="left"))
             hi = int(np.searchsorted(starts, horizon, side="left"))
             excluded["outside the horizon"] = excluded.get("outside the horizon", 0) + (
