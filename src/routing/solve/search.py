@@ -711,6 +711,13 @@ class _Search:
             # With every other stage fixed, the bounds of the last one are exact: no need to
             # propagate before evaluating the complete route.
             visit_day = st.day[c_now] if st.in_person else None
+            if self.completion_proven and depth < self.k - 1:
+                # The bound over the parent's domains is valid for the child too (they only
+                # shrink): often enough to skip the propagation.
+                early = self.lower_key(child, self.best_key[0])
+                if early is None or early >= self.best_key:
+                    self.unassign(i, c_now)
+                    continue
             if depth == self.k - 1 or self.propagate(child, touched, visit_day) < 0:
                 bound = self.lower_key(child, self.best_key[0])
                 if bound is not None and bound < self.best_key:
