@@ -1,7 +1,8 @@
 """Patient routing: the fastest complete route through a care pathway over real appointment slots.
 
 The public API, flat: the domain models and the problem file, the working calendar, the slot
-index, the single-patient planner and its result, and the exceptions. Diagnosis codes and
+index, the single-patient planner and its result, the independent route evaluator, batch
+planning of a cohort, and the exceptions. Diagnosis codes and
 pathways live in :mod:`nosology`.
 
 Examples
@@ -15,6 +16,7 @@ True
 """
 
 from routing._version import __version__
+from routing.batch import BatchResult, plan_batch
 from routing.calendar import WorkingCalendar, default_calendar
 from routing.domain import (
     Facility,
@@ -25,6 +27,7 @@ from routing.domain import (
     Slot,
     TravelModel,
 )
+from routing.evaluate import RouteEvaluation, Violation, evaluate_route
 from routing.exceptions import (
     CalendarRangeError,
     InvalidInputError,
@@ -44,6 +47,7 @@ from routing.slot_index import SlotIndex
 from routing.solve import SolveOptions, plan_route
 
 __all__ = [
+    "BatchResult",
     "Booking",
     "CalendarRangeError",
     "DeadlineOutcome",
@@ -55,6 +59,7 @@ __all__ = [
     "Patient",
     "Period",
     "Problem",
+    "RouteEvaluation",
     "RouteRequest",
     "RouteResult",
     "RoutingError",
@@ -64,11 +69,14 @@ __all__ = [
     "SolveStatus",
     "StageWait",
     "TravelModel",
+    "Violation",
     "WorkingCalendar",
     "__version__",
     "default_calendar",
     "dump_problem",
+    "evaluate_route",
     "load_problem",
+    "plan_batch",
     "plan_route",
     "problem_json_schema",
 ]
