@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from route_helpers import at, facility, make_pathway, make_request, slot, solve_and_check, stage
+from routing.domain import Slot
 
 FACILITIES = (facility("F1", lat=59.93, lon=30.31), facility("F2", lat=59.94, lon=30.36))
 
 
-def slots_with_twins() -> list:
+def slots_with_twins() -> list[Slot]:
     """Two stages whose slots come in twins (same time, same or other facility)."""
     result = []
     for n, (day, hhmm, place) in enumerate(
