@@ -427,3 +427,11 @@ def test_mutated_document_raises_only_invalid_input(data: st.DataObject) -> None
     else:
         assert isinstance(outcome, Problem)
         assert load_problem(dump_problem(outcome)) == outcome
+
+
+def test_schema_allows_the_service_string_form() -> None:
+    """The JSON Schema admits a service as an object or as the "system:code" string."""
+    service = problem_json_schema()["$defs"]["ServiceRef"]
+    forms = service["anyOf"]
+    assert any(form.get("type") == "string" for form in forms)
+    assert any("properties" in form for form in forms)

@@ -34,12 +34,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     NonNegativeInt,
     PositiveInt,
     StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 __all__ = [
     "REFERRAL",
@@ -148,6 +151,19 @@ class ServiceRef(FrozenModel):
                 raise ValueError("a service is 'system:code', e.g. 'nmu:A06.09.005'")
             return {"system": system, "code": code}
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The object form, or the ``"system:code"`` string that is accepted too."""
+        as_object = handler(core_schema)
+        as_string = {
+            "type": "string",
+            "pattern": r"^[a-z][a-z0-9_.-]*:\S.*$",
+            "description": "system:code, e.g. nmu:A06.09.005",
+        }
+        return {"anyOf": [as_object, as_string]}
 
     def __str__(self) -> str:
         return f"{self.system}:{self.code}"
