@@ -93,3 +93,17 @@ def test_slots_import_unknown_source_is_bad_input(
     """A source that does not exist is named in the error, exit 2."""
     assert main(["slots", "import", str(tmp_path / "missing.csv"), *WINDOW]) == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_slots_import_with_a_broken_source_exits_1_and_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV pair whose header lacks columns is reported by file and column, with exit 1."""
+    slots_csv = tmp_path / "s.csv"
+    slots_csv.write_text("slot_id,facility_id\n", encoding="utf-8")
+    facilities_csv = tmp_path / "f.csv"
+    facilities_csv.write_text("facility_id,name,level\n", encoding="utf-8")
+    assert main(["slots", "import", f"{slots_csv},{facilities_csv}", *WINDOW]) == 1
+    err = capsys.readouterr().err
+    assert "s.csv" in err
+    assert "missing column(s) service" in err

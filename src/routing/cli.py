@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_NO_ROUTE = 1
 EXIT_BAD_INPUT = 2
+EXIT_SOURCE_ISSUES = 1
+"""``slots import``: the good records were imported, some records or sources were not."""
 
 _PROG = "routing"
 
@@ -546,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     importing = slot_commands.add_parser(
         "import",
         parents=[as_json],
-        help="read slot sources (problem/FHIR JSON, CSV pairs, FHIR URLs) into one slots file",
+        help="read slot sources (problem/FHIR JSON, CSV pairs, FHIR URLs) into one slots file; "
+        "exit 1 when some records or sources could not be read (each is reported)",
     )
     importing.add_argument(
         "sources", nargs="+", metavar="SOURCE", help="files, directories or http(s) URLs"
@@ -610,7 +613,8 @@ def _cmd_slots_import(args: argparse.Namespace) -> int:
             _err(f"{issue.source}: {issue.record}, field {issue.field!r}: {issue.reason}")
         if args.output:
             _out(f"written to {args.output}")
-    return EXIT_OK
+    # Records or whole sources that could not be read are reported; the exit status says so.
+    return EXIT_SOURCE_ISSUES if batch.issues else EXIT_OK
 
 
 def _configure_logging(verbosity: int) -> None:
