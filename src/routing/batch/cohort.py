@@ -28,15 +28,21 @@ import numpy as np
 import numpy.typing as npt
 
 from nosology.catalogue import Catalogue
-from nosology.exceptions import InconsistentPathwayError, NosologyError
+from nosology.exceptions import NosologyError
 from nosology.pathway import Pathway
-from nosology.temporal import compile_pathway
 from routing.batch.objective import priority_weight
 from routing.domain import RouteRequest
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.compiled import CompiledRequest, compile_request
-from routing.solve.plan import SolveOptions, plan_route, resolve_pathway, route_result
+from routing.solve.plan import (
+    SolveOptions,
+    invalid_result,
+    pathway_problem,
+    plan_route,
+    resolve_pathway,
+    route_result,
+)
 from routing.solve.search import SearchLimits, search
 
 __all__ = [
@@ -303,19 +309,6 @@ def unplanned_result(request: RouteRequest, reason: str, status: SolveStatus) ->
     )
 
 
-_CONSISTENCY: dict[Pathway, str | None] = {}
-
-
-def _inconsistency(pathway: Pathway) -> str | None:
-    if pathway not in _CONSISTENCY:
-        try:
-            compile_pathway(pathway).check_consistency()
-            _CONSISTENCY[pathway] = None
-        except InconsistentPathwayError as exc:
-            _CONSISTENCY[pathway] = str(exc)
-    return _CONSISTENCY[pathway]
-
-
 def build_cohort(
     requests: Sequence[RouteRequest],
     index: SlotIndex,
@@ -404,7 +397,7 @@ def _entry(
         # plan_route words the reason without naming any diagnosis
         result = plan_route(request, index, catalogue=catalogue, pathways=pathways)
         return CohortEntry(n, request, weight, None, {}, result)
-    problem = _inconsistency(pathway)
+    problem = pathway_problem(pathway)
     if problem is not None:
         return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, problem))
     if allow_moving or not request.existing_bookings:
@@ -435,11 +428,4 @@ def _entry(
 
 
 def _invalid(request: RouteRequest, pathway: Pathway, reason: str) -> RouteResult:
-    return RouteResult(
-        request_id=request.id,
-        patient_id=request.patient.id,
-        pathway_id=pathway.id,
-        status=SolveStatus.INVALID,
-        referral=request.referral,
-        reasons=(reason,),
-    )
+    return invalid_result(request, reason, pathway.id)

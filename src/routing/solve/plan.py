@@ -29,7 +29,14 @@ from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.explain import deadline_outcomes, waits_and_chain
 from routing.solve.search import SearchLimits, SearchOutcome, search
 
-__all__ = ["SolveOptions", "plan_route", "resolve_pathway", "route_result"]
+__all__ = [
+    "SolveOptions",
+    "invalid_result",
+    "pathway_problem",
+    "plan_route",
+    "resolve_pathway",
+    "route_result",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +93,11 @@ def resolve_pathway(
 
 
 @functools.lru_cache(maxsize=256)
-def _check_consistent(pathway: Pathway) -> str | None:
+def pathway_problem(pathway: Pathway) -> str | None:
+    """Why ``pathway`` cannot be planned (its lags contradict each other), or ``None``.
+
+    Durations are not taken as exact: real slots set them. Cached per pathway.
+    """
     try:
         compile_pathway(pathway, exact_durations=False).check_consistency()
     except InconsistentPathwayError as exc:
@@ -138,14 +149,8 @@ def plan_route(
             raise _InvalidRequestError("; ".join(cr.problems), pathway.id)
     except _InvalidRequestError as exc:
         logger.info("request %s is invalid", request.id)
-        return RouteResult(
-            request_id=request.id,
-            patient_id=request.patient.id,
-            pathway_id=exc.pathway_id,
-            status=SolveStatus.INVALID,
-            referral=request.referral,
-            reasons=(exc.reason,),
-            runtime_seconds=time.perf_counter() - started,
+        return invalid_result(
+            request, exc.reason, exc.pathway_id, runtime=time.perf_counter() - started
         )
     outcome = search(cr, SearchLimits(time_limit=opts.time_limit, node_limit=opts.node_limit))
     result = route_result(cr, outcome, started)
@@ -159,6 +164,21 @@ def plan_route(
     return result
 
 
+def invalid_result(
+    request: RouteRequest, reason: str, pathway_id: str | None = None, *, runtime: float = 0.0
+) -> RouteResult:
+    """The INVALID result of a request that cannot be planned as given, saying why."""
+    return RouteResult(
+        request_id=request.id,
+        patient_id=request.patient.id,
+        pathway_id=pathway_id,
+        status=SolveStatus.INVALID,
+        referral=request.referral,
+        reasons=(reason,),
+        runtime_seconds=runtime,
+    )
+
+
 def _pathway_or_invalid(
     request: RouteRequest, catalogue: Catalogue | None, pathways: Mapping[str, Pathway] | None
 ) -> Pathway:
@@ -166,7 +186,7 @@ def _pathway_or_invalid(
         pathway = resolve_pathway(request, catalogue, pathways)
     except NosologyError as exc:
         raise _InvalidRequestError(_describe(request, exc)) from None
-    problem = _check_consistent(pathway)
+    problem = pathway_problem(pathway)
     if problem is not None:
         raise _InvalidRequestError(problem, pathway.id)
     return pathway
