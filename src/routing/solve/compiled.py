@@ -110,13 +110,6 @@ class CompiledRequest:
     problems: list[str] = field(default_factory=list)
     """Reasons the request cannot be solved at all (a missing reference date, ...)."""
 
-    def stage_index(self, stage_id: str) -> int:
-        """Position of a stage."""
-        for i, stage in enumerate(self.stages):
-            if stage.stage_id == stage_id:
-                return i
-        raise KeyError(stage_id)
-
 
 def _event(pathway: Pathway, positions: dict[str, int], event: str) -> tuple[int, int]:
     stage, point = parse_event(event)

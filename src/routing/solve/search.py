@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
@@ -62,7 +62,6 @@ class SearchOutcome:
     nodes: int = 0
     failure: tuple[int, str] | None = None
     limit_hit: str | None = None
-    same_day_conflicts: int = field(default=0)
 
 
 class _Search:
@@ -82,7 +81,6 @@ class _Search:
         self._groups: list[list[tuple[int, int, int, list[int], list[int]]] | None] = [
             None
         ] * self.k
-        self.root_completion = _INF
         self.completion_only = False
         """Phase 1: only a strictly earlier completion counts."""
         self.completion_proven = False
@@ -110,7 +108,6 @@ class _Search:
             for stage in {link.x_stage, link.y_stage}:
                 if stage != REFERRAL_STAGE:
                     self.incident[stage].append(n)
-        self.conflicts = 0
 
     # -- propagation ---------------------------------------------------------------------------
     def propagate(
@@ -508,7 +505,6 @@ class _Search:
         root = self.lower_key(b, inf)
         assert root is not None
         outcome.root_bound = (root[0], 0, 0, 0)
-        self.root_completion = root[0]
         root_bounds = [list(x) for x in b]
         # Phase 1: the earliest completion alone (ties pruned), which proves it.
         self.completion_only = True
@@ -530,7 +526,6 @@ class _Search:
         outcome.proven = self.stopped is None
         outcome.limit_hit = self.stopped
         outcome.nodes = self.nodes
-        outcome.same_day_conflicts = self.conflicts
         return outcome
 
     def tour(self, visits: list[tuple[int, int, int]]) -> int:
@@ -650,9 +645,7 @@ class _Search:
             return
         if depth == self.k:
             key = self.full_key()
-            if key is None:
-                self.conflicts += 1
-            elif key < self.best_key:
+            if key is not None and key < self.best_key:
                 self.best_key = key
                 self.best = list(self.assigned)
             return
