@@ -343,8 +343,10 @@ def _keep(
 
 def _home_is_metric(home: list[int], index: SlotIndex) -> bool:
     h = np.asarray(home, dtype=np.int64)
+    # Both legs of a tour: h[b] <= h[a] + t[a, b] (going out) and h[a] <= t[a, b] + h[b] (back).
     via = h[:, None] + index.travel_minutes
-    return bool(np.all(h[None, :] <= via))
+    back = index.travel_minutes + h[None, :]
+    return bool(np.all(h[None, :] <= via) and np.all(h[:, None] <= back))
 
 
 def _separate_days(pathway: Pathway, links: list[Link], max_visits: int) -> list[Link]:

@@ -15,7 +15,9 @@ Lower bounds at a node, each valid for every completion of the partial route:
 2. visit days: the distinct days of the in-person stages assigned, plus one if an unassigned
    in-person stage has no candidate left on any of those days;
 3. travel: the travel of the assigned in-person stages' days when travel times obey the triangle
-   inequality (adding a visit never shortens a day's tour), else 0;
+   inequality (adding a visit never shortens a day's tour), else 0; with the home known, plus
+   for each day still to open the two home legs of a stage that must be on it (a tour is at
+   least twice its longest home leg);
 4. non-preferred: assigned stages outside the preferred facilities, plus the unassigned ones that
    have no preferred candidate left.
 """
@@ -26,9 +28,14 @@ import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import combinations, pairwise
 
+import numpy as np
+import numpy.typing as npt
+
+from nosology.pathway import LagUnit
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
+from routing.solve.daybound import INFEASIBLE, new_day_travel
 
 __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
@@ -83,6 +90,8 @@ class _Search:
         ] * self.k
         self.completion_only = False
         """Phase 1: only a strictly earlier completion counts."""
+        self.pair_cost: list[list[int | None]] | None = None
+        """Phase 2: :meth:`share_costs` at its root."""
         self.completion_proven = False
         """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
@@ -312,31 +321,36 @@ class _Search:
         # Open in-person stages: those that must open a day (no room on a visited day) and
         # those that may join one, within the room the visited days have left.
         alone = forced = joining = 0
-        extra_travel = 0
-        premiums: list[tuple[int, int]] = []
+        tours = self.metric and self.home is not None
+        lone_legs: list[int] = []
+        shared_legs: list[int] = []
+        preferred_legs: list[tuple[int, bool, int, int]] = []
+        open_stages: list[tuple[int, int, bool, bool]] = []
         for i in range(self.k):
             if assigned[i] >= 0 or not stages[i].in_person:
                 continue
             starts = stages[i].start
-            if stages[i].shares_day and any(
+            shares = stages[i].shares_day
+            joins = shares and any(
                 not self.day_closed(i, d)
                 and bisect_left(starts, max(lo_s[i], axis.first_minute(d)))
                 < bisect_right(starts, min(hi_s[i], axis.last_minute(d)))
                 for d in days_used
-            ):
+            )
+            if joins:
                 joining += 1
-                continue
-            if stages[i].shares_day:
+            elif shares:
                 forced += 1
             else:
                 alone += 1
-            if self.metric and self.home is not None:
-                cost = self._new_day_travel(i, lo_s[i], hi_s[i])
-                extra_travel += cost
+            if tours:
+                legs = self._day_legs(i, lo_s[i], hi_s[i])
+                (shared_legs if shares else lone_legs).append(legs)
+                open_stages.append((i, legs, not shares, joins))
                 if self.has_preferences:
-                    # What opening its day at a preferred facility would cost instead.
-                    extra = self._new_day_travel(i, lo_s[i], hi_s[i], preferred_only=True)
-                    premiums.append((i, extra - cost if extra >= 0 else -1))
+                    preferred = self._day_legs(i, lo_s[i], hi_s[i], preferred_only=True)
+                    preferred_legs.append((i, shares, legs, preferred))
+        new_days = room = 0
         if alone or forced or joining:
             room = sum(
                 self.max_visits - len(v)
@@ -344,11 +358,32 @@ class _Search:
                 if d not in self.exclusive_days
             )
             overflow = forced + max(0, joining - room)
-            days += alone + -(-overflow // self.max_visits)
-        travel = travel + extra_travel if self.metric else 0
+            new_days = alone + -(-overflow // self.max_visits)
+            days += new_days
+        premiums: list[tuple[int, int]] = []
+        if tours:
+            # Each new day costs at least its cheapest visit's two home legs, and holds a stage
+            # of its own: the lone stages, then the cheapest of the others.
+            shared_legs.sort()
+            opened = new_days - alone
+            cheapest = sum(shared_legs[:opened])
+            travel += sum(lone_legs) + cheapest
+            for i, shares, legs, preferred in preferred_legs:
+                # What the bound would rise by if the stage went to a preferred facility.
+                if preferred < 0:
+                    premiums.append((i, -1))
+                elif not shares:
+                    premiums.append((i, preferred - legs))
+                else:
+                    swapped = list(shared_legs)
+                    swapped.remove(legs)
+                    insort(swapped, preferred)
+                    premiums.append((i, sum(swapped[:opened]) - cheapest))
+        elif not self.metric:
+            travel = 0
         non_pref = self.non_preferred
+        forced_outside: set[int] = set()
         if self.has_preferences:
-            forced_outside: set[int] = set()
             for i in range(self.k):
                 st = stages[i]
                 if not st.in_person or assigned[i] >= 0:
@@ -364,8 +399,87 @@ class _Search:
                 for i, premium in premiums:
                     if premium > slack:
                         forced_outside.add(i)
-            non_pref += len(forced_outside)
-        return (completion, days, travel, non_pref)
+        key = (completion, days, travel, non_pref + len(forced_outside))
+        pair_cost = self.pair_cost
+        if (
+            new_days
+            and pair_cost is not None
+            and completion == self.best_key[0]
+            and key < self.best_key
+        ):
+            # Worth the partition: which open stages can share which new day.
+            legs_of = [legs for _, legs, _, _ in open_stages]
+            rest = (
+                [lone for _, _, lone, _ in open_stages],
+                [joins for _, _, _, joins in open_stages],
+                [[pair_cost[a][b] for b, _, _, _ in open_stages] for a, _, _, _ in open_stages],
+                new_days,
+                room,
+                self.max_visits,
+            )
+            partition = new_day_travel(legs_of, *rest)
+            if partition == INFEASIBLE:
+                return (completion, days + 1, self.travel_total, key[3])
+            travel = max(travel, self.travel_total + partition)
+            if self.has_preferences and (completion, days, travel) == self.best_key[:3]:
+                # No travel to spare: a stage whose preferred facilities would make the least
+                # partition dearer must go elsewhere.
+                preferred_of = {i: preferred for i, _, _, preferred in preferred_legs}
+                for n, (i, legs, _, _) in enumerate(open_stages):
+                    preferred = preferred_of.get(i, -1)
+                    if i in forced_outside or preferred <= legs:
+                        continue
+                    raised = list(legs_of)
+                    raised[n] = preferred
+                    if new_day_travel(raised, *rest) != partition:
+                        forced_outside.add(i)
+            key = (completion, days, travel, non_pref + len(forced_outside))
+        return key
+
+    def share_costs(self, b: list[list[int]]) -> list[list[int | None]] | None:
+        """Least travel of a day holding two in-person stages, over their candidates in ``b``.
+
+        ``None`` for a pair that cannot share a day (one of them goes alone, a rule puts them on
+        different days, or they have no candidate on a common day); the whole table is ``None``
+        unless the travel bounds apply (metric travel, home known) and the patient comes more
+        than once a day. Computed once for the secondary phase: domains only shrink below it.
+        """
+        if not (self.metric and self.home is not None) or self.max_visits < 2:
+            return None
+        home = np.asarray(self.home, dtype=np.int64)
+        legs = np.asarray(self.travel, dtype=np.int64)
+        # A day holding facilities a and b costs at least home -> a -> b -> home, either way.
+        pair_day = home[:, None] + np.minimum(legs, legs.T) + home[None, :]
+        apart = {
+            (link.x_stage, link.y_stage)
+            for link in self.links
+            if link.unit in (LagUnit.CALENDAR_DAYS, LagUnit.WORKING_DAYS)
+            and link.min is not None
+            and link.min >= 1
+            and link.y_point == 0
+            and link.x_stage != REFERRAL_STAGE
+        }
+        lo_s, hi_s = b[0], b[1]
+        sites: dict[int, dict[int, npt.NDArray[np.int64]]] = {}
+        for i, st in enumerate(self.stages):
+            if not (st.in_person and st.shares_day):
+                continue
+            a = bisect_left(st.start, lo_s[i])
+            z = bisect_right(st.start, hi_s[i])
+            days = np.asarray(st.day[a:z], dtype=np.int64)
+            facilities = np.asarray(st.facility[a:z], dtype=np.int64)
+            sites[i] = {int(d): np.unique(facilities[days == d]) for d in np.unique(days)}
+        table: list[list[int | None]] = [[None] * self.k for _ in range(self.k)]
+        for i, j in combinations(sorted(sites), 2):
+            if (i, j) in apart or (j, i) in apart:
+                continue
+            costs = [
+                int(pair_day[np.ix_(sites[i][d], sites[j][d])].min())
+                for d in sites[i].keys() & sites[j].keys()
+            ]
+            if costs:
+                table[i][j] = table[j][i] = min(costs)
+        return table
 
     def pref_starts(self, i: int) -> list[int]:
         """Starts of stage ``i``'s candidates at preferred facilities (built on first use)."""
@@ -385,34 +499,33 @@ class _Search:
         rows = self._groups[i]
         if rows is None:
             st = self.stages[i]
-            by_facility: dict[int, tuple[list[int], list[int]]] = {}
-            for c, (start, f) in enumerate(zip(st.start, st.facility, strict=True)):
-                starts, indices = by_facility.setdefault(f, ([], []))
-                starts.append(start)
-                indices.append(c)
+            facility = np.asarray(st.facility, dtype=np.int64)
+            order = np.argsort(facility, kind="stable")
+            sorted_facility = facility[order]
+            cuts = np.flatnonzero(np.diff(sorted_facility)) + 1
+            starts = np.asarray(st.start, dtype=np.int64)[order]
             rows = []
-            for f, (starts, indices) in by_facility.items():
+            for lo, hi in pairwise([0, *cuts.tolist(), len(order)]):
+                f = int(sorted_facility[lo])
                 alone = 2 * self.home[f] if self.home is not None and self.metric else 0
-                outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
-                rows.append((alone, outside, f, starts, indices))
+                outside = 1 if self.has_preferences and not st.preferred[int(order[lo])] else 0
+                rows.append((alone, outside, f, starts[lo:hi].tolist(), order[lo:hi].tolist()))
             rows.sort(key=lambda row: row[:3])
             self._groups[i] = rows
         return rows
 
-    def _new_day_travel(self, i: int, lo: int, hi: int, preferred_only: bool = False) -> int:
-        """Least travel that stage ``i`` adds on a day of its own (metric travel, home known).
+    def _day_legs(self, i: int, lo: int, hi: int, preferred_only: bool = False) -> int:
+        """The two home legs of stage ``i``'s nearest facility with a candidate in ``[lo, hi]``.
 
-        A day's tour of ``k`` visits costs at least twice the longest home leg among them, so at
-        least ``2/k`` of the sum of their home legs; each visit is charged ``2·h/V`` (``V`` visits
-        a day at most), or the full ``2·h`` when it may not share its day. With
-        ``preferred_only``, among the preferred facilities only: -1 when none of them has a
-        candidate in ``[lo, hi]``.
+        A day's tour (metric travel, home known) costs at least the two home legs of each of its
+        visits. With ``preferred_only``, among the preferred facilities only: -1 when none of them
+        has a candidate in ``[lo, hi]``; 0 when no facility has one.
         """
-        for alone, outside, _, starts, _ in self.groups(i):
+        for legs, outside, _, starts, _ in self.groups(i):
             if preferred_only and outside:
                 continue
             if bisect_left(starts, lo) < bisect_right(starts, hi):
-                return alone if not self.stages[i].shares_day else alone // self.max_visits
+                return legs
         return -1 if preferred_only else 0
 
     def links_hold(self) -> bool:
@@ -517,6 +630,7 @@ class _Search:
             b = [list(x) for x in root_bounds]
             b[3] = [min(x, self.r + completion) for x in b[3]]
             if self.propagate(b) < 0:
+                self.pair_cost = self.share_costs(b)
                 secondary = self.lower_key(b, completion)
                 if secondary is not None:
                     outcome.root_bound = min(secondary, self.best_key)
@@ -550,6 +664,21 @@ class _Search:
         travel = self.travel_total - self.tour_cost.get(day, 0) + self.tour(extended)
         non_pref = self.non_preferred + (1 if self.has_preferences and not st.preferred[c] else 0)
         return days, travel, non_pref
+
+    def visit_class(self, i: int, c: int, completion: int) -> tuple[int, int, int, int]:
+        """``(completion, day, facility, place among the day's visits)`` of candidate ``c``.
+
+        Candidates of one class change the visit days, travel, preferences and same-day room in
+        the same way (remote ones: none at all), so the unpropagated bound of their children is
+        the same.
+        """
+        st = self.stages[i]
+        if not st.in_person:
+            return (completion, -1, -1, -1)
+        day = st.day[c]
+        visits = self.day_visits.get(day)
+        place = bisect_left(visits, (st.start[c], st.end[c], st.facility[c])) if visits else 0
+        return (completion, day, st.facility[c], place)
 
     def assign(self, i: int, c: int) -> None:
         """Book candidate ``c`` for stage ``i`` and update the running totals."""
@@ -665,6 +794,8 @@ class _Search:
             if in_start_order
             else self.cheapest_first(i, lo_s[i], hi_s[i])
         )
+        hopeless: set[tuple[int, int, int, int]] = set()
+        """Visit classes whose children cannot beat the best route (the best only improves)."""
         for c_now in order:
             s, e = starts[c_now], ends[c_now]
             if s > cap:
@@ -678,11 +809,18 @@ class _Search:
             signature = (s, e, st.facility[c_now]) if st.in_person else None
             if signature is not None and signature == previous:
                 continue
+            visit_class: tuple[int, int, int, int] | None = None
             if have_best:
                 # The bound of the child before any propagation: cheap, and often enough.
                 completion = max(node_completion, e) - self.r
                 if completion > best_key[0] or (self.completion_only and completion == best_key[0]):
                     continue
+                if self.completion_proven:
+                    # Until the propagation, a child's bound depends on the candidate only
+                    # through its completion, day, facility and place among that day's visits.
+                    visit_class = self.visit_class(i, c_now, completion)
+                    if visit_class in hopeless:
+                        continue
                 if completion == best_key[0]:
                     if self.metric:
                         partial = (completion, *self.with_visit(i, c_now))
@@ -690,6 +828,8 @@ class _Search:
                         days, _, non_pref = self.with_visit(i, c_now)
                         partial = (completion, days, 0, non_pref)
                     if partial >= best_key:
+                        if visit_class is not None:
+                            hopeless.add(visit_class)
                         continue
             if not self.compatible(i, c_now):
                 continue
@@ -710,6 +850,8 @@ class _Search:
                 early = self.lower_key(child, self.best_key[0])
                 if early is None or early >= self.best_key:
                     self.unassign(i, c_now)
+                    if visit_class is not None:
+                        hopeless.add(visit_class)
                     continue
             if depth == self.k - 1 or self.propagate(child, touched, visit_day) < 0:
                 bound = self.lower_key(child, self.best_key[0])

@@ -1,0 +1,87 @@
+"""The partition bound on new visit days against enumeration of every assignment to days."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from routing.solve.daybound import INFEASIBLE, new_day_travel
+
+
+def enumerate_partitions(
+    legs: list[int],
+    lone: list[bool],
+    joiners: list[bool],
+    pair_cost: list[list[int | None]],
+    groups: int,
+    room: int,
+    max_visits: int,
+) -> int:
+    """The least cost over every assignment of stages to ``groups`` days or to a visited day."""
+    n = len(legs)
+    best: int | None = None
+    for assignment in itertools.product(range(-1, groups), repeat=n):
+        dropped = [a for a, day in enumerate(assignment) if day < 0]
+        if len(dropped) > room or any(not joiners[a] for a in dropped):
+            continue
+        days = [[a for a in range(n) if assignment[a] == g] for g in range(groups)]
+        if any(not members or len(members) > max_visits for members in days):
+            continue
+        cost = 0
+        for members in days:
+            if len(members) > 1 and any(lone[a] for a in members):
+                break
+            pairs = [pair_cost[a][b] for a, b in itertools.combinations(members, 2)]
+            if any(p is None for p in pairs):
+                break
+            cost += max([legs[a] for a in members] + [p for p in pairs if p is not None])
+        else:
+            best = cost if best is None else min(best, cost)
+    return INFEASIBLE if best is None else best
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+) -> tuple[list[int], list[bool], list[bool], list[list[int | None]], int, int, int]:
+    """Up to 6 stages with random legs, pair costs, flags, days, room and visits a day."""
+    n = draw(st.integers(0, 6))
+    legs = [draw(st.integers(0, 60)) for _ in range(n)]
+    lone = [draw(st.integers(0, 4)) == 0 for _ in range(n)]
+    joiners = [draw(st.booleans()) for _ in range(n)]
+    pair_cost: list[list[int | None]] = [[None] * n for _ in range(n)]
+    for a, b in itertools.combinations(range(n), 2):
+        if draw(st.integers(0, 3)):
+            pair_cost[a][b] = pair_cost[b][a] = draw(st.integers(0, 90))
+    groups = draw(st.integers(0, 4))
+    room = draw(st.integers(0, 3))
+    max_visits = draw(st.integers(1, 3))
+    return legs, lone, joiners, pair_cost, groups, room, max_visits
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_matches_enumeration(
+    case: tuple[list[int], list[bool], list[bool], list[list[int | None]], int, int, int],
+) -> None:
+    """The recursion finds the least partition cost; INFEASIBLE exactly when there is none."""
+    assert new_day_travel(*case) == enumerate_partitions(*case)
+
+
+def test_pairs_that_cannot_share_cost_a_day_each() -> None:
+    """Two stages that may not share a day fill two days: their legs add up."""
+    pair_cost: list[list[int | None]] = [[None, None], [None, None]]
+    assert new_day_travel([40, 46], [False, False], [False, False], pair_cost, 2, 0, 2) == 86
+    assert (
+        new_day_travel([40, 46], [False, False], [False, False], pair_cost, 1, 0, 2) == INFEASIBLE
+    )
+
+
+def test_a_shared_day_costs_its_dearest_pair() -> None:
+    """A day holding both stages costs the larger of their pair cost and their own legs."""
+    pair_cost: list[list[int | None]] = [[None, 70], [70, None]]
+    assert new_day_travel([40, 46], [False, False], [False, False], pair_cost, 1, 0, 2) == 70
+    # With room on a visited day, the dearer one may join it instead.
+    assert new_day_travel([40, 46], [False, False], [False, True], pair_cost, 1, 1, 2) == 40
