@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from graphlib import CycleError, TopologicalSorter
 
 import numpy as np
 import numpy.typing as npt
@@ -353,12 +354,15 @@ def _separate_days(pathway: Pathway, links: list[Link], max_visits: int) -> list
     """Links implied by the same-day rules along the stage order (they cut no route).
 
     When in-person stage ``b`` starts after in-person stage ``a`` (through a chain of ``after``
-    and non-negative minimum lags to ``b``'s start) and the two may not share a day (one of them
-    does not share days, or the patient comes once a day), ``b`` starts at least one calendar day
-    after ``a`` starts.
+    and non-negative minimum lags to ``b``'s start), every in-person stage on the chain starts
+    between them. So ``b`` starts at least one calendar day after ``a`` when the two may not share
+    a day (one of them does not share days), and at least ``ceil(n / V) - 1`` days after it when
+    the chain holds ``n`` in-person stages and the patient comes at most ``V`` times a day.
     """
     n = len(pathway.stages)
-    follows = [[False] * n for _ in range(n)]
+    stages = pathway.stages
+    in_person = [s.mode is VisitMode.IN_PERSON for s in stages]
+    successors: dict[int, set[int]] = {i: set() for i in range(n)}
     for link in links:
         if (
             link.x_stage != REFERRAL_STAGE
@@ -368,26 +372,31 @@ def _separate_days(pathway: Pathway, links: list[Link], max_visits: int) -> list
             and link.min >= 0
             and link.x_stage != link.y_stage
         ):
-            follows[link.x_stage][link.y_stage] = True
-    for k in range(n):
-        for i in range(n):
-            if follows[i][k]:
-                row_k = follows[k]
-                row_i = follows[i]
-                for j in range(n):
-                    if row_k[j]:
-                        row_i[j] = True
-    stages = pathway.stages
+            successors[link.x_stage].add(link.y_stage)
+    try:
+        order = list(TopologicalSorter({i: successors[i] for i in range(n)}).static_order())
+    except CycleError:
+        return []  # stages tied at one instant: nothing to add
+    # visits[a][c]: the most in-person stages on a chain from a to c, both included (-1: none).
+    visits = [[-1] * n for _ in range(n)]
+    for a in order:  # each stage after all its successors
+        own = 1 if in_person[a] else 0
+        visits[a][a] = own
+        for b in successors[a]:
+            for c in range(n):
+                if visits[b][c] >= 0:
+                    visits[a][c] = max(visits[a][c], own + visits[b][c])
     implied = []
     for a in range(n):
         for b in range(n):
-            if a == b or not follows[a][b]:
+            if a == b or visits[a][b] < 0 or not (in_person[a] and in_person[b]):
                 continue
             sa, sb = stages[a], stages[b]
-            if sa.mode is not VisitMode.IN_PERSON or sb.mode is not VisitMode.IN_PERSON:
-                continue
-            if sa.shares_day and sb.shares_day and max_visits > 1:
+            gap = -(-visits[a][b] // max_visits) - 1
+            if not (sa.shares_day and sb.shares_day):
+                gap = max(gap, 1)
+            if gap <= 0:
                 continue
             origin = f"{sb.id} on a later day than {sa.id} (same-day rules)"
-            implied.append(Link(a, 0, b, 0, LagUnit.CALENDAR_DAYS, 1, None, origin))
+            implied.append(Link(a, 0, b, 0, LagUnit.CALENDAR_DAYS, gap, None, origin))
     return implied

@@ -40,6 +40,7 @@ from routing.solve.daybound import INFEASIBLE, new_day_travel
 __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
 Key = tuple[int, int, int, int]
+CostTable = list[list[int | None]]
 _INF = 1 << 62
 _NO_KEY: Key = (_INF, _INF, _INF, _INF)
 
@@ -90,8 +91,10 @@ class _Search:
         ] * self.k
         self.completion_only = False
         """Phase 1: only a strictly earlier completion counts."""
-        self.pair_cost: list[list[int | None]] | None = None
-        """Phase 2: :meth:`share_costs` at its root."""
+        self.pair_cost: CostTable | None = None
+        """Phase 2: :meth:`share_costs` at its root (any facilities)."""
+        self.preferred_pair_cost: CostTable | None = None
+        """Phase 2: :meth:`share_costs` at its root, the first stage at a preferred facility."""
         self.completion_proven = False
         """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
@@ -400,49 +403,115 @@ class _Search:
                     if premium > slack:
                         forced_outside.add(i)
         key = (completion, days, travel, non_pref + len(forced_outside))
-        pair_cost = self.pair_cost
-        if (
-            new_days
-            and pair_cost is not None
-            and completion == self.best_key[0]
-            and key < self.best_key
-        ):
+        if self.pair_cost is not None and completion == self.best_key[0] and key < self.best_key:
             # Worth the partition: which open stages can share which new day.
-            legs_of = [legs for _, legs, _, _ in open_stages]
-            rest = (
-                [lone for _, _, lone, _ in open_stages],
-                [joins for _, _, _, joins in open_stages],
-                [[pair_cost[a][b] for b, _, _, _ in open_stages] for a, _, _, _ in open_stages],
-                new_days,
-                room,
-                self.max_visits,
+            return self._partition_key(
+                key, open_stages, preferred_legs, forced_outside, new_days, room, b
             )
-            partition = new_day_travel(legs_of, *rest)
-            if partition == INFEASIBLE:
-                return (completion, days + 1, self.travel_total, key[3])
-            travel = max(travel, self.travel_total + partition)
-            if self.has_preferences and (completion, days, travel) == self.best_key[:3]:
-                # No travel to spare: a stage whose preferred facilities would make the least
-                # partition dearer must go elsewhere.
-                preferred_of = {i: preferred for i, _, _, preferred in preferred_legs}
-                for n, (i, legs, _, _) in enumerate(open_stages):
-                    preferred = preferred_of.get(i, -1)
-                    if i in forced_outside or preferred <= legs:
-                        continue
-                    raised = list(legs_of)
-                    raised[n] = preferred
-                    if new_day_travel(raised, *rest) != partition:
-                        forced_outside.add(i)
-            key = (completion, days, travel, non_pref + len(forced_outside))
         return key
 
-    def share_costs(self, b: list[list[int]]) -> list[list[int | None]] | None:
+    def _partition_key(
+        self,
+        key: Key,
+        open_stages: list[tuple[int, int, bool, bool]],
+        preferred_legs: list[tuple[int, bool, int, int]],
+        forced_outside: set[int],
+        new_days: int,
+        room: int,
+        b: list[list[int]],
+    ) -> Key:
+        """``key`` sharpened by the partition of the open stages into the new days.
+
+        ``open_stages`` holds ``(stage, legs, lone, may join a visited day)``; ``forced_outside``
+        the stages already counted as outside the preferred facilities. With no travel to spare,
+        a stage whose preferred facilities would make the partition dearer (or, joining a
+        visited day, add travel to it) must go elsewhere, and counts as non-preferred too.
+        """
+        assert self.pair_cost is not None
+        completion, days, travel, non_pref = key
+        legs_of = [legs for _, legs, _, _ in open_stages]
+        lone_flags = [lone for _, _, lone, _ in open_stages]
+        join_flags = [joins for _, _, _, joins in open_stages]
+        pair_cost = self.pair_cost
+        costs = [[pair_cost[a][c] for c, _, _, _ in open_stages] for a, _, _, _ in open_stages]
+        partition = 0
+        if new_days:
+            partition = new_day_travel(
+                legs_of, lone_flags, join_flags, costs, new_days, room, self.max_visits
+            )
+            if partition == INFEASIBLE:
+                return (completion, days + 1, self.travel_total, non_pref)
+        travel = max(travel, self.travel_total + partition)
+        at_preferred = self.preferred_pair_cost
+        if (
+            not self.has_preferences
+            or at_preferred is None
+            or (completion, days, travel) != self.best_key[:3]
+        ):
+            return (completion, days, travel, non_pref)
+        preferred_of = {i: preferred for i, _, _, preferred in preferred_legs}
+        outside = set(forced_outside)
+        for n, (i, _, _, joins) in enumerate(open_stages):
+            preferred = preferred_of.get(i, -1)
+            if i in outside or preferred < 0:
+                continue
+            least = _INF
+            if new_days:
+                # On a new day at a preferred facility.
+                raised = list(legs_of)
+                raised[n] = preferred
+                dearer = [list(row) for row in costs]
+                for m, (j, _, _, _) in enumerate(open_stages):
+                    dearer[n][m] = dearer[m][n] = at_preferred[i][j]
+                must_open = list(join_flags)
+                must_open[n] = False
+                found = new_day_travel(
+                    raised, lone_flags, must_open, dearer, new_days, room, self.max_visits
+                )
+                if found != INFEASIBLE:
+                    least = found
+            if joins:
+                least = min(least, partition + self._join_cost(i, b[0][i], b[1][i]))
+            if least > partition:
+                outside.add(i)
+        return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
+
+    def _join_cost(self, i: int, lo: int, hi: int) -> int:
+        """Least travel that stage ``i`` adds to a visited day at a preferred facility.
+
+        Over the visited days that still have room for it, the preferred facilities with a
+        candidate in ``[lo, hi]`` on that day, and every place in the day's tour (metric travel,
+        home known); ``_INF`` when there is no such day.
+        """
+        home = self.home
+        assert home is not None
+        travel = self.travel
+        axis = self.axis
+        least = _INF
+        for day, visits in self.day_visits.items():
+            first = max(lo, axis.first_minute(day))
+            last = min(hi, axis.last_minute(day))
+            if first > last or self.day_closed(i, day):
+                continue
+            stops = [v[2] for v in visits]
+            for _, outside, f, starts, _ in self.groups(i):
+                if outside or bisect_left(starts, first) >= bisect_right(starts, last):
+                    continue
+                # Between home and the first visit, two visits, or the last visit and home.
+                least = min(least, home[f] + travel[f][stops[0]] - home[stops[0]])
+                least = min(least, travel[stops[-1]][f] + home[f] - home[stops[-1]])
+                for u, v in pairwise(stops):
+                    least = min(least, travel[u][f] + travel[f][v] - travel[u][v])
+        return least
+
+    def share_costs(self, b: list[list[int]]) -> tuple[CostTable, CostTable] | None:
         """Least travel of a day holding two in-person stages, over their candidates in ``b``.
 
-        ``None`` for a pair that cannot share a day (one of them goes alone, a rule puts them on
-        different days, or they have no candidate on a common day); the whole table is ``None``
-        unless the travel bounds apply (metric travel, home known) and the patient comes more
-        than once a day. Computed once for the secondary phase: domains only shrink below it.
+        ``table[i][j]`` is ``None`` for a pair that cannot share a day (one of them goes alone, a
+        rule puts them on different days, or they have no candidate on a common day). The second
+        table is the same with stage ``i`` at a preferred facility. ``None`` unless the travel
+        bounds apply (metric travel, home known) and the patient comes more than once a day.
+        Computed once for the secondary phase: domains only shrink below it.
         """
         if not (self.metric and self.home is not None) or self.max_visits < 2:
             return None
@@ -469,17 +538,26 @@ class _Search:
             days = np.asarray(st.day[a:z], dtype=np.int64)
             facilities = np.asarray(st.facility[a:z], dtype=np.int64)
             sites[i] = {int(d): np.unique(facilities[days == d]) for d in np.unique(days)}
-        table: list[list[int | None]] = [[None] * self.k for _ in range(self.k)]
+        index = self.cr.index
+        preferred = np.zeros(len(index.facilities), dtype=np.bool_)
+        for f in self.cr.request.patient.preferred_facilities:
+            if f in index.facility_position:
+                preferred[index.facility_position[f]] = True
+        table: CostTable = [[None] * self.k for _ in range(self.k)]
+        at_preferred: CostTable = [[None] * self.k for _ in range(self.k)]
         for i, j in combinations(sorted(sites), 2):
             if (i, j) in apart or (j, i) in apart:
                 continue
-            costs = [
-                int(pair_day[np.ix_(sites[i][d], sites[j][d])].min())
-                for d in sites[i].keys() & sites[j].keys()
-            ]
-            if costs:
-                table[i][j] = table[j][i] = min(costs)
-        return table
+            for d in sites[i].keys() & sites[j].keys():
+                fi, fj = sites[i][d], sites[j][d]
+                costs = pair_day[np.ix_(fi, fj)]
+                table[i][j] = table[j][i] = _least(table[i][j], int(costs.min()))
+                if self.has_preferences:
+                    for x, y, rows in ((i, j, costs), (j, i, costs.T)):
+                        mine = preferred[fi if x == i else fj]
+                        if mine.any():
+                            at_preferred[x][y] = _least(at_preferred[x][y], int(rows[mine].min()))
+        return table, at_preferred
 
     def pref_starts(self, i: int) -> list[int]:
         """Starts of stage ``i``'s candidates at preferred facilities (built on first use)."""
@@ -630,7 +708,9 @@ class _Search:
             b = [list(x) for x in root_bounds]
             b[3] = [min(x, self.r + completion) for x in b[3]]
             if self.propagate(b) < 0:
-                self.pair_cost = self.share_costs(b)
+                tables = self.share_costs(b)
+                if tables is not None:
+                    self.pair_cost, self.preferred_pair_cost = tables
                 secondary = self.lower_key(b, completion)
                 if secondary is not None:
                     outcome.root_bound = min(secondary, self.best_key)
@@ -860,13 +940,19 @@ class _Search:
             self.unassign(i, c_now)
             if self.stopped:
                 return
-            if self.best is not None and not have_best:
+            if self.best is not None and (not have_best or self.best_key < best_key):
                 have_best = True
                 best_key = self.best_key
                 cap = self.r + best_key[0] - strict
-            elif have_best and self.best_key < best_key:
-                best_key = self.best_key
-                cap = self.r + best_key[0] - strict
+                if self.completion_proven:
+                    # A better route: the rest of this node may no longer be worth exploring.
+                    bound = self.lower_key(b, best_key[0])
+                    if bound is None or bound >= best_key:
+                        return
+
+
+def _least(a: int | None, b: int) -> int:
+    return b if a is None else min(a, b)
 
 
 def search(cr: CompiledRequest, limits: SearchLimits | None = None) -> SearchOutcome:
