@@ -44,7 +44,15 @@ def request() -> RouteRequest:
 
 def test_node_limit_before_any_route_is_time_limit() -> None:
     """Stopped before a route is found: TIME_LIMIT, no bookings, and the root's bound."""
-    result = solve_and_check(request(), PATHWAY, FACILITIES, many_slots(), node_limit=1)
+    # The first slot of a (at F0) leaves no time to travel to b's only slot (at F3, five
+    # minutes after a ends), so the greedy first try finds no route: the search must start
+    # before any route is known.
+    slots = [
+        *(slot(f"a-{f.id}", "a", "2026-05-12", "09:00", facility_id=f.id) for f in FACILITIES),
+        slot("b-only", "b", "2026-05-12", "09:35", facility_id="F3"),
+        *(slot(f"c-{f.id}", "c", "2026-05-13", "14:00", facility_id=f.id) for f in FACILITIES),
+    ]
+    result = solve_and_check(request(), PATHWAY, FACILITIES, slots, node_limit=1)
     assert result.status is SolveStatus.TIME_LIMIT
     assert result.bookings == ()
     assert result.bound is not None

@@ -35,12 +35,13 @@ import numpy.typing as npt
 
 from nosology.pathway import LagUnit
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
-from routing.solve.daybound import INFEASIBLE, new_day_travel
+from routing.solve.daybound import INFEASIBLE, DayPlan, new_day_travel
 
 __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
 Key = tuple[int, int, int, int]
 CostTable = list[list[int | None]]
+Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _INF = 1 << 62
 _NO_KEY: Key = (_INF, _INF, _INF, _INF)
 
@@ -95,6 +96,12 @@ class _Search:
         """Phase 2: :meth:`share_costs` at its root (any facilities)."""
         self.preferred_pair_cost: CostTable | None = None
         """Phase 2: :meth:`share_costs` at its root, the first stage at a preferred facility."""
+        self.day_legs: dict[int, dict[int, int]] = {}
+        """Phase 2 root: per in-person stage and day, the least travel of a day holding it."""
+        self.day_pairs: dict[tuple[int, int], dict[int, int]] = {}
+        """Phase 2 root: per pair of stages and day, the least travel of a day holding both."""
+        self.before: list[list[bool]] = []
+        """Phase 2 root: ``before[i][j]``, stage ``j`` starts no earlier than stage ``i``."""
         self.completion_proven = False
         """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
@@ -476,6 +483,32 @@ class _Search:
                 outside.add(i)
         return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
 
+    def day_plan(
+        self, open_stages: list[tuple[int, int, bool, bool]], b: list[list[int]]
+    ) -> DayPlan:
+        """The open in-person stages as a :class:`DayPlan`, on the days their bounds allow."""
+        stages = [i for i, _, _, _ in open_stages]
+        day_of = self.axis.day_of
+        legs = []
+        for i in stages:
+            first, last = day_of(b[0][i]), day_of(b[1][i])
+            legs.append({d: v for d, v in self.day_legs[i].items() if first <= d <= last})
+        pairs = {
+            (m, n): self.day_pairs.get((i, j), {})
+            for (m, i), (n, j) in combinations(enumerate(stages), 2)
+        }
+        before = [
+            sum(1 << m for m, j in enumerate(stages) if j != i and self.before[j][i])
+            for i in stages
+        ]
+        visited = {
+            d: self.max_visits - len(v)
+            for d, v in self.day_visits.items()
+            if d not in self.exclusive_days
+        }
+        lone = [not self.stages[i].shares_day for i in stages]
+        return DayPlan(legs=legs, pair_cost=pairs, lone=lone, before=before, visited=visited)
+
     def _join_cost(self, i: int, lo: int, hi: int) -> int:
         """Least travel that stage ``i`` adds to a visited day at a preferred facility.
 
@@ -507,18 +540,25 @@ class _Search:
     def share_costs(self, b: list[list[int]]) -> tuple[CostTable, CostTable] | None:
         """Least travel of a day holding two in-person stages, over their candidates in ``b``.
 
-        ``table[i][j]`` is ``None`` for a pair that cannot share a day (one of them goes alone, a
-        rule puts them on different days, or they have no candidate on a common day). The second
-        table is the same with stage ``i`` at a preferred facility. ``None`` unless the travel
-        bounds apply (metric travel, home known) and the patient comes more than once a day.
-        Computed once for the secondary phase: domains only shrink below it.
+        A day holds ``i`` and ``j`` when, on a day both have candidates, one can end and the
+        patient travel to the other before it starts (in the order the rules impose, if any); it
+        then costs at least home -> first -> second -> home. ``table[i][j]`` is ``None`` for a
+        pair that can never share a day. The second table is the same with stage ``i`` at a
+        preferred facility. ``None`` unless the travel bounds apply (metric travel, home known)
+        and the patient comes more than once a day. Computed once for the secondary phase:
+        domains only shrink below it.
         """
         if not (self.metric and self.home is not None) or self.max_visits < 2:
             return None
         home = np.asarray(self.home, dtype=np.int64)
         legs = np.asarray(self.travel, dtype=np.int64)
-        # A day holding facilities a and b costs at least home -> a -> b -> home, either way.
-        pair_day = home[:, None] + np.minimum(legs, legs.T) + home[None, :]
+        before = self._precedence()
+        self.before = before
+        sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
+        self.day_legs = {
+            i: {d: 2 * int(home[f].min()) for d, (f, _, _) in by_day.items()}
+            for i, by_day in sites.items()
+        }
         apart = {
             (link.x_stage, link.y_stage)
             for link in self.links
@@ -528,36 +568,97 @@ class _Search:
             and link.y_point == 0
             and link.x_stage != REFERRAL_STAGE
         }
-        lo_s, hi_s = b[0], b[1]
-        sites: dict[int, dict[int, npt.NDArray[np.int64]]] = {}
-        for i, st in enumerate(self.stages):
-            if not (st.in_person and st.shares_day):
-                continue
-            a = bisect_left(st.start, lo_s[i])
-            z = bisect_right(st.start, hi_s[i])
-            days = np.asarray(st.day[a:z], dtype=np.int64)
-            facilities = np.asarray(st.facility[a:z], dtype=np.int64)
-            sites[i] = {int(d): np.unique(facilities[days == d]) for d in np.unique(days)}
+        sharing = sorted(i for i in sites if self.stages[i].shares_day)
         index = self.cr.index
         preferred = np.zeros(len(index.facilities), dtype=np.bool_)
         for f in self.cr.request.patient.preferred_facilities:
             if f in index.facility_position:
                 preferred[index.facility_position[f]] = True
+        never = np.iinfo(np.int64).max
         table: CostTable = [[None] * self.k for _ in range(self.k)]
         at_preferred: CostTable = [[None] * self.k for _ in range(self.k)]
-        for i, j in combinations(sorted(sites), 2):
+        for i, j in combinations(sharing, 2):
             if (i, j) in apart or (j, i) in apart:
                 continue
+            by_day = self.day_pairs.setdefault((i, j), {})
             for d in sites[i].keys() & sites[j].keys():
-                fi, fj = sites[i][d], sites[j][d]
-                costs = pair_day[np.ix_(fi, fj)]
-                table[i][j] = table[j][i] = _least(table[i][j], int(costs.min()))
+                fi, ends_i, starts_i = sites[i][d]
+                fj, ends_j, starts_j = sites[j][d]
+                out = legs[np.ix_(fi, fj)]
+                back = legs[np.ix_(fj, fi)].T
+                day = np.full(out.shape, never, dtype=np.int64)
+                if not before[j][i]:  # i, then j
+                    fits = ends_i[:, None] + out <= starts_j[None, :]
+                    day = np.where(fits, home[fi][:, None] + out + home[fj][None, :], day)
+                if not before[i][j]:  # j, then i
+                    fits = ends_j[None, :] + back <= starts_i[:, None]
+                    cost = home[fi][:, None] + back + home[fj][None, :]
+                    day = np.minimum(day, np.where(fits, cost, never))
+                least = int(day.min())
+                if least == never:
+                    continue
+                by_day[d] = least
+                table[i][j] = table[j][i] = _least(table[i][j], least)
                 if self.has_preferences:
-                    for x, y, rows in ((i, j, costs), (j, i, costs.T)):
-                        mine = preferred[fi if x == i else fj]
+                    for x, y, rows, mine in (
+                        (i, j, day, preferred[fi]),
+                        (j, i, day.T, preferred[fj]),
+                    ):
                         if mine.any():
-                            at_preferred[x][y] = _least(at_preferred[x][y], int(rows[mine].min()))
+                            cost_there = int(rows[mine].min())
+                            if cost_there != never:
+                                at_preferred[x][y] = _least(at_preferred[x][y], cost_there)
         return table, at_preferred
+
+    def _precedence(self) -> list[list[bool]]:
+        """``before[i][j]``: stage ``j`` starts no earlier than stage ``i`` (by the links)."""
+        k = self.k
+        before = [[False] * k for _ in range(k)]
+        for link in self.links:
+            if (
+                link.x_stage != REFERRAL_STAGE
+                and link.y_stage != REFERRAL_STAGE
+                and link.x_stage != link.y_stage
+                and link.y_point == 0
+                and link.min is not None
+                and link.min >= 0
+            ):
+                before[link.x_stage][link.y_stage] = True
+        for m in range(k):
+            for i in range(k):
+                if before[i][m]:
+                    for j in range(k):
+                        if before[m][j]:
+                            before[i][j] = True
+        return before
+
+    def _day_sites(self, i: int, b: list[list[int]]) -> dict[int, Sites]:
+        """Per day, stage ``i``'s facilities with candidates in ``b``, their earliest end and
+        latest start."""
+        st = self.stages[i]
+        a = bisect_left(st.start, b[0][i])
+        z = bisect_right(st.start, b[1][i])
+        starts = np.asarray(st.start[a:z], dtype=np.int64)
+        ends = np.asarray(st.end[a:z], dtype=np.int64)
+        keep = (ends >= b[2][i]) & (ends <= b[3][i])
+        days = np.asarray(st.day[a:z], dtype=np.int64)[keep]
+        facilities = np.asarray(st.facility[a:z], dtype=np.int64)[keep]
+        starts, ends = starts[keep], ends[keep]
+        if not len(days):
+            return {}
+        order = np.lexsort((facilities, days))
+        days, facilities = days[order], facilities[order]
+        starts, ends = starts[order], ends[order]
+        first = np.flatnonzero(np.r_[True, (np.diff(days) != 0) | (np.diff(facilities) != 0)])
+        group_day = days[first]
+        group_facility = facilities[first]
+        earliest_end = np.minimum.reduceat(ends, first)
+        latest_start = np.maximum.reduceat(starts, first)
+        result: dict[int, Sites] = {}
+        for d in np.unique(group_day).tolist():
+            rows = group_day == d
+            result[d] = (group_facility[rows], earliest_end[rows], latest_start[rows])
+        return result
 
     def pref_starts(self, i: int) -> list[int]:
         """Starts of stage ``i``'s candidates at preferred facilities (built on first use)."""
@@ -697,9 +798,11 @@ class _Search:
         assert root is not None
         outcome.root_bound = (root[0], 0, 0, 0)
         root_bounds = [list(x) for x in b]
-        # Phase 1: the earliest completion alone (ties pruned), which proves it.
+        # Phase 1: the earliest completion alone (ties pruned), which proves it. Often the
+        # earliest candidates within the root bounds already form a route: then no search.
         self.completion_only = True
-        self.dfs(0, b)
+        if not self.earliest_route(b):
+            self.dfs(0, b)
         if self.best is not None and self.stopped is None:
             # Phase 2: the other objectives among the routes that complete that early.
             self.completion_only = False
@@ -712,15 +815,79 @@ class _Search:
                 if tables is not None:
                     self.pair_cost, self.preferred_pair_cost = tables
                 secondary = self.lower_key(b, completion)
-                if secondary is not None:
-                    outcome.root_bound = min(secondary, self.best_key)
-                self.dfs(0, b)
+                if secondary is not None and secondary < self.best_key:
+                    outcome.root_bound = secondary
+                    self.dfs(0, b)
+                else:
+                    outcome.root_bound = self.best_key
         outcome.choice = self.best
         outcome.key = self.best_key if self.best is not None else None
         outcome.proven = self.stopped is None
         outcome.limit_hit = self.stopped
         outcome.nodes = self.nodes
         return outcome
+
+    def earliest_route(self, b: list[list[int]], scan: int = 32) -> bool:
+        """Book the stages greedily, earliest first; True if that proves the completion.
+
+        Stages in the order of their earliest start each take the first of their next ``scan``
+        candidates within ``b`` that meets the same-day rules and the links to the stages
+        already booked. A route that meets every rule becomes the best route; it is the
+        earliest possible when it completes at the bound on the completion.
+        """
+        lo_s, hi_s, lo_e, hi_e = b
+        booked: list[tuple[int, int]] = []
+        for i in sorted(range(self.k), key=lambda i: (lo_s[i], i)):
+            st = self.stages[i]
+            first = bisect_left(st.start, lo_s[i])
+            last = min(bisect_right(st.start, hi_s[i]), first + scan)
+            pick = next(
+                (
+                    c
+                    for c in range(first, last)
+                    if lo_e[i] <= st.end[c] <= hi_e[i]
+                    and self.compatible(i, c)
+                    and self._links_hold_for(i, c)
+                ),
+                -1,
+            )
+            if pick < 0:
+                break
+            self.assign(i, pick)
+            booked.append((i, pick))
+        key = self.full_key() if len(booked) == self.k else None
+        if key is not None:
+            self.best_key, self.best = key, list(self.assigned)
+        for i, c in reversed(booked):
+            self.unassign(i, c)
+        return key is not None and key[0] == max(lo_e) - self.r
+
+    def _links_hold_for(self, i: int, c: int) -> bool:
+        """Whether candidate ``c`` of stage ``i`` meets its links to the referral and the
+        stages already booked."""
+        st = self.stages[i]
+        axis = self.axis
+        for n in self.incident[i]:
+            link = self.links[n]
+            times = []
+            for stage, point in ((link.x_stage, link.x_point), (link.y_stage, link.y_point)):
+                if stage == REFERRAL_STAGE:
+                    times.append(self.r)
+                    continue
+                other = self.stages[stage]
+                cj = c if stage == i else self.assigned[stage]
+                if cj < 0:
+                    break
+                source = st if stage == i else other
+                times.append(source.start[cj] if point == 0 else source.end[cj])
+            if len(times) < 2:
+                continue
+            x, y = times
+            if link.min is not None and y < axis.min_forward(x, link.min, link.unit):
+                return False
+            if link.max is not None and y > axis.max_forward(x, link.max, link.unit):
+                return False
+        return True
 
     def tour(self, visits: list[tuple[int, int, int]]) -> int:
         """Travel of one day's sorted in-person visits (home legs where home is known)."""
