@@ -6,7 +6,8 @@ the open in-person stages of a partial route must fill exactly ``groups`` new da
 those days is at least the least cost of a partition of the stages into ``groups`` days of at most
 ``max_visits`` stages, where a day costs the largest of its stages' own costs (``legs``) and of its
 pairs' costs (``pair_cost``); stages that may join an already visited day (``joiners``, at most
-``room`` of them) may be left out at no cost. Stages that may not share a day go alone.
+``room`` of them) may be left out, at the travel they add there (``join_cost``). Stages that
+may not share a day go alone.
 
 The search calls :func:`new_day_travel` with at most a dozen stages; the partition is found by a
 memoised recursion over bit masks.
@@ -33,6 +34,7 @@ def new_day_travel(
     groups: int,
     room: int,
     max_visits: int,
+    join_cost: Sequence[int] | None = None,
 ) -> int:
     """The least travel of ``groups`` new days holding the open stages, or :data:`INFEASIBLE`.
 
@@ -53,36 +55,50 @@ def new_day_travel(
         How many stages the visited days can still take.
     max_visits
         Visits a day at most.
+    join_cost
+        Per open stage, the travel it adds to a visited day when it joins one (0 by default;
+        only additive when no two joiners can join the same day).
     """
     n = len(legs)
+    joining = join_cost if join_cost is not None else [0] * n
     everyone = (1 << n) - 1
     impossible = 1 << 62
+    joiner_mask = sum(1 << a for a in range(n) if joiners[a])
+    # partners[a]: the later stages that can share a day with a.
+    partners = [
+        0
+        if lone[a] or max_visits < 2
+        else sum(1 << b for b in range(a + 1, n) if pair_cost[a][b] is not None and not lone[b])
+        for a in range(n)
+    ]
 
     @cache
     def best(mask: int, days: int, spare: int) -> int:
         left = mask.bit_count()
-        if left < days or left - min(spare, _joiner_count(mask)) > days * max_visits:
+        if left < days or left - min(spare, (mask & joiner_mask).bit_count()) > days * max_visits:
             return impossible
         if mask == 0:
             return 0
-        a = (mask & -mask).bit_length() - 1
-        rest = mask & ~(1 << a)
+        low = mask & -mask
+        a = low.bit_length() - 1
+        rest = mask ^ low
         result = impossible
         if joiners[a] and spare > 0:
-            result = best(rest, days, spare - 1)
+            result = joining[a] + best(rest, days, spare - 1)
         if days == 0:
             return result
         result = min(result, legs[a] + best(rest, days - 1, spare))
-        if lone[a] or max_visits < 2:
-            return result
-        for b in _members(rest):
+        others = rest & partners[a]
+        while others:
+            bit = others & -others
+            others ^= bit
+            b = bit.bit_length() - 1
             cost = pair_cost[a][b]
-            if cost is None or lone[b]:
-                continue
+            assert cost is not None
             pair = max(cost, legs[a], legs[b])
-            result = min(result, pair + best(rest & ~(1 << b), days - 1, spare))
+            result = min(result, pair + best(rest ^ bit, days - 1, spare))
             if max_visits >= 3:
-                result = min(result, _larger(a, b, pair, rest & ~(1 << b), days, spare))
+                result = min(result, _larger(a, b, pair, rest ^ bit, days, spare))
         return result
 
     def _larger(a: int, b: int, pair: int, rest: int, days: int, spare: int) -> int:
@@ -109,9 +125,6 @@ def new_day_travel(
 
         grow(pair, rest, b + 1)
         return result
-
-    def _joiner_count(mask: int) -> int:
-        return sum(1 for m in _members(mask) if joiners[m])
 
     found = best(everyone, groups, room)
     return INFEASIBLE if found >= impossible else found

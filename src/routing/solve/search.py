@@ -102,6 +102,12 @@ class _Search:
         """Phase 2 root: per pair of stages and day, the least travel of a day holding both."""
         self.before: list[list[bool]] = []
         """Phase 2 root: ``before[i][j]``, stage ``j`` starts no earlier than stage ``i``."""
+        self.sites: dict[int, dict[int, Sites]] = {}
+        """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
+        self.home_array = np.zeros(0, dtype=np.int64)
+        self.travel_array = np.zeros((0, 0), dtype=np.int64)
+        self.preferred_mask = np.zeros(0, dtype=np.bool_)
+        self._insertions: dict[tuple[int, int, tuple[int, ...], bool], int] = {}
         self.completion_proven = False
         """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
@@ -441,10 +447,23 @@ class _Search:
         join_flags = [joins for _, _, _, joins in open_stages]
         pair_cost = self.pair_cost
         costs = [[pair_cost[a][c] for c, _, _, _ in open_stages] for a, _, _, _ in open_stages]
+        # Joiners add travel to the day they join; the sum is a bound only when each visited
+        # day has room for one more visit at most.
+        single_room = all(
+            self.max_visits - len(v) <= 1
+            for d, v in self.day_visits.items()
+            if d not in self.exclusive_days
+        )
+        join_costs = [
+            self._join_cost(i, b[0][i], b[1][i], preferred_only=False)
+            if joins and single_room
+            else 0
+            for i, _, _, joins in open_stages
+        ]
         partition = 0
-        if new_days:
+        if new_days or any(join_costs):
             partition = new_day_travel(
-                legs_of, lone_flags, join_flags, costs, new_days, room, self.max_visits
+                legs_of, lone_flags, join_flags, costs, new_days, room, self.max_visits, join_costs
             )
             if partition == INFEASIBLE:
                 return (completion, days + 1, self.travel_total, non_pref)
@@ -473,12 +492,36 @@ class _Search:
                 must_open = list(join_flags)
                 must_open[n] = False
                 found = new_day_travel(
-                    raised, lone_flags, must_open, dearer, new_days, room, self.max_visits
+                    raised,
+                    lone_flags,
+                    must_open,
+                    dearer,
+                    new_days,
+                    room,
+                    self.max_visits,
+                    join_costs,
                 )
                 if found != INFEASIBLE:
                     least = found
             if joins:
-                least = min(least, partition + self._join_cost(i, b[0][i], b[1][i]))
+                # Joining a visited day at a preferred facility.
+                there = self._join_cost(i, b[0][i], b[1][i])
+                if single_room:
+                    dearer_join = list(join_costs)
+                    dearer_join[n] = there
+                    found = new_day_travel(
+                        legs_of,
+                        lone_flags,
+                        join_flags,
+                        costs,
+                        new_days,
+                        room,
+                        self.max_visits,
+                        dearer_join,
+                    )
+                    least = min(least, found if found != INFEASIBLE else _INF)
+                else:
+                    least = min(least, partition + there)
             if least > partition:
                 outside.add(i)
         return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
@@ -509,32 +552,49 @@ class _Search:
         lone = [not self.stages[i].shares_day for i in stages]
         return DayPlan(legs=legs, pair_cost=pairs, lone=lone, before=before, visited=visited)
 
-    def _join_cost(self, i: int, lo: int, hi: int) -> int:
-        """Least travel that stage ``i`` adds to a visited day at a preferred facility.
+    def _join_cost(self, i: int, lo: int, hi: int, preferred_only: bool = True) -> int:
+        """Least travel that stage ``i`` adds to a visited day (at a preferred facility).
 
-        Over the visited days that still have room for it, the preferred facilities with a
-        candidate in ``[lo, hi]`` on that day, and every place in the day's tour (metric travel,
-        home known); ``_INF`` when there is no such day.
+        Over the visited days within ``[lo, hi]`` that still have room for it, the (preferred)
+        facilities where it had a candidate that day at the root of the secondary phase, and
+        every place in the day's tour (metric travel, home known); ``_INF`` when there is no
+        such day.
         """
-        home = self.home
-        assert home is not None
-        travel = self.travel
-        axis = self.axis
+        day_of = self.axis.day_of
+        first, last = day_of(lo), day_of(hi)
         least = _INF
         for day, visits in self.day_visits.items():
-            first = max(lo, axis.first_minute(day))
-            last = min(hi, axis.last_minute(day))
-            if first > last or self.day_closed(i, day):
-                continue
-            stops = [v[2] for v in visits]
-            for _, outside, f, starts, _ in self.groups(i):
-                if outside or bisect_left(starts, first) >= bisect_right(starts, last):
-                    continue
+            if first <= day <= last and not self.day_closed(i, day):
+                stops = tuple(v[2] for v in visits)
+                least = min(least, self._insertion(i, day, stops, preferred_only))
+        return least
+
+    def _insertion(self, i: int, day: int, stops: tuple[int, ...], preferred_only: bool) -> int:
+        """Least travel added by a visit of stage ``i`` on ``day`` to a tour through ``stops``."""
+        key = (i, day, stops, preferred_only)
+        cached = self._insertions.get(key)
+        if cached is not None:
+            return cached
+        least = _INF
+        sites = self.sites.get(i, {}).get(day)
+        if sites is not None:
+            facilities = sites[0]
+            if preferred_only:
+                facilities = facilities[self.preferred_mask[facilities]]
+            if len(facilities):
+                home = self.home_array
+                legs = self.travel_array
                 # Between home and the first visit, two visits, or the last visit and home.
-                least = min(least, home[f] + travel[f][stops[0]] - home[stops[0]])
-                least = min(least, travel[stops[-1]][f] + home[f] - home[stops[-1]])
-                for u, v in pairwise(stops):
-                    least = min(least, travel[u][f] + travel[f][v] - travel[u][v])
+                added = [
+                    home[facilities] + legs[facilities, stops[0]] - home[stops[0]],
+                    legs[stops[-1], facilities] + home[facilities] - home[stops[-1]],
+                ]
+                added.extend(
+                    legs[u, facilities] + legs[facilities, v] - legs[u, v]
+                    for u, v in pairwise(stops)
+                )
+                least = int(np.min(added))
+        self._insertions[key] = least
         return least
 
     def share_costs(self, b: list[list[int]]) -> tuple[CostTable, CostTable] | None:
@@ -552,9 +612,11 @@ class _Search:
             return None
         home = np.asarray(self.home, dtype=np.int64)
         legs = np.asarray(self.travel, dtype=np.int64)
+        self.home_array, self.travel_array = home, legs
         before = self._precedence()
         self.before = before
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
+        self.sites = sites
         self.day_legs = {
             i: {d: 2 * int(home[f].min()) for d, (f, _, _) in by_day.items()}
             for i, by_day in sites.items()
@@ -574,6 +636,7 @@ class _Search:
         for f in self.cr.request.patient.preferred_facilities:
             if f in index.facility_position:
                 preferred[index.facility_position[f]] = True
+        self.preferred_mask = preferred
         never = np.iinfo(np.int64).max
         table: CostTable = [[None] * self.k for _ in range(self.k)]
         at_preferred: CostTable = [[None] * self.k for _ in range(self.k)]
