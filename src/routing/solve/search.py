@@ -40,6 +40,9 @@ from routing.solve.daybound import INFEASIBLE, DayPlan, new_day_travel
 __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
 Key = tuple[int, int, int, int]
+VisitClass = tuple[int, int, int, int]
+RANK_LIMIT = 400
+"""Candidates of a stage up to which the secondary phase ranks them by their bound."""
 CostTable = list[list[int | None]]
 Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _INF = 1 << 62
@@ -507,13 +510,19 @@ class _Search:
                 # Joining a visited day at a preferred facility.
                 there = self._join_cost(i, b[0][i], b[1][i])
                 if single_room:
+                    # The stage joins (a day of its own would cost too much), the rest as before.
                     dearer_join = list(join_costs)
                     dearer_join[n] = there
+                    no_day = list(legs_of)
+                    no_day[n] = _INF
                     found = new_day_travel(
-                        legs_of,
+                        no_day,
                         lone_flags,
                         join_flags,
-                        costs,
+                        [
+                            [None if n in (a, m) else x for m, x in enumerate(row)]
+                            for a, row in enumerate(costs)
+                        ],
                         new_days,
                         room,
                         self.max_visits,
@@ -1059,6 +1068,50 @@ class _Search:
                 if st.day[c] not in used_set:
                     yield c
 
+    def ranked(
+        self,
+        i: int,
+        b: list[list[int]],
+        cap: int,
+        hopeless: set[VisitClass],
+        promising: set[VisitClass],
+    ) -> list[int]:
+        """Candidates of in-person stage ``i`` (from :meth:`cheapest_first`), best bound first.
+
+        The unpropagated bound of a child depends only on the candidate's visit class
+        (:meth:`visit_class`): it is computed once per class, the classes that cannot beat the
+        best route go to ``hopeless`` and the others to ``promising``. The candidates of the
+        promising classes come back ordered by that bound, then by start.
+        """
+        st = self.stages[i]
+        lo_s, hi_s, lo_e, hi_e = b
+        node_completion = max(lo_e)
+        child = [list(lo_s), list(hi_s), list(lo_e), [min(x, cap) for x in hi_e]]
+        bounds: dict[VisitClass, Key] = {}
+        kept: list[tuple[Key, int, int]] = []
+        for c in self.cheapest_first(i, lo_s[i], hi_s[i]):
+            s, e = st.start[c], st.end[c]
+            if s > cap or not lo_e[i] <= e <= hi_e[i]:
+                continue
+            visit_class = self.visit_class(i, c, max(node_completion, e) - self.r)
+            if visit_class in hopeless:
+                continue
+            bound = bounds.get(visit_class)
+            if bound is None:
+                child[0][i] = child[1][i] = s
+                child[2][i] = child[3][i] = e
+                self.assign(i, c)
+                found = self.lower_key(child, self.best_key[0])
+                self.unassign(i, c)
+                if found is None or found >= self.best_key:
+                    hopeless.add(visit_class)
+                    continue
+                bound = bounds[visit_class] = found
+                promising.add(visit_class)
+            kept.append((bound, s, c))
+        kept.sort()
+        return [c for _, _, c in kept]
+
     def choose_stage(self, b: list[list[int]]) -> int:
         """The open stage with the fewest candidates left (fail first), then the earliest."""
         best = -1
@@ -1099,13 +1152,23 @@ class _Search:
         cap = self.r + best_key[0] - strict if have_best else _INF
         node_completion = max(lo_e)
         in_start_order = not (have_best and st.in_person and self.completion_proven)
+        # Ranking pays where the order matters (far from the leaves) and is cheap (a few hundred
+        # candidates at most).
+        rank = (
+            depth < self.k - 2
+            and bisect_right(starts, hi_s[i]) - bisect_left(starts, lo_s[i]) <= RANK_LIMIT
+        )
+        hopeless: set[VisitClass] = set()
+        """Visit classes whose children cannot beat the best route (the best only improves)."""
+        promising: set[VisitClass] = set()
+        """Visit classes whose unpropagated bound beats the best route (until it improves)."""
         order: Iterable[int] = (
             range(bisect_left(starts, lo_s[i]), bisect_right(starts, hi_s[i]))
             if in_start_order
+            else self.ranked(i, b, cap, hopeless, promising)
+            if rank
             else self.cheapest_first(i, lo_s[i], hi_s[i])
         )
-        hopeless: set[tuple[int, int, int, int]] = set()
-        """Visit classes whose children cannot beat the best route (the best only improves)."""
         for c_now in order:
             s, e = starts[c_now], ends[c_now]
             if s > cap:
@@ -1154,7 +1217,7 @@ class _Search:
             # With every other stage fixed, the bounds of the last one are exact: no need to
             # propagate before evaluating the complete route.
             visit_day = st.day[c_now] if st.in_person else None
-            if self.completion_proven and depth < self.k - 1:
+            if self.completion_proven and depth < self.k - 1 and visit_class not in promising:
                 # The bound over the parent's domains is valid for the child too (they only
                 # shrink): often enough to skip the propagation.
                 early = self.lower_key(child, self.best_key[0])
@@ -1163,6 +1226,8 @@ class _Search:
                     if visit_class is not None:
                         hopeless.add(visit_class)
                     continue
+                if visit_class is not None:
+                    promising.add(visit_class)
             if depth == self.k - 1 or self.propagate(child, touched, visit_day) < 0:
                 bound = self.lower_key(child, self.best_key[0])
                 if bound is not None and bound < self.best_key:
@@ -1174,6 +1239,7 @@ class _Search:
                 have_best = True
                 best_key = self.best_key
                 cap = self.r + best_key[0] - strict
+                promising.clear()
                 if self.completion_proven:
                     # A better route: the rest of this node may no longer be worth exploring.
                     bound = self.lower_key(b, best_key[0])
