@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Self
 
 import networkx as nx
@@ -211,7 +212,7 @@ class Stage(FrozenModel):
             raise ValueError("a service is listed twice")
         return services
 
-    @property
+    @cached_property
     def service_keys(self) -> frozenset[str]:
         """The services as ``"system:code"`` strings."""
         return frozenset(str(s) for s in self.services)

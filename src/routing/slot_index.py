@@ -84,6 +84,8 @@ class SlotIndex:
     facility_position: Mapping[str, int]
     slot_position: Mapping[str, int]
     travel_is_metric: bool = field(default=True)
+    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    """Derived data that solvers compute once per index (e.g. the slots a stage may use)."""
 
     @classmethod
     def build(

@@ -15,7 +15,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 import numpy.typing as npt
 
-from nosology.pathway import EventPoint, LagUnit, Pathway, VisitMode, parse_event
+from nosology.pathway import EventPoint, LagUnit, Pathway, Stage, VisitMode, parse_event
 from routing.domain import RouteRequest
 from routing.slot_index import SlotIndex
 from routing.solve.timeaxis import TimeAxis, time_axis
@@ -223,91 +223,82 @@ def compile_request(
         )
         for stage in pathway.stages
     }
+    fac_preferred_array = np.asarray(fac_preferred, dtype=np.bool_)
     stages: list[StageCandidates] = []
     for stage in pathway.stages:
-        excluded: dict[str, int] = {}
-        parts = []
-        for service in stage.services:
-            positions = index.by_service.get(str(service))
-            if positions is None or len(positions) == 0:
-                continue
-            starts = index.service_starts[str(service)]
-            lo = int(np.searchsorted(starts, referral, side="left"))
-            hi = int(np.searchsorted(starts, horizon, side="left"))
-            excluded["outside the horizon"] = excluded.get("outside the horizon", 0) + (
-                len(positions) - (hi - lo)
-            )
-            parts.append(positions[lo:hi])
-        pos = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-        pos = _keep(
-            pos,
-            index.facility_level_ok(pos, stage.facility_level),
-            excluded,
-            "below the facility level required",
-        )
-        pos = _keep(
-            pos, fac_allowed[index.facility[pos]], excluded, "at facilities the patient may not use"
-        )
-        pos = _keep(pos, index.mode_is(pos, stage.mode), excluded, f"not {stage.mode.value}")
-        pos = _keep(pos, index.open_day[pos], excluded, "on the facility's days off")
+        merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id])
         booked = request.existing_bookings.get(stage.id)
+        per_slot = booked is not None or blocked is not None
+        # Slots of one place and time are merged before the per-slot filters only when there
+        # are none (a taken twin must not hide a free one).
+        base = _stage_base(index, stage, merge and not per_slot)
+        excluded = base.excluded_between(referral, horizon)
+        lo = int(np.searchsorted(base.start, referral, side="left"))
+        hi = int(np.searchsorted(base.start, horizon, side="left"))
+        keep = _Narrowing(hi - lo, excluded)
+        if allowed is not None:
+            keep.by(fac_allowed[base.facility[lo:hi]], "at facilities the patient may not use")
         if booked is not None:
             # A kept booking: its own slot is the only candidate, taken or not.
             position = index.slot_position.get(booked)
             if position is None:
                 problems.append(f"stage {stage.id}: the booked slot {booked!r} is not known")
-            pos = _keep(pos, pos == position, excluded, "another slot is booked for the stage")
+            keep.by(base.pos[lo:hi] == position, "another slot is booked for the stage")
         elif blocked is not None:
-            pos = _keep(pos, ~blocked[pos], excluded, "already taken")
+            keep.by(~blocked[base.pos[lo:hi]], "already taken")
         if stage.mode is VisitMode.IN_PERSON and busy:
-            free = np.ones(len(pos), dtype=np.bool_)
+            free = np.ones(hi - lo, dtype=np.bool_)
             for b_start, b_end in busy:
-                free &= ~((index.start[pos] < b_end) & (index.end[pos] > b_start))
-            pos = _keep(pos, free, excluded, "when the patient is unavailable")
+                a = int(np.searchsorted(base.start, b_start - base.longest, side="left"))
+                z = int(np.searchsorted(base.start, b_end, side="left"))
+                a, z = max(a, lo), min(z, hi)
+                if a < z:
+                    free[a - lo : z - lo] &= ~(base.end[a:z] > b_start)
+            keep.by(free, "when the patient is unavailable")
         for (stage_id, point), ranges in windows.items():
             if stage_id != stage.id:
                 continue
-            days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
+            days = base.day[lo:hi] if point is EventPoint.START else base.end_day[lo:hi]
             for first, last, ref_name in ranges:
-                pos = _keep(
-                    pos,
-                    (days >= first) & (days <= last),
-                    excluded,
-                    f"outside the window after {ref_name}",
+                keep.by((days >= first) & (days <= last), f"outside the window after {ref_name}")
+        if keep.mask is None:
+            rows = slice(lo, hi)
+            lists = [values[lo:hi] for values in base.lists]
+            chosen: npt.NDArray[np.int64] | slice = rows
+        else:
+            chosen = lo + np.flatnonzero(keep.mask)
+            if merge and per_slot and len(chosen) > 1:
+                same = (
+                    (base.start[chosen[1:]] == base.start[chosen[:-1]])
+                    & (base.end[chosen[1:]] == base.end[chosen[:-1]])
+                    & (base.facility[chosen[1:]] == base.facility[chosen[:-1]])
                 )
-                days = index.day[pos] if point is EventPoint.START else index.end_day[pos]
-        order = np.lexsort(
-            (index.id_rank[pos], index.facility[pos], index.end[pos], index.start[pos])
-        )
-        pos = pos[order]
-        if merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id]):
-            # Slots at one facility with the same times are interchangeable for one patient
-            # (no other stage can take the twin): keep the first (by slot id).
-            same = np.zeros(len(pos), dtype=np.bool_)
-            if len(pos) > 1:
-                same[1:] = (
-                    (index.start[pos[1:]] == index.start[pos[:-1]])
-                    & (index.end[pos[1:]] == index.end[pos[:-1]])
-                    & (index.facility[pos[1:]] == index.facility[pos[:-1]])
-                )
-            pos = _keep(pos, ~same, excluded, "twins of another slot at the same time and place")
-        facs = index.facility[pos].tolist()
-        durations = index.end[pos] - index.start[pos]
+                twins = int(np.count_nonzero(same))
+                if twins:
+                    excluded[_TWINS] = excluded.get(_TWINS, 0) + twins
+                    chosen = chosen[np.r_[True, ~same]]
+            lists = [array[chosen].tolist() for array in base.arrays]
+        slot, start, end, day, end_day, facs = lists
+        durations = base.end[chosen] - base.start[chosen]
         stages.append(
             StageCandidates(
                 stage_id=stage.id,
                 in_person=stage.mode is VisitMode.IN_PERSON,
                 shares_day=stage.shares_day,
-                slot=pos.tolist(),
-                start=index.start[pos].tolist(),
-                end=index.end[pos].tolist(),
-                day=index.day[pos].tolist(),
-                end_day=index.end_day[pos].tolist(),
+                slot=slot,
+                start=start,
+                end=end,
+                day=day,
+                end_day=end_day,
                 facility=facs,
-                preferred=[fac_preferred[f] for f in facs],
+                preferred=(
+                    fac_preferred_array[base.facility[chosen]].tolist()
+                    if preferred
+                    else [False] * len(slot)
+                ),
                 excluded_by={k: v for k, v in excluded.items() if v},
-                min_duration=int(durations.min()) if len(pos) else 0,
-                max_duration=int(durations.max()) if len(pos) else 0,
+                min_duration=int(durations.min()) if len(slot) else 0,
+                max_duration=int(durations.max()) if len(slot) else 0,
             )
         )
     links.extend(_separate_days(pathway, links, patient.max_visits_per_day))
@@ -332,14 +323,128 @@ def compile_request(
     )
 
 
-def _keep(
-    pos: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_], excluded: dict[str, int], reason: str
-) -> npt.NDArray[np.int64]:
-    removed = int(len(pos) - np.count_nonzero(mask))
-    if removed:
-        excluded[reason] = excluded.get(reason, 0) + removed
-    kept: npt.NDArray[np.int64] = pos[mask]
-    return kept
+class _Narrowing:
+    """A running mask over a stage's slots in the horizon, counting what each rule removes."""
+
+    def __init__(self, size: int, excluded: dict[str, int]) -> None:
+        self.size = size
+        self.mask: npt.NDArray[np.bool_] | None = None
+        self.excluded = excluded
+
+    def by(self, rule: npt.NDArray[np.bool_], reason: str) -> None:
+        """Keep only the slots that also pass ``rule``; count the others under ``reason``."""
+        kept = rule if self.mask is None else self.mask & rule
+        removed = int(self.size - np.count_nonzero(kept))
+        if self.mask is not None:
+            removed -= int(self.size - np.count_nonzero(self.mask))
+        if removed:
+            self.excluded[reason] = self.excluded.get(reason, 0) + removed
+        self.mask = kept
+
+
+_BELOW_LEVEL = "below the facility level required"
+_DAYS_OFF = "on the facility's days off"
+_TWINS = "twins of another slot at the same time and place"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _StageBase:
+    """The slots of a stage's services that pass its request-independent rules (cached).
+
+    ``all_start`` holds the start of every slot of the services, sorted, and ``removed`` per
+    reason the running count of those the rules removed, so that the counts of any range of
+    starts are two look-ups. The kept slots are sorted by start, end, facility and slot id.
+    """
+
+    all_start: npt.NDArray[np.int64]
+    removed: dict[str, npt.NDArray[np.int64]]
+    pos: npt.NDArray[np.int64]
+    start: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    day: npt.NDArray[np.int64]
+    end_day: npt.NDArray[np.int64]
+    facility: npt.NDArray[np.int64]
+    lists: tuple[list[int], ...]
+    longest: int
+
+    @property
+    def arrays(self) -> tuple[npt.NDArray[np.int64], ...]:
+        """Slot position, start, end, day, end day and facility, in :attr:`lists` order."""
+        return (self.pos, self.start, self.end, self.day, self.end_day, self.facility)
+
+    def excluded_between(self, first: int, limit: int) -> dict[str, int]:
+        """How many slots starting outside ``[first, limit)`` there are, and how many inside it
+        each rule removed."""
+        lo = int(np.searchsorted(self.all_start, first, side="left"))
+        hi = int(np.searchsorted(self.all_start, limit, side="left"))
+        counts = {"outside the horizon": len(self.all_start) - (hi - lo)}
+        for reason, running in self.removed.items():
+            counts[reason] = int(running[hi] - running[lo])
+        return counts
+
+
+def _stage_base(index: SlotIndex, stage: Stage, merge: bool) -> _StageBase:
+    """The cached :class:`_StageBase` of ``stage``'s services, level and mode on ``index``."""
+    services = tuple(sorted(str(s) for s in stage.services))
+    key = ("stage-base", services, stage.facility_level, stage.mode, merge)
+    cached = index.cache.get(key)
+    if isinstance(cached, _StageBase):
+        return cached
+    parts = [index.by_service[s] for s in services if s in index.by_service]
+    pos = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    pos = pos[
+        np.lexsort((index.id_rank[pos], index.facility[pos], index.end[pos], index.start[pos]))
+    ]
+    reason = np.full(len(pos), -1, dtype=np.int64)
+    rules = (
+        index.facility_level_ok(pos, stage.facility_level),
+        index.mode_is(pos, stage.mode),
+        index.open_day[pos],
+    )
+    names: tuple[str, ...] = (_BELOW_LEVEL, f"not {stage.mode.value}", _DAYS_OFF)
+    for code, passed in enumerate(rules):
+        reason[(reason < 0) & ~passed] = code
+    if merge:
+        # Slots at one facility with the same times are interchangeable for one patient (no
+        # other stage can take the twin): keep the first (by slot id).
+        kept = np.flatnonzero(reason < 0)
+        same = np.zeros(len(kept), dtype=np.bool_)
+        if len(kept) > 1:
+            same[1:] = (
+                (index.start[pos[kept[1:]]] == index.start[pos[kept[:-1]]])
+                & (index.end[pos[kept[1:]]] == index.end[pos[kept[:-1]]])
+                & (index.facility[pos[kept[1:]]] == index.facility[pos[kept[:-1]]])
+            )
+        reason[kept[same]] = len(rules)
+        names = (*names, _TWINS)
+    removed = {
+        name: np.concatenate(([0], np.cumsum(reason == code))).astype(np.int64)
+        for code, name in enumerate(names)
+    }
+    kept_pos = pos[reason < 0]
+    start = index.start[kept_pos]
+    end = index.end[kept_pos]
+    base = _StageBase(
+        all_start=index.start[pos],
+        removed=removed,
+        pos=kept_pos,
+        start=start,
+        end=end,
+        day=index.day[kept_pos],
+        end_day=index.end_day[kept_pos],
+        facility=index.facility[kept_pos],
+        lists=(
+            kept_pos.tolist(),
+            start.tolist(),
+            end.tolist(),
+            index.day[kept_pos].tolist(),
+            index.end_day[kept_pos].tolist(),
+            index.facility[kept_pos].tolist(),
+        ),
+        longest=int((end - start).max()) if len(kept_pos) else 0,
+    )
+    index.cache[key] = base
+    return base
 
 
 def _home_is_metric(home: list[int], index: SlotIndex) -> bool:
