@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from nosology.pathway import LagUnit
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
-from routing.solve.daybound import INFEASIBLE, DayPlan, new_day_travel
+from routing.solve.daybound import INFEASIBLE, new_day_travel
 
 __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
@@ -99,12 +99,6 @@ class _Search:
         """Phase 2: :meth:`share_costs` at its root (any facilities)."""
         self.preferred_pair_cost: CostTable | None = None
         """Phase 2: :meth:`share_costs` at its root, the first stage at a preferred facility."""
-        self.day_legs: dict[int, dict[int, int]] = {}
-        """Phase 2 root: per in-person stage and day, the least travel of a day holding it."""
-        self.day_pairs: dict[tuple[int, int], dict[int, int]] = {}
-        """Phase 2 root: per pair of stages and day, the least travel of a day holding both."""
-        self.before: list[list[bool]] = []
-        """Phase 2 root: ``before[i][j]``, stage ``j`` starts no earlier than stage ``i``."""
         self.sites: dict[int, dict[int, Sites]] = {}
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
         self.home_array = np.zeros(0, dtype=np.int64)
@@ -535,32 +529,6 @@ class _Search:
                 outside.add(i)
         return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
 
-    def day_plan(
-        self, open_stages: list[tuple[int, int, bool, bool]], b: list[list[int]]
-    ) -> DayPlan:
-        """The open in-person stages as a :class:`DayPlan`, on the days their bounds allow."""
-        stages = [i for i, _, _, _ in open_stages]
-        day_of = self.axis.day_of
-        legs = []
-        for i in stages:
-            first, last = day_of(b[0][i]), day_of(b[1][i])
-            legs.append({d: v for d, v in self.day_legs[i].items() if first <= d <= last})
-        pairs = {
-            (m, n): self.day_pairs.get((i, j), {})
-            for (m, i), (n, j) in combinations(enumerate(stages), 2)
-        }
-        before = [
-            sum(1 << m for m, j in enumerate(stages) if j != i and self.before[j][i])
-            for i in stages
-        ]
-        visited = {
-            d: self.max_visits - len(v)
-            for d, v in self.day_visits.items()
-            if d not in self.exclusive_days
-        }
-        lone = [not self.stages[i].shares_day for i in stages]
-        return DayPlan(legs=legs, pair_cost=pairs, lone=lone, before=before, visited=visited)
-
     def _join_cost(self, i: int, lo: int, hi: int, preferred_only: bool = True) -> int:
         """Least travel that stage ``i`` adds to a visited day (at a preferred facility).
 
@@ -623,13 +591,8 @@ class _Search:
         legs = np.asarray(self.travel, dtype=np.int64)
         self.home_array, self.travel_array = home, legs
         before = self._precedence()
-        self.before = before
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
         self.sites = sites
-        self.day_legs = {
-            i: {d: 2 * int(home[f].min()) for d, (f, _, _) in by_day.items()}
-            for i, by_day in sites.items()
-        }
         apart = {
             (link.x_stage, link.y_stage)
             for link in self.links
@@ -639,47 +602,58 @@ class _Search:
             and link.y_point == 0
             and link.x_stage != REFERRAL_STAGE
         }
-        sharing = sorted(i for i in sites if self.stages[i].shares_day)
+        sharing = sorted(i for i in sites if self.stages[i].shares_day and sites[i])
         index = self.cr.index
         preferred = np.zeros(len(index.facilities), dtype=np.bool_)
         for f in self.cr.request.patient.preferred_facilities:
             if f in index.facility_position:
                 preferred[index.facility_position[f]] = True
         self.preferred_mask = preferred
-        never = np.iinfo(np.int64).max
         table: CostTable = [[None] * self.k for _ in range(self.k)]
         at_preferred: CostTable = [[None] * self.k for _ in range(self.k)]
+        if len(sharing) < 2:
+            return table, at_preferred
+        # Dense (day, facility) arrays over the days and facilities the sharing stages use:
+        # earliest end and latest start, -+infinity where the stage has no candidate.
+        days = sorted({d for i in sharing for d in sites[i]})
+        row_of = {d: n for n, d in enumerate(days)}
+        used = np.unique(np.concatenate([f for i in sharing for f, _, _ in sites[i].values()]))
+        column = np.full(len(home), -1, dtype=np.int64)
+        column[used] = np.arange(len(used))
+        never = np.iinfo(np.int64).max // 4
+        shape = (len(days), len(used))
+        earliest_end = {i: np.full(shape, never, dtype=np.int64) for i in sharing}
+        latest_start = {i: np.full(shape, -never, dtype=np.int64) for i in sharing}
+        for i in sharing:
+            for d, (facs, ends, starts) in sites[i].items():
+                earliest_end[i][row_of[d], column[facs]] = ends
+                latest_start[i][row_of[d], column[facs]] = starts
+        out = legs[np.ix_(used, used)]
+        to_home = home[used]
+        trip = to_home[:, None] + out + to_home[None, :]
+        wanted = preferred[used]
         for i, j in combinations(sharing, 2):
             if (i, j) in apart or (j, i) in apart:
                 continue
-            by_day = self.day_pairs.setdefault((i, j), {})
-            for d in sites[i].keys() & sites[j].keys():
-                fi, ends_i, starts_i = sites[i][d]
-                fj, ends_j, starts_j = sites[j][d]
-                out = legs[np.ix_(fi, fj)]
-                back = legs[np.ix_(fj, fi)].T
-                day = np.full(out.shape, never, dtype=np.int64)
-                if not before[j][i]:  # i, then j
-                    fits = ends_i[:, None] + out <= starts_j[None, :]
-                    day = np.where(fits, home[fi][:, None] + out + home[fj][None, :], day)
-                if not before[i][j]:  # j, then i
-                    fits = ends_j[None, :] + back <= starts_i[:, None]
-                    cost = home[fi][:, None] + back + home[fj][None, :]
-                    day = np.minimum(day, np.where(fits, cost, never))
-                least = int(day.min())
-                if least == never:
-                    continue
-                by_day[d] = least
-                table[i][j] = table[j][i] = _least(table[i][j], least)
-                if self.has_preferences:
-                    for x, y, rows, mine in (
-                        (i, j, day, preferred[fi]),
-                        (j, i, day.T, preferred[fj]),
-                    ):
-                        if mine.any():
-                            cost_there = int(rows[mine].min())
-                            if cost_there != never:
-                                at_preferred[x][y] = _least(at_preferred[x][y], cost_there)
+            # day[d, a, b]: stage i at facility a and stage j at facility b on day d.
+            day = np.full((len(days), len(used), len(used)), never, dtype=np.int64)
+            if not before[j][i]:  # i, then j
+                fits = earliest_end[i][:, :, None] + out[None] <= latest_start[j][:, None, :]
+                day = np.where(fits, trip[None], day)
+            if not before[i][j]:  # j, then i
+                fits = earliest_end[j][:, None, :] + out.T[None] <= latest_start[i][:, :, None]
+                day = np.minimum(day, np.where(fits, trip.T[None], never))
+            least = int(day.min())
+            if least >= never:
+                continue
+            table[i][j] = table[j][i] = least
+            if self.has_preferences and wanted.any():
+                there = int(day[:, wanted, :].min())
+                if there < never:
+                    at_preferred[i][j] = there
+                there = int(day[:, :, wanted].min())
+                if there < never:
+                    at_preferred[j][i] = there
         return table, at_preferred
 
     def _precedence(self) -> list[list[bool]]:
