@@ -233,26 +233,28 @@ def thin_candidates(cr: CompiledRequest, per_day: int, block_minutes: int = 60) 
     """
     if per_day <= 0:
         return
-    home = cr.home_minutes
+    home = np.asarray(cr.home_minutes, dtype=np.int64) if cr.home_minutes is not None else None
     for n, st in enumerate(cr.stages):
         if len(st.slot) <= per_day:
             continue
-        seen: set[tuple[int, int]] = set()
-        by_day: dict[int, list[tuple[int, int, int]]] = {}
-        for c, (facility, start, day) in enumerate(zip(st.facility, st.start, st.day, strict=True)):
-            block = (facility, start // block_minutes)
-            if block in seen:
-                continue
-            seen.add(block)
-            distance = home[facility] if home is not None else 0
-            by_day.setdefault(day, []).append((distance, facility, c))
-        keep: list[int] = []
-        for day_candidates in by_day.values():
-            day_candidates.sort()
-            keep.extend(c for _, _, c in day_candidates[:per_day])
+        facility = np.asarray(st.facility, dtype=np.int64)
+        start = np.asarray(st.start, dtype=np.int64)
+        day = np.asarray(st.day, dtype=np.int64)
+        # The earliest candidate of each facility and block (candidates are sorted by start).
+        block = facility * (1 + int(start.max()) // block_minutes) + start // block_minutes
+        _, first = np.unique(block, return_index=True)
+        first.sort()
+        distance = home[facility[first]] if home is not None else np.zeros(len(first), np.int64)
+        # Day by day, nearest first (then facility, then candidate order).
+        order = first[np.lexsort((first, facility[first], distance, day[first]))]
+        days = day[order]
+        group_start = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+        rank = np.arange(len(order)) - np.repeat(
+            group_start, np.diff(np.r_[group_start, len(order)])
+        )
+        keep = np.sort(order[rank < per_day])
         if len(keep) < len(st.slot):
-            keep.sort()
-            cr.stages[n] = st.subset(keep, "beyond the nearest candidates of the day")
+            cr.stages[n] = st.subset(keep.tolist(), "beyond the nearest candidates of the day")
 
 
 _HARD: dict[Pathway, Pathway] = {}

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nosology.pathway import EventPoint, LagUnit, Pathway, Stage, VisitMode, parse_event
-from routing.domain import RouteRequest
+from routing.domain import GeoPoint, RouteRequest
 from routing.slot_index import SlotIndex
 from routing.solve.timeaxis import TimeAxis, time_axis
 
@@ -191,10 +191,8 @@ def compile_request(
     patient = request.patient
     allowed = patient.allowed_facilities
     preferred = set(patient.preferred_facilities)
-    fac_allowed = np.array(
-        [allowed is None or f.id in allowed for f in index.facilities], dtype=np.bool_
-    )
-    fac_preferred = [f.id in preferred for f in index.facilities]
+    fac_allowed = _facility_mask(index, allowed)
+    fac_preferred_array = _facility_mask(index, frozenset(preferred))
     busy = [
         (calendar.minute_of(p.start), calendar.minute_of(p.end))
         for p in patient.unavailable
@@ -223,7 +221,6 @@ def compile_request(
         )
         for stage in pathway.stages
     }
-    fac_preferred_array = np.asarray(fac_preferred, dtype=np.bool_)
     stages: list[StageCandidates] = []
     for stage in pathway.stages:
         merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id])
@@ -305,8 +302,8 @@ def compile_request(
     home_minutes: list[int] | None = None
     metric = index.travel_is_metric
     if patient.location is not None:
-        home_minutes = [index.travel.from_home(patient.location, f) for f in index.facilities]
-        metric = metric and _home_is_metric(home_minutes, index)
+        home_minutes, home_metric = _home_legs(index, patient.location)
+        metric = metric and home_metric
     return CompiledRequest(
         request=request,
         pathway=pathway,
@@ -445,6 +442,30 @@ def _stage_base(index: SlotIndex, stage: Stage, merge: bool) -> _StageBase:
     )
     index.cache[key] = base
     return base
+
+
+def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[np.bool_]:
+    """Which facilities of the index are in ``ids`` (all of them for ``None``), cached."""
+    key = ("facilities", ids)
+    cached = index.cache.get(key)
+    if cached is None:
+        cached = np.array([ids is None or f.id in ids for f in index.facilities], dtype=np.bool_)
+        index.cache[key] = cached
+    assert isinstance(cached, np.ndarray)
+    return cached
+
+
+def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], bool]:
+    """Travel minutes from ``home`` to each facility, and whether they keep the triangle
+    inequality with the travel between facilities; cached per home."""
+    key = ("home", home.lat, home.lon)
+    cached = index.cache.get(key)
+    if cached is None:
+        minutes = [index.travel.from_home(home, f) for f in index.facilities]
+        cached = (minutes, _home_is_metric(minutes, index))
+        index.cache[key] = cached
+    assert isinstance(cached, tuple)
+    return cached
 
 
 def _home_is_metric(home: list[int], index: SlotIndex) -> bool:

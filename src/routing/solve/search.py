@@ -95,10 +95,10 @@ class _Search:
         ] * self.k
         self.completion_only = False
         """Phase 1: only a strictly earlier completion counts."""
-        self.pair_cost: CostTable | None = None
-        """Phase 2: :meth:`share_costs` at its root (any facilities)."""
-        self.preferred_pair_cost: CostTable | None = None
-        """Phase 2: :meth:`share_costs` at its root, the first stage at a preferred facility."""
+        self.phase2_root: list[list[int]] | None = None
+        """Phase 2: the bounds at its root (where :meth:`share_costs` looks, on first use)."""
+        self._tables: tuple[CostTable, CostTable] | None = None
+        self._tables_done = False
         self.sites: dict[int, dict[int, Sites]] = {}
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
         self.home_array = np.zeros(0, dtype=np.int64)
@@ -413,7 +413,7 @@ class _Search:
                     if premium > slack:
                         forced_outside.add(i)
         key = (completion, days, travel, non_pref + len(forced_outside))
-        if self.pair_cost is not None and completion == self.best_key[0] and key < self.best_key:
+        if completion == self.best_key[0] and key < self.best_key and self.tables() is not None:
             # Worth the partition: which open stages can share which new day.
             return self._partition_key(
                 key, open_stages, preferred_legs, forced_outside, new_days, room, b
@@ -437,12 +437,13 @@ class _Search:
         a stage whose preferred facilities would make the partition dearer (or, joining a
         visited day, add travel to it) must go elsewhere, and counts as non-preferred too.
         """
-        assert self.pair_cost is not None
+        tables = self.tables()
+        assert tables is not None
+        pair_cost, at_preferred = tables
         completion, days, travel, non_pref = key
         legs_of = [legs for _, legs, _, _ in open_stages]
         lone_flags = [lone for _, _, lone, _ in open_stages]
         join_flags = [joins for _, _, _, joins in open_stages]
-        pair_cost = self.pair_cost
         costs = [[pair_cost[a][c] for c, _, _, _ in open_stages] for a, _, _, _ in open_stages]
         # Joiners add travel to the day they join; the sum is a bound only when each visited
         # day has room for one more visit at most.
@@ -465,7 +466,6 @@ class _Search:
             if partition == INFEASIBLE:
                 return (completion, days + 1, self.travel_total, non_pref)
         travel = max(travel, self.travel_total + partition)
-        at_preferred = self.preferred_pair_cost
         if (
             not self.has_preferences
             or at_preferred is None
@@ -573,6 +573,13 @@ class _Search:
                 least = int(np.min(added))
         self._insertions[key] = least
         return least
+
+    def tables(self) -> tuple[CostTable, CostTable] | None:
+        """:meth:`share_costs` at the root of phase 2, computed on first use."""
+        if not self._tables_done and self.phase2_root is not None:
+            self._tables = self.share_costs(self.phase2_root)
+            self._tables_done = True
+        return self._tables
 
     def share_costs(self, b: list[list[int]]) -> tuple[CostTable, CostTable] | None:
         """Least travel of a day holding two in-person stages, over their candidates in ``b``.
@@ -857,9 +864,7 @@ class _Search:
             b = [list(x) for x in root_bounds]
             b[3] = [min(x, self.r + completion) for x in b[3]]
             if self.propagate(b) < 0:
-                tables = self.share_costs(b)
-                if tables is not None:
-                    self.pair_cost, self.preferred_pair_cost = tables
+                self.phase2_root = [list(x) for x in b]
                 secondary = self.lower_key(b, completion)
                 if secondary is not None and secondary < self.best_key:
                     outcome.root_bound = secondary
