@@ -337,3 +337,26 @@ def test_plan_misses_fewer_deadlines_than_fcfs_on_a_contended_region() -> None:
     assert all(used[s.id] <= s.capacity for s in index.slots)
     assert result.objective.key() <= result.fcfs_objective.key()
     assert missed < fcfs_missed
+
+
+def test_polish_optimises_visit_days_without_changing_the_batch_cost() -> None:
+    """Polished routes are proven on every objective and cost what they cost before."""
+    requests, index = region_cohort(12, 0.5)
+    common = {"seed": 0, "max_iterations": 0, "exact_max_patients": 0, "time_limit": 60.0}
+    rough = plan_batch((requests, index), polish_share=0.0, **common)  # type: ignore[arg-type]
+    polished = plan_batch((requests, index), **common)  # type: ignore[arg-type]
+    assert rough.polished == 0
+    assert polished.polished > 0
+    assert polished.objective.key() <= rough.objective.key()
+    for before, after in zip(rough.routes, polished.routes, strict=True):
+        if not before.has_route:
+            continue
+        assert any("not optimised" in reason for reason in before.reasons)
+        assert after.has_route
+        assert after.objective is not None and before.objective is not None
+        # Never later, and never more visit days at the same completion.
+        assert after.objective.completion_minutes <= before.objective.completion_minutes
+        if after.objective.completion_minutes == before.objective.completion_minutes:
+            assert after.objective.visit_days <= before.objective.visit_days
+    fixed = [r for r in polished.routes if r.has_route and r.status is SolveStatus.OPTIMAL]
+    assert fixed, "some polished route is proven optimal on every objective"

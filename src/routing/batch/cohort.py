@@ -147,9 +147,18 @@ class Cohort:
         return mask
 
     def route(
-        self, entry: int, blocked: BoolArray | None, *, meet_deadlines: bool = False
+        self,
+        entry: int,
+        blocked: BoolArray | None,
+        *,
+        meet_deadlines: bool = False,
+        secondary: bool = False,
     ) -> RouteResult:
         """The fastest route of ``entry`` avoiding ``blocked`` slots, kept bookings pinned.
+
+        The search proves the earliest completion only (what the batch objective counts; the
+        result is FEASIBLE), unless ``secondary`` asks for the fewest visit days, least travel
+        and preferred facilities among the routes that complete that early too.
 
         With ``meet_deadlines``, the fastest among the routes that meet every soft deadline
         (searched with those deadlines made hard, see :func:`deadline_aware`); a result
@@ -171,19 +180,28 @@ class Cohort:
         result: RouteResult | None = None
         if 0 < short < request.horizon_days:
             first = self._route(
-                entry, request.model_copy(update={"horizon_days": short}), pathway, blocked
+                entry,
+                request.model_copy(update={"horizon_days": short}),
+                pathway,
+                blocked,
+                secondary,
             )
             done = first.objective.completion_minutes if first.objective is not None else None
             if first.has_route and done is not None and done <= short * 1440:
                 result = first
         if result is None:
-            result = self._route(entry, request, pathway, blocked)
+            result = self._route(entry, request, pathway, blocked, secondary)
         if meet_deadlines and result.has_route:
             result = _soften(result, e.pathway)
         return result
 
     def _route(
-        self, entry: int, request: RouteRequest, pathway: Pathway, blocked: BoolArray | None
+        self,
+        entry: int,
+        request: RouteRequest,
+        pathway: Pathway,
+        blocked: BoolArray | None,
+        secondary: bool,
     ) -> RouteResult:
         e = self.entries[entry]
         started = time.perf_counter()
@@ -193,7 +211,9 @@ class Cohort:
         _pin(cr, e.fixed)
         thin_candidates(cr, self.per_day)
         limits = SearchLimits(
-            time_limit=self.options.time_limit, node_limit=self.options.node_limit
+            time_limit=self.options.time_limit,
+            node_limit=self.options.node_limit,
+            secondary=secondary,
         )
         return route_result(cr, search(cr, limits), started)
 

@@ -114,6 +114,7 @@ class BatchReport(FrozenModel):
     seed: int
     workers: int
     iterations: int
+    polished: NonNegativeInt = 0
     runtime_seconds: float
     requests: NonNegativeInt
     planned: NonNegativeInt
@@ -150,7 +151,8 @@ class BatchReport(FrozenModel):
         t = self.deadlines_total
         lines = [
             f"batch plan: {self.status.value} ({self.stop_reason}), {self.iterations} search "
-            f"iterations, {self.runtime_seconds:.1f} s, seed {self.seed}",
+            f"iterations, {self.polished} routes polished, {self.runtime_seconds:.1f} s, "
+            f"seed {self.seed}",
             f"patients planned: {self.planned} of {self.requests} "
             f"(first come, first served: {self.fcfs_planned})",
         ]
@@ -356,6 +358,7 @@ def build_report(
         seed=result.seed,
         workers=result.workers,
         iterations=result.iterations,
+        polished=result.polished,
         runtime_seconds=round(result.runtime_seconds, 3),
         requests=len(routes),
         planned=sum(r.has_route for r in routes),

@@ -261,7 +261,12 @@ def route_result(cr: CompiledRequest, outcome: SearchOutcome, started: float) ->
     objective = _objective(outcome.key)
     status = SolveStatus.OPTIMAL if outcome.proven else SolveStatus.FEASIBLE
     reasons: tuple[str, ...] = ()
-    if not outcome.proven:
+    if outcome.completion_only:
+        reasons = (
+            "the earliest completion is proven; visit days, travel and preferred facilities "
+            "were not optimised",
+        )
+    elif not outcome.proven:
         reasons = (f"search stopped at the {outcome.limit_hit}; the route is not proven best",)
     return RouteResult(
         request_id=request.id,

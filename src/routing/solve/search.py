@@ -51,10 +51,16 @@ _NO_KEY: Key = (_INF, _INF, _INF, _INF)
 
 @dataclass(frozen=True, slots=True)
 class SearchLimits:
-    """When the search stops early: wall-clock seconds and explored nodes."""
+    """When the search stops early: wall-clock seconds and explored nodes.
+
+    With ``secondary`` False the search stops once the earliest completion is proven, without
+    optimising visit days, travel and preferred facilities (batch planning compares routes by
+    completion and deadlines only).
+    """
 
     time_limit: float = 2.0
     node_limit: int = 200_000
+    secondary: bool = True
 
 
 @dataclass(slots=True)
@@ -74,6 +80,8 @@ class SearchOutcome:
     nodes: int = 0
     failure: tuple[int, str] | None = None
     limit_hit: str | None = None
+    completion_only: bool = False
+    """The earliest completion is proven; the secondary objectives were not searched."""
 
 
 class _Search:
@@ -856,7 +864,10 @@ class _Search:
         self.completion_only = True
         if not self.earliest_route(b):
             self.dfs(0, b)
-        if self.best is not None and self.stopped is None:
+        if self.best is not None and self.stopped is None and not self.limits.secondary:
+            outcome.completion_only = True
+            outcome.root_bound = (self.best_key[0], 0, 0, 0)
+        elif self.best is not None and self.stopped is None:
             # Phase 2: the other objectives among the routes that complete that early.
             self.completion_only = False
             self.completion_proven = True
@@ -873,7 +884,7 @@ class _Search:
                     outcome.root_bound = self.best_key
         outcome.choice = self.best
         outcome.key = self.best_key if self.best is not None else None
-        outcome.proven = self.stopped is None
+        outcome.proven = self.stopped is None and not outcome.completion_only
         outcome.limit_hit = self.stopped
         outcome.nodes = self.nodes
         return outcome
