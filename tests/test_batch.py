@@ -26,7 +26,7 @@ from routing.batch.objective import miss_cost, route_cost, total_cost
 from routing.batch.report import build_report, plan_document
 from routing.domain import Facility, Patient, RouteRequest, Slot
 from routing.evaluate import evaluate_route
-from routing.result import SolveStatus
+from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 
 DAYS = ["2026-05-18", "2026-05-19", "2026-05-20", "2026-05-21", "2026-05-22"]
@@ -351,12 +351,69 @@ def test_polish_optimises_visit_days_without_changing_the_batch_cost() -> None:
     for before, after in zip(rough.routes, polished.routes, strict=True):
         if not before.has_route:
             continue
-        assert any("not optimised" in reason for reason in before.reasons)
         assert after.has_route
-        assert after.objective is not None and before.objective is not None
+        assert after.objective is not None
+        assert before.objective is not None
         # Never later, and never more visit days at the same completion.
         assert after.objective.completion_minutes <= before.objective.completion_minutes
         if after.objective.completion_minutes == before.objective.completion_minutes:
             assert after.objective.visit_days <= before.objective.visit_days
     fixed = [r for r in polished.routes if r.has_route and r.status is SolveStatus.OPTIMAL]
     assert fixed, "some polished route is proven optimal on every objective"
+
+
+def test_batch_searches_prove_the_completion_only_unless_asked() -> None:
+    """Cohort.route proves the earliest completion; with secondary it is plan_route's route."""
+    requests, index = region_cohort(6, 0.5)
+    cohort = build_cohort(requests, index)
+    for i in range(len(requests)):
+        quick, full = cohort.route(i, None), cohort.route(i, None, secondary=True)
+        if not full.has_route:
+            continue
+        assert quick.status is SolveStatus.FEASIBLE
+        assert any("not optimised" in reason for reason in quick.reasons)
+        assert full.status is SolveStatus.OPTIMAL
+        assert quick.objective is not None
+        assert full.objective is not None
+        assert quick.objective.completion_minutes == full.objective.completion_minutes
+        assert full.objective.key() <= quick.objective.key()
+
+
+def missing_first(routes: tuple[RouteResult, ...] | list[RouteResult]) -> int:
+    """Routed patients who miss the consultation deadline."""
+    return sum(
+        1
+        for r in routes
+        if r.has_route and any(d.deadline_id == "consult_1wd" and not d.met for d in r.deadlines)
+    )
+
+
+def test_matching_finds_who_must_miss_the_first_deadline() -> None:
+    """One early consultation for two patients: one of them misses its deadline in any plan."""
+    from routing.batch.matching import match_first_deadlines
+
+    requests, slots = contended()
+    cohort = build_cohort(requests, index_of(slots))
+    matching = match_first_deadlines(cohort, cohort.plannable())
+    assert matching.entries == 2
+    assert matching.must_miss == 1
+    assert list(matching.pins.values()) == [("consult", cohort.index.slot_position["C1"])]
+    # The cheaper miss: the routine patient (weight 1), one working day late on a 1-day limit.
+    assert matching.deadline_cost == miss_cost(limit=1, actual=2, weight=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(cohorts())
+def test_no_plan_beats_the_matching_bound(cohort: tuple[list[RouteRequest], list[Slot]]) -> None:
+    """Plans routing everyone leave at least the matching's count missing the first deadline."""
+    requests, slots = cohort
+    result = plan_batch(
+        (requests, index_of(slots)), seed=1, max_iterations=20, exact_max_patients=0
+    )
+    must = result.capacity_bound.first_deadline_misses
+    assert must is not None
+    # The bound holds for plans that route every patient that can be routed alone.
+    if all(r.has_route for r in result.routes):
+        assert missing_first(result.routes) >= must
+    if all(r.has_route for r in result.fcfs_routes):
+        assert missing_first(result.fcfs_routes) >= must

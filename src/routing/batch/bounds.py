@@ -17,6 +17,11 @@ Patients whose pathways share no service never compete, so the cohort splits int
 groups. Each group small enough is solved by the exact model (:mod:`routing.batch.exact`), whose
 proven bound respects every capacity; the others contribute their no-competition bound. The sum
 of lexicographic bounds of independent groups is a lexicographic bound of the whole.
+
+A second bound on the deadline cost comes from a maximum matching of the patients to the slots
+that meet their first deadline (:mod:`routing.batch.matching`): those it cannot match miss it in
+every plan that routes them. The capacity bound takes the larger deadline cost of the two (with
+the no-competition minutes when the matching's is the larger).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ class BatchBound(FrozenModel):
     reference_deadline_cost: NonNegativeInt | None = None
     patients_covered: NonNegativeInt = 0
     """Patients whose share of the bound respects capacity (capacity bound only)."""
+    first_deadline_misses: NonNegativeInt | None = None
+    """Patients who miss their first deadline in every plan that routes everyone it can
+    (capacity bound only; see :mod:`routing.batch.matching`)."""
 
     def key(self) -> Cost:
         """``(unplanned, deadline_cost, weighted_minutes)``."""
@@ -62,7 +70,7 @@ def no_competition_routes(
     usage = np.zeros(len(cohort.capacity), dtype=np.int64)
     routes: list[RouteResult] = []
     for i in range(len(cohort)):
-        routes.append(cohort.route(i, cohort.blocked(usage, i)))
+        routes.append(cohort.route(i, cohort.blocked(usage, i), secondary=True))
         if on_patient is not None:
             on_patient(i + 1)
     return routes

@@ -153,8 +153,11 @@ class Cohort:
         *,
         meet_deadlines: bool = False,
         secondary: bool = False,
+        pins: Mapping[str, int] | None = None,
     ) -> RouteResult:
         """The fastest route of ``entry`` avoiding ``blocked`` slots, kept bookings pinned.
+
+        ``pins`` (stage id → slot position) pins more stages to given slots, blocked or not.
 
         The search proves the earliest completion only (what the batch objective counts; the
         result is FEASIBLE), unless ``secondary`` asks for the fewest visit days, least travel
@@ -185,12 +188,13 @@ class Cohort:
                 pathway,
                 blocked,
                 secondary,
+                pins,
             )
             done = first.objective.completion_minutes if first.objective is not None else None
             if first.has_route and done is not None and done <= short * 1440:
                 result = first
         if result is None:
-            result = self._route(entry, request, pathway, blocked, secondary)
+            result = self._route(entry, request, pathway, blocked, secondary, pins)
         if meet_deadlines and result.has_route:
             result = _soften(result, e.pathway)
         return result
@@ -202,13 +206,18 @@ class Cohort:
         pathway: Pathway,
         blocked: BoolArray | None,
         secondary: bool,
+        pins: Mapping[str, int] | None,
     ) -> RouteResult:
         e = self.entries[entry]
         started = time.perf_counter()
+        fixed = {**e.fixed, **(pins or {})}
+        if blocked is not None and pins:
+            blocked = blocked.copy()
+            blocked[list(pins.values())] = False
         cr = compile_request(request, pathway, self.index, blocked)
         if cr.problems:
             return _invalid(e.request, pathway, "; ".join(cr.problems))
-        _pin(cr, e.fixed)
+        _pin(cr, fixed)
         thin_candidates(cr, self.per_day)
         limits = SearchLimits(
             time_limit=self.options.time_limit,

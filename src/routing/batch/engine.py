@@ -63,6 +63,7 @@ from routing.batch.bounds import (
 from routing.batch.cohort import Cohort, build_cohort
 from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
+from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
 from routing.calendar import WorkingCalendar, default_calendar
 from routing.domain import RouteRequest
@@ -259,6 +260,7 @@ class _Engine:
         self.alone: list[RouteResult] = []
         self.alone_cost: list[Cost] = []
         self._urgency: list[int] | None = None
+        self._matching: FirstDeadlineMatching | None = None
 
     def report(self, phase: str, done: int, total: int, best: Cost | None) -> None:
         if self.progress is not None:
@@ -289,8 +291,12 @@ class _Engine:
                 on_patient=self.counter("deadline-aware greedy"),
                 meet_deadlines=True,
             )
-            if greedy.total() < fcfs_total:
+            if greedy.total() < plan_total:
                 plan, plan_total = greedy, greedy.total()
+        if time.perf_counter() - self.started < 0.5 * self.time_limit:
+            matched = self.matched_start()
+            if matched.total() < plan_total:
+                plan, plan_total = matched, matched.total()
         else:
             logger.warning("the baselines took half the time limit; the greedy start is skipped")
         logger.info("first come, first served %s, start %s", fcfs_total, plan_total)
@@ -301,6 +307,7 @@ class _Engine:
             plan, cap_bound = self.exact(plan, plannable, nc_bound)
         if cap_bound is None:
             cap_bound = self.capacity_bound(nc_bound, exact_max, plan)
+        cap_bound = self.with_first_deadlines(cap_bound, nc_bound)
         best = plan.total()
         if best <= cap_bound.key():
             stop = "proven optimal"
@@ -353,6 +360,54 @@ class _Engine:
             if any(booked.get(stage) != slot for stage, slot in held.items()):
                 moved.append(e.request.id)
         return tuple(moved)
+
+    def matched_start(self) -> Assignment:
+        """The deadline-aware greedy, with the first deadlines' slots given by a matching.
+
+        The patients of a maximum matching to the slots that meet their first deadline
+        (:func:`~routing.batch.matching.match_first_deadlines`) go first, by due time, each
+        routed through its matched slot; then the others.
+        """
+        cohort = self.cohort
+        order = self.due_order()
+        matched = self.matching().pins
+        first = [i for i in order if i in matched] + [i for i in order if i not in matched]
+        return plan_in_order(
+            cohort,
+            first,
+            free=self.alone,
+            on_patient=self.counter("matched greedy"),
+            meet_deadlines=True,
+            pins={i: {stage: slot} for i, (stage, slot) in matched.items()},
+        )
+
+    def with_first_deadlines(self, bound: BatchBound, nc_bound: BatchBound) -> BatchBound:
+        """``bound`` with the matching's deadline cost when that is larger (see
+        :mod:`routing.batch.bounds`); valid for plans that leave only the unroutable
+        patients unplanned, so only applied when ``bound`` says no more than those."""
+        matching = self.matching()
+        bound = bound.model_copy(update={"first_deadline_misses": matching.must_miss})
+        if bound.unplanned != nc_bound.unplanned or matching.deadline_cost <= bound.deadline_cost:
+            return bound
+        return bound.model_copy(
+            update={
+                "method": f"{bound.method}; first deadlines by a maximum matching",
+                "deadline_cost": matching.deadline_cost,
+                "weighted_minutes": nc_bound.weighted_minutes,
+            }
+        )
+
+    def matching(self) -> FirstDeadlineMatching:
+        """:func:`~routing.batch.matching.match_first_deadlines` of the plannable entries."""
+        if self._matching is None:
+            # Those that can be routed at all: every plan at the bound routes them.
+            routable = [
+                i
+                for i in self.cohort.plannable()
+                if self.alone[i].status not in (SolveStatus.INVALID, SolveStatus.INFEASIBLE)
+            ]
+            self._matching = match_first_deadlines(self.cohort, routable)
+        return self._matching
 
     def urgency_order(self) -> list[int]:
         def key(i: int) -> tuple[int, int, float, object, str]:

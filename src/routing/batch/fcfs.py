@@ -12,7 +12,7 @@ without a route even alone (invalid, or proven infeasible) has none over fewer f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,8 +80,15 @@ class Assignment:
         *,
         meet_deadlines: bool = False,
         defer: bool = False,
+        secondary: bool = False,
+        pins: Mapping[str, int] | None = None,
     ) -> RouteResult | None:
         """Plan ``entry`` over what is left, place it and return its result.
+
+        ``secondary`` asks each search for the full objective of a single route (visit days,
+        travel, preferences after the completion), as :func:`~routing.solve.plan_route` gives;
+        otherwise only the earliest completion is proven. ``pins`` (stage id → slot position)
+        asks for a route through those slots first, when they are still free.
 
         With ``meet_deadlines``, the fastest route that meets every soft deadline is preferred
         (:meth:`Cohort.route`); when there is none, the fastest route, or with ``defer``
@@ -89,21 +96,29 @@ class Assignment:
         """
         blocked = self.cohort.blocked(self.usage, entry)
         result: RouteResult | None = None
+        if pins and not blocked[list(pins.values())].any():
+            pinned = self.cohort.route(
+                entry, blocked, meet_deadlines=meet_deadlines, secondary=secondary, pins=pins
+            )
+            if pinned.has_route:
+                result = pinned
         alone = free[entry] if free is not None else None
         if alone is not None and alone.status in (SolveStatus.INFEASIBLE, SolveStatus.INVALID):
             result = alone  # no route even alone: none with fewer free slots either
-        elif alone is not None and alone.has_route:
+        elif result is None and alone is not None and alone.has_route:
             slots = self.cohort.routed_slots(entry, alone)
             if not blocked[slots].any() and (not meet_deadlines or _meets(alone)):
                 result = alone
         if result is None and meet_deadlines and _has_soft(self.cohort, entry):
-            deadline_aware = self.cohort.route(entry, blocked, meet_deadlines=True)
+            deadline_aware = self.cohort.route(
+                entry, blocked, meet_deadlines=True, secondary=secondary
+            )
             if deadline_aware.has_route:
                 result = deadline_aware
             elif defer:
                 return None
         if result is None:
-            result = self.cohort.route(entry, blocked)
+            result = self.cohort.route(entry, blocked, secondary=secondary)
         self.place(entry, result)
         return result
 
@@ -129,6 +144,8 @@ def plan_in_order(
     free: Sequence[RouteResult | None] | None = None,
     on_patient: Callable[[int], None] | None = None,
     meet_deadlines: bool = False,
+    secondary: bool = False,
+    pins: Mapping[int, Mapping[str, int]] | None = None,
 ) -> Assignment:
     """Plan the entries of ``order`` one after another, each over what the earlier ones left.
 
@@ -149,16 +166,32 @@ def plan_in_order(
         an entry that has none left is deferred, and the deferred entries take their fastest
         routes, in order, after all the others (so a patient who misses a deadline anyway does
         not take the slot another one needs to meet theirs).
+    secondary
+        Each entry's route is the best by the full single-route objective (see
+        :meth:`Assignment.plan`), not only the earliest completion.
+    pins
+        Per entry, stages to route through given slots when they are still free.
     """
     plan = start if start is not None else Assignment.empty(cohort)
     deferred: list[int] = []
     for n, i in enumerate(order, start=1):
-        if plan.plan(i, free, meet_deadlines=meet_deadlines, defer=meet_deadlines) is None:
+        pinned = pins.get(i) if pins is not None else None
+        if (
+            plan.plan(
+                i,
+                free,
+                meet_deadlines=meet_deadlines,
+                defer=meet_deadlines,
+                secondary=secondary,
+                pins=pinned,
+            )
+            is None
+        ):
             deferred.append(i)
         if on_patient is not None:
             on_patient(n)
     for i in deferred:
-        plan.plan(i, free)
+        plan.plan(i, free, secondary=secondary)
     return plan
 
 
@@ -168,5 +201,13 @@ def first_come_first_served(
     free: Sequence[RouteResult | None] | None = None,
     on_patient: Callable[[int], None] | None = None,
 ) -> Assignment:
-    """Today's practice: every entry in arrival order, each taking its fastest route left."""
-    return plan_in_order(cohort, cohort.arrival_order(), free=free, on_patient=on_patient)
+    """Today's practice: every entry in arrival order, each taking its best route left.
+
+    Each route is what :func:`~routing.solve.plan_route` would give the patient over the slots
+    left: the earliest completion, then the fewest visit days, least travel and preferred
+    facilities (``free`` should hold routes of the same kind, as
+    :func:`~routing.batch.bounds.no_competition_routes` gives).
+    """
+    return plan_in_order(
+        cohort, cohort.arrival_order(), free=free, on_patient=on_patient, secondary=True
+    )

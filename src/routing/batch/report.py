@@ -208,6 +208,12 @@ class BatchReport(FrozenModel):
                 f"  gap to the {label} bound {g.bound.key()}: {g.unplanned} unplanned, "
                 f"{g.deadline_cost} deadline cost, {g.weighted_minutes} weighted minutes{share}"
             )
+        must = self.gap_capacity.bound.first_deadline_misses
+        if must:
+            lines.append(
+                f"  at least {must} patients miss their first deadline in any plan "
+                "(a maximum matching to the slots that meet it)"
+            )
         if self.bottlenecks:
             lines += ["", "bottlenecks (patients delayed by full slots; fill rate of the slots):"]
             for n in self.bottlenecks:
