@@ -30,7 +30,8 @@ The engine, in order:
 7. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound.
 8. **Polish**: the searches above prove each patient's earliest completion only (what the batch
-   objective counts). In the last ``polish_share`` of the time limit, each planned patient in
+   objective counts). In the time kept for it (about what the no-competition routes took, at
+   most ``polish_share`` of the limit), each planned patient in
    arrival order is planned again over what the others leave, now also for the fewest visit
    days, least travel and preferred facilities, and keeps the new route when its batch cost is
    no worse. Patients the time does not reach keep their route (FEASIBLE, its reasons say so).
@@ -190,8 +191,8 @@ def plan_batch(
         candidates a day per stage, the nearest first, and a first look only ``horizon_days``
         past the referral (see :func:`~routing.batch.cohort.build_cohort`; 0 turns either off).
     polish_share
-        The share of the time limit kept for polishing the routes (fewest visit days, least
-        travel, preferred facilities); 0 skips it.
+        The largest share of the time limit kept for polishing the routes (fewest visit days,
+        least travel, preferred facilities); 0 skips it.
 
     Returns
     -------
@@ -257,6 +258,7 @@ class _Engine:
         self.improvements = 0
         self.polished = 0
         self.polish_share = 0.25
+        self.polish_reserve = 0.0
         self.alone: list[RouteResult] = []
         self.alone_cost: list[Cost] = []
         self._urgency: list[int] | None = None
@@ -274,7 +276,12 @@ class _Engine:
     # -- the phases --------------------------------------------------------------------------
     def run(self, max_iterations: int | None, exact_max: int) -> BatchResult:
         cohort = self.cohort
+        began = time.perf_counter()
         alone = no_competition_routes(cohort, on_patient=self.counter("no competition"))
+        # A polish search costs about what a no-competition search did: keep that much time
+        # (with a margin), at most the polish share of the limit.
+        estimate = 1.5 * (time.perf_counter() - began)
+        self.polish_reserve = min(self.polish_share * self.time_limit, estimate)
         self.alone = alone
         self.alone_cost = [
             route_cost(r, e.weight) for r, e in zip(alone, cohort.entries, strict=True)
@@ -572,7 +579,7 @@ class _Engine:
                 return "proven optimal"
             if max_iterations is not None and self.iterations >= max_iterations:
                 return "iteration limit"
-            if time.perf_counter() >= self.deadline - self.polish_share * self.time_limit:
+            if time.perf_counter() >= self.deadline - self.polish_reserve:
                 return "time limit"
             worse = [
                 i
