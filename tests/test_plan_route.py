@@ -511,3 +511,34 @@ def test_builtin_zno_lung_from_cyrillic_diagnosis() -> None:
         "histology_15wd": True,
         "treatment_7wd": True,
     }
+
+
+def test_a_chain_of_visits_longer_than_a_day_allows_implies_day_gaps() -> None:
+    """Five chained visits, two a day: the fifth starts two days after the first at the earliest.
+
+    The implied links (chains of ``n`` in-person stages are at least ``ceil(n / V) - 1`` days
+    long) cut no route: the optimum is the same as without them, on three days.
+    """
+    from routing.slot_index import SlotIndex
+    from routing.solve.compiled import compile_request
+
+    ids = ["a", "b", "c", "d", "e"]
+    pathway = make_pathway([stage(s, after=[ids[n - 1]] if n else []) for n, s in enumerate(ids)])
+    slots = [
+        slot(f"{s}{day}{n}", s, day, hhmm)
+        for s in ids
+        for day in (MON, TUE, WED)
+        for n, hhmm in enumerate(("09:00", "10:00", "11:00", "12:00", "13:00", "14:00"))
+    ]
+    request = make_request(pathway, REFERRAL, patient=patient(max_visits_per_day=2))
+    cr = compile_request(request, pathway, SlotIndex.build([F1], slots))
+    implied = {
+        (link.x_stage, link.y_stage): link.min for link in cr.links if "same-day" in link.origin
+    }
+    assert implied[(0, 2)] == 1  # a, b, c: three visits, two a day
+    assert implied[(0, 4)] == 2  # five visits: three days
+    assert (0, 1) not in implied  # two visits fit one day
+    result = solve_and_check(request, pathway, [F1], slots)
+    assert result.status is SolveStatus.OPTIMAL
+    # a, b on Monday 09:00/10:00; c, d on Tuesday; e on Wednesday 09:00 (ends 09:30).
+    assert key(result) == (2 * DAY + 90, 3, 0, 0)

@@ -47,6 +47,8 @@ CostTable = list[list[int | None]]
 Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _INF = 1 << 62
 _NO_KEY: Key = (_INF, _INF, _INF, _INF)
+OPTIMISTIC_NODES = 2_000
+"""Nodes the search may spend on phase 2 at the completion bound before any route is found."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ class _Search:
         self.limits = limits
         self.deadline = time.perf_counter() + limits.time_limit
         self.nodes = 0
+        self.node_budget = _INF
+        """Phase 2 tried first (:meth:`optimistic`) stops at this many nodes."""
         self.best: list[int] | None = None
         self.best_key: Key = _NO_KEY
         self.stopped: str | None = None
@@ -862,9 +866,19 @@ class _Search:
         # Phase 1: the earliest completion alone (ties pruned), which proves it. Often the
         # earliest candidates within the root bounds already form a route: then no search.
         self.completion_only = True
+        finished = False
         if not self.earliest_route(b):
-            self.dfs(0, b)
-        if self.best is not None and self.stopped is None and not self.limits.secondary:
+            # Usually some route completes at the bound: then one search of phase 2 under that
+            # cap proves the completion and the other objectives at once.
+            if self.limits.secondary:
+                finished = self.optimistic(root_bounds, root[0], outcome)
+            # A route completing at the bound proves the earliest completion; else phase 1.
+            at_bound = self.best is not None and self.best_key[0] == root[0]
+            if not at_bound and self.stopped is None:
+                self.dfs(0, b)
+        if finished:
+            pass
+        elif self.best is not None and self.stopped is None and not self.limits.secondary:
             outcome.completion_only = True
             outcome.root_bound = (self.best_key[0], 0, 0, 0)
         elif self.best is not None and self.stopped is None:
@@ -888,6 +902,43 @@ class _Search:
         outcome.limit_hit = self.stopped
         outcome.nodes = self.nodes
         return outcome
+
+    def optimistic(self, root: list[list[int]], completion: int, outcome: SearchOutcome) -> bool:
+        """Phase 2 straight away, capped at the completion bound; True if it ran to its end.
+
+        A route found under the cap completes at the bound, so it is the earliest. With none
+        (no route completes that early), or past :data:`OPTIMISTIC_NODES` nodes without one,
+        the state is reset for phase 1. A route found but not proven best leaves phase 2 to
+        run again from its root with it as the incumbent.
+        """
+        b = [list(x) for x in root]
+        b[3] = [min(x, self.r + completion) for x in b[3]]
+        if self.propagate(b) >= 0:
+            return False
+        # A route of the greedy first try completes later: put aside while looking under the cap.
+        fallback = (self.best, self.best_key)
+        self.completion_only = False
+        self.completion_proven = True
+        self.best, self.best_key = None, (completion, _INF, _INF, _INF)
+        self.phase2_root = [list(x) for x in b]
+        secondary = self.lower_key(b, completion)
+        self.node_budget = self.nodes + OPTIMISTIC_NODES
+        if secondary is not None:
+            self.dfs(0, b)
+        self.node_budget = _INF
+        budget_hit = self.stopped == "optimistic budget"
+        if budget_hit:
+            self.stopped = None
+        if self.best is None:
+            self.completion_only = True
+            self.completion_proven = False
+            self.best, self.best_key = fallback
+            self.phase2_root = None
+            self._tables, self._tables_done = None, False
+            return False
+        if secondary is not None:
+            outcome.root_bound = min(secondary, self.best_key)
+        return not budget_hit
 
     def earliest_route(self, b: list[list[int]], scan: int = 32) -> bool:
         """Book the stages greedily, earliest first; True if that proves the completion.
@@ -1121,6 +1172,8 @@ class _Search:
         self.nodes += 1
         if self.nodes >= self.limits.node_limit:
             self.stopped = "node limit"
+        elif self.nodes >= self.node_budget:
+            self.stopped = "optimistic budget"
         elif self.nodes & 15 == 0 and time.perf_counter() > self.deadline:
             self.stopped = "time limit"
         if self.stopped:
@@ -1136,8 +1189,8 @@ class _Search:
         st = self.stages[i]
         starts, ends = st.start, st.end
         previous: tuple[int, int, int] | None = None
-        have_best = self.best is not None
         best_key = self.best_key
+        have_best = best_key != _NO_KEY
         strict = 1 if self.completion_only else 0
         cap = self.r + best_key[0] - strict if have_best else _INF
         node_completion = max(lo_e)
@@ -1225,7 +1278,7 @@ class _Search:
             self.unassign(i, c_now)
             if self.stopped:
                 return
-            if self.best is not None and (not have_best or self.best_key < best_key):
+            if self.best_key < best_key:
                 have_best = True
                 best_key = self.best_key
                 cap = self.r + best_key[0] - strict
