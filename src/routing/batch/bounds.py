@@ -70,7 +70,7 @@ def no_competition_routes(
     usage = np.zeros(len(cohort.capacity), dtype=np.int64)
     routes: list[RouteResult] = []
     for i in range(len(cohort)):
-        routes.append(cohort.route(i, cohort.blocked(usage, i), secondary=True))
+        routes.append(cohort.route(i, cohort.blocked(usage, i)))
         if on_patient is not None:
             on_patient(i + 1)
     return routes

@@ -154,10 +154,12 @@ class Cohort:
         meet_deadlines: bool = False,
         secondary: bool = False,
         pins: Mapping[str, int] | None = None,
+        node_limit: int | None = None,
     ) -> RouteResult:
         """The fastest route of ``entry`` avoiding ``blocked`` slots, kept bookings pinned.
 
         ``pins`` (stage id → slot position) pins more stages to given slots, blocked or not.
+        ``node_limit`` replaces the cohort's search node limit for this route.
 
         The search proves the earliest completion only (what the batch objective counts; the
         result is FEASIBLE), unless ``secondary`` asks for the fewest visit days, least travel
@@ -189,12 +191,13 @@ class Cohort:
                 blocked,
                 secondary,
                 pins,
+                node_limit,
             )
             done = first.objective.completion_minutes if first.objective is not None else None
             if first.has_route and done is not None and done <= short * 1440:
                 result = first
         if result is None:
-            result = self._route(entry, request, pathway, blocked, secondary, pins)
+            result = self._route(entry, request, pathway, blocked, secondary, pins, node_limit)
         if meet_deadlines and result.has_route:
             result = _soften(result, e.pathway)
         return result
@@ -207,6 +210,7 @@ class Cohort:
         blocked: BoolArray | None,
         secondary: bool,
         pins: Mapping[str, int] | None,
+        node_limit: int | None,
     ) -> RouteResult:
         e = self.entries[entry]
         started = time.perf_counter()
@@ -221,7 +225,7 @@ class Cohort:
         thin_candidates(cr, self.per_day)
         limits = SearchLimits(
             time_limit=self.options.time_limit,
-            node_limit=self.options.node_limit,
+            node_limit=node_limit or self.options.node_limit,
             secondary=secondary,
         )
         return route_result(cr, search(cr, limits), started)

@@ -78,6 +78,8 @@ __all__ = ["BatchProgress", "BatchResult", "plan_batch"]
 logger = logging.getLogger(__name__)
 
 _DAY_UNITS = (LagUnit.WORKING_DAYS, LagUnit.CALENDAR_DAYS)
+POLISH_NODES = 500
+"""Search nodes of each polish search: best effort (its result says whether it is proven)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,7 +557,9 @@ class _Engine:
             plan.remove(i)
             met = bool(current.deadlines) and all(d.met for d in current.deadlines if not d.hard)
             blocked = cohort.blocked(plan.usage, i)
-            better = cohort.route(i, blocked, meet_deadlines=met, secondary=True)
+            better = cohort.route(
+                i, blocked, meet_deadlines=met, secondary=True, node_limit=POLISH_NODES
+            )
             if better.has_route and route_cost(better, cohort.entries[i].weight) <= cost:
                 plan.place(i, better)
                 self.polished += 1

@@ -201,13 +201,11 @@ def first_come_first_served(
     free: Sequence[RouteResult | None] | None = None,
     on_patient: Callable[[int], None] | None = None,
 ) -> Assignment:
-    """Today's practice: every entry in arrival order, each taking its best route left.
+    """Today's practice: every entry in arrival order, each taking its fastest route left.
 
-    Each route is what :func:`~routing.solve.plan_route` would give the patient over the slots
-    left: the earliest completion, then the fewest visit days, least travel and preferred
-    facilities (``free`` should hold routes of the same kind, as
-    :func:`~routing.batch.bounds.no_competition_routes` gives).
+    The fastest route is the earliest completion; among equally fast routes, the one the search
+    meets first, which books the earliest slots (as a registrar booking each step at the first
+    free time would). Booking by visit days or travel instead takes later first appointments and
+    misses more deadlines: the baseline here is the stronger one.
     """
-    return plan_in_order(
-        cohort, cohort.arrival_order(), free=free, on_patient=on_patient, secondary=True
-    )
+    return plan_in_order(cohort, cohort.arrival_order(), free=free, on_patient=on_patient)
