@@ -30,8 +30,8 @@ The engine, in order:
 7. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound.
 8. **Polish**: the searches above prove each patient's earliest completion only (what the batch
-   objective counts). In the time kept for it (about what the no-competition routes took, at
-   most ``polish_share`` of the limit), each planned patient in
+   objective counts). In the time kept for it (three times what the no-competition routes took,
+   at most ``polish_share`` of the limit), each planned patient in
    arrival order is planned again over what the others leave, now also for the fewest visit
    days, least travel and preferred facilities, and keeps the new route when its batch cost is
    no worse. Patients the time does not reach keep their route (FEASIBLE, its reasons say so).
@@ -280,9 +280,9 @@ class _Engine:
         cohort = self.cohort
         began = time.perf_counter()
         alone = no_competition_routes(cohort, on_patient=self.counter("no competition"))
-        # A polish search costs about what a no-competition search did: keep that much time
-        # (with a margin), at most the polish share of the limit.
-        estimate = 1.5 * (time.perf_counter() - began)
+        # A polish search (all objectives) costs a few no-competition searches (the earliest
+        # completion only): keep three times their time, at most the polish share of the limit.
+        estimate = 3.0 * (time.perf_counter() - began)
         self.polish_reserve = min(self.polish_share * self.time_limit, estimate)
         self.alone = alone
         self.alone_cost = [
