@@ -206,7 +206,7 @@ def slots_for(draw: st.DrawFn, stage_: Stage, fac_ids: list[str]) -> list[Slot]:
 
 @st.composite
 def patients(draw: st.DrawFn, fac_ids: list[str]) -> Patient:
-    """1-2 visits a day, maybe away for a few hours, maybe located, with maybe preferences."""
+    """1-3 visits a day, maybe away for a few hours, maybe located, with maybe preferences."""
     away: tuple[Period, ...] = ()
     if draw(st.booleans()):
         start = at(draw(st.sampled_from(DAYS)), "07:00") + timedelta(
@@ -218,7 +218,7 @@ def patients(draw: st.DrawFn, fac_ids: list[str]) -> Patient:
     if draw(st.integers(0, 7)) == 0:
         allowed = frozenset(draw(st.lists(st.sampled_from(fac_ids), min_size=1, unique=True)))
     return patient(
-        max_visits_per_day=draw(st.integers(1, 2)),
+        max_visits_per_day=draw(st.integers(1, 3)),
         unavailable=away,
         location=(
             GeoPoint(lat=draw(st.floats(59.85, 60.05)), lon=draw(st.floats(30.2, 30.5)))

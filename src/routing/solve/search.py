@@ -457,16 +457,20 @@ class _Search:
         lone_flags = [lone for _, _, lone, _ in open_stages]
         join_flags = [joins for _, _, _, joins in open_stages]
         costs = [[pair_cost[a][c] for c, _, _, _ in open_stages] for a, _, _, _ in open_stages]
-        # Joiners add travel to the day they join; the sum is a bound only when each visited
-        # day has room for one more visit at most.
-        single_room = all(
-            self.max_visits - len(v) <= 1
-            for d, v in self.day_visits.items()
-            if d not in self.exclusive_days
+        # Joiners add travel to the day they join. Several joining one day add at least the
+        # largest of their own additions, so at least their sum over the day's room: charging
+        # each joiner its least addition divided by the largest room is a bound.
+        room_max = max(
+            (
+                self.max_visits - len(v)
+                for d, v in self.day_visits.items()
+                if d not in self.exclusive_days
+            ),
+            default=0,
         )
         join_costs = [
-            self._join_cost(i, b[0][i], b[1][i], preferred_only=False)
-            if joins and single_room
+            self._join_cost(i, b[0][i], b[1][i], preferred_only=False) // room_max
+            if joins and room_max > 0
             else 0
             for i, _, _, joins in open_stages
         ]
@@ -515,10 +519,10 @@ class _Search:
             if joins:
                 # Joining a visited day at a preferred facility.
                 there = self._join_cost(i, b[0][i], b[1][i])
-                if single_room:
+                if there < _INF:
                     # The stage joins (a day of its own would cost too much), the rest as before.
                     dearer_join = list(join_costs)
-                    dearer_join[n] = there
+                    dearer_join[n] = there // max(1, room_max)
                     no_day = list(legs_of)
                     no_day[n] = _INF
                     found = new_day_travel(
@@ -535,8 +539,6 @@ class _Search:
                         dearer_join,
                     )
                     least = min(least, found if found != INFEASIBLE else _INF)
-                else:
-                    least = min(least, partition + there)
             if least > partition:
                 outside.add(i)
         return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
