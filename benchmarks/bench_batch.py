@@ -33,7 +33,7 @@ from typing import Any
 
 __all__ = ["CONTENDED", "RELAXED", "main", "measure", "run_instance"]
 
-CONTENDED = {100: 0.5, 1000: 1.0, 10000: 1.0}
+CONTENDED = {100: 0.6, 1000: 1.0, 10000: 1.0}
 """Cohort size → ``contention`` of the contended instance (FCFS: 20–40 % of patients miss one).
 
 Specialist demand ÷ supply over the first 10 working days (:mod:`routing.region.capacity`).
