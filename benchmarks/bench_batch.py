@@ -245,7 +245,7 @@ def _targets(results: dict[tuple[int, str], dict[str, Any]]) -> list[str]:
             floor = floors[key]
             note = ""
             if floor > min(fcfs[key] / 2, fcfs[key] - 0.10):
-                note = f" (no plan can: the matching bound is {floor:.1%})"
+                note = f" (impossible for a plan that routes everyone: matching bound {floor:.1%})"
             lines.append(
                 f"  {n} contended, misses ({what}) ≤ ½ FCFS and ≥ 10 pp fewer: "
                 f"{plan[key]:.1%} vs {fcfs[key]:.1%}: {_verdict(ok)}{note}"
