@@ -13,9 +13,11 @@ The engine, in order:
    instead of arrival; each patient takes the fastest route that meets all its soft deadlines
    (a later slot when the earliest one is not needed), and a patient who can no longer meet
    them is deferred and routed after everyone else (the Moore–Hodgson rule: one who misses
-   anyway does not take a slot another needs to meet theirs). The better of this and first
-   come, first served is the starting plan, so the plan is never worse than the baseline.
-   (Skipped when the first phases took half the time limit.)
+   anyway does not take a slot another needs to meet theirs). A second start does the same
+   with the slots of the first deadlines given by a maximum matching
+   (:mod:`routing.batch.matching`: who gets the scarce early slots). The best of these and
+   first come, first served is the starting plan, so the plan is never worse than the baseline.
+   (Each start is skipped when the phases before it took half the time limit.)
 5. **Exact model** (:mod:`routing.batch.exact`) when the cohort has at most
    ``exact_max_patients`` plannable patients: solved to proven optimality within the limits.
 6. **Large-neighbourhood search** for the rest of the time. Each iteration picks a patient
@@ -28,7 +30,8 @@ The engine, in order:
    with a deadline-aware route when one is left, else the fastest. The
    result is kept if the objective is no worse (sideways moves allowed), else undone.
 7. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
-   the exact model's proven bound, the others their no-competition bound.
+   the exact model's proven bound, the others their no-competition bound; the matching's least
+   cost of the first deadlines nobody can meet raises the deadline term when it is larger.
 8. **Polish**: the searches above prove each patient's earliest completion only (what the batch
    objective counts). In the time kept for it (three times what the no-competition routes took,
    at most ``polish_share`` of the limit), each planned patient in
