@@ -1141,6 +1141,12 @@ class _Search:
                 continue
             bound = bounds.get(visit_class)
             if bound is None:
+                # What is booked so far with this visit: a bound too, and much cheaper.
+                days, travel, non_pref = self.with_visit(i, c)
+                partial = (visit_class[0], days, travel if self.metric else 0, non_pref)
+                if partial >= self.best_key:
+                    hopeless.add(visit_class)
+                    continue
                 child[0][i] = child[1][i] = s
                 child[2][i] = child[3][i] = e
                 self.assign(i, c)
