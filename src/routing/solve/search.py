@@ -43,6 +43,8 @@ Key = tuple[int, int, int, int]
 VisitClass = tuple[int, int, int, int]
 RANK_LIMIT = 400
 """Candidates of a stage up to which the secondary phase ranks them by their bound."""
+RANK_CLASSES = 40
+"""Visit classes ranked at most per node; the rest follow in cheapest-first order."""
 CostTable = list[list[int | None]]
 Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _INF = 1 << 62
@@ -1132,6 +1134,7 @@ class _Search:
         child = [list(lo_s), list(hi_s), list(lo_e), [min(x, cap) for x in hi_e]]
         bounds: dict[VisitClass, Key] = {}
         kept: list[tuple[Key, int, int]] = []
+        rest: list[int] = []
         for c in self.cheapest_first(i, lo_s[i], hi_s[i]):
             s, e = st.start[c], st.end[c]
             if s > cap or not lo_e[i] <= e <= hi_e[i]:
@@ -1140,6 +1143,9 @@ class _Search:
             if visit_class in hopeless:
                 continue
             bound = bounds.get(visit_class)
+            if bound is None and len(bounds) >= RANK_CLASSES:
+                rest.append(c)  # past the ranked classes: in cheapest-first order, lazily
+                continue
             if bound is None:
                 # What is booked so far with this visit: a bound too, and much cheaper.
                 days, travel, non_pref = self.with_visit(i, c)
@@ -1159,7 +1165,7 @@ class _Search:
                 promising.add(visit_class)
             kept.append((bound, s, c))
         kept.sort()
-        return [c for _, _, c in kept]
+        return [c for _, _, c in kept] + rest
 
     def choose_stage(self, b: list[list[int]]) -> int:
         """The open stage with the fewest candidates left (fail first), then the earliest."""
