@@ -542,3 +542,21 @@ def test_a_chain_of_visits_longer_than_a_day_allows_implies_day_gaps() -> None:
     assert result.status is SolveStatus.OPTIMAL
     # a, b on Monday 09:00/10:00; c, d on Tuesday; e on Wednesday 09:00 (ends 09:30).
     assert key(result) == (2 * DAY + 90, 3, 0, 0)
+
+
+def test_home_travel_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index keeps the travel of the last few homes only, and reuses them."""
+    from routing.slot_index import SlotIndex
+    from routing.solve import compiled
+
+    monkeypatch.setattr(compiled, "HOMES_CACHED", 2)
+    located = facility("F1", lat=59.93, lon=30.31)
+    pathway = make_pathway([stage("a")])
+    index = SlotIndex.build([located], [slot("A1", "a", MON, "09:00")])
+    homes = [{"lat": 59.90 + 0.01 * n, "lon": 30.30} for n in range(4)]
+    for home in homes:
+        request = make_request(pathway, REFERRAL, patient=patient(location=home))
+        compiled.compile_request(request, pathway, index)
+    cached = index.cache["homes"]
+    assert isinstance(cached, dict)
+    assert list(cached) == [(59.92, 30.30), (59.93, 30.30)]

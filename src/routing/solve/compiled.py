@@ -8,6 +8,8 @@ the rules between stages are kept as :class:`Link` records for the solver to pro
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from graphlib import CycleError, TopologicalSorter
@@ -455,15 +457,27 @@ def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[
     return cached
 
 
+HOMES_CACHED = 50_000
+"""Homes whose travel minutes an index keeps (least recently used dropped first)."""
+
+
 def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], bool]:
     """Travel minutes from ``home`` to each facility, and whether they keep the triangle
-    inequality with the travel between facilities; cached per home."""
-    key = ("home", home.lat, home.lon)
-    cached = index.cache.get(key)
+    inequality with the travel between facilities; cached per home (the last
+    :data:`HOMES_CACHED` homes, so that a long-running service does not grow without end)."""
+    homes = index.cache.setdefault("homes", OrderedDict())
+    assert isinstance(homes, OrderedDict)
+    key = (home.lat, home.lon)
+    cached = homes.get(key)
     if cached is None:
         minutes = [index.travel.from_home(home, f) for f in index.facilities]
         cached = (minutes, _home_is_metric(minutes, index))
-        index.cache[key] = cached
+        homes[key] = cached
+        if len(homes) > HOMES_CACHED:
+            homes.popitem(last=False)
+    else:
+        with suppress(KeyError):  # another thread may have dropped it meanwhile
+            homes.move_to_end(key)
     assert isinstance(cached, tuple)
     return cached
 
