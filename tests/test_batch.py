@@ -379,13 +379,9 @@ def test_batch_searches_prove_the_completion_only_unless_asked() -> None:
         assert full.objective.key() <= quick.objective.key()
 
 
-def missing_first(routes: tuple[RouteResult, ...] | list[RouteResult]) -> int:
-    """Routed patients who miss the consultation deadline."""
-    return sum(
-        1
-        for r in routes
-        if r.has_route and any(d.deadline_id == "consult_1wd" and not d.met for d in r.deadlines)
-    )
+def missing_any(routes: tuple[RouteResult, ...] | list[RouteResult]) -> int:
+    """Routed patients who miss a deadline (each patient the matching cannot serve does)."""
+    return sum(1 for r in routes if r.has_route and any(not d.met for d in r.deadlines))
 
 
 def test_matching_finds_who_must_miss_the_first_deadline() -> None:
@@ -414,6 +410,6 @@ def test_no_plan_beats_the_matching_bound(cohort: tuple[list[RouteRequest], list
     assert must is not None
     # The bound holds for plans that route every patient that can be routed alone.
     if all(r.has_route for r in result.routes):
-        assert missing_first(result.routes) >= must
+        assert missing_any(result.routes) >= must
     if all(r.has_route for r in result.fcfs_routes):
-        assert missing_first(result.fcfs_routes) >= must
+        assert missing_any(result.fcfs_routes) >= must
