@@ -9,17 +9,26 @@ when its lower bound on the lexicographic objective is not better than the best 
 When the search ends without hitting a limit, the best route is proven optimal (or, with none,
 the request infeasible).
 
+Phases: a greedy first try (each stage's earliest fitting candidate); then, unless that proves
+the earliest completion, the second phase straight away with the completion capped at its lower
+bound (a route found there proves both); otherwise phase 1 (the earliest completion alone) and
+then phase 2 (visit days, travel and preferred facilities among the routes that complete that
+early). In phase 2 a stage's candidates are tried best bound first (by visit class).
+
 Lower bounds at a node, each valid for every completion of the partial route:
 
 1. completion: the greatest lower bound on any stage's end;
-2. visit days: the distinct days of the in-person stages assigned, plus one if an unassigned
-   in-person stage has no candidate left on any of those days;
+2. visit days: the distinct days of the in-person stages assigned, plus the days the open
+   in-person stages must open (no room for them on a visited day), and one more when no
+   partition of them into that many days exists (:mod:`routing.solve.daybound`);
 3. travel: the travel of the assigned in-person stages' days when travel times obey the triangle
    inequality (adding a visit never shortens a day's tour), else 0; with the home known, plus
-   for each day still to open the two home legs of a stage that must be on it (a tour is at
-   least twice its longest home leg);
+   the least travel of the days still to open (a partition of the open stages into them, a day
+   costing at least its dearest stage's two home legs and its dearest pair's tour) and of the
+   open stages that join a visited day (the least they add there, over the day's room);
 4. non-preferred: assigned stages outside the preferred facilities, plus the unassigned ones that
-   have no preferred candidate left.
+   have no preferred candidate left, or whose preferred facilities would raise the travel bound
+   when it already equals the best route's travel.
 """
 
 from __future__ import annotations
