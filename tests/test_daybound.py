@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.solve.daybound import INFEASIBLE, new_day_travel
+from routing.solve.daybound import INFEASIBLE, DayPlan, chronological_travel, new_day_travel
 
 
 def enumerate_partitions(
@@ -85,3 +85,59 @@ def test_a_shared_day_costs_its_dearest_pair() -> None:
     assert new_day_travel([40, 46], [False, False], [False, False], pair_cost, 1, 0, 2) == 70
     # With room on a visited day, the dearer one may join it instead.
     assert new_day_travel([40, 46], [False, False], [False, True], pair_cost, 1, 1, 2) == 40
+
+
+def enumerate_days(plan: DayPlan, groups: int, max_visits: int) -> int:
+    """The least cost over every assignment of the stages to their days (no visited days)."""
+    n = len(plan.legs)
+    best: int | None = None
+    for days in itertools.product(*(sorted(legs) for legs in plan.legs)):
+        if len(set(days)) != groups:
+            continue
+        if any(days[p] > days[a] for a in range(n) for p in range(n) if plan.before[a] >> p & 1):
+            continue
+        cost = 0
+        for day in set(days):
+            members = [a for a in range(n) if days[a] == day]
+            if len(members) > max_visits or (
+                len(members) > 1 and any(plan.lone[a] for a in members)
+            ):
+                break
+            shared = [
+                plan.pair_cost.get((a, b), {}).get(day)
+                for a, b in itertools.combinations(members, 2)
+            ]
+            if any(x is None for x in shared):
+                break
+            cost += max([plan.legs[a][day] for a in members] + [x for x in shared if x is not None])
+        else:
+            best = cost if best is None else min(best, cost)
+    return INFEASIBLE if best is None else best
+
+
+@st.composite
+def day_plans(draw: st.DrawFn) -> tuple[DayPlan, int, int]:
+    """Up to 5 stages on up to 4 days, an order among them, pair costs per day."""
+    n = draw(st.integers(1, 5))
+    legs = [
+        {d: draw(st.integers(0, 60)) for d in draw(st.sets(st.integers(0, 3), min_size=1))}
+        for _ in range(n)
+    ]
+    pairs: dict[tuple[int, int], dict[int, int]] = {}
+    for a, b in itertools.combinations(range(n), 2):
+        common = sorted(legs[a].keys() & legs[b].keys())
+        pairs[(a, b)] = {d: draw(st.integers(0, 90)) for d in common if draw(st.booleans())}
+    before = [sum(1 << p for p in range(a) if draw(st.integers(0, 3)) == 0) for a in range(n)]
+    lone = [draw(st.integers(0, 4)) == 0 for _ in range(n)]
+    plan = DayPlan(legs=legs, pair_cost=pairs, lone=lone, before=before, visited={})
+    return plan, draw(st.integers(1, 4)), draw(st.integers(1, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(day_plans())
+def test_chronological_matches_enumeration(case: tuple[DayPlan, int, int]) -> None:
+    """Day by day, the recursion finds the least cost of every assignment to days."""
+    plan, groups, max_visits = case
+    assert chronological_travel(plan, groups, max_visits) == enumerate_days(
+        plan, groups, max_visits
+    )

@@ -10,15 +10,19 @@ pairs' costs (``pair_cost``); stages that may join an already visited day (``joi
 may not share a day go alone.
 
 The search calls :func:`new_day_travel` with at most a dozen stages; the partition is found by a
-memoised recursion over bit masks.
+memoised recursion over bit masks. :func:`chronological_travel` is the same bound day by day: it
+also knows which days each stage may use and which stage must come first, and is dearer; the
+search uses it once, at the root of its second phase, when that phase runs long.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
+from itertools import combinations
 
-__all__ = ["INFEASIBLE", "new_day_travel"]
+__all__ = ["INFEASIBLE", "DayPlan", "chronological_travel", "new_day_travel"]
 
 INFEASIBLE = -1
 """Returned when no partition into exactly ``groups`` days exists."""
@@ -136,3 +140,94 @@ def _members(mask: int) -> list[int]:
         out.append(low.bit_length() - 1)
         mask ^= low
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class DayPlan:
+    """What :func:`chronological_travel` knows of the open stages, indexed ``0 .. n - 1``.
+
+    Attributes
+    ----------
+    legs
+        ``legs[a]``: per day on which stage ``a`` may be, the least travel of a day holding it.
+    pair_cost
+        ``pair_cost[(a, b)]`` with ``a < b``: per day, the least travel of a day holding both
+        (in an order the rules allow, with time to travel); no entry where they cannot share it.
+    lone
+        Per stage, whether it must be alone on its day.
+    before
+        ``before[a]``: bit mask of the open stages that must start no later than ``a``.
+    visited
+        Per visited day, how many more stages it can take (its travel is already counted).
+    """
+
+    legs: Sequence[Mapping[int, int]]
+    pair_cost: Mapping[tuple[int, int], Mapping[int, int]]
+    lone: Sequence[bool]
+    before: Sequence[int]
+    visited: Mapping[int, int]
+
+
+def chronological_travel(plan: DayPlan, groups: int, max_visits: int) -> int:
+    """The least travel of ``groups`` new days holding the open stages, day by day.
+
+    Days are taken in calendar order; on each, some open stages whose predecessors are all
+    placed (or placed with them) go there: on a visited day at no cost (within its room), on a
+    new day at the cost of its dearest stage or pair. Unlike :func:`new_day_travel` this sees
+    which days each stage may use and the order of the stages; :data:`INFEASIBLE` when no
+    placement uses exactly ``groups`` new days.
+    """
+    n = len(plan.legs)
+    days = sorted({d for legs in plan.legs for d in legs} | set(plan.visited))
+    everyone = (1 << n) - 1
+    impossible = 1 << 62
+    legs, pair_cost, lone, before = plan.legs, plan.pair_cost, plan.lone, plan.before
+
+    def day_cost(members: tuple[int, ...], day: int) -> int | None:
+        cost = max(legs[a][day] for a in members)
+        for a, b in combinations(members, 2):
+            shared = pair_cost.get((a, b), {}).get(day)
+            if shared is None:
+                return None
+            cost = max(cost, shared)
+        return cost
+
+    @cache
+    def best(position: int, placed: int, opened: int) -> int:
+        if placed == everyone:
+            return 0 if opened == groups else impossible
+        if position == len(days) or opened > groups:
+            return impossible
+        day = days[position]
+        result = best(position + 1, placed, opened)  # nobody on this day
+        pool = [a for a in range(n) if not placed >> a & 1 and day in legs[a]]
+        room = plan.visited.get(day)
+        limit = max_visits if room is None else room
+        for size in range(1, min(limit, len(pool)) + 1):
+            for members in combinations(pool, size):
+                mask = _mask(members)
+                # Every predecessor is placed on an earlier day, or on this one.
+                if any(before[a] & ~placed & ~mask for a in members):
+                    continue
+                if size > 1 and any(lone[a] for a in members):
+                    continue
+                if room is not None:
+                    if any(lone[a] for a in members):
+                        continue
+                    result = min(result, best(position + 1, placed | mask, opened))
+                    continue
+                cost = day_cost(members, day)
+                if cost is None:
+                    continue
+                result = min(result, cost + best(position + 1, placed | mask, opened + 1))
+        return result
+
+    found = best(0, 0, 0)
+    return INFEASIBLE if found >= impossible else found
+
+
+def _mask(members: Sequence[int]) -> int:
+    mask = 0
+    for a in members:
+        mask |= 1 << a
+    return mask

@@ -44,7 +44,7 @@ import numpy.typing as npt
 
 from nosology.pathway import LagUnit
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
-from routing.solve.daybound import INFEASIBLE, new_day_travel
+from routing.solve.daybound import INFEASIBLE, DayPlan, chronological_travel, new_day_travel
 
 __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
@@ -59,6 +59,8 @@ Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64
 _INF = 1 << 62
 _NO_KEY: Key = (_INF, _INF, _INF, _INF)
 OPTIMISTIC_NODES = 2_000
+CHRONOLOGICAL_AFTER = 30
+"""Phase-2 nodes after which a better route also tries the dearer day-by-day root bound."""
 """Nodes the search may spend on phase 2 at the completion bound before any route is found."""
 
 
@@ -120,6 +122,15 @@ class _Search:
         """Phase 2: the bounds at its root (where :meth:`share_costs` looks, on first use)."""
         self._tables: tuple[CostTable, CostTable] | None = None
         self._tables_done = False
+        self.phase2_bound: Key | None = None
+        """Phase 2: the bound at its root; a route that meets it ends the search."""
+        self._chronological_pending: int | None = None
+        """Phase 2: the node count at its root, until :meth:`sharpen_root_bound` has run."""
+        self.day_legs: dict[int, dict[int, int]] = {}
+        """Phase 2 root: per in-person stage and day, the least travel of a day holding it."""
+        self.day_pair_costs: dict[tuple[int, int], dict[int, int]] = {}
+        """Phase 2 root: per pair of sharing stages and day, the least travel of a day with both."""
+        self.precedence: list[list[bool]] = []
         self.sites: dict[int, dict[int, Sites]] = {}
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
         self.home_array = np.zeros(0, dtype=np.int64)
@@ -554,6 +565,63 @@ class _Search:
                 outside.add(i)
         return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
 
+    def sharpen_root_bound(self) -> None:
+        """Once phase 2 has run :data:`CHRONOLOGICAL_AFTER` nodes, raise its root bound with
+        :meth:`chronological_key` (dearer than the bounds of the nodes: run once, if needed)."""
+        pending = self._chronological_pending
+        root = self.phase2_root
+        if pending is None or root is None or self.phase2_bound is None:
+            return
+        if self.nodes - pending < CHRONOLOGICAL_AFTER:
+            return
+        self._chronological_pending = None
+        self.phase2_bound = max(self.phase2_bound, self.chronological_key(root, self.phase2_bound))
+
+    def chronological_key(self, b: list[list[int]], key: Key) -> Key:
+        """``key``, the bound at the root ``b`` of phase 2, with the travel of the in-person
+        stages day by day.
+
+        :func:`~routing.solve.daybound.chronological_travel` sees which days each stage may
+        use and the order of the stages, which the partition bound does not. It uses only the
+        root's data (nothing booked), whatever the search has booked now.
+        """
+        tables = self.tables()
+        if tables is None:
+            return key
+        completion, days, travel, _ = key
+        open_stages = [i for i, st in enumerate(self.stages) if st.in_person]
+        day_of = self.axis.day_of
+        legs = []
+        for i in open_stages:
+            first, last = day_of(b[0][i]), day_of(b[1][i])
+            legs.append({d: v for d, v in self.day_legs.get(i, {}).items() if first <= d <= last})
+        plan = DayPlan(
+            legs=legs,
+            pair_cost={
+                (m, n): self.day_pair_costs.get((i, j), {})
+                for (m, i), (n, j) in combinations(enumerate(open_stages), 2)
+            },
+            lone=[not self.stages[i].shares_day for i in open_stages],
+            before=[
+                sum(1 << m for m, j in enumerate(open_stages) if j != i and self.precedence[j][i])
+                for i in open_stages
+            ],
+            visited={},
+        )
+        found = chronological_travel(plan, days, self.max_visits)
+        # Only the stages with no preferred candidate at all surely go elsewhere at this travel.
+        outside = 0
+        if self.has_preferences:
+            for i in open_stages:
+                pref = self.pref_starts(i)
+                if bisect_left(pref, b[0][i]) >= bisect_right(pref, b[1][i]):
+                    outside += 1
+        if found == INFEASIBLE:
+            return (completion, days + 1, 0, outside)
+        if found <= travel:
+            return key
+        return (completion, days, found, outside)
+
     def _join_cost(self, i: int, lo: int, hi: int, preferred_only: bool = True) -> int:
         """Least travel that stage ``i`` adds to a visited day (at a preferred facility).
 
@@ -623,8 +691,14 @@ class _Search:
         legs = np.asarray(self.travel, dtype=np.int64)
         self.home_array, self.travel_array = home, legs
         before = self._precedence()
+        self.precedence = before
+        self.day_pair_costs = {}
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
         self.sites = sites
+        self.day_legs = {
+            i: {d: 2 * int(home[f].min()) for d, (f, _, _) in by_day.items()}
+            for i, by_day in sites.items()
+        }
         apart = {
             (link.x_stage, link.y_stage)
             for link in self.links
@@ -675,7 +749,11 @@ class _Search:
             if not before[i][j]:  # j, then i
                 fits = earliest_end[j][:, None, :] + out.T[None] <= latest_start[i][:, :, None]
                 day = np.minimum(day, np.where(fits, trip.T[None], never))
-            least = int(day.min())
+            per_day = day.min(axis=(1, 2))
+            self.day_pair_costs[(i, j)] = {
+                days[n]: int(v) for n, v in enumerate(per_day.tolist()) if v < never
+            }
+            least = int(per_day.min())
             if least >= never:
                 continue
             table[i][j] = table[j][i] = least
@@ -906,7 +984,12 @@ class _Search:
                 secondary = self.lower_key(b, completion)
                 if secondary is not None and secondary < self.best_key:
                     outcome.root_bound = secondary
+                    self.phase2_bound = secondary
+                    self._chronological_pending = self.nodes
                     self.dfs(0, b)
+                    outcome.root_bound = self.phase2_bound
+                    if self.stopped == "proven":
+                        self.stopped = None
                 else:
                     outcome.root_bound = self.best_key
         outcome.choice = self.best
@@ -935,10 +1018,15 @@ class _Search:
         self.best, self.best_key = None, (completion, _INF, _INF, _INF)
         self.phase2_root = [list(x) for x in b]
         secondary = self.lower_key(b, completion)
+        if secondary is not None:
+            self.phase2_bound = secondary
+            self._chronological_pending = self.nodes
         self.node_budget = self.nodes + OPTIMISTIC_NODES
         if secondary is not None:
             self.dfs(0, b)
         self.node_budget = _INF
+        if self.stopped == "proven":
+            self.stopped = None
         budget_hit = self.stopped == "optimistic budget"
         if budget_hit:
             self.stopped = None
@@ -947,10 +1035,12 @@ class _Search:
             self.completion_proven = False
             self.best, self.best_key = fallback
             self.phase2_root = None
+            self.phase2_bound = None
+            self._chronological_pending = None
             self._tables, self._tables_done = None, False
             return False
-        if secondary is not None:
-            outcome.root_bound = min(secondary, self.best_key)
+        if self.phase2_bound is not None:
+            outcome.root_bound = min(self.phase2_bound, self.best_key)
         return not budget_hit
 
     def earliest_route(self, b: list[list[int]], scan: int = 32) -> bool:
@@ -1206,6 +1296,10 @@ class _Search:
             if key is not None and key < self.best_key:
                 self.best_key = key
                 self.best = list(self.assigned)
+                if self.phase2_bound is not None:
+                    self.sharpen_root_bound()
+                    if key <= self.phase2_bound:
+                        self.stopped = "proven"  # meets the root's bound: nothing can beat it
             return
         lo_s, hi_s, lo_e, hi_e = b
         i = self.choose_stage(b)
