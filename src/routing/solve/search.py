@@ -373,16 +373,23 @@ class _Search:
         shared_legs: list[int] = []
         preferred_legs: list[tuple[int, bool, int, int]] = []
         open_stages: list[tuple[int, int, bool, bool]] = []
+        # Visited days with room for a stage that shares its day, as minute ranges.
+        open_days = [
+            (axis.first_minute(d), axis.last_minute(d))
+            for d, v in days_used.items()
+            if len(v) < self.max_visits and d not in self.exclusive_days
+        ]
         for i in range(self.k):
             if assigned[i] >= 0 or not stages[i].in_person:
                 continue
             starts = stages[i].start
             shares = stages[i].shares_day
+            lo, hi = lo_s[i], hi_s[i]
             joins = shares and any(
-                not self.day_closed(i, d)
-                and bisect_left(starts, max(lo_s[i], axis.first_minute(d)))
-                < bisect_right(starts, min(hi_s[i], axis.last_minute(d)))
-                for d in days_used
+                first <= hi
+                and last >= lo
+                and bisect_left(starts, max(lo, first)) < bisect_right(starts, min(hi, last))
+                for first, last in open_days
             )
             if joins:
                 joining += 1
