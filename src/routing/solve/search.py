@@ -573,16 +573,56 @@ class _Search:
         return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
 
     def sharpen_root_bound(self) -> None:
-        """Once phase 2 has run :data:`CHRONOLOGICAL_AFTER` nodes, raise its root bound with
-        :meth:`chronological_key` (dearer than the bounds of the nodes: run once, if needed)."""
-        pending = self._chronological_pending
+        """Raise phase 2's root bound after a better route: the root's bound again, now against
+        that route (a stage whose preferred facilities would cost travel it no longer has to
+        spare must go elsewhere), and once phase 2 has run :data:`CHRONOLOGICAL_AFTER` nodes,
+        :meth:`chronological_key` (dearer: run once, if needed).
+
+        Each bound is one that every route able to beat the best one meets, so their maximum is
+        too; a best route that meets it is optimal.
+        """
         root = self.phase2_root
-        if pending is None or root is None or self.phase2_bound is None:
+        if root is None or self.phase2_bound is None:
             return
-        if self.nodes - pending < CHRONOLOGICAL_AFTER:
+        again = self.root_key(root)
+        if again is None:
+            self.phase2_bound = self.best_key  # nothing completes early enough to beat it
             return
-        self._chronological_pending = None
-        self.phase2_bound = max(self.phase2_bound, self.chronological_key(root, self.phase2_bound))
+        self.phase2_bound = max(self.phase2_bound, again)
+        pending = self._chronological_pending
+        if pending is not None and self.nodes - pending >= CHRONOLOGICAL_AFTER:
+            self._chronological_pending = None
+            self.phase2_bound = max(
+                self.phase2_bound, self.chronological_key(root, self.phase2_bound)
+            )
+
+    def root_key(self, root: list[list[int]]) -> Key | None:
+        """:meth:`lower_key` at phase 2's root, with nothing booked, whatever is booked now."""
+        saved = (
+            self.assigned,
+            self.used_slots,
+            self.day_visits,
+            self.tour_cost,
+            self.travel_total,
+            self.non_preferred,
+            self.exclusive_days,
+        )
+        self.assigned = [-1] * self.k
+        self.used_slots, self.day_visits, self.tour_cost = set(), {}, {}
+        self.travel_total = self.non_preferred = 0
+        self.exclusive_days = set()
+        try:
+            return self.lower_key(root, self.best_key[0])
+        finally:
+            (
+                self.assigned,
+                self.used_slots,
+                self.day_visits,
+                self.tour_cost,
+                self.travel_total,
+                self.non_preferred,
+                self.exclusive_days,
+            ) = saved
 
     def chronological_key(self, b: list[list[int]], key: Key) -> Key:
         """``key``, the bound at the root ``b`` of phase 2, with the travel of the in-person
