@@ -213,6 +213,8 @@ def plan_batch(
     (0, True)
     """
     started = time.perf_counter()
+    if not 0 <= polish_share < 1:
+        raise ValueError("polish_share must be in [0, 1)")
     if isinstance(cohort_input, Problem):
         problem = cohort_input
         index = SlotIndex.build(
@@ -232,10 +234,9 @@ def plan_batch(
         per_day=per_day,
         horizon_days=horizon_days,
     )
-    if not 0 <= polish_share < 1:
-        raise ValueError("polish_share must be in [0, 1)")
-    engine = _Engine(cohort, seed, time_limit, workers, progress, started, max_destroy)
-    engine.polish_share = polish_share
+    engine = _Engine(
+        cohort, seed, time_limit, workers, progress, started, max_destroy, polish_share
+    )
     return engine.run(max_iterations, exact_max_patients)
 
 
@@ -249,6 +250,7 @@ class _Engine:
         progress: Callable[[BatchProgress], None] | None,
         started: float,
         max_destroy: int,
+        polish_share: float,
     ) -> None:
         self.cohort = cohort
         self.seed = seed
@@ -262,7 +264,7 @@ class _Engine:
         self.iterations = 0
         self.improvements = 0
         self.polished = 0
-        self.polish_share = 0.25
+        self.polish_share = polish_share
         self.polish_reserve = 0.0
         self.alone: list[RouteResult] = []
         self.alone_cost: list[Cost] = []

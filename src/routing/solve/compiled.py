@@ -112,6 +112,8 @@ class CompiledRequest:
     travel_is_metric: bool
     problems: list[str] = field(default_factory=list)
     """Reasons the request cannot be solved at all (a missing reference date, ...)."""
+    precedes: list[list[bool]] = field(default_factory=list)
+    """``precedes[i][j]``: stage ``j`` starts no earlier than stage ``i`` (by the links)."""
 
 
 def _event(pathway: Pathway, positions: dict[str, int], event: str) -> tuple[int, int]:
@@ -300,7 +302,8 @@ def compile_request(
                 max_duration=int(durations.max()) if len(slot) else 0,
             )
         )
-    links.extend(_separate_days(pathway, links, patient.max_visits_per_day))
+    successors = _successors(links, len(pathway.stages))
+    links.extend(_separate_days(pathway, successors, patient.max_visits_per_day))
     home_minutes: list[int] | None = None
     metric = index.travel_is_metric
     if patient.location is not None:
@@ -319,6 +322,7 @@ def compile_request(
         max_visits_per_day=patient.max_visits_per_day,
         travel_is_metric=metric,
         problems=problems,
+        precedes=_precedence(successors, len(pathway.stages)),
     )
 
 
@@ -490,18 +494,9 @@ def _home_is_metric(home: list[int], index: SlotIndex) -> bool:
     return bool(np.all(h[None, :] <= via) and np.all(h[:, None] <= back))
 
 
-def _separate_days(pathway: Pathway, links: list[Link], max_visits: int) -> list[Link]:
-    """Links implied by the same-day rules along the stage order (they cut no route).
-
-    When in-person stage ``b`` starts after in-person stage ``a`` (through a chain of ``after``
-    and non-negative minimum lags to ``b``'s start), every in-person stage on the chain starts
-    between them. So ``b`` starts at least one calendar day after ``a`` when the two may not share
-    a day (one of them does not share days), and at least ``ceil(n / V) - 1`` days after it when
-    the chain holds ``n`` in-person stages and the patient comes at most ``V`` times a day.
-    """
-    n = len(pathway.stages)
-    stages = pathway.stages
-    in_person = [s.mode is VisitMode.IN_PERSON for s in stages]
+def _successors(links: list[Link], n: int) -> dict[int, set[int]]:
+    """Per stage, the stages whose start a link puts no earlier than one of its events (``after``
+    and non-negative minimum lags)."""
     successors: dict[int, set[int]] = {i: set() for i in range(n)}
     for link in links:
         if (
@@ -513,6 +508,37 @@ def _separate_days(pathway: Pathway, links: list[Link], max_visits: int) -> list
             and link.x_stage != link.y_stage
         ):
             successors[link.x_stage].add(link.y_stage)
+    return successors
+
+
+def _precedence(successors: dict[int, set[int]], n: int) -> list[list[bool]]:
+    """``precedes[i][j]``: stage ``j`` starts no earlier than stage ``i`` (transitively)."""
+    precedes = [[j in successors[i] for j in range(n)] for i in range(n)]
+    for m in range(n):
+        for i in range(n):
+            if precedes[i][m]:
+                row_m, row_i = precedes[m], precedes[i]
+                for j in range(n):
+                    if row_m[j]:
+                        row_i[j] = True
+    return precedes
+
+
+def _separate_days(
+    pathway: Pathway, successors: dict[int, set[int]], max_visits: int
+) -> list[Link]:
+    """Links implied by the same-day rules along the stage order (they cut no route).
+
+    When in-person stage ``b`` starts after in-person stage ``a`` (through a chain of ``after``
+    and non-negative minimum lags to ``b``'s start, see :func:`_successors`), every in-person
+    stage on the chain starts between them. So ``b`` starts at least one calendar day after ``a``
+    when the two may not share a day (one of them does not share days), and at least
+    ``ceil(n / V) - 1`` days after it when the chain holds ``n`` in-person stages and the patient
+    comes at most ``V`` times a day.
+    """
+    n = len(pathway.stages)
+    stages = pathway.stages
+    in_person = [s.mode is VisitMode.IN_PERSON for s in stages]
     try:
         order = list(TopologicalSorter({i: successors[i] for i in range(n)}).static_order())
     except CycleError:

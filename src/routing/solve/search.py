@@ -130,7 +130,6 @@ class _Search:
         """Phase 2 root: per in-person stage and day, the least travel of a day holding it."""
         self.day_pair_costs: dict[tuple[int, int], dict[int, int]] = {}
         """Phase 2 root: per pair of sharing stages and day, the least travel of a day with both."""
-        self.precedence: list[list[bool]] = []
         self.sites: dict[int, dict[int, Sites]] = {}
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
         self.home_array = np.zeros(0, dtype=np.int64)
@@ -650,7 +649,7 @@ class _Search:
             },
             lone=[not self.stages[i].shares_day for i in open_stages],
             before=[
-                sum(1 << m for m, j in enumerate(open_stages) if j != i and self.precedence[j][i])
+                sum(1 << m for m, j in enumerate(open_stages) if j != i and self.cr.precedes[j][i])
                 for i in open_stages
             ],
             visited={},
@@ -737,8 +736,7 @@ class _Search:
         home = np.asarray(self.home, dtype=np.int64)
         legs = np.asarray(self.travel, dtype=np.int64)
         self.home_array, self.travel_array = home, legs
-        before = self._precedence()
-        self.precedence = before
+        before = self.cr.precedes
         self.day_pair_costs = {}
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
         self.sites = sites
@@ -812,28 +810,6 @@ class _Search:
                 if there < never:
                     at_preferred[j][i] = there
         return table, at_preferred
-
-    def _precedence(self) -> list[list[bool]]:
-        """``before[i][j]``: stage ``j`` starts no earlier than stage ``i`` (by the links)."""
-        k = self.k
-        before = [[False] * k for _ in range(k)]
-        for link in self.links:
-            if (
-                link.x_stage != REFERRAL_STAGE
-                and link.y_stage != REFERRAL_STAGE
-                and link.x_stage != link.y_stage
-                and link.y_point == 0
-                and link.min is not None
-                and link.min >= 0
-            ):
-                before[link.x_stage][link.y_stage] = True
-        for m in range(k):
-            for i in range(k):
-                if before[i][m]:
-                    for j in range(k):
-                        if before[m][j]:
-                            before[i][j] = True
-        return before
 
     def _day_sites(self, i: int, b: list[list[int]]) -> dict[int, Sites]:
         """Per day, stage ``i``'s facilities with candidates in ``b``, their earliest end and
@@ -1452,10 +1428,6 @@ class _Search:
                     bound = self.lower_key(b, best_key[0])
                     if bound is None or bound >= best_key:
                         return
-
-
-def _least(a: int | None, b: int) -> int:
-    return b if a is None else min(a, b)
 
 
 def search(cr: CompiledRequest, limits: SearchLimits | None = None) -> SearchOutcome:
