@@ -413,3 +413,13 @@ def test_no_plan_beats_the_matching_bound(cohort: tuple[list[RouteRequest], list
         assert missing_any(result.routes) >= must
     if all(r.has_route for r in result.fcfs_routes):
         assert missing_any(result.fcfs_routes) >= must
+
+
+def test_polish_share_outside_its_range_is_refused() -> None:
+    """A negative share, a whole one or NaN is refused before any planning, naming the field."""
+    import pytest
+
+    requests, slots = contended()
+    for share in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="polish_share"):
+            plan_batch((requests, index_of(slots)), polish_share=share)
