@@ -7,7 +7,13 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.solve.daybound import INFEASIBLE, DayPlan, chronological_travel, new_day_travel
+from routing.solve.daybound import (
+    INFEASIBLE,
+    DayPlan,
+    chronological_travel,
+    joining_travel,
+    new_day_travel,
+)
 
 
 def enumerate_partitions(
@@ -68,6 +74,80 @@ def test_matches_enumeration(
 ) -> None:
     """The recursion finds the least partition cost; INFEASIBLE exactly when there is none."""
     assert new_day_travel(*case) == enumerate_partitions(*case)
+
+
+def enumerate_placements(
+    legs: list[int],
+    lone: list[bool],
+    joiners: list[bool],
+    pair_cost: list[list[int | None]],
+    groups: int,
+    max_visits: int,
+    added: list[list[int | None]],
+    rooms: list[int],
+) -> int:
+    """The least cost over every assignment of stages to ``groups`` new days or to a visited
+    day (``added[a][v]``: what stage ``a`` adds to visited day ``v``; a visited day adds the
+    largest addition of the stages it takes, at most ``rooms[v]`` of them)."""
+    n = len(legs)
+    visited = len(rooms)
+    best: int | None = None
+    for assignment in itertools.product(range(-visited, groups), repeat=n):
+        cost = 0
+        for v in range(visited):
+            members = [a for a in range(n) if assignment[a] == v - visited]
+            if len(members) > rooms[v] or any(
+                not joiners[a] or added[a][v] is None for a in members
+            ):
+                break
+            cost += max((added[a][v] or 0 for a in members), default=0)
+        else:
+            days = [[a for a in range(n) if assignment[a] == g] for g in range(groups)]
+            if any(not members or len(members) > max_visits for members in days):
+                continue
+            for members in days:
+                if len(members) > 1 and any(lone[a] for a in members):
+                    break
+                pairs = [pair_cost[a][b] for a, b in itertools.combinations(members, 2)]
+                if any(p is None for p in pairs):
+                    break
+                cost += max([legs[a] for a in members] + [p for p in pairs if p is not None])
+            else:
+                best = cost if best is None else min(best, cost)
+    return INFEASIBLE if best is None else best
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases(), st.data())
+def test_placed_joiners_match_enumeration(
+    case: tuple[list[int], list[bool], list[bool], list[list[int | None]], int, int, int],
+    data: st.DataObject,
+) -> None:
+    """With :func:`joining_travel`, each joiner goes to a visited day it may use, within the
+    day's room, and the day adds its dearest joiner's addition: the least such placement."""
+    legs, lone, joiners, pair_cost, groups, _, max_visits = case
+    rooms = data.draw(st.lists(st.integers(0, 3), max_size=3))
+    added: list[list[int | None]] = [
+        [data.draw(st.none() | st.integers(0, 50)) for _ in rooms] for _ in legs
+    ]
+    joined = joining_travel(
+        [row if j else [None] * len(rooms) for row, j in zip(added, joiners, strict=True)], rooms
+    )
+    found = new_day_travel(legs, lone, joiners, pair_cost, groups, 0, max_visits, joined=joined)
+    assert found == enumerate_placements(
+        legs, lone, joiners, pair_cost, groups, max_visits, added, rooms
+    )
+
+
+def test_two_joiners_cannot_both_take_the_last_place_on_a_day() -> None:
+    """A visited day with room for one: the second joiner goes to the other visited day."""
+    no_pairs: list[list[int | None]] = [[None, None], [None, None]]
+    joined = joining_travel([[0, 21], [0, 22]], [1, 1])
+    assert joined[0b11] == 21  # both on the first day would add 0, but it has room for one
+    assert (
+        new_day_travel([30, 30], [False, False], [True, True], no_pairs, 0, 0, 2, joined=joined)
+        == 21
+    )
 
 
 def test_pairs_that_cannot_share_cost_a_day_each() -> None:

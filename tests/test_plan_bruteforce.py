@@ -296,6 +296,75 @@ def test_planner_matches_brute_force(instance: Instance) -> None:
         assert result.objective.key() == min(feasible)
 
 
+PACKED_DAYS = (DAYS[0], DAYS[1])
+"""The two working days (Thursday and Friday) that every slot of a packed instance is on."""
+
+
+@st.composite
+def packed_instances(draw: st.DrawFn) -> Instance:
+    """4-5 in-person stages whose slots crowd two days at two located facilities.
+
+    The patient comes 2-3 times a day and has a home: visit days, travel and preferred
+    facilities decide between many routes that complete equally early, and the bounds on
+    stages joining days already visited (which slots still fit around the day's visits) do the
+    pruning. Few lags, so that most instances are feasible.
+    """
+    n = draw(st.integers(4, 5))
+    stage_list = tuple(
+        stage(f"s{i}", after=[f"s{i - 1}"] if i and draw(st.booleans()) else []) for i in range(n)
+    )
+    pathway = make_pathway(stage_list)
+    facs = tuple(
+        facility(f"F{i}", lat=draw(st.floats(59.85, 60.05)), lon=draw(st.floats(30.2, 30.5)))
+        for i in range(2)
+    )
+    slots = []
+    for stg in stage_list:
+        for m in range(draw(st.integers(3, 5))):
+            start = at(draw(st.sampled_from(PACKED_DAYS)), "08:00") + timedelta(
+                minutes=30 * draw(st.integers(0, 14))
+            )
+            slots.append(
+                Slot(
+                    id=f"{stg.id}_{m}",
+                    facility_id=draw(st.sampled_from([f.id for f in facs])),
+                    service=ServiceRef.model_validate(service_of(stg.id)),
+                    start=start,
+                    end=start + timedelta(minutes=30 * draw(st.integers(1, 3))),
+                )
+            )
+    home = GeoPoint(lat=draw(st.floats(59.85, 60.05)), lon=draw(st.floats(30.2, 30.5)))
+    request = make_request(
+        pathway,
+        REFERRAL,
+        patient=patient(
+            max_visits_per_day=draw(st.integers(2, 3)),
+            location=home,
+            preferred_facilities=tuple(
+                draw(st.lists(st.sampled_from([f.id for f in facs]), unique=True))
+            ),
+        ),
+    )
+    return Instance(request, pathway, facs, tuple(slots), None)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packed_instances())
+def test_planner_matches_brute_force_on_packed_days(instance: Instance) -> None:
+    """Where several stages share few days, OPTIMAL is still the least objective."""
+    result = solve_and_check(
+        instance.request, instance.pathway, instance.facilities, instance.slots, instance.travel
+    )
+    feasible = brute_force(instance)
+    event(result.status.value)
+    if not feasible:
+        assert result.status is SolveStatus.INFEASIBLE, result.status
+        return
+    assert result.status is SolveStatus.OPTIMAL, result.reasons
+    assert result.objective is not None
+    assert result.objective.key() == min(feasible)
+
+
 def test_slot_shorter_than_nominal_duration() -> None:
     """A lag that only a slot shorter than the stage's nominal duration meets is still plannable."""
     # a (nominally 30 min) then b, with b.start <= a.start + 20 min. A 15-minute slot of a at

@@ -9,6 +9,9 @@ pairs' costs (``pair_cost``); stages that may join an already visited day (``joi
 ``room`` of them) may be left out, at the travel they add there (``join_cost``). Stages that
 may not share a day go alone.
 
+With :func:`joining_travel`, the joiners instead go to the visited days themselves, each day
+within its room and adding at least the largest of its joiners' additions.
+
 The search calls :func:`new_day_travel` with at most a dozen stages; the partition is found by a
 memoised recursion over bit masks. :func:`chronological_travel` is the same bound day by day: it
 also knows which days each stage may use and which stage must come first, and is dearer; the
@@ -22,7 +25,13 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
 
-__all__ = ["INFEASIBLE", "DayPlan", "chronological_travel", "new_day_travel"]
+__all__ = [
+    "INFEASIBLE",
+    "DayPlan",
+    "chronological_travel",
+    "joining_travel",
+    "new_day_travel",
+]
 
 INFEASIBLE = -1
 """Returned when no partition into exactly ``groups`` days exists."""
@@ -37,6 +46,7 @@ def new_day_travel(
     room: int,
     max_visits: int,
     join_cost: Sequence[int] | None = None,
+    joined: Sequence[int] | None = None,
 ) -> int:
     """The least travel of ``groups`` new days holding the open stages, or :data:`INFEASIBLE`.
 
@@ -60,6 +70,9 @@ def new_day_travel(
     join_cost
         Per open stage, the travel it adds to a visited day when it joins one (0 by default;
         only additive when no two joiners can join the same day).
+    joined
+        Instead of ``room`` and ``join_cost``: per set of open stages (bit mask), the least
+        travel they add when exactly they join the visited days (from :func:`joining_travel`).
     """
     n = len(legs)
     joining = join_cost if join_cost is not None else [0] * n
@@ -74,8 +87,16 @@ def new_day_travel(
         for a in range(n)
     ]
 
-    @cache
+    memo: dict[tuple[int, int, int], int] = {}
+
     def best(mask: int, days: int, spare: int) -> int:
+        key = (mask, days, spare)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _best(mask, days, spare)
+        return found
+
+    def _best(mask: int, days: int, spare: int) -> int:
         left = mask.bit_count()
         if left < days or left - min(spare, (mask & joiner_mask).bit_count()) > days * max_visits:
             return impossible
@@ -128,8 +149,64 @@ def new_day_travel(
         grow(pair, rest, b + 1)
         return result
 
-    found = best(everyone, groups, room)
+    if joined is None:
+        found = best(everyone, groups, room)
+    else:
+        found = impossible
+        subset = joiner_mask
+        while True:  # every set of joiners, the rest on the new days
+            if joined[subset] < impossible:
+                found = min(found, joined[subset] + best(everyone ^ subset, groups, 0))
+            if subset == 0:
+                break
+            subset = (subset - 1) & joiner_mask
     return INFEASIBLE if found >= impossible else found
+
+
+def joining_travel(added: Sequence[Sequence[int | None]], rooms: Sequence[int]) -> list[int]:
+    """Per set of stages (bit mask), the least travel they add joining the visited days.
+
+    With travel times that obey the triangle inequality, a visited day's tour grows by at least
+    the largest of the additions of the stages that join it.
+
+    Parameters
+    ----------
+    added
+        ``added[a][d]``: the least travel stage ``a`` adds to the tour of visited day ``d``;
+        ``None`` where it cannot join that day.
+    rooms
+        ``rooms[d]``: how many more stages visited day ``d`` can take.
+
+    Returns
+    -------
+    list[int]
+        Indexed by bit mask over the stages; ``1 << 62`` for a set that cannot all join.
+    """
+    n = len(added)
+    impossible = 1 << 62
+    reach = [impossible] * (1 << n)
+    reach[0] = 0
+    for d, room in enumerate(rooms):
+        can = _mask([a for a in range(n) if added[a][d] is not None])
+        if room <= 0 or not can:
+            continue
+        # The cost of each non-empty set of stages joining this day.
+        day_cost: dict[int, int] = {}
+        subset = can
+        while subset:
+            members = _members(subset)
+            if len(members) <= room:
+                day_cost[subset] = max(x for a in members if (x := added[a][d]) is not None)
+            subset = (subset - 1) & can
+        after = list(reach)
+        for mask, cost in enumerate(reach):
+            if cost >= impossible:
+                continue
+            for subset, extra in day_cost.items():
+                if not subset & mask and cost + extra < after[mask | subset]:
+                    after[mask | subset] = cost + extra
+        reach = after
+    return reach
 
 
 def _members(mask: int) -> list[int]:

@@ -44,24 +44,42 @@ import numpy.typing as npt
 
 from nosology.pathway import LagUnit
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
-from routing.solve.daybound import INFEASIBLE, DayPlan, chronological_travel, new_day_travel
+from routing.solve.daybound import (
+    INFEASIBLE,
+    DayPlan,
+    chronological_travel,
+    joining_travel,
+    new_day_travel,
+)
 
 __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
 Key = tuple[int, int, int, int]
-VisitClass = tuple[int, int, int, int]
+VisitClass = tuple[int, int, int, int, int, int]
 RANK_LIMIT = 400
 """Candidates of a stage up to which the secondary phase ranks them by their bound."""
 RANK_CLASSES = 40
 """Visit classes ranked at most per node; the rest follow in cheapest-first order."""
+RANK_NEAR_LEAVES = 2
+"""Stages nearest the leaves that the secondary phase does not rank (their bounds cost more
+than the order saves)."""
 CostTable = list[list[int | None]]
 Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _INF = 1 << 62
 _NO_KEY: Key = (_INF, _INF, _INF, _INF)
 OPTIMISTIC_NODES = 2_000
+"""Nodes the search may spend on phase 2 at the completion bound before any route is found."""
 CHRONOLOGICAL_AFTER = 30
 """Phase-2 nodes after which a better route also tries the dearer day-by-day root bound."""
-"""Nodes the search may spend on phase 2 at the completion bound before any route is found."""
+JOINERS_PLACED = 5
+"""Open stages that may join a visited day up to which the bound places each on its day."""
+JOINERS_EXACT = 2
+"""Open stages up to which each joiner's addition to a visited day is taken from its candidates
+there (time and same-day rules included), not from its facilities at phase 2's root."""
+DESCENT_AFTER = 40
+"""Phase-2 nodes after which the search pauses to improve its best route by whole days."""
+DESCENT_NODES = 150
+"""Nodes of each re-search of the stages of one or two visit days, the rest fixed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +148,19 @@ class _Search:
         """Phase 2 root: per in-person stage and day, the least travel of a day holding it."""
         self.day_pair_costs: dict[tuple[int, int], dict[int, int]] = {}
         """Phase 2 root: per pair of sharing stages and day, the least travel of a day with both."""
+        self.pair_days: dict[tuple[int, int], tuple[int, list[int]]] = {}
+        """Phase 2 root: per pair of sharing stages (both orders), the first day and the least
+        travel of a day with both on each day from it (``_INF`` on days they cannot share)."""
         self.sites: dict[int, dict[int, Sites]] = {}
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
         self.home_array = np.zeros(0, dtype=np.int64)
         self.travel_array = np.zeros((0, 0), dtype=np.int64)
         self.preferred_mask = np.zeros(0, dtype=np.bool_)
         self._insertions: dict[tuple[int, int, tuple[int, ...], bool], int] = {}
+        self._additions: dict[
+            tuple[int, int, tuple[tuple[int, int, int], ...], int, int, int, int, bool], int
+        ] = {}
+        """Cache of :meth:`_least_addition`."""
         self.completion_proven = False
         """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
@@ -145,6 +170,8 @@ class _Search:
         self.nodes = 0
         self.node_budget = _INF
         """Phase 2 tried first (:meth:`optimistic`) stops at this many nodes."""
+        self.pause_at = _INF
+        """Phase 2 pauses at this many nodes, with a best route, for :meth:`improve_by_days`."""
         self.best: list[int] | None = None
         self.best_key: Key = _NO_KEY
         self.stopped: str | None = None
@@ -157,6 +184,8 @@ class _Search:
         self.travel_total = 0
         self.non_preferred = 0
         self.exclusive_days: set[int] = set()
+        self.open_in_person = sum(1 for st in self.stages if st.in_person)
+        """In-person stages not assigned yet."""
         """Days holding an assigned in-person stage that does not share its day."""
         self.incident: list[list[int]] = [[] for _ in range(self.k)]
         for n, link in enumerate(cr.links):
@@ -484,31 +513,61 @@ class _Search:
         legs_of = [legs for _, legs, _, _ in open_stages]
         lone_flags = [lone for _, _, lone, _ in open_stages]
         join_flags = [joins for _, _, _, joins in open_stages]
-        costs = [[pair_cost[a][c] for c, _, _, _ in open_stages] for a, _, _, _ in open_stages]
+        costs = self._pair_costs_now([i for i, _, _, _ in open_stages], pair_cost, b)
+        joiners = [i for i, _, _, joins in open_stages if joins]
+        placing = bool(joiners) and len(joiners) <= JOINERS_PLACED
         # Joiners add travel to the day they join. Several joining one day add at least the
         # largest of their own additions, so at least their sum over the day's room: charging
-        # each joiner its least addition divided by the largest room is a bound.
-        room_max = max(
-            (
-                self.max_visits - len(v)
-                for d, v in self.day_visits.items()
-                if d not in self.exclusive_days
-            ),
-            default=0,
-        )
-        join_costs = [
-            self._join_cost(i, b[0][i], b[1][i], preferred_only=False) // room_max
-            if joins and room_max > 0
-            else 0
-            for i, _, _, joins in open_stages
-        ]
+        # each joiner its least addition divided by the largest room is a bound. Placing each
+        # joiner on its day instead bounds at least as high; this looser partition is still
+        # what the preferred facilities are weighed against.
+        room_max = 0
+        join_costs = [0] * len(open_stages)
         partition = 0
-        if new_days or any(join_costs):
-            partition = new_day_travel(
-                legs_of, lone_flags, join_flags, costs, new_days, room, self.max_visits, join_costs
+        if self.has_preferences or not placing:
+            room_max = max(
+                (
+                    self.max_visits - len(v)
+                    for d, v in self.day_visits.items()
+                    if d not in self.exclusive_days
+                ),
+                default=0,
             )
-            if partition == INFEASIBLE:
+            join_costs = [
+                self._join_cost(i, b[0][i], b[1][i], preferred_only=False) // room_max
+                if joins and room_max > 0
+                else 0
+                for i, _, _, joins in open_stages
+            ]
+            if new_days or any(join_costs):
+                partition = new_day_travel(
+                    legs_of,
+                    lone_flags,
+                    join_flags,
+                    costs,
+                    new_days,
+                    room,
+                    self.max_visits,
+                    join_costs,
+                )
+                if partition == INFEASIBLE:
+                    return (completion, days + 1, self.travel_total, non_pref)
+        placed = 0
+        if placing:
+            # Sharper: each joiner on a visited day it may use, within each day's room.
+            placed = new_day_travel(
+                legs_of,
+                lone_flags,
+                join_flags,
+                costs,
+                new_days,
+                room,
+                self.max_visits,
+                joined=self._joined(open_stages, b),
+            )
+            if placed == INFEASIBLE:
                 return (completion, days + 1, self.travel_total, non_pref)
+            travel = max(travel, self.travel_total + placed)
         travel = max(travel, self.travel_total + partition)
         if (
             not self.has_preferences
@@ -518,6 +577,34 @@ class _Search:
             return (completion, days, travel, non_pref)
         preferred_of = {i: preferred for i, _, _, preferred in preferred_legs}
         outside = set(forced_outside)
+        # With no travel to spare, a stage whose preferred facilities would make the bound that
+        # sets the travel dearer must go elsewhere.
+        if placing and self.travel_total + placed == travel:
+            for n, (i, _, _, _) in enumerate(open_stages):
+                preferred = preferred_of.get(i, -1)
+                if i in outside or preferred < 0:
+                    continue
+                raised = list(legs_of)
+                raised[n] = preferred
+                dearer = [list(row) for row in costs]
+                for m, (j, _, _, _) in enumerate(open_stages):
+                    if m != n:
+                        dearer[n][m] = dearer[m][n] = at_preferred[i][j]
+                found = new_day_travel(
+                    raised,
+                    lone_flags,
+                    join_flags,
+                    dearer,
+                    new_days,
+                    room,
+                    self.max_visits,
+                    joined=self._joined(open_stages, b, preferred_stage=i),
+                )
+                if found == INFEASIBLE or found > placed:
+                    outside.add(i)
+            return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
+        if self.travel_total + partition < travel:
+            return (completion, days, travel, non_pref)  # the partition does not set it
         for n, (i, _, _, joins) in enumerate(open_stages):
             preferred = preferred_of.get(i, -1)
             if i in outside or preferred < 0:
@@ -605,8 +692,10 @@ class _Search:
             self.travel_total,
             self.non_preferred,
             self.exclusive_days,
+            self.open_in_person,
         )
         self.assigned = [-1] * self.k
+        self.open_in_person = sum(1 for st in self.stages if st.in_person)
         self.used_slots, self.day_visits, self.tour_cost = set(), {}, {}
         self.travel_total = self.non_preferred = 0
         self.exclusive_days = set()
@@ -621,6 +710,7 @@ class _Search:
                 self.travel_total,
                 self.non_preferred,
                 self.exclusive_days,
+                self.open_in_person,
             ) = saved
 
     def chronological_key(self, b: list[list[int]], key: Key) -> Key:
@@ -667,6 +757,97 @@ class _Search:
         if found <= travel:
             return key
         return (completion, days, found, outside)
+
+    def _pair_costs_now(
+        self, stages: list[int], pair_cost: CostTable, b: list[list[int]]
+    ) -> list[list[int | None]]:
+        """``pair_cost`` between ``stages``, over the days both may still use in ``b`` only.
+
+        The root's least travel of a day holding both, on the days in both stages' ranges
+        (``None`` when there is no such day): the deeper the node, the fewer the days.
+        """
+        day_of = self.axis.day_of
+        spans = [(day_of(b[0][i]), day_of(b[1][i])) for i in stages]
+        costs: list[list[int | None]] = [[None] * len(stages) for _ in stages]
+        for a, c in combinations(range(len(stages)), 2):
+            i, j = stages[a], stages[c]
+            if pair_cost[i][j] is None:
+                continue
+            first, by_day = self.pair_days[(i, j)]
+            lo = max(spans[a][0], spans[c][0], first) - first
+            hi = min(spans[a][1], spans[c][1]) - first + 1
+            least = min(by_day[lo:hi], default=_INF)
+            if least < _INF:
+                costs[a][c] = costs[c][a] = least
+        return costs
+
+    def _joined(
+        self,
+        open_stages: list[tuple[int, int, bool, bool]],
+        b: list[list[int]],
+        preferred_stage: int | None = None,
+    ) -> list[int]:
+        """:func:`~routing.solve.daybound.joining_travel` of the open stages: what each adds to
+        each visited day with room that it may use in ``b`` (stage ``preferred_stage`` at its
+        preferred facilities only)."""
+        day_of = self.axis.day_of
+        days = [
+            (d, self.max_visits - len(v), tuple(f for _, _, f in v))
+            for d, v in self.day_visits.items()
+            if len(v) < self.max_visits and d not in self.exclusive_days
+        ]
+        exact = len(open_stages) <= JOINERS_EXACT
+        added: list[list[int | None]] = []
+        for i, _, _, joins in open_stages:
+            first, last = day_of(b[0][i]), day_of(b[1][i])
+            row: list[int | None] = []
+            for d, _, stops in days:
+                if not joins or not first <= d <= last or self.day_closed(i, d):
+                    cost = _INF
+                elif exact:
+                    cost = self._least_addition(i, d, b, i == preferred_stage)
+                else:
+                    cost = self._insertion(i, d, stops, i == preferred_stage)
+                row.append(cost if cost < _INF else None)
+            added.append(row)
+        return joining_travel(added, [room for _, room, _ in days])
+
+    def _least_addition(
+        self, i: int, day: int, b: list[list[int]], preferred_only: bool = False
+    ) -> int:
+        """Least travel that a candidate of stage ``i`` in ``b`` (at a preferred facility) adds
+        to visited ``day``, over those that meet the same-day rules there (``_INF`` when none
+        does)."""
+        st = self.stages[i]
+        axis = self.axis
+        lo_s = max(b[0][i], axis.first_minute(day))
+        hi_s = min(b[1][i], axis.last_minute(day))
+        lo_e, hi_e = max(b[2][i], lo_s), b[3][i]
+        visits = self.day_visits[day]
+        # Only the day's visits and the stage's times that day matter (an in-person candidate
+        # on a slot another stage holds overlaps that stage's visit).
+        key = (i, day, tuple(visits), lo_s, hi_s, lo_e, hi_e, preferred_only)
+        cached = self._additions.get(key)
+        if cached is not None:
+            return cached
+        first = bisect_left(st.start, lo_s)
+        last = bisect_right(st.start, hi_s)
+        base = self.tour_cost.get(day, 0)
+        least = _INF
+        seen: set[tuple[int, int]] = set()
+        for c in range(first, last):
+            if not lo_e <= st.end[c] <= hi_e or (preferred_only and not st.preferred[c]):
+                continue
+            if not self.compatible(i, c):
+                continue
+            place = (st.facility[c], self.visit_class(i, c, 0)[3])
+            if place in seen:
+                continue  # the same facility at the same place in the day adds the same
+            seen.add(place)
+            extended = sorted([*visits, (st.start[c], st.end[c], st.facility[c])])
+            least = min(least, self.tour(extended) - base)
+        self._additions[key] = least
+        return least
 
     def _join_cost(self, i: int, lo: int, hi: int, preferred_only: bool = True) -> int:
         """Least travel that stage ``i`` adds to a visited day (at a preferred facility).
@@ -738,6 +919,7 @@ class _Search:
         self.home_array, self.travel_array = home, legs
         before = self.cr.precedes
         self.day_pair_costs = {}
+        self.pair_days = {}
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
         self.sites = sites
         self.day_legs = {
@@ -798,6 +980,11 @@ class _Search:
             self.day_pair_costs[(i, j)] = {
                 days[n]: int(v) for n, v in enumerate(per_day.tolist()) if v < never
             }
+            by_day = [_INF] * (days[-1] - days[0] + 1)
+            for d, v in zip(days, per_day.tolist(), strict=True):
+                if v < never:
+                    by_day[d - days[0]] = int(v)
+            self.pair_days[(i, j)] = self.pair_days[(j, i)] = (days[0], by_day)
             least = int(per_day.min())
             if least >= never:
                 continue
@@ -1009,7 +1196,7 @@ class _Search:
                     outcome.root_bound = secondary
                     self.phase2_bound = secondary
                     self._chronological_pending = self.nodes
-                    self.dfs(0, b)
+                    self.secondary_search(b, secondary)
                     outcome.root_bound = self.phase2_bound
                     if self.stopped == "proven":
                         self.stopped = None
@@ -1046,7 +1233,7 @@ class _Search:
             self._chronological_pending = self.nodes
         self.node_budget = self.nodes + OPTIMISTIC_NODES
         if secondary is not None:
-            self.dfs(0, b)
+            self.secondary_search(b, secondary)
         self.node_budget = _INF
         if self.stopped == "proven":
             self.stopped = None
@@ -1060,11 +1247,93 @@ class _Search:
             self.phase2_root = None
             self.phase2_bound = None
             self._chronological_pending = None
+            # The root's tables (and what was derived from them) belong to the tighter cap.
             self._tables, self._tables_done = None, False
+            self._insertions.clear()
             return False
         if self.phase2_bound is not None:
             outcome.root_bound = min(self.phase2_bound, self.best_key)
         return not budget_hit
+
+    def secondary_search(self, b: list[list[int]], bound: Key) -> None:
+        """Phase 2 from its root ``b`` (lower bound ``bound``).
+
+        A depth-first search settles its first choices last: when the best route differs from
+        the first one found near the root, it comes only after whole subtrees. So past
+        :data:`DESCENT_AFTER` nodes, the search stops, improves its best route by re-searching
+        whole visit days (:meth:`improve_by_days`), and starts again with that route to prune.
+        """
+        self.pause_at = self.nodes + DESCENT_AFTER
+        self.dfs(0, b, bound)
+        self.pause_at = _INF
+        if self.stopped != "pause":
+            return
+        self.stopped = None
+        self.improve_by_days()
+        if self.stopped is None and self.phase2_bound is not None:
+            # The dearer day-by-day root bound, if the better routes came too early for it.
+            if self._chronological_pending is not None and self.phase2_root is not None:
+                self._chronological_pending = None
+                self.phase2_bound = max(
+                    self.phase2_bound, self.chronological_key(self.phase2_root, self.phase2_bound)
+                )
+            if self.best_key <= self.phase2_bound:
+                return  # the best route meets the root's bound: nothing can beat it
+        if self.stopped is None:
+            self.dfs(0, b, bound)
+
+    def improve_by_days(self) -> None:
+        """Improve the best route by re-searching the stages of one or two of its visit days.
+
+        With the other in-person stages fixed at their slots, the stages visited on those days
+        and the remote ones are searched again, exactly, within :data:`DESCENT_NODES` nodes; the
+        first better route is kept and the descent goes on from it, until no pair of days
+        improves. A route that meets the root's bound ends the search.
+        """
+        assert self.phase2_root is not None
+        assert self.best is not None
+        improved = True
+        while improved and self.stopped is None:
+            improved = False
+            best = list(self.best)
+            days = sorted(
+                {st.day[c] for st, c in zip(self.stages, best, strict=True) if st.in_person}
+            )
+            for chosen in [*([d] for d in days), *combinations(days, 2)]:
+                free = [
+                    i
+                    for i, (st, c) in enumerate(zip(self.stages, best, strict=True))
+                    if not st.in_person or st.day[c] in chosen
+                ]
+                before = self.best_key
+                self._search_with_fixed(best, free)
+                if self.stopped == "pause":
+                    self.stopped = None
+                if self.stopped is not None:
+                    return
+                if self.best_key < before:
+                    improved = True
+                    break
+
+    def _search_with_fixed(self, route: list[int], free: list[int]) -> None:
+        """Search the stages ``free`` with every other stage at its candidate in ``route``."""
+        assert self.phase2_root is not None
+        b = [list(x) for x in self.phase2_root]
+        fixed = [i for i in range(self.k) if i not in free]
+        st = self.stages
+        for i in fixed:
+            c = route[i]
+            self.assign(i, c)
+            b[0][i] = b[1][i] = st[i].start[c]
+            b[2][i] = b[3][i] = st[i].end[c]
+        if self.propagate(b) < 0:
+            bound = self.lower_key(b, self.best_key[0])
+            if bound is not None and bound < self.best_key:
+                self.pause_at = self.nodes + DESCENT_NODES
+                self.dfs(len(fixed), b, bound)
+                self.pause_at = _INF
+        for i in reversed(fixed):
+            self.unassign(i, route[i])
 
     def earliest_route(self, b: list[list[int]], scan: int = 32) -> bool:
         """Book the stages greedily, earliest first; True if that proves the completion.
@@ -1151,20 +1420,26 @@ class _Search:
         non_pref = self.non_preferred + (1 if self.has_preferences and not st.preferred[c] else 0)
         return days, travel, non_pref
 
-    def visit_class(self, i: int, c: int, completion: int) -> tuple[int, int, int, int]:
-        """``(completion, day, facility, place among the day's visits)`` of candidate ``c``.
+    def visit_class(self, i: int, c: int, completion: int) -> VisitClass:
+        """``(completion, day, facility, place among the day's visits, start, end)`` of
+        candidate ``c``; start and end only where the bound depends on them, else -1.
 
         Candidates of one class change the visit days, travel, preferences and same-day room in
         the same way (remote ones: none at all), so the unpropagated bound of their children is
-        the same.
+        the same. With at most :data:`JOINERS_EXACT` in-person stages left open after it, the
+        bound also sees which of their candidates fit around the day's visits: then the times
+        belong to the class.
         """
         st = self.stages[i]
         if not st.in_person:
-            return (completion, -1, -1, -1)
+            return (completion, -1, -1, -1, -1, -1)
         day = st.day[c]
         visits = self.day_visits.get(day)
-        place = bisect_left(visits, (st.start[c], st.end[c], st.facility[c])) if visits else 0
-        return (completion, day, st.facility[c], place)
+        start, end, facility = st.start[c], st.end[c], st.facility[c]
+        place = bisect_left(visits, (start, end, facility)) if visits else 0
+        if self.open_in_person - 1 <= JOINERS_EXACT:
+            return (completion, day, facility, place, start, end)
+        return (completion, day, facility, place, -1, -1)
 
     def assign(self, i: int, c: int) -> None:
         """Book candidate ``c`` for stage ``i`` and update the running totals."""
@@ -1173,6 +1448,7 @@ class _Search:
         self.used_slots.add(st.slot[c])
         if not st.in_person:
             return
+        self.open_in_person -= 1
         day = st.day[c]
         visits = self.day_visits.setdefault(day, [])
         insort(visits, (st.start[c], st.end[c], st.facility[c]))
@@ -1191,6 +1467,7 @@ class _Search:
         self.used_slots.discard(st.slot[c])
         if not st.in_person:
             return
+        self.open_in_person += 1
         day = st.day[c]
         visits = self.day_visits[day]
         visits.remove((st.start[c], st.end[c], st.facility[c]))
@@ -1240,22 +1517,23 @@ class _Search:
         i: int,
         b: list[list[int]],
         cap: int,
+        node_bound: Key | None,
         hopeless: set[VisitClass],
         promising: set[VisitClass],
-    ) -> list[int]:
+    ) -> Iterator[int]:
         """Candidates of in-person stage ``i`` (from :meth:`cheapest_first`), best bound first.
 
         The unpropagated bound of a child depends only on the candidate's visit class
         (:meth:`visit_class`): it is computed once per class, the classes that cannot beat the
         best route go to ``hopeless`` and the others to ``promising``. The candidates of the
-        promising classes come back ordered by that bound, then by start.
+        promising classes come back ordered by that bound, then by start. A class whose bound
+        already equals ``node_bound`` (no child can do better) comes back at once, before the
+        other classes' bounds are computed: a route it leads to may close the node.
         """
         st = self.stages[i]
         lo_s, hi_s, lo_e, hi_e = b
         node_completion = max(lo_e)
-        child = [list(lo_s), list(hi_s), list(lo_e), [min(x, cap) for x in hi_e]]
-        bounds: dict[VisitClass, Key] = {}
-        kept: list[tuple[Key, int, int]] = []
+        classes: dict[VisitClass, list[int]] = {}
         rest: list[int] = []
         for c in self.cheapest_first(i, lo_s[i], hi_s[i]):
             s, e = st.start[c], st.end[c]
@@ -1264,30 +1542,49 @@ class _Search:
             visit_class = self.visit_class(i, c, max(node_completion, e) - self.r)
             if visit_class in hopeless:
                 continue
-            bound = bounds.get(visit_class)
-            if bound is None and len(bounds) >= RANK_CLASSES:
+            members = classes.get(visit_class)
+            if members is not None:
+                members.append(c)
+            elif len(classes) >= RANK_CLASSES:
                 rest.append(c)  # past the ranked classes: in cheapest-first order, lazily
+            else:
+                classes[visit_class] = [c]
+        # What is booked so far with each visit: a bound too, much cheaper, and the order in
+        # which the classes' bounds are computed.
+        partials: list[tuple[Key, int, VisitClass]] = []
+        for n, (visit_class, members) in enumerate(classes.items()):
+            days, travel, non_pref = self.with_visit(i, members[0])
+            partial = (visit_class[0], days, travel if self.metric else 0, non_pref)
+            if partial >= self.best_key:
+                hopeless.add(visit_class)
+            else:
+                partials.append((partial, n, visit_class))
+        partials.sort()
+        child = [list(lo_s), list(hi_s), list(lo_e), [min(x, cap) for x in hi_e]]
+        kept: list[tuple[Key, VisitClass]] = []
+        for partial, _, visit_class in partials:
+            if visit_class in hopeless or partial >= self.best_key:
                 continue
-            if bound is None:
-                # What is booked so far with this visit: a bound too, and much cheaper.
-                days, travel, non_pref = self.with_visit(i, c)
-                partial = (visit_class[0], days, travel if self.metric else 0, non_pref)
-                if partial >= self.best_key:
-                    hopeless.add(visit_class)
-                    continue
-                child[0][i] = child[1][i] = s
-                child[2][i] = child[3][i] = e
-                self.assign(i, c)
-                found = self.lower_key(child, self.best_key[0])
-                self.unassign(i, c)
-                if found is None or found >= self.best_key:
-                    hopeless.add(visit_class)
-                    continue
-                bound = bounds[visit_class] = found
-                promising.add(visit_class)
-            kept.append((bound, s, c))
+            members = classes[visit_class]
+            c = members[0]
+            s, e = st.start[c], st.end[c]
+            child[0][i] = child[1][i] = s
+            child[2][i] = child[3][i] = e
+            self.assign(i, c)
+            found = self.lower_key(child, self.best_key[0])
+            self.unassign(i, c)
+            if found is None or found >= self.best_key:
+                hopeless.add(visit_class)
+                continue
+            promising.add(visit_class)
+            if node_bound is not None and found <= node_bound:
+                yield from sorted(members, key=st.start.__getitem__)
+            else:
+                kept.append((found, visit_class))
         kept.sort()
-        return [c for _, _, c in kept] + rest
+        for _, visit_class in kept:
+            yield from sorted(classes[visit_class], key=st.start.__getitem__)
+        yield from rest
 
     def choose_stage(self, b: list[list[int]]) -> int:
         """The open stage with the fewest candidates left (fail first), then the earliest."""
@@ -1304,12 +1601,15 @@ class _Search:
                 best, best_key = i, key
         return best
 
-    def dfs(self, depth: int, b: list[list[int]]) -> None:
+    def dfs(self, depth: int, b: list[list[int]], bound: Key | None = None) -> None:
+        """Explore the node ``b`` (its lower bound ``bound``, where known) at ``depth``."""
         self.nodes += 1
         if self.nodes >= self.limits.node_limit:
             self.stopped = "node limit"
         elif self.nodes >= self.node_budget:
             self.stopped = "optimistic budget"
+        elif self.nodes >= self.pause_at and self.best is not None:
+            self.stopped = "pause"
         elif self.nodes & 15 == 0 and time.perf_counter() > self.deadline:
             self.stopped = "time limit"
         if self.stopped:
@@ -1338,8 +1638,10 @@ class _Search:
         # Ranking pays where the order matters (far from the leaves) and is cheap (a few hundred
         # candidates at most).
         rank = (
-            depth < self.k - 2
+            depth < self.k - RANK_NEAR_LEAVES
             and bisect_right(starts, hi_s[i]) - bisect_left(starts, lo_s[i]) <= RANK_LIMIT
+            # Where the times belong to the class, every candidate is a class of its own.
+            and self.open_in_person - 1 > JOINERS_EXACT
         )
         hopeless: set[VisitClass] = set()
         """Visit classes whose children cannot beat the best route (the best only improves)."""
@@ -1348,7 +1650,7 @@ class _Search:
         order: Iterable[int] = (
             range(bisect_left(starts, lo_s[i]), bisect_right(starts, hi_s[i]))
             if in_start_order
-            else self.ranked(i, b, cap, hopeless, promising)
+            else self.ranked(i, b, cap, bound, hopeless, promising)
             if rank
             else self.cheapest_first(i, lo_s[i], hi_s[i])
         )
@@ -1365,7 +1667,7 @@ class _Search:
             signature = (s, e, st.facility[c_now]) if st.in_person else None
             if signature is not None and signature == previous:
                 continue
-            visit_class: tuple[int, int, int, int] | None = None
+            visit_class: VisitClass | None = None
             if have_best:
                 # The bound of the child before any propagation: cheap, and often enough.
                 completion = max(node_completion, e) - self.r
@@ -1414,7 +1716,7 @@ class _Search:
             if depth == self.k - 1 or self.propagate(child, touched, visit_day) < 0:
                 bound = self.lower_key(child, self.best_key[0])
                 if bound is not None and bound < self.best_key:
-                    self.dfs(depth + 1, child)
+                    self.dfs(depth + 1, child, bound)
             self.unassign(i, c_now)
             if self.stopped:
                 return
