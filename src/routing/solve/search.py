@@ -161,6 +161,10 @@ class _Search:
             tuple[int, int, tuple[tuple[int, int, int], ...], int, int, int, int, bool], int
         ] = {}
         """Cache of :meth:`_least_addition`."""
+        self._joined: dict[tuple[tuple[tuple[int | None, ...], ...], tuple[int, ...]], list[int]]
+        self._joined = {}
+        self._placed: dict[tuple[object, ...], int] = {}
+        """Caches of :meth:`_placed_travel`."""
         self.completion_proven = False
         """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
@@ -555,15 +559,8 @@ class _Search:
         placed = 0
         if placing:
             # Sharper: each joiner on a visited day it may use, within each day's room.
-            placed = new_day_travel(
-                legs_of,
-                lone_flags,
-                join_flags,
-                costs,
-                new_days,
-                room,
-                self.max_visits,
-                joined=self._joined(open_stages, b),
+            placed = self._placed_travel(
+                open_stages, b, legs_of, lone_flags, join_flags, costs, new_days, room
             )
             if placed == INFEASIBLE:
                 return (completion, days + 1, self.travel_total, non_pref)
@@ -590,15 +587,8 @@ class _Search:
                 for m, (j, _, _, _) in enumerate(open_stages):
                     if m != n:
                         dearer[n][m] = dearer[m][n] = at_preferred[i][j]
-                found = new_day_travel(
-                    raised,
-                    lone_flags,
-                    join_flags,
-                    dearer,
-                    new_days,
-                    room,
-                    self.max_visits,
-                    joined=self._joined(open_stages, b, preferred_stage=i),
+                found = self._placed_travel(
+                    open_stages, b, raised, lone_flags, join_flags, dearer, new_days, room, i
                 )
                 if found == INFEASIBLE or found > placed:
                     outside.add(i)
@@ -781,15 +771,52 @@ class _Search:
                 costs[a][c] = costs[c][a] = least
         return costs
 
-    def _joined(
+    def _placed_travel(
+        self,
+        open_stages: list[tuple[int, int, bool, bool]],
+        b: list[list[int]],
+        legs: list[int],
+        lone: list[bool],
+        joins: list[bool],
+        costs: list[list[int | None]],
+        new_days: int,
+        room: int,
+        preferred_stage: int | None = None,
+    ) -> int:
+        """:func:`~routing.solve.daybound.new_day_travel` of the open stages, each joiner
+        placed on a visited day (:meth:`_additions_by_day`); memoised, for the inputs repeat
+        from one candidate to the next."""
+        added, rooms = self._additions_by_day(open_stages, b, preferred_stage)
+        rows = tuple(tuple(row) for row in added)
+        key = (
+            tuple(legs),
+            tuple(lone),
+            tuple(joins),
+            tuple(tuple(row) for row in costs),
+            new_days,
+            room,
+            rows,
+            tuple(rooms),
+        )
+        found = self._placed.get(key)
+        if found is None:
+            joined = self._joined.get((rows, tuple(rooms)))
+            if joined is None:
+                joined = self._joined[(rows, tuple(rooms))] = joining_travel(added, rooms)
+            found = new_day_travel(
+                legs, lone, joins, costs, new_days, room, self.max_visits, joined=joined
+            )
+            self._placed[key] = found
+        return found
+
+    def _additions_by_day(
         self,
         open_stages: list[tuple[int, int, bool, bool]],
         b: list[list[int]],
         preferred_stage: int | None = None,
-    ) -> list[int]:
-        """:func:`~routing.solve.daybound.joining_travel` of the open stages: what each adds to
-        each visited day with room that it may use in ``b`` (stage ``preferred_stage`` at its
-        preferred facilities only)."""
+    ) -> tuple[list[list[int | None]], list[int]]:
+        """What each open stage adds to each visited day with room that it may use in ``b``
+        (stage ``preferred_stage`` at its preferred facilities only), and those days' room."""
         day_of = self.axis.day_of
         days = [
             (d, self.max_visits - len(v), tuple(f for _, _, f in v))
@@ -810,7 +837,7 @@ class _Search:
                     cost = self._insertion(i, d, stops, i == preferred_stage)
                 row.append(cost if cost < _INF else None)
             added.append(row)
-        return joining_travel(added, [room for _, room, _ in days])
+        return added, [room for _, room, _ in days]
 
     def _least_addition(
         self, i: int, day: int, b: list[list[int]], preferred_only: bool = False
