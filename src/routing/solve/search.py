@@ -592,9 +592,9 @@ class _Search:
                 )
                 if found == INFEASIBLE or found > placed:
                     outside.add(i)
-            return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
         if self.travel_total + partition < travel:
-            return (completion, days, travel, non_pref)  # the partition does not set it
+            # The partition does not set the travel: a dearer one need not exceed the best's.
+            return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
         for n, (i, _, _, joins) in enumerate(open_stages):
             preferred = preferred_of.get(i, -1)
             if i in outside or preferred < 0:
