@@ -73,10 +73,10 @@ CHRONOLOGICAL_AFTER = 30
 """Phase-2 nodes after which a better route also tries the dearer day-by-day root bound."""
 JOINERS_PLACED = 5
 """Open stages that may join a visited day up to which the bound places each on its day."""
-JOINERS_EXACT = 2
+JOINERS_EXACT = 3
 """Open stages up to which each joiner's addition to a visited day is taken from its candidates
 there (time and same-day rules included), not from its facilities at phase 2's root."""
-DESCENT_AFTER = 40
+DESCENT_AFTER = 20
 """Phase-2 nodes after which the search pauses to improve its best route by whole days."""
 DESCENT_NODES = 150
 """Nodes of each re-search of the stages of one or two visit days, the rest fixed."""
