@@ -523,12 +523,11 @@ class _Search:
         # Joiners add travel to the day they join. Several joining one day add at least the
         # largest of their own additions, so at least their sum over the day's room: charging
         # each joiner its least addition divided by the largest room is a bound. Placing each
-        # joiner on its day instead bounds at least as high; this looser partition is still
-        # what the preferred facilities are weighed against.
+        # joiner on its day instead (up to JOINERS_PLACED of them) bounds at least as high.
         room_max = 0
         join_costs = [0] * len(open_stages)
         partition = 0
-        if self.has_preferences or not placing:
+        if not placing:
             room_max = max(
                 (
                     self.max_visits - len(v)
@@ -592,7 +591,7 @@ class _Search:
                 )
                 if found == INFEASIBLE or found > placed:
                     outside.add(i)
-        if self.travel_total + partition < travel:
+        if placing or self.travel_total + partition < travel:
             # The partition does not set the travel: a dearer one need not exceed the best's.
             return (completion, days, travel, non_pref + len(outside) - len(forced_outside))
         for n, (i, _, _, joins) in enumerate(open_stages):
@@ -862,17 +861,26 @@ class _Search:
         base = self.tour_cost.get(day, 0)
         least = _INF
         seen: set[tuple[int, int]] = set()
+        metric, travel = self.metric, self.travel
+        starts, ends, facilities = st.start, st.end, st.facility
         for c in range(first, last):
-            if not lo_e <= st.end[c] <= hi_e or (preferred_only and not st.preferred[c]):
+            s, e, f = starts[c], ends[c], facilities[c]
+            if not lo_e <= e <= hi_e or (preferred_only and not st.preferred[c]):
                 continue
-            if not self.compatible(i, c):
+            # The same-day rules of :meth:`compatible`, against this day's visits only (the day
+            # has room, and is not one a stage needs for itself).
+            if any(
+                (s < e2 and s2 < e)
+                or (metric and e <= s2 and e + travel[f][f2] > s2)
+                or (metric and e2 <= s and e2 + travel[f2][f] > s)
+                for s2, e2, f2 in visits
+            ):
                 continue
-            place = (st.facility[c], self.visit_class(i, c, 0)[3])
+            place = (f, bisect_left(visits, (s, e, f)))
             if place in seen:
                 continue  # the same facility at the same place in the day adds the same
             seen.add(place)
-            extended = sorted([*visits, (st.start[c], st.end[c], st.facility[c])])
-            least = min(least, self.tour(extended) - base)
+            least = min(least, self.tour(sorted([*visits, (s, e, f)])) - base)
         self._additions[key] = least
         return least
 
