@@ -12,6 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
@@ -45,6 +46,7 @@ from route_helpers import (
 from routing.domain import Facility, GeoPoint, Patient, Period, RouteRequest, Slot, TravelModel
 from routing.evaluate import evaluate_route
 from routing.result import SolveStatus
+from routing.solve import search as search_module
 
 # Thursday 7 May to Wednesday 13 May 2026: 9-11 May are days off (Victory Day and its transfer).
 DAYS = tuple(date(2026, 5, 7) + timedelta(days=n) for n in range(7))
@@ -357,6 +359,31 @@ def test_planner_matches_brute_force_on_packed_days(instance: Instance) -> None:
     )
     feasible = brute_force(instance)
     event(result.status.value)
+    if not feasible:
+        assert result.status is SolveStatus.INFEASIBLE, result.status
+        return
+    assert result.status is SolveStatus.OPTIMAL, result.reasons
+    assert result.objective is not None
+    assert result.objective.key() == min(feasible)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packed_instances())
+def test_descent_by_days_keeps_the_optimum(instance: Instance) -> None:
+    """With the descent by whole days forced after 2 nodes (5 a re-search), OPTIMAL is still the
+    least objective: the descent only offers better routes, and the search that follows proves."""
+    with (
+        patch.object(search_module, "DESCENT_AFTER", 2),
+        patch.object(search_module, "DESCENT_NODES", 5),
+    ):
+        result = solve_and_check(
+            instance.request,
+            instance.pathway,
+            instance.facilities,
+            instance.slots,
+            instance.travel,
+        )
+    feasible = brute_force(instance)
     if not feasible:
         assert result.status is SolveStatus.INFEASIBLE, result.status
         return
