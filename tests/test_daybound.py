@@ -32,20 +32,34 @@ def enumerate_partitions(
         dropped = [a for a, day in enumerate(assignment) if day < 0]
         if len(dropped) > room or any(not joiners[a] for a in dropped):
             continue
-        days = [[a for a in range(n) if assignment[a] == g] for g in range(groups)]
-        if any(not members or len(members) > max_visits for members in days):
-            continue
-        cost = 0
-        for members in days:
-            if len(members) > 1 and any(lone[a] for a in members):
-                break
-            pairs = [pair_cost[a][b] for a, b in itertools.combinations(members, 2)]
-            if any(p is None for p in pairs):
-                break
-            cost += max([legs[a] for a in members] + [p for p in pairs if p is not None])
-        else:
+        cost = new_days_cost(assignment, legs, lone, pair_cost, groups, max_visits)
+        if cost is not None:
             best = cost if best is None else min(best, cost)
     return INFEASIBLE if best is None else best
+
+
+def new_days_cost(
+    assignment: tuple[int, ...],
+    legs: list[int],
+    lone: list[bool],
+    pair_cost: list[list[int | None]],
+    groups: int,
+    max_visits: int,
+) -> int | None:
+    """The cost of the new days ``0 .. groups - 1`` of ``assignment`` (stage -> day), each day
+    its dearest stage or pair; ``None`` when a day is empty, too full or holds a forbidden pair."""
+    cost = 0
+    for g in range(groups):
+        members = [a for a, day in enumerate(assignment) if day == g]
+        if not members or len(members) > max_visits:
+            return None
+        if len(members) > 1 and any(lone[a] for a in members):
+            return None
+        pairs = [pair_cost[a][b] for a, b in itertools.combinations(members, 2)]
+        if any(p is None for p in pairs):
+            return None
+        cost += max([legs[a] for a in members] + [p for p in pairs if p is not None])
+    return cost
 
 
 @st.composite
@@ -102,17 +116,9 @@ def enumerate_placements(
                 break
             cost += max((added[a][v] or 0 for a in members), default=0)
         else:
-            days = [[a for a in range(n) if assignment[a] == g] for g in range(groups)]
-            if any(not members or len(members) > max_visits for members in days):
-                continue
-            for members in days:
-                if len(members) > 1 and any(lone[a] for a in members):
-                    break
-                pairs = [pair_cost[a][b] for a, b in itertools.combinations(members, 2)]
-                if any(p is None for p in pairs):
-                    break
-                cost += max([legs[a] for a in members] + [p for p in pairs if p is not None])
-            else:
+            days_cost = new_days_cost(assignment, legs, lone, pair_cost, groups, max_visits)
+            if days_cost is not None:
+                cost += days_cost
                 best = cost if best is None else min(best, cost)
     return INFEASIBLE if best is None else best
 

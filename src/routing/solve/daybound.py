@@ -26,6 +26,7 @@ from functools import cache
 from itertools import combinations
 
 __all__ = [
+    "IMPOSSIBLE",
     "INFEASIBLE",
     "DayPlan",
     "chronological_travel",
@@ -35,6 +36,8 @@ __all__ = [
 
 INFEASIBLE = -1
 """Returned when no partition into exactly ``groups`` days exists."""
+IMPOSSIBLE = 1 << 62
+"""The cost of what cannot be done, inside the recursions and in :func:`joining_travel`."""
 
 
 def new_day_travel(
@@ -77,7 +80,7 @@ def new_day_travel(
     n = len(legs)
     joining = join_cost if join_cost is not None else [0] * n
     everyone = (1 << n) - 1
-    impossible = 1 << 62
+    impossible = IMPOSSIBLE
     joiner_mask = sum(1 << a for a in range(n) if joiners[a])
     # partners[a]: the later stages that can share a day with a.
     partners = [
@@ -180,10 +183,10 @@ def joining_travel(added: Sequence[Sequence[int | None]], rooms: Sequence[int]) 
     Returns
     -------
     list[int]
-        Indexed by bit mask over the stages; ``1 << 62`` for a set that cannot all join.
+        Indexed by bit mask over the stages; :data:`IMPOSSIBLE` for a set that cannot all join.
     """
     n = len(added)
-    impossible = 1 << 62
+    impossible = IMPOSSIBLE
     reach = [impossible] * (1 << n)
     reach[0] = 0
     for d, room in enumerate(rooms):
@@ -257,7 +260,7 @@ def chronological_travel(plan: DayPlan, groups: int, max_visits: int) -> int:
     n = len(plan.legs)
     days = sorted({d for legs in plan.legs for d in legs} | set(plan.visited))
     everyone = (1 << n) - 1
-    impossible = 1 << 62
+    impossible = IMPOSSIBLE
     legs, pair_cost, lone, before = plan.legs, plan.pair_cost, plan.lone, plan.before
 
     def day_cost(members: tuple[int, ...], day: int) -> int | None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, pairwise
 
@@ -66,6 +67,17 @@ than the order saves)."""
 CostTable = list[list[int | None]]
 Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _INF = 1 << 62
+_BOOKINGS = (
+    "assigned",
+    "used_slots",
+    "day_visits",
+    "tour_cost",
+    "travel_total",
+    "non_preferred",
+    "exclusive_days",
+    "open_in_person",
+)
+"""The attributes of :class:`_Search` that :meth:`~_Search.assign` changes."""
 _NO_KEY: Key = (_INF, _INF, _INF, _INF)
 OPTIMISTIC_NODES = 2_000
 """Nodes the search may spend on phase 2 at the completion bound before any route is found."""
@@ -146,8 +158,6 @@ class _Search:
         """Phase 2: the node count at its root, until :meth:`sharpen_root_bound` has run."""
         self.day_legs: dict[int, dict[int, int]] = {}
         """Phase 2 root: per in-person stage and day, the least travel of a day holding it."""
-        self.day_pair_costs: dict[tuple[int, int], dict[int, int]] = {}
-        """Phase 2 root: per pair of sharing stages and day, the least travel of a day with both."""
         self.pair_days: dict[tuple[int, int], tuple[int, list[int]]] = {}
         """Phase 2 root: per pair of sharing stages (both orders), the first day and the least
         travel of a day with both on each day from it (``_INF`` on days they cannot share)."""
@@ -188,9 +198,9 @@ class _Search:
         self.travel_total = 0
         self.non_preferred = 0
         self.exclusive_days: set[int] = set()
+        """Days holding an assigned in-person stage that does not share its day."""
         self.open_in_person = sum(1 for st in self.stages if st.in_person)
         """In-person stages not assigned yet."""
-        """Days holding an assigned in-person stage that does not share its day."""
         self.incident: list[list[int]] = [[] for _ in range(self.k)]
         for n, link in enumerate(cr.links):
             for stage in {link.x_stage, link.y_stage}:
@@ -517,7 +527,8 @@ class _Search:
         legs_of = [legs for _, legs, _, _ in open_stages]
         lone_flags = [lone for _, _, lone, _ in open_stages]
         join_flags = [joins for _, _, _, joins in open_stages]
-        costs = self._pair_costs_now([i for i, _, _, _ in open_stages], pair_cost, b)
+        stages = [i for i, _, _, _ in open_stages]
+        costs = self._pair_costs_now(stages, pair_cost, b)
         joiners = [i for i, _, _, joins in open_stages if joins]
         placing = bool(joiners) and len(joiners) <= JOINERS_PLACED
         # Joiners add travel to the day they join. Several joining one day add at least the
@@ -580,12 +591,7 @@ class _Search:
                 preferred = preferred_of.get(i, -1)
                 if i in outside or preferred < 0:
                     continue
-                raised = list(legs_of)
-                raised[n] = preferred
-                dearer = [list(row) for row in costs]
-                for m, (j, _, _, _) in enumerate(open_stages):
-                    if m != n:
-                        dearer[n][m] = dearer[m][n] = at_preferred[i][j]
+                raised, dearer = _at_preferred(n, preferred, legs_of, costs, at_preferred, stages)
                 found = self._placed_travel(
                     open_stages, b, raised, lone_flags, join_flags, dearer, new_days, room, i
                 )
@@ -601,11 +607,7 @@ class _Search:
             least = _INF
             if new_days:
                 # On a new day at a preferred facility.
-                raised = list(legs_of)
-                raised[n] = preferred
-                dearer = [list(row) for row in costs]
-                for m, (j, _, _, _) in enumerate(open_stages):
-                    dearer[n][m] = dearer[m][n] = at_preferred[i][j]
+                raised, dearer = _at_preferred(n, preferred, legs_of, costs, at_preferred, stages)
                 must_open = list(join_flags)
                 must_open[n] = False
                 found = new_day_travel(
@@ -666,41 +668,40 @@ class _Search:
         self.phase2_bound = max(self.phase2_bound, again)
         pending = self._chronological_pending
         if pending is not None and self.nodes - pending >= CHRONOLOGICAL_AFTER:
-            self._chronological_pending = None
-            self.phase2_bound = max(
-                self.phase2_bound, self.chronological_key(root, self.phase2_bound)
-            )
+            self.raise_day_by_day()
+
+    def raise_day_by_day(self) -> None:
+        """Raise phase 2's root bound with :meth:`chronological_key`, once per root."""
+        if (
+            self._chronological_pending is None
+            or self.phase2_root is None
+            or self.phase2_bound is None
+        ):
+            return
+        self._chronological_pending = None
+        self.phase2_bound = max(
+            self.phase2_bound, self.chronological_key(self.phase2_root, self.phase2_bound)
+        )
 
     def root_key(self, root: list[list[int]]) -> Key | None:
         """:meth:`lower_key` at phase 2's root, with nothing booked, whatever is booked now."""
-        saved = (
-            self.assigned,
-            self.used_slots,
-            self.day_visits,
-            self.tour_cost,
-            self.travel_total,
-            self.non_preferred,
-            self.exclusive_days,
-            self.open_in_person,
-        )
+        with self._nothing_booked():
+            return self.lower_key(root, self.best_key[0])
+
+    @contextmanager
+    def _nothing_booked(self) -> Iterator[None]:
+        """Set the bookings aside for the duration (then put them back as they were)."""
+        saved = {name: getattr(self, name) for name in _BOOKINGS}
         self.assigned = [-1] * self.k
-        self.open_in_person = sum(1 for st in self.stages if st.in_person)
         self.used_slots, self.day_visits, self.tour_cost = set(), {}, {}
         self.travel_total = self.non_preferred = 0
         self.exclusive_days = set()
+        self.open_in_person = sum(1 for st in self.stages if st.in_person)
         try:
-            return self.lower_key(root, self.best_key[0])
+            yield
         finally:
-            (
-                self.assigned,
-                self.used_slots,
-                self.day_visits,
-                self.tour_cost,
-                self.travel_total,
-                self.non_preferred,
-                self.exclusive_days,
-                self.open_in_person,
-            ) = saved
+            for name, value in saved.items():
+                setattr(self, name, value)
 
     def chronological_key(self, b: list[list[int]], key: Key) -> Key:
         """``key``, the bound at the root ``b`` of phase 2, with the travel of the in-person
@@ -723,7 +724,7 @@ class _Search:
         plan = DayPlan(
             legs=legs,
             pair_cost={
-                (m, n): self.day_pair_costs.get((i, j), {})
+                (m, n): self._pair_cost_by_day(i, j)
                 for (m, i), (n, j) in combinations(enumerate(open_stages), 2)
             },
             lone=[not self.stages[i].shares_day for i in open_stages],
@@ -746,6 +747,15 @@ class _Search:
         if found <= travel:
             return key
         return (completion, days, found, outside)
+
+    def _pair_cost_by_day(self, i: int, j: int) -> dict[int, int]:
+        """Per day, the root's least travel of a day holding stages ``i`` and ``j`` (no entry on
+        days they cannot share)."""
+        entry = self.pair_days.get((i, j))
+        if entry is None:
+            return {}
+        first, by_day = entry
+        return {first + n: cost for n, cost in enumerate(by_day) if cost < _INF}
 
     def _pair_costs_now(
         self, stages: list[int], pair_cost: CostTable, b: list[list[int]]
@@ -953,7 +963,6 @@ class _Search:
         legs = np.asarray(self.travel, dtype=np.int64)
         self.home_array, self.travel_array = home, legs
         before = self.cr.precedes
-        self.day_pair_costs = {}
         self.pair_days = {}
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
         self.sites = sites
@@ -1012,9 +1021,6 @@ class _Search:
                 fits = earliest_end[j][:, None, :] + out.T[None] <= latest_start[i][:, :, None]
                 day = np.minimum(day, np.where(fits, trip.T[None], never))
             per_day = day.min(axis=(1, 2))
-            self.day_pair_costs[(i, j)] = {
-                days[n]: int(v) for n, v in enumerate(per_day.tolist()) if v < never
-            }
             by_day = [_INF] * (days[-1] - days[0] + 1)
             for d, v in zip(days, per_day.tolist(), strict=True):
                 if v < never:
@@ -1225,12 +1231,9 @@ class _Search:
             b = [list(x) for x in root_bounds]
             b[3] = [min(x, self.r + completion) for x in b[3]]
             if self.propagate(b) < 0:
-                self.phase2_root = [list(x) for x in b]
-                secondary = self.lower_key(b, completion)
+                secondary = self.enter_phase2(b, completion)
                 if secondary is not None and secondary < self.best_key:
                     outcome.root_bound = secondary
-                    self.phase2_bound = secondary
-                    self._chronological_pending = self.nodes
                     self.secondary_search(b, secondary)
                     outcome.root_bound = self.phase2_bound
                     if self.stopped == "proven":
@@ -1261,11 +1264,7 @@ class _Search:
         self.completion_only = False
         self.completion_proven = True
         self.best, self.best_key = None, (completion, _INF, _INF, _INF)
-        self.phase2_root = [list(x) for x in b]
-        secondary = self.lower_key(b, completion)
-        if secondary is not None:
-            self.phase2_bound = secondary
-            self._chronological_pending = self.nodes
+        secondary = self.enter_phase2(b, completion)
         self.node_budget = self.nodes + OPTIMISTIC_NODES
         if secondary is not None:
             self.secondary_search(b, secondary)
@@ -1279,16 +1278,29 @@ class _Search:
             self.completion_only = True
             self.completion_proven = False
             self.best, self.best_key = fallback
-            self.phase2_root = None
-            self.phase2_bound = None
-            self._chronological_pending = None
-            # The root's tables (and what was derived from them) belong to the tighter cap.
-            self._tables, self._tables_done = None, False
-            self._insertions.clear()
+            self.enter_phase2(None, completion)
             return False
         if self.phase2_bound is not None:
             outcome.root_bound = min(self.phase2_bound, self.best_key)
         return not budget_hit
+
+    def enter_phase2(self, root: list[list[int]] | None, completion: int) -> Key | None:
+        """Make ``root`` phase 2's root (``None``: leave phase 2) and return its bound.
+
+        Everything derived from an earlier root (its tables, the additions computed from
+        them) goes with it: a root with a later completion cap has more candidates.
+        """
+        self.phase2_root = None if root is None else [list(x) for x in root]
+        self._tables, self._tables_done = None, False
+        self._insertions.clear()
+        self.phase2_bound = self._chronological_pending = None
+        if root is None:
+            return None
+        bound = self.lower_key(root, completion)
+        if bound is not None:
+            self.phase2_bound = bound
+            self._chronological_pending = self.nodes
+        return bound
 
     def secondary_search(self, b: list[list[int]], bound: Key) -> None:
         """Phase 2 from its root ``b`` (lower bound ``bound``).
@@ -1306,12 +1318,7 @@ class _Search:
         self.stopped = None
         self.improve_by_days()
         if self.stopped is None and self.phase2_bound is not None:
-            # The dearer day-by-day root bound, if the better routes came too early for it.
-            if self._chronological_pending is not None and self.phase2_root is not None:
-                self._chronological_pending = None
-                self.phase2_bound = max(
-                    self.phase2_bound, self.chronological_key(self.phase2_root, self.phase2_bound)
-                )
+            self.raise_day_by_day()  # if the better routes came too early for it
             if self.best_key <= self.phase2_bound:
                 return  # the best route meets the root's bound: nothing can beat it
         if self.stopped is None:
@@ -1765,6 +1772,26 @@ class _Search:
                     bound = self.lower_key(b, best_key[0])
                     if bound is None or bound >= best_key:
                         return
+
+
+def _at_preferred(
+    n: int,
+    preferred: int,
+    legs: list[int],
+    costs: list[list[int | None]],
+    at_preferred: CostTable,
+    stages: list[int],
+) -> tuple[list[int], list[list[int | None]]]:
+    """``legs`` and ``costs`` of the open ``stages`` with the ``n``-th at a preferred facility:
+    its own legs ``preferred``, its pair costs from ``at_preferred``."""
+    raised = list(legs)
+    raised[n] = preferred
+    dearer = [list(row) for row in costs]
+    i = stages[n]
+    for m, j in enumerate(stages):
+        if m != n:
+            dearer[n][m] = dearer[m][n] = at_preferred[i][j]
+    return raised, dearer
 
 
 def search(cr: CompiledRequest, limits: SearchLimits | None = None) -> SearchOutcome:
