@@ -423,3 +423,30 @@ def test_polish_share_outside_its_range_is_refused() -> None:
     for share in (-0.1, 1.0, float("nan")):
         with pytest.raises(ValueError, match="polish_share"):
             plan_batch((requests, index_of(slots)), polish_share=share)
+
+
+def test_pins_to_unknown_stages_or_slots_and_a_node_limit_below_one_are_refused() -> None:
+    """Cohort.route and Assignment.plan name the request and the field; nothing is ignored."""
+    import re
+
+    import pytest
+
+    from routing.batch.fcfs import Assignment
+
+    requests, slots = contended()
+    cohort = build_cohort(requests, index_of(slots))
+    entry = cohort.plannable()[0]
+    request_id = cohort.entries[entry].request.id
+    stage_id = cohort.entries[entry].pathway.stages[0].id  # type: ignore[union-attr]
+    outside = len(cohort.index.slots)
+    cases = [
+        ({"no_such_stage": 0}, None, "pins names stage 'no_such_stage'"),
+        ({stage_id: outside}, None, f"slot position {outside}"),
+        ({stage_id: -1}, None, "slot position -1"),
+        (None, 0, "node_limit must be at least 1"),
+    ]
+    for pins, node_limit, message in cases:
+        with pytest.raises(ValueError, match=f"request {request_id}: .*{re.escape(message)}"):
+            cohort.route(entry, None, pins=pins, node_limit=node_limit)
+    with pytest.raises(ValueError, match=f"request {request_id}: pins names stage"):
+        Assignment.empty(cohort).plan(entry, None, pins={"no_such_stage": 0})

@@ -179,6 +179,7 @@ class Cohort:
         if e.invalid is not None:
             return e.invalid
         assert e.pathway is not None
+        self.check_route_options(entry, pins, node_limit)
         pathway = _hard_copy(e.pathway) if meet_deadlines else e.pathway
         request = e.request
         short = self.horizon_days
@@ -201,6 +202,30 @@ class Cohort:
         if meet_deadlines and result.has_route:
             result = _soften(result, e.pathway)
         return result
+
+    def check_route_options(
+        self, entry: int, pins: Mapping[str, int] | None, node_limit: int | None = None
+    ) -> None:
+        """Refuse pins to stages the pathway does not have or to slots the index does not
+        hold, and a node limit below 1, with a :class:`ValueError` naming the request and the
+        field (see :meth:`route`)."""
+        e = self.entries[entry]
+        if e.pathway is None:
+            return  # not plannable: route() returns why
+        if node_limit is not None and node_limit < 1:
+            raise ValueError(f"request {e.request.id}: node_limit must be at least 1")
+        stages = {stage.id for stage in e.pathway.stages}
+        for stage_id, position in (pins or {}).items():
+            if stage_id not in stages:
+                raise ValueError(
+                    f"request {e.request.id}: pins names stage {stage_id!r}, "
+                    f"which pathway {e.pathway.id!r} does not have"
+                )
+            if not 0 <= position < len(self.index.slots):
+                raise ValueError(
+                    f"request {e.request.id}: pins puts stage {stage_id!r} on slot position "
+                    f"{position}, outside the index's {len(self.index.slots)} slots"
+                )
 
     def _route(
         self,

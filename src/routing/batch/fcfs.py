@@ -94,6 +94,7 @@ class Assignment:
         (:meth:`Cohort.route`); when there is none, the fastest route, or with ``defer``
         nothing: the entry stays unplanned and ``None`` is returned.
         """
+        self.cohort.check_route_options(entry, pins)
         blocked = self.cohort.blocked(self.usage, entry)
         result: RouteResult | None = None
         if pins and not blocked[list(pins.values())].any():
