@@ -204,6 +204,21 @@ def test_existing_bookings_are_kept_and_reserved() -> None:
     assert result.moved == ()
 
 
+def test_existing_bookings_move_when_moving_is_allowed() -> None:
+    """With ``allow_moving_existing`` a held slot is not kept: the patient alone moves to the
+    earlier consultation, and the plan reports it moved."""
+    requests, slots = contended()
+    holder = requests[0].model_copy(update={"existing_bookings": {"consult": "C2"}})
+    kept = plan_batch(([holder], index_of(slots)), seed=0, max_iterations=5)
+    moved = plan_batch(
+        ([holder], index_of(slots)), seed=0, max_iterations=5, allow_moving_existing=True
+    )
+    assert {b.slot_id for b in kept.routes[0].bookings} == {"C2", "T2"}
+    assert kept.moved == ()
+    assert {b.slot_id for b in moved.routes[0].bookings} == {"C1", "T1"}
+    assert moved.moved == ("R0",)
+
+
 def test_bad_and_infeasible_records_are_reported_the_rest_planned(tmp_path: Path) -> None:
     """The command plans the good requests and reports a malformed, an invalid and an
     infeasible one by id, with exit status 1."""
@@ -293,19 +308,26 @@ def test_thinning_and_short_horizon_keep_the_fastest_routes() -> None:
 
 
 def test_thinning_caps_candidates_per_day() -> None:
-    """After thinning no stage has more than ``per_day`` candidates on one day."""
-    from routing.batch.cohort import thin_candidates
+    """After thinning no stage has more than ``per_day`` candidates on one day, each kept one
+    is a candidate of the unthinned stage, and what was removed is counted."""
     from routing.solve.compiled import compile_request
+    from routing.solve.thinning import THINNED
 
     requests, index = region_cohort(200, 1.0)
     cohort = build_cohort(requests, index, per_day=0)
+    thinned = 0
     for entry in cohort.entries[:20]:
         assert entry.pathway is not None
-        cr = compile_request(entry.request, entry.pathway, index)
-        thin_candidates(cr, 3)
-        for st_ in cr.stages:
+        full = compile_request(entry.request, entry.pathway, index)
+        cr = compile_request(entry.request, entry.pathway, index, per_day=3)
+        for st_, all_ in zip(cr.stages, full.stages, strict=True):
             assert max(Counter(st_.day).values(), default=0) <= 3
             assert st_.start == sorted(st_.start)
+            assert set(st_.slot) <= set(all_.slot)
+            removed = st_.excluded_by.get(THINNED, 0)
+            assert removed == len(all_.slot) - len(st_.slot)
+            thinned += removed
+    assert thinned > 0
 
 
 def test_deadline_aware_routes_meet_every_soft_deadline() -> None:

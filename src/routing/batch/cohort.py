@@ -34,7 +34,7 @@ from routing.batch.objective import priority_weight
 from routing.domain import RouteRequest
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import CompiledRequest, compile_request
+from routing.solve.compiled import compile_request
 from routing.solve.plan import (
     SolveOptions,
     invalid_result,
@@ -50,7 +50,6 @@ __all__ = [
     "CohortEntry",
     "build_cohort",
     "deadline_aware",
-    "thin_candidates",
     "unplanned_result",
 ]
 
@@ -118,7 +117,7 @@ class Cohort:
     options: SolveOptions
     per_day: int = 0
     """Each stage's search sees at most this many candidates a day (0: all; see
-    :func:`thin_candidates`)."""
+    :func:`~routing.solve.thinning.nearest_per_day`)."""
     horizon_days: int = 0
     """The first search of a route looks this many days past the referral (0: the request's own
     horizon); see :meth:`route`."""
@@ -240,14 +239,11 @@ class Cohort:
         e = self.entries[entry]
         started = time.perf_counter()
         fixed = {**e.fixed, **(pins or {})}
-        if blocked is not None and pins:
-            blocked = blocked.copy()
-            blocked[list(pins.values())] = False
-        cr = compile_request(request, pathway, self.index, blocked)
+        cr = compile_request(
+            request, pathway, self.index, blocked, pins=fixed, per_day=self.per_day
+        )
         if cr.problems:
             return _invalid(e.request, pathway, "; ".join(cr.problems))
-        _pin(cr, fixed)
-        thin_candidates(cr, self.per_day)
         limits = SearchLimits(
             time_limit=self.options.time_limit,
             node_limit=node_limit or self.options.node_limit,
@@ -261,10 +257,9 @@ class Cohort:
         if e.invalid is not None or e.pathway is None:
             return None
         started = time.perf_counter()
-        cr = compile_request(e.request, e.pathway, self.index, None)
+        cr = compile_request(e.request, e.pathway, self.index, None, pins=slots)
         if cr.problems or set(slots) != {st.stage_id for st in cr.stages}:
             return None
-        _pin(cr, slots)
         limits = SearchLimits(
             time_limit=self.options.time_limit, node_limit=self.options.node_limit
         )
@@ -276,43 +271,6 @@ class Cohort:
         fixed = self.entries[entry].fixed
         position = self.index.slot_position
         return [position[b.slot_id] for b in result.bookings if b.stage_id not in fixed]
-
-
-def thin_candidates(cr: CompiledRequest, per_day: int, block_minutes: int = 60) -> None:
-    """Keep at most ``per_day`` candidates a day for each stage: the nearest, one per hour block.
-
-    First, a facility keeps only its earliest candidate of each stage per ``block_minutes`` block
-    (a later one of the same block helps only when the earlier one clashes with another stage
-    of that day). Then, day by day, the candidates of the facilities nearest the patient's home
-    (travel minutes, then facility position) are kept, at most ``per_day`` of them. The
-    candidates a patient's search sees then depend on the days of the horizon, not on how many
-    facilities and places the region has, which grow with the cohort. ``per_day`` 0 keeps
-    everything. Applied after taken slots are removed, so what is kept is free.
-    """
-    if per_day <= 0:
-        return
-    home = np.asarray(cr.home_minutes, dtype=np.int64) if cr.home_minutes is not None else None
-    for n, st in enumerate(cr.stages):
-        if len(st.slot) <= per_day:
-            continue
-        facility = np.asarray(st.facility, dtype=np.int64)
-        start = np.asarray(st.start, dtype=np.int64)
-        day = np.asarray(st.day, dtype=np.int64)
-        # The earliest candidate of each facility and block (candidates are sorted by start).
-        block = facility * (1 + int(start.max()) // block_minutes) + start // block_minutes
-        _, first = np.unique(block, return_index=True)
-        first.sort()
-        distance = home[facility[first]] if home is not None else np.zeros(len(first), np.int64)
-        # Day by day, nearest first (then facility, then candidate order).
-        order = first[np.lexsort((first, facility[first], distance, day[first]))]
-        days = day[order]
-        group_start = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
-        rank = np.arange(len(order)) - np.repeat(
-            group_start, np.diff(np.r_[group_start, len(order)])
-        )
-        keep = np.sort(order[rank < per_day])
-        if len(keep) < len(st.slot):
-            cr.stages[n] = st.subset(keep.tolist(), "beyond the nearest candidates of the day")
 
 
 _HARD: dict[Pathway, Pathway] = {}
@@ -345,16 +303,6 @@ def _soften(result: RouteResult, pathway: Pathway) -> RouteResult:
     return result.model_copy(
         update={"deadlines": deadlines, "status": SolveStatus.FEASIBLE, "bound": None}
     )
-
-
-def _pin(cr: CompiledRequest, fixed: Mapping[str, int]) -> None:
-    """Keep only the fixed slot among the candidates of each fixed stage."""
-    for n, st in enumerate(cr.stages):
-        slot = fixed.get(st.stage_id)
-        if slot is None:
-            continue
-        keep = [c for c, s in enumerate(st.slot) if s == slot]
-        cr.stages[n] = st.subset(keep, "another slot is already booked for the stage")
 
 
 def unplanned_result(request: RouteRequest, reason: str, status: SolveStatus) -> RouteResult:
@@ -396,7 +344,8 @@ def build_cohort(
         Limits of each single-patient search; the default node limit keeps planning
         deterministic (the time limit is generous and only a safety net).
     per_day
-        Candidates a day each stage's search sees, at most (:func:`thin_candidates`; 0: all).
+        Candidates a day each stage's search sees, at most
+        (:func:`~routing.solve.thinning.nearest_per_day`; 0: all).
     horizon_days
         Days past the referral the first search of a route looks (:meth:`Cohort.route`;
         0: the request's own horizon).

@@ -111,17 +111,17 @@ class _Model:
         e = cohort.entries[i]
         assert e.pathway is not None
         cr = compile_request(
-            e.request, e.pathway, cohort.index, cohort.blocked(np.zeros_like(cohort.reserved), i)
+            e.request,
+            e.pathway,
+            cohort.index,
+            cohort.blocked(np.zeros_like(cohort.reserved), i),
+            pins=e.fixed,
         )
         m = self.model
         u = m.new_bool_var(f"u{i}")
         x: list[list[cp_model.IntVar]] = []
         for s, st in enumerate(cr.stages):
-            fixed = e.fixed.get(st.stage_id)
             row = [m.new_bool_var(f"x{i}_{s}_{c}") for c in range(len(st.slot))]
-            for c, slot in enumerate(st.slot):
-                if fixed is not None and slot != fixed:
-                    m.add(row[c] == 0)
             m.add(sum(row) == 1 - u)
             x.append(row)
         if cr.problems:

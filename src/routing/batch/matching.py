@@ -94,7 +94,7 @@ def first_deadline_slots(cohort: Cohort, entry: int) -> FirstDeadline | None:
     ]
     if not soft:
         return None
-    cr = compile_request(e.request, pathway, cohort.index, None)
+    cr = compile_request(e.request, pathway, cohort.index, None, pins=e.fixed)
     if cr.problems:
         return None
     axis = cr.axis

@@ -9,6 +9,7 @@ the rules between stages are kept as :class:`Link` records for the solver to pro
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +21,7 @@ import numpy.typing as npt
 from nosology.pathway import EventPoint, LagUnit, Pathway, Stage, VisitMode, parse_event
 from routing.domain import GeoPoint, RouteRequest
 from routing.slot_index import SlotIndex
+from routing.solve.thinning import THINNED, nearest_per_day
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = ["REFERRAL_STAGE", "CompiledRequest", "Link", "StageCandidates", "compile_request"]
@@ -173,6 +175,8 @@ def compile_request(
     blocked: npt.NDArray[np.bool_] | None = None,
     *,
     merge_twins: bool = False,
+    pins: Mapping[str, int] | None = None,
+    per_day: int = 0,
 ) -> CompiledRequest:
     """Gather each stage's candidate slots and the pathway's links for ``request``.
 
@@ -180,6 +184,12 @@ def compile_request(
     patients of a batch); they are not candidates. ``merge_twins`` keeps one of the slots of a
     stage that share facility, start and end (the first by id): right when this request is
     planned alone, wrong for a model in which several patients share the slots.
+
+    ``pins`` (stage id → slot position) makes a slot the only candidate of its stage, blocked
+    or not, if it passes the stage's other rules; given, it replaces the request's existing
+    bookings (``None``: they are the pins). ``per_day`` keeps at most that many candidates a
+    day for each stage that is not pinned (:func:`~routing.solve.thinning.nearest_per_day`;
+    0 keeps all).
 
     Raises
     ------
@@ -225,11 +235,23 @@ def compile_request(
         )
         for stage in pathway.stages
     }
+    home_minutes: list[int] | None = None
+    home_array: npt.NDArray[np.int64] | None = None
+    metric = index.travel_is_metric
+    if patient.location is not None:
+        home_minutes, home_metric = _home_legs(index, patient.location)
+        home_array = np.asarray(home_minutes, dtype=np.int64)
+        metric = metric and home_metric
+    if pins is None:
+        pins = {
+            stage_id: index.slot_position.get(slot_id, -1)
+            for stage_id, slot_id in request.existing_bookings.items()
+        }
     stages: list[StageCandidates] = []
     for stage in pathway.stages:
         merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id])
-        booked = request.existing_bookings.get(stage.id)
-        per_slot = booked is not None or blocked is not None
+        pinned = pins.get(stage.id)
+        per_slot = pinned is not None or blocked is not None
         # Slots of one place and time are merged before the per-slot filters only when there
         # are none (a taken twin must not hide a free one).
         base = _stage_base(index, stage, merge and not per_slot)
@@ -239,12 +261,12 @@ def compile_request(
         keep = _Narrowing(hi - lo, excluded)
         if allowed is not None:
             keep.by(fac_allowed[base.facility[lo:hi]], "at facilities the patient may not use")
-        if booked is not None:
-            # A kept booking: its own slot is the only candidate, taken or not.
-            position = index.slot_position.get(booked)
-            if position is None:
+        if pinned is not None:
+            # A kept booking or a pin: its own slot is the only candidate, taken or not.
+            if pinned < 0:
+                booked = request.existing_bookings[stage.id]
                 problems.append(f"stage {stage.id}: the booked slot {booked!r} is not known")
-            keep.by(base.pos[lo:hi] == position, "another slot is booked for the stage")
+            keep.by(base.pos[lo:hi] == pinned, "another slot is booked for the stage")
         elif blocked is not None:
             keep.by(~blocked[base.pos[lo:hi]], "already taken")
         if stage.mode is VisitMode.IN_PERSON and busy:
@@ -262,11 +284,8 @@ def compile_request(
             days = base.day[lo:hi] if point is EventPoint.START else base.end_day[lo:hi]
             for first, last, ref_name in ranges:
                 keep.by((days >= first) & (days <= last), f"outside the window after {ref_name}")
-        if keep.mask is None:
-            rows = slice(lo, hi)
-            lists = [values[lo:hi] for values in base.lists]
-            chosen: npt.NDArray[np.int64] | slice = rows
-        else:
+        chosen: npt.NDArray[np.int64] | slice = slice(lo, hi)
+        if keep.mask is not None:
             chosen = lo + np.flatnonzero(keep.mask)
             if merge and per_slot and len(chosen) > 1:
                 same = (
@@ -278,6 +297,11 @@ def compile_request(
                 if twins:
                     excluded[_TWINS] = excluded.get(_TWINS, 0) + twins
                     chosen = chosen[np.r_[True, ~same]]
+        if per_day > 0 and pinned is None:
+            chosen = _thinned(base, chosen, home_array, per_day, excluded)
+        if isinstance(chosen, slice):
+            lists = [values[chosen] for values in base.lists]
+        else:
             lists = [array[chosen].tolist() for array in base.arrays]
         slot, start, end, day, end_day, facs = lists
         durations = base.end[chosen] - base.start[chosen]
@@ -304,11 +328,6 @@ def compile_request(
         )
     successors = _successors(links, len(pathway.stages))
     links.extend(_separate_days(pathway, successors, patient.max_visits_per_day))
-    home_minutes: list[int] | None = None
-    metric = index.travel_is_metric
-    if patient.location is not None:
-        home_minutes, home_metric = _home_legs(index, patient.location)
-        metric = metric and home_metric
     return CompiledRequest(
         request=request,
         pathway=pathway,
@@ -324,6 +343,25 @@ def compile_request(
         problems=problems,
         precedes=_precedence(successors, len(pathway.stages)),
     )
+
+
+def _thinned(
+    base: _StageBase,
+    chosen: npt.NDArray[np.int64] | slice,
+    home: npt.NDArray[np.int64] | None,
+    per_day: int,
+    excluded: dict[str, int],
+) -> npt.NDArray[np.int64] | slice:
+    """``chosen`` rows of ``base`` thinned to ``per_day`` a day, the rest counted as excluded."""
+    rows = np.arange(chosen.start, chosen.stop) if isinstance(chosen, slice) else chosen
+    if len(rows) <= per_day:
+        return chosen
+    kept = rows[
+        nearest_per_day(base.facility[rows], base.start[rows], base.day[rows], home, per_day)
+    ]
+    if len(kept) < len(rows):
+        excluded[THINNED] = excluded.get(THINNED, 0) + len(rows) - len(kept)
+    return kept
 
 
 class _Narrowing:
