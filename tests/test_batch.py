@@ -420,6 +420,70 @@ def test_matching_finds_who_must_miss_the_first_deadline() -> None:
     assert matching.deadline_cost == miss_cost(limit=1, actual=2, weight=1)
 
 
+@st.composite
+def mixed_cohorts(draw: st.DrawFn) -> tuple[list[RouteRequest], list[Slot]]:
+    """Patients referred on different days, some held to one facility: unequal slot sets."""
+    slots = []
+    for k in range(draw(st.integers(1, 6))):
+        day = draw(st.integers(0, 2))
+        hhmm = draw(st.sampled_from(["09:00", "10:00", "11:00", "14:00"]))
+        facility = draw(st.sampled_from(["F1", "F2"]))
+        slots.append(
+            make_slot(f"consult{k}", "consult", day, hhmm, facility, draw(st.integers(1, 2)))
+        )
+    # Plenty of CT within its deadline: the consultation's deadline is the tightest.
+    slots += [
+        make_slot(f"ct{d}{f}", "ct", d, "16:00", f, 10) for d in range(4) for f in ("F1", "F2")
+    ]
+    n = draw(st.integers(1, 12))
+    requests = []
+    for i, request in enumerate(make_requests(n, [0, 1, 2])):
+        allowed = draw(st.sampled_from([None, frozenset({"F1"}), frozenset({"F2"})]))
+        days = draw(st.integers(0, 2))
+        patient = Patient(id=f"P{i}", allowed_facilities=allowed)
+        referral = request.referral + timedelta(days=days)
+        requests.append(request.model_copy(update={"patient": patient, "referral": referral}))
+    return requests, slots
+
+
+@settings(max_examples=60, deadline=None)
+@given(mixed_cohorts())
+def test_matching_by_classes_is_as_large_as_one_by_patients(
+    cohort_input: tuple[list[RouteRequest], list[Slot]],
+) -> None:
+    """The flow over classes matches as many patients as Hopcroft–Karp over single patients
+    and slot places, and its pins respect each patient's slots and each slot's capacity."""
+    import networkx as nx
+
+    from routing.batch.matching import first_deadline_slots, match_first_deadlines
+
+    requests, slots = cohort_input
+    cohort = build_cohort(requests, index_of(slots))
+    entries = cohort.plannable()
+    matching = match_first_deadlines(cohort, entries)
+    graph = nx.Graph()
+    firsts = {}
+    for i in entries:
+        first = first_deadline_slots(cohort, i)
+        if first is None:
+            continue
+        firsts[i] = first
+        graph.add_node(("patient", i))
+        for position in first.slots:
+            for copy in range(int(cohort.capacity[position])):
+                graph.add_edge(("patient", i), ("slot", position, copy))
+    top = [("patient", i) for i in firsts]
+    reference = nx.bipartite.hopcroft_karp_matching(graph, top_nodes=top) if top else {}
+    assert matching.entries == len(firsts)
+    assert len(matching.pins) == sum(1 for node in top if node in reference)
+    assert matching.must_miss == len(firsts) - len(matching.pins)
+    taken = Counter(position for _, position in matching.pins.values())
+    assert all(taken[p] <= cohort.capacity[p] for p in taken)
+    for i, (stage_id, position) in matching.pins.items():
+        assert stage_id == firsts[i].stage_id
+        assert position in firsts[i].slots
+
+
 @settings(max_examples=25, deadline=None)
 @given(cohorts())
 def test_no_plan_beats_the_matching_bound(cohort: tuple[list[RouteRequest], list[Slot]]) -> None:

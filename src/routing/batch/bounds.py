@@ -67,10 +67,10 @@ def no_competition_routes(
     cohort: Cohort, *, on_patient: Callable[[int], None] | None = None
 ) -> list[RouteResult]:
     """Each entry's fastest route with no other patient competing (kept bookings respected)."""
-    usage = np.zeros(len(cohort.capacity), dtype=np.int64)
+    full = cohort.blocked(np.zeros(len(cohort.capacity), dtype=np.int64))
     routes: list[RouteResult] = []
     for i in range(len(cohort)):
-        routes.append(cohort.route(i, cohort.blocked(usage, i)))
+        routes.append(cohort.route(i, cohort.unblock_own(full, i)))
         if on_patient is not None:
             on_patient(i + 1)
     return routes

@@ -136,13 +136,19 @@ class Cohort:
         """Positions of the entries that take part in planning."""
         return [e.position for e in self.entries if e.plannable]
 
-    def blocked(self, usage: IntArray, entry: int) -> BoolArray:
-        """The slots ``entry`` may not take when the other routes use ``usage`` places."""
-        mask: BoolArray = (self.reserved + usage) >= self.capacity
+    def blocked(self, usage: IntArray, entry: int | None = None) -> BoolArray:
+        """The slots ``entry`` may not take when the routes use ``usage`` places (without an
+        entry: the slots with no place left)."""
+        full: BoolArray = (self.reserved + usage) >= self.capacity
+        return full if entry is None else self.unblock_own(full, entry)
+
+    def unblock_own(self, full: BoolArray, entry: int) -> BoolArray:
+        """``full`` less the slots ``entry`` keeps (a copy when it keeps any)."""
         fixed = self.entries[entry].fixed
-        if fixed:
-            mask = mask.copy()
-            mask[list(fixed.values())] = False
+        if not fixed:
+            return full
+        mask = full.copy()
+        mask[list(fixed.values())] = False
         return mask
 
     def route(

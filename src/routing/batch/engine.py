@@ -359,9 +359,7 @@ class _Engine:
     def final(self, plan: Assignment) -> list[RouteResult]:
         out = []
         for i, r in enumerate(plan.results):
-            out.append(
-                r if r is not None else self.cohort.route(i, self.cohort.blocked(plan.usage, i))
-            )
+            out.append(r if r is not None else self.cohort.route(i, plan.blocked(i)))
         return out
 
     def moved(self, plan: Assignment) -> tuple[str, ...]:
@@ -561,7 +559,7 @@ class _Engine:
             cost = plan.cost(i)
             plan.remove(i)
             met = bool(current.deadlines) and all(d.met for d in current.deadlines if not d.hard)
-            blocked = cohort.blocked(plan.usage, i)
+            blocked = plan.blocked(i)
             better = cohort.route(
                 i, blocked, meet_deadlines=met, secondary=True, node_limit=POLISH_NODES
             )
@@ -644,7 +642,7 @@ class _Engine:
     def blockers(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
         alone = self.alone[chosen]
         found: set[int] = set()
-        full = (plan.usage + self.cohort.reserved) >= self.cohort.capacity
+        full = plan.full
         for p in self.cohort.routed_slots(chosen, alone):
             if full[p]:
                 found |= holders.get(p, set())

@@ -13,7 +13,7 @@ without a route even alone (invalid, or proven infeasible) has none over fewer f
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ from routing.result import RouteResult, SolveStatus
 __all__ = ["Assignment", "first_come_first_served", "plan_in_order"]
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(eq=False)
@@ -38,6 +39,11 @@ class Assignment:
     cohort: Cohort
     results: list[RouteResult | None]
     usage: IntArray
+    full: BoolArray = field(init=False)
+    """Which slots have no place left (kept in step with :attr:`usage`)."""
+
+    def __post_init__(self) -> None:
+        self.full = self.cohort.blocked(self.usage)
 
     @classmethod
     def empty(cls, cohort: Cohort) -> Assignment:
@@ -48,6 +54,11 @@ class Assignment:
         """An independent copy."""
         return Assignment(self.cohort, list(self.results), self.usage.copy())
 
+    def blocked(self, entry: int) -> BoolArray:
+        """The slots ``entry`` may not take now (:meth:`Cohort.blocked`, without recounting
+        every slot: the full ones are kept up to date as routes come and go)."""
+        return self.cohort.unblock_own(self.full, entry)
+
     def place(self, entry: int, result: RouteResult) -> None:
         """Record ``result`` for ``entry`` and take its slots."""
         assert self.results[entry] is None
@@ -55,6 +66,7 @@ class Assignment:
         if result.has_route:
             for p in self.cohort.routed_slots(entry, result):
                 self.usage[p] += 1
+                self.full[p] = self.usage[p] + self.cohort.reserved[p] >= self.cohort.capacity[p]
 
     def remove(self, entry: int) -> RouteResult | None:
         """Unplan ``entry`` and free its slots; its former result."""
@@ -63,6 +75,7 @@ class Assignment:
         if result is not None and result.has_route:
             for p in self.cohort.routed_slots(entry, result):
                 self.usage[p] -= 1
+                self.full[p] = self.usage[p] + self.cohort.reserved[p] >= self.cohort.capacity[p]
         return result
 
     def cost(self, entry: int) -> Cost:
@@ -95,7 +108,7 @@ class Assignment:
         nothing: the entry stays unplanned and ``None`` is returned.
         """
         self.cohort.check_route_options(entry, pins)
-        blocked = self.cohort.blocked(self.usage, entry)
+        blocked = self.blocked(entry)
         result: RouteResult | None = None
         if pins and not blocked[list(pins.values())].any():
             pinned = self.cohort.route(
@@ -124,8 +137,10 @@ class Assignment:
         return result
 
     def check_capacity(self) -> bool:
-        """Whether no slot holds more patients than its capacity."""
-        return bool(np.all(self.usage + self.cohort.reserved <= self.cohort.capacity))
+        """Whether no slot holds more patients than its capacity (and the full slots are those
+        with no place left)."""
+        within = bool(np.all(self.usage + self.cohort.reserved <= self.cohort.capacity))
+        return within and bool(np.array_equal(self.full, self.cohort.blocked(self.usage)))
 
 
 def _meets(result: RouteResult) -> bool:

@@ -4,7 +4,8 @@ Under contention the deadline that binds is the first one counted from the refer
 built-in pathways, the oncologist or cardiologist within 3 working days). Whether a patient
 meets it depends only on which slot of that stage they get, so the most patients that can meet
 it at once is a maximum bipartite matching between the patients and those slots (a slot of
-capacity ``c`` taking ``c`` patients), found with Hopcroft–Karp (:mod:`networkx`). The engine
+capacity ``c`` taking ``c`` patients), found as a maximum flow (OR-Tools' max-flow) between
+classes of patients with the same slots and groups of slots with the same patients. The engine
 plans each matched patient with that slot pinned (the later stages rarely bind), and the size
 of the matching is a bound: every plan leaves at least ``entries - matched`` of them missing
 their first deadline, at a cost of at least the cheapest such misses (an overrun of one unit).
@@ -19,13 +20,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import networkx as nx
-from networkx.algorithms import bipartite
+import numpy as np
+import numpy.typing as npt
+from ortools.graph.python import max_flow
 
 from nosology.pathway import EventPoint, LagUnit, parse_event
 from routing.batch.cohort import Cohort
 from routing.batch.objective import miss_cost
 from routing.solve.compiled import compile_request
+from routing.solve.timeaxis import time_axis
 
 __all__ = [
     "FirstDeadline",
@@ -94,19 +97,26 @@ def first_deadline_slots(cohort: Cohort, entry: int) -> FirstDeadline | None:
     ]
     if not soft:
         return None
-    cr = compile_request(e.request, pathway, cohort.index, None, pins=e.fixed)
+    calendar = cohort.index.calendar
+    axis = time_axis(calendar)
+    referral = calendar.minute_of(e.request.referral)
+    latest = {d.id: axis.max_forward(referral, d.limit, d.unit) for d in soft}
+    # Only slots up to the latest deadline can meet one: compile no further.
+    days = axis.day_of(max(latest.values())) - axis.day_of(referral)
+    request = e.request
+    if 1 <= days < request.horizon_days:
+        request = request.model_copy(update={"horizon_days": days})
+    cr = compile_request(request, pathway, cohort.index, None, pins=e.fixed)
     if cr.problems:
         return None
-    axis = cr.axis
     tightest: FirstDeadline | None = None
     for d in soft:
         stage_id, point = parse_event(d.to_event)
         if stage_id is None or stage_id in e.fixed:
             continue
         st = next(s for s in cr.stages if s.stage_id == stage_id)
-        latest = axis.max_forward(cr.referral_minute, d.limit, d.unit)
         times = st.start if point is EventPoint.START else st.end
-        slots = tuple(st.slot[c] for c, t in enumerate(times) if t <= latest)
+        slots = tuple(st.slot[c] for c, t in enumerate(times) if t <= latest[d.id])
         if tightest is None or len(slots) < len(tightest.slots):
             least = miss_cost(limit=d.limit, actual=d.limit + 1, weight=e.weight)
             tightest = FirstDeadline(entry, d.id, stage_id, slots, least)
@@ -117,29 +127,105 @@ def match_first_deadlines(cohort: Cohort, entries: Sequence[int]) -> FirstDeadli
     """A maximum set of ``entries`` that can meet their first deadline at once, and the bound.
 
     Slots take as many matched entries as their free capacity (capacity less kept bookings).
-    Deterministic: the graph is built in entry and slot order.
+    Entries with the same stage and slots form one class, and slots used by the same classes
+    one group, so that the matching is a maximum flow from classes (as many units as members)
+    through groups (as many as their free places): its size does not grow with the product of
+    patients and slots. Matched members then take their group's slots earliest first, in entry
+    order. Deterministic: classes and groups are built in entry and slot order.
     """
-    graph = nx.Graph()
     firsts: dict[int, FirstDeadline] = {}
-    free = cohort.capacity - cohort.reserved
+    members: dict[tuple[str, tuple[int, ...]], list[int]] = {}
     for i in entries:
         first = first_deadline_slots(cohort, i)
         if first is None:
             continue
         firsts[i] = first
-        node = ("patient", i)
-        graph.add_node(node)
-        for position in first.slots:
-            for copy in range(int(free[position])):
-                graph.add_edge(node, ("slot", position, copy))
-    patients = [("patient", i) for i in firsts]
-    matching = bipartite.hopcroft_karp_matching(graph, top_nodes=patients) if patients else {}
-    pins = {
-        i: (first.stage_id, int(matching[("patient", i)][1]))
-        for i, first in firsts.items()
-        if ("patient", i) in matching
-    }
+        members.setdefault((first.stage_id, first.slots), []).append(i)
+    free = cohort.capacity - cohort.reserved
+    classes = list(members)
+    using: dict[int, list[int]] = {}
+    for k, (_, class_slots) in enumerate(classes):
+        for position in class_slots:
+            if free[position] > 0:
+                using.setdefault(position, []).append(k)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for position, users in using.items():
+        groups.setdefault(tuple(users), []).append(position)
+    flow = _class_flows(classes, members, groups, free)
+    pins = _pins(cohort, classes, members, list(groups.values()), flow, free)
     must_miss = len(firsts) - len(pins)
     cheapest = sorted(first.least_miss_cost for first in firsts.values())[:must_miss]
     logger.info("first deadlines: %d of %d entries can meet theirs at once", len(pins), len(firsts))
     return FirstDeadlineMatching(pins, len(firsts), must_miss, sum(cheapest))
+
+
+_SOURCE, _SINK = 0, 1
+
+
+def _class_flows(
+    classes: list[tuple[str, tuple[int, ...]]],
+    members: dict[tuple[str, tuple[int, ...]], list[int]],
+    groups: dict[tuple[int, ...], list[int]],
+    free: npt.NDArray[np.int64],
+) -> list[list[tuple[int, int]]]:
+    """A maximum flow from the classes (as many units as members) through the groups of slots
+    they may use (as many as free places) to a sink, by OR-Tools' max-flow; per class, its
+    ``(group, units)`` with units > 0, in group order."""
+    first_group = 2 + len(classes)
+    tails = [_SOURCE] * len(classes)
+    heads = list(range(2, first_group))
+    capacities = [len(members[key]) for key in classes]
+    through: list[tuple[int, int]] = []  # (class, group) of each arc between them
+    for g, (users, positions) in enumerate(groups.items()):
+        for k in users:
+            through.append((k, g))
+            tails.append(2 + k)
+            heads.append(first_group + g)
+            capacities.append(len(members[classes[k]]))
+        tails.append(first_group + g)
+        heads.append(_SINK)
+        capacities.append(int(free[positions].sum()))
+    flows: list[list[tuple[int, int]]] = [[] for _ in classes]
+    if not through:
+        return flows
+    solver = max_flow.SimpleMaxFlow()
+    arcs = solver.add_arcs_with_capacity(
+        np.asarray(tails, dtype=np.int32),
+        np.asarray(heads, dtype=np.int32),
+        np.asarray(capacities, dtype=np.int64),
+    )
+    status = solver.solve(_SOURCE, _SINK)
+    if status != solver.OPTIMAL:
+        raise RuntimeError(f"the first-deadline max flow ended with status {status}")
+    is_through = np.asarray(tails, dtype=np.int32)[arcs] >= 2
+    is_through &= np.asarray(heads, dtype=np.int32)[arcs] != _SINK
+    units = solver.flows(arcs[is_through])
+    for (k, g), n in zip(through, units.tolist(), strict=True):
+        if n > 0:
+            flows[k].append((g, n))
+    return flows
+
+
+def _pins(
+    cohort: Cohort,
+    classes: list[tuple[str, tuple[int, ...]]],
+    members: dict[tuple[str, tuple[int, ...]], list[int]],
+    groups: list[list[int]],
+    flows: list[list[tuple[int, int]]],
+    free: npt.NDArray[np.int64],
+) -> dict[int, tuple[str, int]]:
+    """Each matched entry's slot: per class, its flow into each group as that many of its
+    members (in entry order) on the group's earliest slots with places left."""
+    start = cohort.index.start
+    by_time = [sorted(positions, key=lambda p: (int(start[p]), p)) for positions in groups]
+    left = {p: int(free[p]) for positions in groups for p in positions}
+    pins: dict[int, tuple[str, int]] = {}
+    for k, key in enumerate(classes):
+        waiting = iter(members[key])
+        for g, units in flows[k]:
+            for position in by_time[g]:
+                while units > 0 and left[position] > 0:
+                    pins[next(waiting)] = (key[0], position)
+                    left[position] -= 1
+                    units -= 1
+    return dict(sorted(pins.items()))

@@ -201,7 +201,13 @@ def compile_request(
     referral = calendar.minute_of(request.referral)
     referral_day = axis.day_of(referral)
     horizon = axis.first_minute(referral_day + request.horizon_days + 1)
-    links, problems = compile_links(pathway, calendar.local_date(request.referral), request.region)
+    links, problems, precedes = _pathway_links(
+        index,
+        pathway,
+        calendar.local_date(request.referral),
+        request.region,
+        request.patient.max_visits_per_day,
+    )
     patient = request.patient
     allowed = patient.allowed_facilities
     preferred = set(patient.preferred_facilities)
@@ -326,8 +332,6 @@ def compile_request(
                 max_duration=int(durations.max()) if len(slot) else 0,
             )
         )
-    successors = _successors(links, len(pathway.stages))
-    links.extend(_separate_days(pathway, successors, patient.max_visits_per_day))
     return CompiledRequest(
         request=request,
         pathway=pathway,
@@ -341,8 +345,38 @@ def compile_request(
         max_visits_per_day=patient.max_visits_per_day,
         travel_is_metric=metric,
         problems=problems,
-        precedes=_precedence(successors, len(pathway.stages)),
+        precedes=precedes,
     )
+
+
+LINKS_CACHED = 10_000
+"""Pathway link sets an index keeps (per pathway, referral date, region and visits a day)."""
+
+
+def _pathway_links(
+    index: SlotIndex, pathway: Pathway, referral_date: date, region: str, max_visits: int
+) -> tuple[list[Link], list[str], list[list[bool]]]:
+    """The links of ``pathway`` (its own and those the same-day rules imply), the rules the
+    solver cannot take, and the precedence table; cached on the index (fresh lists each time)."""
+    cache = index.cache.setdefault("links", OrderedDict())
+    assert isinstance(cache, OrderedDict)
+    key = (id(pathway), referral_date, region, max_visits)
+    cached = cache.get(key)
+    if cached is None or cached[0] is not pathway:
+        links, problems = compile_links(pathway, referral_date, region)
+        successors = _successors(links, len(pathway.stages))
+        links.extend(_separate_days(pathway, successors, max_visits))
+        precedes = _precedence(successors, len(pathway.stages))
+        # The pathway is kept so that its id cannot be reused while the entry lives.
+        cached = (pathway, tuple(links), tuple(problems), tuple(map(tuple, precedes)))
+        cache[key] = cached
+        if len(cache) > LINKS_CACHED:
+            cache.popitem(last=False)
+    else:
+        with suppress(KeyError):  # another thread may have dropped it meanwhile
+            cache.move_to_end(key)
+    _, links_t, problems_t, precedes_t = cached
+    return list(links_t), list(problems_t), [list(row) for row in precedes_t]
 
 
 def _thinned(

@@ -56,16 +56,22 @@ def nearest_per_day(
         raise ValueError(f"per_day must be at least 1, not {per_day}")
     if len(start) == 0:
         return np.empty(0, dtype=np.int64)
+    # The earliest candidate of each facility and block: the first of its group in a stable
+    # sort (candidates are sorted by start).
     block = facility * (1 + int(start.max()) // block_minutes) + start // block_minutes
-    _, first = np.unique(block, return_index=True)
-    first.sort()
-    if home_minutes is not None:
-        distance = home_minutes[facility[first]]
-    else:
-        distance = np.zeros(len(first), dtype=np.int64)
-    order = first[np.lexsort((first, facility[first], distance, day[first]))]
+    by_block = np.argsort(block, kind="stable")
+    grouped = block[by_block]
+    leads = np.ones(len(grouped), dtype=np.bool_)
+    np.not_equal(grouped[1:], grouped[:-1], out=leads[1:])
+    first = np.sort(by_block[leads])
+    # Day by day, nearest first, then facility, then start (a stable sort keeps start order).
+    f = facility[first]
+    distance = home_minutes[f] if home_minutes is not None else np.zeros(len(first), np.int64)
+    span = 1 + int(f.max())
+    key = (day[first] * (1 + int(distance.max())) + distance) * span + f
+    order = first[np.argsort(key, kind="stable")]
     days = day[order]
-    group_start = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
-    rank = np.arange(len(order)) - np.repeat(group_start, np.diff(np.r_[group_start, len(order)]))
+    # Rank within the day: position minus the position of the day's first candidate.
+    rank = np.arange(len(order)) - np.searchsorted(days, days, side="left")
     kept: IntArray = np.sort(order[rank < per_day])
     return kept

@@ -1,0 +1,61 @@
+"""Thinning to the nearest candidates of each day, against a plain reading of its rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from routing.solve.thinning import nearest_per_day
+
+
+def reference(
+    facility: list[int], start: list[int], day: list[int], home: list[int] | None, per_day: int
+) -> list[int]:
+    """Earliest of each facility and hour; then per day the nearest ``per_day`` of those."""
+    earliest: dict[tuple[int, int], int] = {}
+    for row, (f, s) in enumerate(zip(facility, start, strict=True)):
+        earliest.setdefault((f, s // 60), row)
+    by_day: dict[int, list[int]] = {}
+    for row in sorted(earliest.values()):
+        by_day.setdefault(day[row], []).append(row)
+    kept: list[int] = []
+    for rows in by_day.values():
+        rows.sort(key=lambda r: (home[facility[r]] if home else 0, facility[r], r))
+        kept.extend(rows[:per_day])
+    return sorted(kept)
+
+
+@st.composite
+def candidates(draw: st.DrawFn) -> tuple[list[int], list[int], list[int], list[int] | None, int]:
+    n = draw(st.integers(1, 60))
+    facilities = draw(st.integers(1, 6))
+    start = sorted(draw(st.lists(st.integers(0, 5 * 1440), min_size=n, max_size=n)))
+    facility = draw(st.lists(st.integers(0, facilities - 1), min_size=n, max_size=n))
+    shift = draw(st.integers(0, 1439))  # days need not begin at a multiple of the hour
+    day = [(s + shift) // 1440 for s in start]
+    home = draw(st.none() | st.lists(st.integers(0, 90), min_size=facilities, max_size=facilities))
+    return facility, start, day, home, draw(st.integers(1, 8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(candidates())
+def test_nearest_per_day_keeps_what_its_rule_says(
+    case: tuple[list[int], list[int], list[int], list[int] | None, int],
+) -> None:
+    facility, start, day, home, per_day = case
+    kept = nearest_per_day(
+        np.array(facility, dtype=np.int64),
+        np.array(start, dtype=np.int64),
+        np.array(day, dtype=np.int64),
+        np.array(home, dtype=np.int64) if home is not None else None,
+        per_day,
+    )
+    assert kept.tolist() == reference(facility, start, day, home, per_day)
+
+
+def test_per_day_below_one_is_refused() -> None:
+    one = np.zeros(1, dtype=np.int64)
+    with pytest.raises(ValueError, match="per_day"):
+        nearest_per_day(one, one, one, None, 0)
