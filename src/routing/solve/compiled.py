@@ -9,11 +9,12 @@ the rules between stages are kept as :class:`Link` records for the solver to pro
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from graphlib import CycleError, TopologicalSorter
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -349,6 +350,8 @@ def compile_request(
     )
 
 
+_Links = tuple[Pathway, tuple[Link, ...], tuple[str, ...], tuple[tuple[bool, ...], ...]]
+
 LINKS_CACHED = 10_000
 """Pathway link sets an index keeps (per pathway, referral date, region and visits a day)."""
 
@@ -358,23 +361,17 @@ def _pathway_links(
 ) -> tuple[list[Link], list[str], list[list[bool]]]:
     """The links of ``pathway`` (its own and those the same-day rules imply), the rules the
     solver cannot take, and the precedence table; cached on the index (fresh lists each time)."""
-    cache = index.cache.setdefault("links", OrderedDict())
-    assert isinstance(cache, OrderedDict)
-    key = (id(pathway), referral_date, region, max_visits)
-    cached = cache.get(key)
-    if cached is None or cached[0] is not pathway:
+
+    def make() -> _Links:
         links, problems = compile_links(pathway, referral_date, region)
         successors = _successors(links, len(pathway.stages))
         links.extend(_separate_days(pathway, successors, max_visits))
         precedes = _precedence(successors, len(pathway.stages))
         # The pathway is kept so that its id cannot be reused while the entry lives.
-        cached = (pathway, tuple(links), tuple(problems), tuple(map(tuple, precedes)))
-        cache[key] = cached
-        if len(cache) > LINKS_CACHED:
-            cache.popitem(last=False)
-    else:
-        with suppress(KeyError):  # another thread may have dropped it meanwhile
-            cache.move_to_end(key)
+        return (pathway, tuple(links), tuple(problems), tuple(map(tuple, precedes)))
+
+    key = (id(pathway), referral_date, region, max_visits)
+    cached = _cached(index, "links", key, LINKS_CACHED, make, lambda v: v[0] is pathway)
     _, links_t, problems_t, precedes_t = cached
     return list(links_t), list(problems_t), [list(row) for row in precedes_t]
 
@@ -541,21 +538,40 @@ def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], bool]:
     """Travel minutes from ``home`` to each facility, and whether they keep the triangle
     inequality with the travel between facilities; cached per home (the last
     :data:`HOMES_CACHED` homes, so that a long-running service does not grow without end)."""
-    homes = index.cache.setdefault("homes", OrderedDict())
-    assert isinstance(homes, OrderedDict)
-    key = (home.lat, home.lon)
-    cached = homes.get(key)
-    if cached is None:
+
+    def make() -> tuple[list[int], bool]:
         minutes = [index.travel.from_home(home, f) for f in index.facilities]
-        cached = (minutes, _home_is_metric(minutes, index))
-        homes[key] = cached
-        if len(homes) > HOMES_CACHED:
-            homes.popitem(last=False)
+        return minutes, _home_is_metric(minutes, index)
+
+    return _cached(index, "homes", (home.lat, home.lon), HOMES_CACHED, make)
+
+
+_T = TypeVar("_T")
+
+
+def _cached(
+    index: SlotIndex,
+    name: str,
+    key: Hashable,
+    limit: int,
+    make: Callable[[], _T],
+    valid: Callable[[_T], bool] | None = None,
+) -> _T:
+    """``make()`` memoised in the index's cache ``name`` under ``key`` (remade unless ``valid``
+    accepts the entry), keeping the last ``limit`` entries used, so that a long-running service
+    does not grow without end."""
+    cache = index.cache.setdefault(name, OrderedDict())
+    assert isinstance(cache, OrderedDict)
+    value = cache.get(key)
+    if value is None or (valid is not None and not valid(value)):
+        value = make()
+        cache[key] = value
+        if len(cache) > limit:
+            cache.popitem(last=False)
     else:
         with suppress(KeyError):  # another thread may have dropped it meanwhile
-            homes.move_to_end(key)
-    assert isinstance(cached, tuple)
-    return cached
+            cache.move_to_end(key)
+    return cast(_T, value)
 
 
 def _home_is_metric(home: list[int], index: SlotIndex) -> bool:

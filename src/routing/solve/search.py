@@ -1056,15 +1056,22 @@ class _Search:
         order = np.lexsort((facilities, days))
         days, facilities = days[order], facilities[order]
         starts, ends = starts[order], ends[order]
-        first = np.flatnonzero(np.r_[True, (np.diff(days) != 0) | (np.diff(facilities) != 0)])
+        change = np.ones(len(days), dtype=np.bool_)
+        change[1:] = (days[1:] != days[:-1]) | (facilities[1:] != facilities[:-1])
+        first = np.flatnonzero(change)
         group_day = days[first]
         group_facility = facilities[first]
         earliest_end = np.minimum.reduceat(ends, first)
         latest_start = np.maximum.reduceat(starts, first)
+        # Groups are sorted by day: cut where the day changes.
+        cuts = (np.flatnonzero(group_day[1:] != group_day[:-1]) + 1).tolist()
         result: dict[int, Sites] = {}
-        for d in np.unique(group_day).tolist():
-            rows = group_day == d
-            result[d] = (group_facility[rows], earliest_end[rows], latest_start[rows])
+        for lo, hi in pairwise([0, *cuts, len(group_day)]):
+            result[int(group_day[lo])] = (
+                group_facility[lo:hi],
+                earliest_end[lo:hi],
+                latest_start[lo:hi],
+            )
         return result
 
     def pref_starts(self, i: int) -> list[int]:
