@@ -544,6 +544,30 @@ def test_a_chain_of_visits_longer_than_a_day_allows_implies_day_gaps() -> None:
     assert key(result) == (2 * DAY + 90, 3, 0, 0)
 
 
+def test_links_cached_on_the_index_depend_on_visits_a_day() -> None:
+    """The links an index caches for a pathway are those of the patient's visits a day: a
+    request that comes twice a day and one that comes once get the same links as on a fresh
+    index, in either order."""
+    from routing.slot_index import SlotIndex
+    from routing.solve.compiled import compile_request
+
+    ids = ["a", "b", "c"]
+    pathway = make_pathway([stage(s, after=[ids[n - 1]] if n else []) for n, s in enumerate(ids)])
+    slots = [slot(f"{s}{day}", s, day, "09:00") for s in ids for day in (MON, TUE, WED)]
+    requests = [
+        make_request(pathway, REFERRAL, patient=patient(max_visits_per_day=v)) for v in (2, 1)
+    ]
+    shared = SlotIndex.build([F1], slots)
+    for request in [*requests, *reversed(requests)]:
+        alone = compile_request(request, pathway, SlotIndex.build([F1], slots))
+        cached = compile_request(request, pathway, shared)
+        assert cached.links == alone.links
+        assert cached.precedes == alone.precedes
+    twice = compile_request(requests[0], pathway, shared)
+    once = compile_request(requests[1], pathway, shared)
+    assert len(once.links) > len(twice.links)  # once a day: every stage on a later day
+
+
 def test_home_travel_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """An index keeps the travel of the last few homes only, and reuses them."""
     from routing.slot_index import SlotIndex
