@@ -175,6 +175,8 @@ class _Search:
         self._joined = {}
         self._placed: dict[tuple[object, ...], int] = {}
         """Caches of :meth:`_placed_travel`."""
+        self._pair_costs: dict[tuple[object, ...], list[list[int | None]]] = {}
+        """Cache of :meth:`_pair_costs_now` (for phase 2's root: cleared with it)."""
         self.completion_proven = False
         """Phase 2: the best completion is proven; candidates go cheapest first."""
         self.dmin = [st.min_duration for st in cr.stages]
@@ -767,6 +769,10 @@ class _Search:
         """
         day_of = self.axis.day_of
         spans = [(day_of(b[0][i]), day_of(b[1][i])) for i in stages]
+        key = (*stages, *spans)
+        cached = self._pair_costs.get(key)
+        if cached is not None:
+            return cached  # read-only for its users
         costs: list[list[int | None]] = [[None] * len(stages) for _ in stages]
         for a, c in combinations(range(len(stages)), 2):
             i, j = stages[a], stages[c]
@@ -778,6 +784,7 @@ class _Search:
             least = min(by_day[lo:hi], default=_INF)
             if least < _INF:
                 costs[a][c] = costs[c][a] = least
+        self._pair_costs[key] = costs
         return costs
 
     def _placed_travel(
@@ -872,25 +879,29 @@ class _Search:
         least = _INF
         seen: set[tuple[int, int]] = set()
         metric, travel = self.metric, self.travel
-        starts, ends, facilities = st.start, st.end, st.facility
+        starts, ends, facilities, preferred = st.start, st.end, st.facility, st.preferred
+        tour = self.tour
         for c in range(first, last):
-            s, e, f = starts[c], ends[c], facilities[c]
-            if not lo_e <= e <= hi_e or (preferred_only and not st.preferred[c]):
+            e = ends[c]
+            if not lo_e <= e <= hi_e or (preferred_only and not preferred[c]):
                 continue
+            s, f = starts[c], facilities[c]
+            at = bisect_left(visits, (s, e, f))
+            if (f, at) in seen:
+                continue  # the same facility at the same place in the day adds the same
             # The same-day rules of :meth:`compatible`, against this day's visits only (the day
             # has room, and is not one a stage needs for itself).
-            if any(
-                (s < e2 and s2 < e)
-                or (metric and e <= s2 and e + travel[f][f2] > s2)
-                or (metric and e2 <= s and e2 + travel[f2][f] > s)
-                for s2, e2, f2 in visits
-            ):
-                continue
-            place = (f, bisect_left(visits, (s, e, f)))
-            if place in seen:
-                continue  # the same facility at the same place in the day adds the same
-            seen.add(place)
-            least = min(least, self.tour(sorted([*visits, (s, e, f)])) - base)
+            for s2, e2, f2 in visits:
+                if (s < e2 and s2 < e) or (
+                    metric
+                    and (
+                        (e <= s2 and e + travel[f][f2] > s2) or (e2 <= s and e2 + travel[f2][f] > s)
+                    )
+                ):
+                    break
+            else:
+                seen.add((f, at))
+                least = min(least, tour([*visits[:at], (s, e, f), *visits[at:]]) - base)
         self._additions[key] = least
         return least
 
@@ -1300,6 +1311,7 @@ class _Search:
         self.phase2_root = None if root is None else [list(x) for x in root]
         self._tables, self._tables_done = None, False
         self._insertions.clear()
+        self._pair_costs.clear()
         self.phase2_bound = self._chronological_pending = None
         if root is None:
             return None
