@@ -175,6 +175,8 @@ class _Search:
         self._joined = {}
         self._placed: dict[tuple[object, ...], int] = {}
         """Caches of :meth:`_placed_travel`."""
+        self._legs: dict[tuple[int, int, int, bool], int] = {}
+        """Cache of :meth:`_day_legs`."""
         self._pair_costs: dict[tuple[object, ...], list[list[int | None]]] = {}
         """Cache of :meth:`_pair_costs_now` (for phase 2's root: cleared with it)."""
         self.completion_proven = False
@@ -1123,14 +1125,21 @@ class _Search:
 
         A day's tour (metric travel, home known) costs at least the two home legs of each of its
         visits. With ``preferred_only``, among the preferred facilities only: -1 when none of them
-        has a candidate in ``[lo, hi]``; 0 when no facility has one.
+        has a candidate in ``[lo, hi]``; 0 when no facility has one. Memoised: the same ranges
+        come back from one node to the next.
         """
-        for legs, outside, _, starts, _ in self.groups(i):
-            if preferred_only and outside:
-                continue
-            if bisect_left(starts, lo) < bisect_right(starts, hi):
-                return legs
-        return -1 if preferred_only else 0
+        key = (i, lo, hi, preferred_only)
+        found = self._legs.get(key)
+        if found is None:
+            found = -1 if preferred_only else 0
+            for legs, outside, _, starts, _ in self.groups(i):
+                if preferred_only and outside:
+                    continue
+                if bisect_left(starts, lo) < bisect_right(starts, hi):
+                    found = legs
+                    break
+            self._legs[key] = found
+        return found
 
     def links_hold(self) -> bool:
         """Whether a complete assignment meets every link (checked once more at each leaf)."""
