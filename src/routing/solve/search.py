@@ -1021,18 +1021,21 @@ class _Search:
         out = legs[np.ix_(used, used)]
         to_home = home[used]
         trip = to_home[:, None] + out + to_home[None, :]
+        trip_back = trip.T
         wanted = preferred[used]
+        # arrive[i][d, a, b]: stage i ends at facility a on day d, and the patient reaches b.
+        arrive = {i: earliest_end[i][:, :, None] + out[None] for i in sharing}
         for i, j in combinations(sharing, 2):
             if (i, j) in apart or (j, i) in apart:
                 continue
             # day[d, a, b]: stage i at facility a and stage j at facility b on day d.
-            day = np.full((len(days), len(used), len(used)), never, dtype=np.int64)
             if not before[j][i]:  # i, then j
-                fits = earliest_end[i][:, :, None] + out[None] <= latest_start[j][:, None, :]
-                day = np.where(fits, trip[None], day)
+                day = np.where(arrive[i] <= latest_start[j][:, None, :], trip[None], never)
+            else:
+                day = np.full((len(days), len(used), len(used)), never, dtype=np.int64)
             if not before[i][j]:  # j, then i
-                fits = earliest_end[j][:, None, :] + out.T[None] <= latest_start[i][:, :, None]
-                day = np.minimum(day, np.where(fits, trip.T[None], never))
+                fits = arrive[j].transpose(0, 2, 1) <= latest_start[i][:, :, None]
+                np.minimum(day, np.where(fits, trip_back[None], never), out=day)
             per_day = day.min(axis=(1, 2))
             by_day = [_INF] * (days[-1] - days[0] + 1)
             for d, v in zip(days, per_day.tolist(), strict=True):
