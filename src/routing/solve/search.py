@@ -65,6 +65,7 @@ RANK_NEAR_LEAVES = 2
 """Stages nearest the leaves that the secondary phase does not rank (their bounds cost more
 than the order saves)."""
 CostTable = list[list[int | None]]
+IntArray = npt.NDArray[np.int64]
 Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 _INF = 1 << 62
 _BOOKINGS = (
@@ -143,6 +144,7 @@ class _Search:
         self.max_visits = cr.max_visits_per_day
         self.has_preferences = bool(cr.request.patient.preferred_facilities)
         self._pref_starts: list[list[int] | None] = [None] * self.k
+        self._arrays: list[tuple[IntArray, IntArray, IntArray, IntArray] | None] = [None] * self.k
         self._groups: list[list[tuple[int, int, int, list[int], list[int]]] | None] = [
             None
         ] * self.k
@@ -1061,15 +1063,16 @@ class _Search:
         st = self.stages[i]
         a = bisect_left(st.start, b[0][i])
         z = bisect_right(st.start, b[1][i])
-        starts = np.asarray(st.start[a:z], dtype=np.int64)
-        ends = np.asarray(st.end[a:z], dtype=np.int64)
+        all_starts, all_ends, all_days, all_facilities = self.arrays(i)
+        ends = all_ends[a:z]
         keep = (ends >= b[2][i]) & (ends <= b[3][i])
-        days = np.asarray(st.day[a:z], dtype=np.int64)[keep]
-        facilities = np.asarray(st.facility[a:z], dtype=np.int64)[keep]
-        starts, ends = starts[keep], ends[keep]
+        days = all_days[a:z][keep]
+        facilities = all_facilities[a:z][keep]
+        starts, ends = all_starts[a:z][keep], ends[keep]
         if not len(days):
             return {}
-        order = np.lexsort((facilities, days))
+        # Candidates come by start, so by day: sort by facility within each day.
+        order = np.argsort(days * (1 + int(facilities.max())) + facilities, kind="stable")
         days, facilities = days[order], facilities[order]
         starts, ends = starts[order], ends[order]
         change = np.ones(len(days), dtype=np.bool_)
@@ -1099,6 +1102,20 @@ class _Search:
             self._pref_starts[i] = starts
         return starts
 
+    def arrays(self, i: int) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """Stage ``i``'s candidate starts, ends, days and facilities as arrays (built on first
+        use)."""
+        found = self._arrays[i]
+        if found is None:
+            st = self.stages[i]
+            found = self._arrays[i] = (
+                np.asarray(st.start, dtype=np.int64),
+                np.asarray(st.end, dtype=np.int64),
+                np.asarray(st.day, dtype=np.int64),
+                np.asarray(st.facility, dtype=np.int64),
+            )
+        return found
+
     def groups(self, i: int) -> list[tuple[int, int, int, list[int], list[int]]]:
         """Stage ``i``'s candidates by facility, cheapest first (built on first use).
 
@@ -1108,11 +1125,11 @@ class _Search:
         rows = self._groups[i]
         if rows is None:
             st = self.stages[i]
-            facility = np.asarray(st.facility, dtype=np.int64)
+            all_starts, _, _, facility = self.arrays(i)
             order = np.argsort(facility, kind="stable")
             sorted_facility = facility[order]
             cuts = np.flatnonzero(np.diff(sorted_facility)) + 1
-            starts = np.asarray(st.start, dtype=np.int64)[order]
+            starts = all_starts[order]
             rows = []
             for lo, hi in pairwise([0, *cuts.tolist(), len(order)]):
                 f = int(sorted_facility[lo])
