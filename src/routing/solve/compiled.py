@@ -27,6 +27,8 @@ from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = ["REFERRAL_STAGE", "CompiledRequest", "Link", "StageCandidates", "compile_request"]
 
+IntArray = npt.NDArray[np.int64]
+
 REFERRAL_STAGE = -1
 """The stage index that stands for the referral event in a :class:`Link`."""
 
@@ -73,28 +75,10 @@ class StageCandidates:
     """The shortest candidate, in minutes (0 without candidates)."""
     max_duration: int = 0
     """The longest candidate, in minutes (0 without candidates)."""
-
-    def subset(self, keep: list[int], reason: str) -> StageCandidates:
-        """The stage with only the candidates at ``keep``; the rest counted under ``reason``."""
-        excluded = dict(self.excluded_by)
-        if len(self.slot) > len(keep):
-            excluded[reason] = excluded.get(reason, 0) + len(self.slot) - len(keep)
-        durations = [self.end[c] - self.start[c] for c in keep]
-        return StageCandidates(
-            stage_id=self.stage_id,
-            in_person=self.in_person,
-            shares_day=self.shares_day,
-            slot=[self.slot[c] for c in keep],
-            start=[self.start[c] for c in keep],
-            end=[self.end[c] for c in keep],
-            day=[self.day[c] for c in keep],
-            end_day=[self.end_day[c] for c in keep],
-            facility=[self.facility[c] for c in keep],
-            preferred=[self.preferred[c] for c in keep],
-            excluded_by=excluded,
-            min_duration=min(durations, default=0),
-            max_duration=max(durations, default=0),
-        )
+    arrays: tuple[IntArray, IntArray, IntArray, IntArray] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """``start``, ``end``, ``day`` and ``facility`` as arrays, when the compiler had them."""
 
 
 @dataclass(slots=True)
@@ -306,12 +290,15 @@ def compile_request(
                     chosen = chosen[np.r_[True, ~same]]
         if per_day > 0 and pinned is None:
             chosen = _thinned(base, chosen, home_array, per_day, excluded)
+        picked = [array[chosen] for array in base.arrays]
         if isinstance(chosen, slice):
             lists = [values[chosen] for values in base.lists]
         else:
-            lists = [array[chosen].tolist() for array in base.arrays]
+            lists = [array.tolist() for array in picked]
+        _, start_at, end_at, day_at, _, facility_at = picked
+        arrays = (start_at, end_at, day_at, facility_at)
         slot, start, end, day, end_day, facs = lists
-        durations = base.end[chosen] - base.start[chosen]
+        durations = end_at - start_at
         stages.append(
             StageCandidates(
                 stage_id=stage.id,
@@ -324,13 +311,12 @@ def compile_request(
                 end_day=end_day,
                 facility=facs,
                 preferred=(
-                    fac_preferred_array[base.facility[chosen]].tolist()
-                    if preferred
-                    else [False] * len(slot)
+                    fac_preferred_array[facility_at].tolist() if preferred else [False] * len(slot)
                 ),
                 excluded_by={k: v for k, v in excluded.items() if v},
                 min_duration=int(durations.min()) if len(slot) else 0,
                 max_duration=int(durations.max()) if len(slot) else 0,
+                arrays=arrays,
             )
         )
     return CompiledRequest(

@@ -1108,7 +1108,7 @@ class _Search:
         found = self._arrays[i]
         if found is None:
             st = self.stages[i]
-            found = self._arrays[i] = (
+            found = self._arrays[i] = st.arrays or (
                 np.asarray(st.start, dtype=np.int64),
                 np.asarray(st.end, dtype=np.int64),
                 np.asarray(st.day, dtype=np.int64),
