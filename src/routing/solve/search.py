@@ -177,6 +177,9 @@ class _Search:
         self._joined = {}
         self._placed: dict[tuple[object, ...], int] = {}
         """Caches of :meth:`_placed_travel`."""
+        self._partitions: dict[tuple[object, ...], int] = {}
+        """Cache of the partition bound of :meth:`_partition_key` (it depends on its inputs
+        only)."""
         self._legs: dict[tuple[int, int, int, bool], int] = {}
         """Cache of :meth:`_day_legs`."""
         self._pair_costs: dict[tuple[object, ...], list[list[int | None]]] = {}
@@ -560,16 +563,27 @@ class _Search:
                 for i, _, _, joins in open_stages
             ]
             if new_days or any(join_costs):
-                partition = new_day_travel(
-                    legs_of,
-                    lone_flags,
-                    join_flags,
-                    costs,
+                inputs = (
+                    tuple(legs_of),
+                    tuple(lone_flags),
+                    tuple(join_flags),
+                    tuple(map(tuple, costs)),
                     new_days,
                     room,
-                    self.max_visits,
-                    join_costs,
+                    tuple(join_costs),
                 )
+                partition = self._partitions.get(inputs, -2)
+                if partition == -2:
+                    partition = self._partitions[inputs] = new_day_travel(
+                        legs_of,
+                        lone_flags,
+                        join_flags,
+                        costs,
+                        new_days,
+                        room,
+                        self.max_visits,
+                        join_costs,
+                    )
                 if partition == INFEASIBLE:
                     return (completion, days + 1, self.travel_total, non_pref)
         placed = 0
