@@ -41,7 +41,7 @@ def test_exactly_two_single_line_setup_commands() -> None:
     for command in commands:
         assert command.startswith(VENV)
         assert not command.endswith("\\")
-    assert commands[0].endswith("routing plan --example")
+    assert commands[0].endswith("routing batch --example")
 
 
 def test_test_command_is_what_ci_runs() -> None:
