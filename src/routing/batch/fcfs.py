@@ -64,19 +64,22 @@ class Assignment:
         assert self.results[entry] is None
         self.results[entry] = result
         if result.has_route:
-            for p in self.cohort.routed_slots(entry, result):
-                self.usage[p] += 1
-                self.full[p] = self.usage[p] + self.cohort.reserved[p] >= self.cohort.capacity[p]
+            self._use(self.cohort.routed_slots(entry, result), 1)
 
     def remove(self, entry: int) -> RouteResult | None:
         """Unplan ``entry`` and free its slots; its former result."""
         result = self.results[entry]
         self.results[entry] = None
         if result is not None and result.has_route:
-            for p in self.cohort.routed_slots(entry, result):
-                self.usage[p] -= 1
-                self.full[p] = self.usage[p] + self.cohort.reserved[p] >= self.cohort.capacity[p]
+            self._use(self.cohort.routed_slots(entry, result), -1)
         return result
+
+    def _use(self, positions: list[int], change: int) -> None:
+        """Change the places ``positions`` have given away by ``change``, full slots in step."""
+        cohort = self.cohort
+        for p in positions:
+            self.usage[p] += change
+            self.full[p] = self.usage[p] + cohort.reserved[p] >= cohort.capacity[p]
 
     def cost(self, entry: int) -> Cost:
         """Entry's share of the objective (unplanned when it has no route)."""

@@ -176,9 +176,11 @@ def _class_flows(
     heads = list(range(2, first_group))
     capacities = [len(members[key]) for key in classes]
     through: list[tuple[int, int]] = []  # (class, group) of each arc between them
+    between: list[int] = []  # where those arcs are in the lists
     for g, (users, positions) in enumerate(groups.items()):
         for k in users:
             through.append((k, g))
+            between.append(len(tails))
             tails.append(2 + k)
             heads.append(first_group + g)
             capacities.append(len(members[classes[k]]))
@@ -197,9 +199,7 @@ def _class_flows(
     status = solver.solve(_SOURCE, _SINK)
     if status != solver.OPTIMAL:
         raise RuntimeError(f"the first-deadline max flow ended with status {status}")
-    is_through = np.asarray(tails, dtype=np.int32)[arcs] >= 2
-    is_through &= np.asarray(heads, dtype=np.int32)[arcs] != _SINK
-    units = solver.flows(arcs[is_through])
+    units = solver.flows(arcs[between])
     for (k, g), n in zip(through, units.tolist(), strict=True):
         if n > 0:
             flows[k].append((g, n))

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, pairwise
@@ -173,13 +173,10 @@ class _Search:
             tuple[int, int, tuple[tuple[int, int, int], ...], int, int, int, int, bool], int
         ] = {}
         """Cache of :meth:`_least_addition`."""
-        self._joined: dict[tuple[tuple[tuple[int | None, ...], ...], tuple[int, ...]], list[int]]
-        self._joined = {}
-        self._placed: dict[tuple[object, ...], int] = {}
-        """Caches of :meth:`_placed_travel`."""
-        self._partitions: dict[tuple[object, ...], int] = {}
-        """Cache of the partition bound of :meth:`_partition_key` (it depends on its inputs
-        only)."""
+        self._joined: dict[Hashable, list[int]] = {}
+        """Cache of :func:`~routing.solve.daybound.joining_travel` for :meth:`_placed_travel`."""
+        self._new_days_memo: dict[tuple[object, ...], int] = {}
+        """Cache of :meth:`_new_days`."""
         self._legs: dict[tuple[int, int, int, bool], int] = {}
         """Cache of :meth:`_day_legs`."""
         self._pair_costs: dict[tuple[object, ...], list[list[int | None]]] = {}
@@ -352,6 +349,14 @@ class _Search:
         hi_e[i] = min(he, starts[z] + self.dmax[i])
         return True
 
+    def _days_with_room(self) -> list[tuple[int, int]]:
+        """``(day, room)`` of each visited day that can take another stage sharing its day."""
+        return [
+            (d, self.max_visits - len(v))
+            for d, v in self.day_visits.items()
+            if len(v) < self.max_visits and d not in self.exclusive_days
+        ]
+
     def day_closed(self, i: int, day: int) -> bool:
         """Whether in-person stage ``i`` can have no visit at all on ``day``."""
         visits = self.day_visits.get(day)
@@ -424,12 +429,9 @@ class _Search:
         shared_legs: list[int] = []
         preferred_legs: list[tuple[int, bool, int, int]] = []
         open_stages: list[tuple[int, int, bool, bool]] = []
+        with_room = self._days_with_room()
         # Visited days with room for a stage that shares its day, as minute ranges.
-        open_days = [
-            (axis.first_minute(d), axis.last_minute(d))
-            for d, v in days_used.items()
-            if len(v) < self.max_visits and d not in self.exclusive_days
-        ]
+        open_days = [(axis.first_minute(d), axis.last_minute(d)) for d, _ in with_room]
         for i in range(self.k):
             if assigned[i] >= 0 or not stages[i].in_person:
                 continue
@@ -457,11 +459,7 @@ class _Search:
                     preferred_legs.append((i, shares, legs, preferred))
         new_days = room = 0
         if alone or forced or joining:
-            room = sum(
-                self.max_visits - len(v)
-                for d, v in days_used.items()
-                if d not in self.exclusive_days
-            )
+            room = sum(left for _, left in with_room)
             overflow = forced + max(0, joining - room)
             new_days = alone + -(-overflow // self.max_visits)
             days += new_days
@@ -548,14 +546,7 @@ class _Search:
         join_costs = [0] * len(open_stages)
         partition = 0
         if not placing:
-            room_max = max(
-                (
-                    self.max_visits - len(v)
-                    for d, v in self.day_visits.items()
-                    if d not in self.exclusive_days
-                ),
-                default=0,
-            )
+            room_max = max((left for _, left in self._days_with_room()), default=0)
             join_costs = [
                 self._join_cost(i, b[0][i], b[1][i], preferred_only=False) // room_max
                 if joins and room_max > 0
@@ -563,27 +554,9 @@ class _Search:
                 for i, _, _, joins in open_stages
             ]
             if new_days or any(join_costs):
-                inputs = (
-                    tuple(legs_of),
-                    tuple(lone_flags),
-                    tuple(join_flags),
-                    tuple(map(tuple, costs)),
-                    new_days,
-                    room,
-                    tuple(join_costs),
+                partition = self._new_days(
+                    legs_of, lone_flags, join_flags, costs, new_days, room, join_costs
                 )
-                partition = self._partitions.get(inputs, -2)
-                if partition == -2:
-                    partition = self._partitions[inputs] = new_day_travel(
-                        legs_of,
-                        lone_flags,
-                        join_flags,
-                        costs,
-                        new_days,
-                        room,
-                        self.max_visits,
-                        join_costs,
-                    )
                 if partition == INFEASIBLE:
                     return (completion, days + 1, self.travel_total, non_pref)
         placed = 0
@@ -630,15 +603,8 @@ class _Search:
                 raised, dearer = _at_preferred(n, preferred, legs_of, costs, at_preferred, stages)
                 must_open = list(join_flags)
                 must_open[n] = False
-                found = new_day_travel(
-                    raised,
-                    lone_flags,
-                    must_open,
-                    dearer,
-                    new_days,
-                    room,
-                    self.max_visits,
-                    join_costs,
+                found = self._new_days(
+                    raised, lone_flags, must_open, dearer, new_days, room, join_costs
                 )
                 if found != INFEASIBLE:
                     least = found
@@ -651,18 +617,12 @@ class _Search:
                     dearer_join[n] = there // max(1, room_max)
                     no_day = list(legs_of)
                     no_day[n] = _INF
-                    found = new_day_travel(
-                        no_day,
-                        lone_flags,
-                        join_flags,
-                        [
-                            [None if n in (a, m) else x for m, x in enumerate(row)]
-                            for a, row in enumerate(costs)
-                        ],
-                        new_days,
-                        room,
-                        self.max_visits,
-                        dearer_join,
+                    apart = [
+                        [None if n in (a, m) else x for m, x in enumerate(row)]
+                        for a, row in enumerate(costs)
+                    ]
+                    found = self._new_days(
+                        no_day, lone_flags, join_flags, apart, new_days, room, dearer_join
                     )
                     least = min(least, found if found != INFEASIBLE else _INF)
             if least > partition:
@@ -821,26 +781,48 @@ class _Search:
         placed on a visited day (:meth:`_additions_by_day`); memoised, for the inputs repeat
         from one candidate to the next."""
         added, rooms = self._additions_by_day(open_stages, b, preferred_stage)
-        rows = tuple(tuple(row) for row in added)
+        rows = (tuple(map(tuple, added)), tuple(rooms))
+        joined = self._joined.get(rows)
+        if joined is None:
+            joined = self._joined[rows] = joining_travel(added, rooms)
+        return self._new_days(legs, lone, joins, costs, new_days, room, joined=(rows, joined))
+
+    def _new_days(
+        self,
+        legs: list[int],
+        lone: list[bool],
+        joins: list[bool],
+        costs: list[list[int | None]],
+        new_days: int,
+        room: int,
+        join_costs: list[int] | None = None,
+        joined: tuple[Hashable, list[int]] | None = None,
+    ) -> int:
+        """:func:`~routing.solve.daybound.new_day_travel`, memoised on its inputs (they repeat
+        from one candidate to the next); ``joined`` comes with a key of what it was made of."""
         key = (
             tuple(legs),
             tuple(lone),
             tuple(joins),
-            tuple(tuple(row) for row in costs),
+            tuple(map(tuple, costs)),
             new_days,
             room,
-            rows,
-            tuple(rooms),
+            None if join_costs is None else tuple(join_costs),
+            None if joined is None else joined[0],
         )
-        found = self._placed.get(key)
+        found = self._new_days_memo.get(key)
         if found is None:
-            joined = self._joined.get((rows, tuple(rooms)))
-            if joined is None:
-                joined = self._joined[(rows, tuple(rooms))] = joining_travel(added, rooms)
-            found = new_day_travel(
-                legs, lone, joins, costs, new_days, room, self.max_visits, joined=joined
+            found = self._new_days_memo[key] = new_day_travel(
+                legs,
+                lone,
+                joins,
+                costs,
+                new_days,
+                room,
+                self.max_visits,
+                join_costs,
+                joined=None if joined is None else joined[1],
             )
-            self._placed[key] = found
         return found
 
     def _additions_by_day(
@@ -853,9 +835,8 @@ class _Search:
         (stage ``preferred_stage`` at its preferred facilities only), and those days' room."""
         day_of = self.axis.day_of
         days = [
-            (d, self.max_visits - len(v), tuple(f for _, _, f in v))
-            for d, v in self.day_visits.items()
-            if len(v) < self.max_visits and d not in self.exclusive_days
+            (d, left, tuple(f for _, _, f in self.day_visits[d]))
+            for d, left in self._days_with_room()
         ]
         exact = len(open_stages) <= JOINERS_EXACT
         added: list[list[int | None]] = []
