@@ -536,3 +536,45 @@ def test_pins_to_unknown_stages_or_slots_and_a_node_limit_below_one_are_refused(
             cohort.route(entry, None, pins=pins, node_limit=node_limit)
     with pytest.raises(ValueError, match=f"request {request_id}: pins names stage"):
         Assignment.empty(cohort).plan(entry, None, pins={"no_such_stage": 0})
+
+
+def test_negative_thinning_or_first_horizon_is_refused() -> None:
+    """build_cohort (and so plan_batch) names the field instead of ignoring the value."""
+    import pytest
+
+    requests, slots = contended()
+    for options, field_name in (({"per_day": -1}, "per_day"), ({"horizon_days": -2}, "horizon")):
+        with pytest.raises(ValueError, match=f"{field_name}.* at least 0"):
+            build_cohort(requests, index_of(slots), **options)  # type: ignore[arg-type]
+
+
+def test_bookings_of_unknown_slots_are_reported_even_when_they_may_move() -> None:
+    """With moving allowed, a booking of an unknown slot still makes its request invalid (it
+    is not dropped); the other request is planned."""
+    requests, slots = contended()
+    holder = requests[0].model_copy(update={"existing_bookings": {"consult": "NO-SUCH"}})
+    for allow_moving in (False, True):
+        result = plan_batch(
+            ([holder, requests[1]], index_of(slots)),
+            seed=0,
+            max_iterations=5,
+            allow_moving_existing=allow_moving,
+        )
+        bad, good = result.routes
+        assert bad.status is SolveStatus.INVALID
+        assert bad.reasons == ("existing booking of stage 'consult': unknown slot 'NO-SUCH'",)
+        assert good.has_route
+
+
+def test_matching_nobody_is_empty() -> None:
+    """No entries: nothing matched, nobody must miss, no cost."""
+    from routing.batch.matching import match_first_deadlines
+
+    requests, slots = contended()
+    matching = match_first_deadlines(build_cohort(requests, index_of(slots)), [])
+    assert (matching.pins, matching.entries, matching.must_miss, matching.deadline_cost) == (
+        {},
+        0,
+        0,
+        0,
+    )

@@ -8,6 +8,7 @@ objective key is ``(completion minutes after the referral, visit days, travel, n
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -584,3 +585,38 @@ def test_home_travel_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     cached = index.cache["homes"]
     assert isinstance(cached, dict)
     assert list(cached) == [(59.92, 30.30), (59.93, 30.30)]
+
+
+def test_an_existing_booking_of_an_unknown_slot_makes_the_request_invalid() -> None:
+    """plan_route names the stage and the slot the request says it holds; nothing is planned."""
+    from routing import SlotIndex, plan_route
+
+    pathway = make_pathway([stage("a"), stage("b", after=["a"])])
+    slots = [slot("A1", "a", MON, "09:00"), slot("B1", "b", MON, "11:00")]
+    request = make_request(pathway, REFERRAL, existing_bookings={"b": "NO-SUCH-SLOT"})
+    result = plan_route(request, SlotIndex.build([F1], slots))
+    assert result.status is SolveStatus.INVALID
+    assert not result.bookings
+    assert result.reasons == ("stage b: the booked slot 'NO-SUCH-SLOT' is not known",)
+
+
+def test_compile_refuses_bad_pins_and_a_negative_per_day() -> None:
+    """A specific error naming the request and the field, without the pathway or diagnoses."""
+    from routing import SlotIndex
+    from routing.solve.compiled import compile_request
+
+    pathway = make_pathway([stage("a")])
+    index = SlotIndex.build([F1], [slot("A1", "a", MON, "09:00")])
+    request = make_request(pathway, REFERRAL, request_id="R-PIN")
+    cases = [
+        ({"pins": {"zz": 0}}, "request R-PIN: pins names stage 'zz', which the request's pathway"),
+        ({"pins": {"a": 1}}, "request R-PIN: pins puts stage 'a' on slot position 1, outside"),
+        ({"pins": {"a": -1}}, "request R-PIN: pins puts stage 'a' on slot position -1"),
+        ({"per_day": -1}, "request R-PIN: per_day must be at least 0"),
+    ]
+    for options, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)) as raised:
+            compile_request(request, pathway, index, **options)
+        assert pathway.id not in str(raised.value)
+    pinned = compile_request(request, pathway, index, pins={"a": 0})
+    assert pinned.stages[0].slot == [0]

@@ -55,6 +55,11 @@ def test_nearest_per_day_keeps_what_its_rule_says(
     assert kept.tolist() == reference(facility, start, day, home, per_day)
 
 
+def test_no_candidates_keep_nothing() -> None:
+    empty = np.zeros(0, dtype=np.int64)
+    assert nearest_per_day(empty, empty, empty, None, 3).tolist() == []
+
+
 def test_per_day_below_one_is_refused() -> None:
     one = np.zeros(1, dtype=np.int64)
     with pytest.raises(ValueError, match="per_day"):

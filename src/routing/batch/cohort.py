@@ -34,7 +34,7 @@ from routing.batch.objective import priority_weight
 from routing.domain import RouteRequest
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import compile_request
+from routing.solve.compiled import check_pins, compile_request
 from routing.solve.plan import (
     SolveOptions,
     invalid_result,
@@ -219,18 +219,8 @@ class Cohort:
             return  # not plannable: route() returns why
         if node_limit is not None and node_limit < 1:
             raise ValueError(f"request {e.request.id}: node_limit must be at least 1")
-        stages = {stage.id for stage in e.pathway.stages}
-        for stage_id, position in (pins or {}).items():
-            if stage_id not in stages:
-                raise ValueError(
-                    f"request {e.request.id}: pins names stage {stage_id!r}, "
-                    f"which pathway {e.pathway.id!r} does not have"
-                )
-            if not 0 <= position < len(self.index.slots):
-                raise ValueError(
-                    f"request {e.request.id}: pins puts stage {stage_id!r} on slot position "
-                    f"{position}, outside the index's {len(self.index.slots)} slots"
-                )
+        if pins:
+            check_pins(e.request, e.pathway, self.index, pins)
 
     def _route(
         self,
@@ -360,9 +350,17 @@ def build_cohort(
     ------
     InvalidInputError
         If two requests share an id.
+    ValueError
+        If ``per_day`` or ``horizon_days`` is negative.
     """
     from routing.exceptions import InvalidInputError
 
+    if per_day < 0:
+        raise ValueError(f"per_day must be at least 0 (0: every candidate), not {per_day}")
+    if horizon_days < 0:
+        raise ValueError(
+            f"horizon_days must be at least 0 (0: each request's horizon), not {horizon_days}"
+        )
     opts = options or SolveOptions(time_limit=30.0, node_limit=5_000)
     seen: set[str] = set()
     entries: list[CohortEntry] = []
@@ -415,8 +413,9 @@ def _entry(
     problem = pathway_problem(pathway)
     if problem is not None:
         return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, problem))
-    if allow_moving or not request.existing_bookings:
+    if not request.existing_bookings:
         return CohortEntry(n, request, weight, pathway)
+    # Checked even when they may move: a booking of an unknown stage or slot is bad input.
     stage_ids = {s.id for s in pathway.stages}
     fixed: dict[str, int] = {}
     for stage_id, slot_id in sorted(request.existing_bookings.items()):
@@ -429,6 +428,8 @@ def _entry(
             reason = f"{where}: unknown slot {slot_id!r}"
             return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, reason))
         fixed[stage_id] = position
+    if allow_moving:
+        return CohortEntry(n, request, weight, pathway)
     cr = compile_request(request, pathway, index, None)
     for st in cr.stages:
         slot = fixed.get(st.stage_id)

@@ -25,7 +25,14 @@ from routing.slot_index import SlotIndex
 from routing.solve.thinning import THINNED, nearest_per_day
 from routing.solve.timeaxis import TimeAxis, time_axis
 
-__all__ = ["REFERRAL_STAGE", "CompiledRequest", "Link", "StageCandidates", "compile_request"]
+__all__ = [
+    "REFERRAL_STAGE",
+    "CompiledRequest",
+    "Link",
+    "StageCandidates",
+    "check_pins",
+    "compile_request",
+]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -181,6 +188,10 @@ def compile_request(
     CalendarRangeError
         If the referral lies outside the years the index's calendar knows.
     """
+    if per_day < 0:
+        raise ValueError(f"request {request.id}: per_day must be at least 0, not {per_day}")
+    if pins is not None:
+        check_pins(request, pathway, index, pins)
     calendar = index.calendar
     axis = time_axis(calendar)
     referral = calendar.minute_of(request.referral)
@@ -234,10 +245,12 @@ def compile_request(
         home_array = np.asarray(home_minutes, dtype=np.int64)
         metric = metric and home_metric
     if pins is None:
-        pins = {
-            stage_id: index.slot_position.get(slot_id, -1)
-            for stage_id, slot_id in request.existing_bookings.items()
-        }
+        pins = {}
+        for stage_id, slot_id in request.existing_bookings.items():
+            position = index.slot_position.get(slot_id)
+            if position is None:
+                problems.append(f"stage {stage_id}: the booked slot {slot_id!r} is not known")
+            pins[stage_id] = -1 if position is None else position  # -1: no candidate
     stages: list[StageCandidates] = []
     for stage in pathway.stages:
         merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id])
@@ -254,9 +267,6 @@ def compile_request(
             keep.by(fac_allowed[base.facility[lo:hi]], "at facilities the patient may not use")
         if pinned is not None:
             # A kept booking or a pin: its own slot is the only candidate, taken or not.
-            if pinned < 0:
-                booked = request.existing_bookings[stage.id]
-                problems.append(f"stage {stage.id}: the booked slot {booked!r} is not known")
             keep.by(base.pos[lo:hi] == pinned, "another slot is booked for the stage")
         elif blocked is not None:
             keep.by(~blocked[base.pos[lo:hi]], "already taken")
@@ -334,6 +344,25 @@ def compile_request(
         problems=problems,
         precedes=precedes,
     )
+
+
+def check_pins(
+    request: RouteRequest, pathway: Pathway, index: SlotIndex, pins: Mapping[str, int]
+) -> None:
+    """Refuse pins to stages ``pathway`` does not have or to positions outside ``index``, with
+    a :class:`ValueError` naming the request and the field."""
+    stages = {stage.id for stage in pathway.stages}
+    for stage_id, position in pins.items():
+        if stage_id not in stages:
+            raise ValueError(
+                f"request {request.id}: pins names stage {stage_id!r}, "
+                "which the request's pathway does not have"
+            )
+        if not 0 <= position < len(index.slots):
+            raise ValueError(
+                f"request {request.id}: pins puts stage {stage_id!r} on slot position "
+                f"{position}, outside the index's {len(index.slots)} slots"
+            )
 
 
 _Links = tuple[Pathway, tuple[Link, ...], tuple[str, ...], tuple[tuple[bool, ...], ...]]
