@@ -288,3 +288,16 @@ def test_minute_round_trip(moment: datetime) -> None:
     assert start <= minute
     origin = datetime(1991, 1, 1, tzinfo=MOSCOW)
     assert minute == (moment.astimezone(UTC) - origin.astimezone(UTC)) // timedelta(minutes=1)
+
+
+def test_calendar_for_a_zone() -> None:
+    """A problem's zone: the shared calendar for none or Moscow, its own otherwise, a named
+    error for a zone that does not exist."""
+    from routing.calendar import calendar_for
+    from routing.exceptions import InvalidInputError
+
+    assert calendar_for(None) is CAL
+    assert calendar_for("Europe/Moscow") is CAL
+    assert calendar_for("Asia/Yekaterinburg").zone.key == "Asia/Yekaterinburg"
+    with pytest.raises(InvalidInputError, match="zone"):
+        calendar_for("Not/AZone")

@@ -66,6 +66,7 @@ __all__ = [
     "PROJECTION_YEARS",
     "WorkingCalendar",
     "WorkingDayTable",
+    "calendar_for",
     "default_calendar",
     "known_decree_years",
 ]
@@ -586,6 +587,14 @@ class WorkingCalendar:
 def default_calendar() -> WorkingCalendar:
     """The shared calendar of the region: Europe/Moscow, Russia, all known decree years."""
     return WorkingCalendar()
+
+
+def calendar_for(zone: str | None) -> WorkingCalendar:
+    """The region's calendar in ``zone`` (the shared :func:`default_calendar` for ``None`` or
+    its own zone), e.g. for a problem file's ``timezone``."""
+    if zone is None or zone == default_calendar().zone.key:
+        return default_calendar()
+    return WorkingCalendar(zone=zone)
 
 
 def _rebuild(

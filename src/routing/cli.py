@@ -35,7 +35,7 @@ from nosology.registry import MKB10_REGISTRY_OID, MKB10_VERSION
 from nosology.resolve import Resolution, pathway_for, resolve_code
 from routing._version import __version__
 from routing.batch.command import add_batch_arguments, run_batch
-from routing.calendar import WorkingCalendar, default_calendar
+from routing.calendar import WorkingCalendar, calendar_for
 from routing.domain import Facility
 from routing.exceptions import InvalidInputError, InvalidProblemError
 from routing.problem import Problem, load_problem, problem_json_schema
@@ -325,12 +325,6 @@ def _load(args: argparse.Namespace) -> tuple[Problem, str]:
         raise _BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _calendar(problem: Problem) -> WorkingCalendar:
-    if problem.timezone in (None, default_calendar().zone.key):
-        return default_calendar()
-    return WorkingCalendar(zone=problem.timezone)
-
-
 def _when(moment: datetime, calendar: WorkingCalendar) -> str:
     return f"{moment.astimezone(calendar.zone):%Y-%m-%d %a %H:%M}"
 
@@ -390,7 +384,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     problem, label = _load(args)
     catalogue = _catalogue(args.catalogue) if args.catalogue else None
     index = SlotIndex.build(
-        problem.facilities, problem.slots, calendar=_calendar(problem), travel=problem.travel
+        problem.facilities,
+        problem.slots,
+        calendar=calendar_for(problem.timezone),
+        travel=problem.travel,
     )
     options = SolveOptions(time_limit=args.time_limit)
     pathways = {p.id: p for p in problem.pathways}

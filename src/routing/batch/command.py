@@ -40,7 +40,7 @@ from pydantic import BaseModel, ValidationError
 from nosology.pathway import Pathway
 from routing.batch.engine import BatchProgress, plan_batch
 from routing.batch.report import build_report, plan_document
-from routing.calendar import WorkingCalendar, default_calendar
+from routing.calendar import calendar_for
 from routing.domain import Facility, RouteRequest, Slot, TravelModel, record_name
 from routing.domain.common import NAIVE_TIMEZONE_KEY, resolve_timezone
 from routing.domain.issues import issues_from_validation_error
@@ -232,13 +232,6 @@ class _ProgressBar:
             sys.stderr.write("\n")
 
 
-def _calendar(zone: str | None) -> WorkingCalendar:
-    if zone in (None, default_calendar().zone.key):
-        return default_calendar()
-    assert zone is not None
-    return WorkingCalendar(zone=zone)
-
-
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``routing batch`` with parsed ``args``; the exit status (see the module docstring)."""
     try:
@@ -268,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         index = SlotIndex.build(
             sources.facilities.values(),
             sources.slots.values(),
-            calendar=_calendar(sources.timezone),
+            calendar=calendar_for(sources.timezone),
             travel=sources.travel,
         )
     except InvalidInputError as exc:

@@ -69,7 +69,7 @@ from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
-from routing.calendar import WorkingCalendar, default_calendar
+from routing.calendar import calendar_for
 from routing.domain import RouteRequest
 from routing.problem import Problem
 from routing.result import RouteResult, SolveStatus
@@ -138,12 +138,6 @@ class BatchResult(FrozenModel):
     polished: NonNegativeInt = 0
     """Routes planned again for the secondary objectives (see ``polish_share``)."""
     runtime_seconds: float
-
-
-def _calendar(problem: Problem) -> WorkingCalendar:
-    if problem.timezone in (None, default_calendar().zone.key):
-        return default_calendar()
-    return WorkingCalendar(zone=problem.timezone)
 
 
 def plan_batch(
@@ -218,7 +212,10 @@ def plan_batch(
     if isinstance(cohort_input, Problem):
         problem = cohort_input
         index = SlotIndex.build(
-            problem.facilities, problem.slots, calendar=_calendar(problem), travel=problem.travel
+            problem.facilities,
+            problem.slots,
+            calendar=calendar_for(problem.timezone),
+            travel=problem.travel,
         )
         requests: Sequence[RouteRequest] = problem.requests
         pathways = {**{p.id: p for p in problem.pathways}, **(pathways or {})}
