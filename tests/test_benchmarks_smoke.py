@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from benchmarks.direct_cpsat import solve_direct
 from benchmarks.instances import BENCH_PATHWAY_ID, Instance, bench_pathway, make_instance
@@ -76,3 +78,15 @@ def test_plan_route_and_direct_model_agree(tiny: tuple[Instance, SlotIndex]) -> 
         if "INFEASIBLE" in (ours.status.value, direct.status):
             assert ours.status.value == direct.status == "INFEASIBLE", request.id
     assert both_optimal >= 3
+
+
+def test_matching_benchmark_runs_and_agrees_with_hopcroft_karp(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench_matching.py on 100 patients: exit status 0 (sizes equal) and the figures printed."""
+    from benchmarks.bench_matching import main
+
+    assert main(["--sizes", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "sizes equal" in out
+    assert re.search(r"\d+ of \d+ matched", out)
