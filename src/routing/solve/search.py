@@ -194,7 +194,8 @@ class _Search:
         """Phase 2 pauses at this many nodes, with a best route, for :meth:`improve_by_days`."""
         self.best: list[int] | None = None
         self.best_key: Key = _NO_KEY
-        self.stopped: str | None = None
+        self.stopped = ""
+        """Why the search stopped early (a limit, a pause, a route proven best); "" while it runs."""
         self.assigned: list[int] = [-1] * self.k
         self.used_slots: set[int] = set()
         self.culprit: list[str] = [""] * self.k
@@ -1258,14 +1259,14 @@ class _Search:
                 finished = self.optimistic(root_bounds, root[0], outcome)
             # A route completing at the bound proves the earliest completion; else phase 1.
             at_bound = self.best is not None and self.best_key[0] == root[0]
-            if not at_bound and self.stopped is None:
+            if not at_bound and self.stopped == "":
                 self.dfs(0, b)
         if finished:
             pass
-        elif self.best is not None and self.stopped is None and not self.limits.secondary:
+        elif self.best is not None and self.stopped == "" and not self.limits.secondary:
             outcome.completion_only = True
             outcome.root_bound = (self.best_key[0], 0, 0, 0)
-        elif self.best is not None and self.stopped is None:
+        elif self.best is not None and self.stopped == "":
             # Phase 2: the other objectives among the routes that complete that early.
             self.completion_only = False
             self.completion_proven = True
@@ -1279,13 +1280,13 @@ class _Search:
                     self.secondary_search(b, secondary)
                     outcome.root_bound = self.phase2_bound
                     if self.stopped == "proven":
-                        self.stopped = None
+                        self.stopped = ""
                 else:
                     outcome.root_bound = self.best_key
         outcome.choice = self.best
         outcome.key = self.best_key if self.best is not None else None
-        outcome.proven = self.stopped is None and not outcome.completion_only
-        outcome.limit_hit = self.stopped
+        outcome.proven = self.stopped == "" and not outcome.completion_only
+        outcome.limit_hit = self.stopped or None
         outcome.nodes = self.nodes
         return outcome
 
@@ -1305,17 +1306,17 @@ class _Search:
         fallback = (self.best, self.best_key)
         self.completion_only = False
         self.completion_proven = True
-        self.best, self.best_key = None, (completion, _INF, _INF, _INF)
+        self.forget_best((completion, _INF, _INF, _INF))
         secondary = self.enter_phase2(b, completion)
         self.node_budget = self.nodes + OPTIMISTIC_NODES
         if secondary is not None:
             self.secondary_search(b, secondary)
         self.node_budget = _INF
         if self.stopped == "proven":
-            self.stopped = None
+            self.stopped = ""
         budget_hit = self.stopped == "optimistic budget"
         if budget_hit:
-            self.stopped = None
+            self.stopped = ""
         if self.best is None:
             self.completion_only = True
             self.completion_proven = False
@@ -1325,6 +1326,15 @@ class _Search:
         if self.phase2_bound is not None:
             outcome.root_bound = min(self.phase2_bound, self.best_key)
         return not budget_hit
+
+    def forget_best(self, key: Key) -> None:
+        """Drop the best route; only routes better than ``key`` count from now on.
+
+        (A method, not an assignment in the caller: a type checker would otherwise take the
+        best route for ``None`` after the searches the caller runs next, and so would a build
+        compiled from the annotations.)
+        """
+        self.best, self.best_key = None, key
 
     def enter_phase2(self, root: list[list[int]] | None, completion: int) -> Key | None:
         """Make ``root`` phase 2's root (``None``: leave phase 2) and return its bound.
@@ -1358,13 +1368,13 @@ class _Search:
         self.pause_at = _INF
         if self.stopped != "pause":
             return
-        self.stopped = None
+        self.stopped = ""
         self.improve_by_days()
-        if self.stopped is None and self.phase2_bound is not None:
+        if self.stopped == "" and self.phase2_bound is not None:
             self.raise_day_by_day()  # if the better routes came too early for it
             if self.best_key <= self.phase2_bound:
                 return  # the best route meets the root's bound: nothing can beat it
-        if self.stopped is None:
+        if self.stopped == "":
             self.dfs(0, b, bound)
 
     def improve_by_days(self) -> None:
@@ -1378,7 +1388,7 @@ class _Search:
         assert self.phase2_root is not None
         assert self.best is not None
         improved = True
-        while improved and self.stopped is None:
+        while improved and self.stopped == "":
             improved = False
             best = list(self.best)
             days = sorted(
@@ -1393,8 +1403,8 @@ class _Search:
                 before = self.best_key
                 self._search_with_fixed(best, free)
                 if self.stopped == "pause":
-                    self.stopped = None
-                if self.stopped is not None:
+                    self.stopped = ""
+                if self.stopped != "":
                     return
                 if self.best_key < before:
                     improved = True
@@ -1697,7 +1707,7 @@ class _Search:
             self.stopped = "pause"
         elif self.nodes & 15 == 0 and time.perf_counter() > self.deadline:
             self.stopped = "time limit"
-        if self.stopped:
+        if self.stopped != "":
             return
         if depth == self.k:
             key = self.full_key()
@@ -1803,7 +1813,7 @@ class _Search:
                 if bound is not None and bound < self.best_key:
                     self.dfs(depth + 1, child, bound)
             self.unassign(i, c_now)
-            if self.stopped:
+            if self.stopped != "":
                 return
             if self.best_key < best_key:
                 have_best = True
