@@ -195,7 +195,7 @@ class _Search:
         self.best: list[int] | None = None
         self.best_key: Key = _NO_KEY
         self.stopped = ""
-        """Why the search stopped early (a limit, a pause, a route proven best); "" while it runs."""
+        """Why the search stopped early (a limit, a pause, a proven route); "" while it runs."""
         self.assigned: list[int] = [-1] * self.k
         self.used_slots: set[int] = set()
         self.culprit: list[str] = [""] * self.k
@@ -1696,28 +1696,48 @@ class _Search:
                 best, best_key = i, key
         return best
 
-    def dfs(self, depth: int, b: list[list[int]], bound: Key | None = None) -> None:
-        """Explore the node ``b`` (its lower bound ``bound``, where known) at ``depth``."""
+    def count_node(self, may_pause: bool = True) -> bool:
+        """Count one more node; False (with the reason in ``stopped``) when a limit says stop."""
         self.nodes += 1
         if self.nodes >= self.limits.node_limit:
             self.stopped = "node limit"
         elif self.nodes >= self.node_budget:
             self.stopped = "optimistic budget"
-        elif self.nodes >= self.pause_at and self.best is not None:
+        elif may_pause and self.nodes >= self.pause_at and self.best is not None:
             self.stopped = "pause"
         elif self.nodes & 15 == 0 and time.perf_counter() > self.deadline:
             self.stopped = "time limit"
-        if self.stopped != "":
+        return self.stopped == ""
+
+    def leaf(self) -> bool:
+        """Evaluate the complete assignment as a node of its own; True if it is the new best
+        route (the caller then runs :meth:`settle_best` once its node's leaves are done)."""
+        if not self.count_node(may_pause=False):
+            return False
+        key = self.full_key()
+        if key is None or key >= self.best_key:
+            return False
+        self.best_key = key
+        self.best = list(self.assigned)
+        if self.phase2_bound is not None and key <= self.phase2_bound:
+            self.stopped = "proven"  # meets the root's bound: nothing can beat it
+        return True
+
+    def settle_best(self) -> None:
+        """After a better route: sharpen phase 2's root bound against it (once for all the leaves
+        of a node), and stop if the route meets it."""
+        if self.phase2_bound is not None:
+            self.sharpen_root_bound()
+            if self.best_key <= self.phase2_bound:
+                self.stopped = "proven"
+
+    def dfs(self, depth: int, b: list[list[int]], bound: Key | None = None) -> None:
+        """Explore the node ``b`` (its lower bound ``bound``, where known) at ``depth``."""
+        if not self.count_node():
             return
-        if depth == self.k:
-            key = self.full_key()
-            if key is not None and key < self.best_key:
-                self.best_key = key
-                self.best = list(self.assigned)
-                if self.phase2_bound is not None:
-                    self.sharpen_root_bound()
-                    if key <= self.phase2_bound:
-                        self.stopped = "proven"  # meets the root's bound: nothing can beat it
+        if depth == self.k:  # a route given whole (every stage fixed)
+            if self.leaf():
+                self.settle_best()
             return
         lo_s, hi_s, lo_e, hi_e = b
         i = self.choose_stage(b)
@@ -1738,6 +1758,9 @@ class _Search:
             # Where the times belong to the class, every candidate is a class of its own.
             and self.open_in_person - 1 > JOINERS_EXACT
         )
+        last = depth == self.k - 1
+        improved = False
+        """A leaf of this node is the new best route (:meth:`settle_best` is due)."""
         hopeless: set[VisitClass] = set()
         """Visit classes whose children cannot beat the best route (the best only improves)."""
         promising: set[VisitClass] = set()
@@ -1787,6 +1810,18 @@ class _Search:
             if not self.compatible(i, c_now):
                 continue
             previous = signature
+            if last:
+                # Every other stage is booked: the child is a complete route.
+                self.assign(i, c_now)
+                improved = self.leaf() or improved
+                self.unassign(i, c_now)
+                if self.stopped != "":
+                    break
+                if self.best_key < best_key:
+                    have_best = True
+                    best_key = self.best_key
+                    cap = self.r + best_key[0] - strict
+                continue
             # Only routes that complete no later than the best one can still beat it.
             capped = [min(x, cap) for x in hi_e]
             touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
@@ -1794,10 +1829,8 @@ class _Search:
             child[0][i] = child[1][i] = s
             child[2][i] = child[3][i] = e
             self.assign(i, c_now)
-            # With every other stage fixed, the bounds of the last one are exact: no need to
-            # propagate before evaluating the complete route.
             visit_day = st.day[c_now] if st.in_person else None
-            if self.completion_proven and depth < self.k - 1 and visit_class not in promising:
+            if self.completion_proven and visit_class not in promising:
                 # The bound over the parent's domains is valid for the child too (they only
                 # shrink): often enough to skip the propagation.
                 early = self.lower_key(child, self.best_key[0])
@@ -1808,7 +1841,7 @@ class _Search:
                     continue
                 if visit_class is not None:
                     promising.add(visit_class)
-            if depth == self.k - 1 or self.propagate(child, touched, visit_day) < 0:
+            if self.propagate(child, touched, visit_day) < 0:
                 bound = self.lower_key(child, self.best_key[0])
                 if bound is not None and bound < self.best_key:
                     self.dfs(depth + 1, child, bound)
@@ -1825,6 +1858,8 @@ class _Search:
                     bound = self.lower_key(b, best_key[0])
                     if bound is None or bound >= best_key:
                         return
+        if improved:
+            self.settle_best()
 
 
 def _at_preferred(
