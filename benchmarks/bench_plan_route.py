@@ -36,6 +36,7 @@ from benchmarks.direct_cpsat import DirectResult, solve_direct
 from benchmarks.instances import Instance, make_instance
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
+from routing.solve import search as search_module
 from routing.solve.plan import SolveOptions, plan_route
 
 __all__ = ["SizeFigures", "main", "measure_size"]
@@ -274,8 +275,16 @@ def _machine() -> str:
     return (
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
         f"{os.cpu_count()} cores; Python {platform.python_version()}; "
-        f"OR-Tools {importlib.metadata.version('ortools')}; commit {commit or 'unknown'}"
+        f"OR-Tools {importlib.metadata.version('ortools')}; commit {commit or 'unknown'}; "
+        f"search {_build()}"
     )
+
+
+def _build() -> str:
+    """Which build of the search runs: the compiled one (a wheel) or the pure-Python sources."""
+    path = Path(search_module.__file__ or "")
+    kind = "compiled (mypyc)" if path.suffix in (".so", ".pyd") else "pure Python"
+    return f"{kind}: {path.name}"
 
 
 def main(argv: list[str] | None = None) -> int:
