@@ -569,6 +569,37 @@ def test_links_cached_on_the_index_depend_on_visits_a_day() -> None:
     assert len(once.links) > len(twice.links)  # once a day: every stage on a later day
 
 
+def test_links_cached_on_the_index_depend_on_the_hard_deadlines_in_force() -> None:
+    """Referrals on different dates share an index's cached links only when the same hard
+    deadlines are in force for them: a hard deadline that ends on Monday binds a referral on
+    Monday, not one on Tuesday, and each gets the links it gets on a fresh index."""
+    from datetime import date
+
+    from routing.slot_index import SlotIndex
+    from routing.solve.compiled import compile_request
+
+    limit = deadline("quick", "referral", "b.start", 3, LagUnit.CALENDAR_DAYS).model_copy(
+        update={"hard": True, "valid_to": date.fromisoformat(MON)}
+    )
+    pathway = make_pathway([stage("a"), stage("b", after=["a"])], deadlines=[limit])
+    slots = [slot(f"{s}{day}", s, day, "09:00") for s in ("a", "b") for day in (MON, TUE, WED)]
+    requests = [
+        make_request(pathway, REFERRAL),
+        make_request(pathway, REFERRAL + timedelta(days=1)),
+        make_request(pathway, REFERRAL + timedelta(hours=2)),
+    ]
+    shared = SlotIndex.build([F1], slots)
+    found = []
+    for request in requests:
+        cached = compile_request(request, pathway, shared)
+        alone = compile_request(request, pathway, SlotIndex.build([F1], slots))
+        assert cached.links == alone.links
+        found.append({link.origin for link in cached.links})
+    assert "hard deadline quick" in found[0]
+    assert "hard deadline quick" not in found[1]
+    assert found[2] == found[0]
+
+
 def test_home_travel_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """An index keeps the travel of the last few homes only, and reuses them."""
     from routing.slot_index import SlotIndex

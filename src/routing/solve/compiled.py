@@ -368,7 +368,7 @@ def check_pins(
 _Links = tuple[Pathway, tuple[Link, ...], tuple[str, ...], tuple[tuple[bool, ...], ...]]
 
 LINKS_CACHED = 10_000
-"""Pathway link sets an index keeps (per pathway, referral date, region and visits a day)."""
+"""Pathway link sets an index keeps (per pathway, hard deadlines in force and visits a day)."""
 
 
 def _pathway_links(
@@ -385,7 +385,10 @@ def _pathway_links(
         # The pathway is kept so that its id cannot be reused while the entry lives.
         return (pathway, tuple(links), tuple(problems), tuple(map(tuple, precedes)))
 
-    key = (id(pathway), referral_date, region, max_visits)
+    # The date and region matter only through the hard deadlines in force: one entry for all
+    # the referrals under the same ones.
+    in_force = tuple(d.hard and d.applies_on(referral_date, region) for d in pathway.deadlines)
+    key = (id(pathway), in_force, max_visits)
     cached = _cached(index, "links", key, LINKS_CACHED, make, lambda v: v[0] is pathway)
     _, links_t, problems_t, precedes_t = cached
     return list(links_t), list(problems_t), [list(row) for row in precedes_t]
