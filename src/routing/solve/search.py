@@ -439,12 +439,14 @@ class _Search:
             starts = stages[i].start
             shares = stages[i].shares_day
             lo, hi = lo_s[i], hi_s[i]
-            joins = shares and any(
-                first <= hi
-                and last >= lo
-                and bisect_left(starts, max(lo, first)) < bisect_right(starts, min(hi, last))
-                for first, last in open_days
-            )
+            joins = False
+            if shares:
+                for first, last in open_days:
+                    if first > hi or last < lo:
+                        continue
+                    if bisect_left(starts, max(lo, first)) < bisect_right(starts, min(hi, last)):
+                        joins = True
+                        break
             if joins:
                 joining += 1
             elif shares:
