@@ -77,93 +77,124 @@ def new_day_travel(
         Instead of ``room`` and ``join_cost``: per set of open stages (bit mask), the least
         travel they add when exactly they join the visited days (from :func:`joining_travel`).
     """
-    n = len(legs)
-    joining = join_cost if join_cost is not None else [0] * n
-    everyone = (1 << n) - 1
+    partition = _Partition(legs, lone, joiners, pair_cost, max_visits, join_cost)
+    everyone = (1 << len(legs)) - 1
     impossible = IMPOSSIBLE
-    joiner_mask = sum(1 << a for a in range(n) if joiners[a])
-    # partners[a]: the later stages that can share a day with a.
-    partners = [
-        0
-        if lone[a] or max_visits < 2
-        else sum(1 << b for b in range(a + 1, n) if pair_cost[a][b] is not None and not lone[b])
-        for a in range(n)
-    ]
-
-    memo: dict[tuple[int, int, int], int] = {}
-
-    def best(mask: int, days: int, spare: int) -> int:
-        key = (mask, days, spare)
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = _best(mask, days, spare)
-        return found
-
-    def _best(mask: int, days: int, spare: int) -> int:
-        left = mask.bit_count()
-        if left < days or left - min(spare, (mask & joiner_mask).bit_count()) > days * max_visits:
-            return impossible
-        if mask == 0:
-            return 0
-        low = mask & -mask
-        a = low.bit_length() - 1
-        rest = mask ^ low
-        result = impossible
-        if joiners[a] and spare > 0:
-            result = joining[a] + best(rest, days, spare - 1)
-        if days == 0:
-            return result
-        result = min(result, legs[a] + best(rest, days - 1, spare))
-        others = rest & partners[a]
-        while others:
-            bit = others & -others
-            others ^= bit
-            b = bit.bit_length() - 1
-            cost = pair_cost[a][b]
-            assert cost is not None
-            pair = max(cost, legs[a], legs[b])
-            result = min(result, pair + best(rest ^ bit, days - 1, spare))
-            if max_visits >= 3:
-                result = min(result, _larger(a, b, pair, rest ^ bit, days, spare))
-        return result
-
-    def _larger(a: int, b: int, pair: int, rest: int, days: int, spare: int) -> int:
-        """Days holding ``a``, ``b`` and one or more later stages (``max_visits >= 3``)."""
-        result = impossible
-        members = [a, b]
-
-        def grow(cost: int, rest: int, start: int) -> None:
-            nonlocal result
-            if len(members) >= max_visits:
-                return
-            for c in _members(rest):
-                if c < start or lone[c]:
-                    continue
-                costs = [pair_cost[m][c] for m in members]
-                if any(x is None for x in costs):
-                    continue
-                grown = max(cost, legs[c], *(x for x in costs if x is not None))
-                members.append(c)
-                remaining = rest & ~(1 << c)
-                result = min(result, grown + best(remaining, days - 1, spare))
-                grow(grown, remaining, c + 1)
-                members.pop()
-
-        grow(pair, rest, b + 1)
-        return result
-
     if joined is None:
-        found = best(everyone, groups, room)
+        found = partition.best(everyone, groups, room)
     else:
         found = impossible
+        joiner_mask = partition.joiner_mask
         subset = joiner_mask
         while True:  # every set of joiners, the rest on the new days
             if joined[subset] < impossible:
-                found = min(found, joined[subset] + best(everyone ^ subset, groups, 0))
+                found = min(found, joined[subset] + partition.best(everyone ^ subset, groups, 0))
             if subset == 0:
                 break
             subset = (subset - 1) & joiner_mask
     return INFEASIBLE if found >= impossible else found
+
+
+class _Partition:
+    """The memoised recursion of :func:`new_day_travel` over bit masks of open stages.
+
+    (A class rather than nested functions: closures that call each other form reference cycles,
+    which only the garbage collector frees, after every call.)
+    """
+
+    def __init__(
+        self,
+        legs: Sequence[int],
+        lone: Sequence[bool],
+        joiners: Sequence[bool],
+        pair_cost: Sequence[Sequence[int | None]],
+        max_visits: int,
+        join_cost: Sequence[int] | None,
+    ) -> None:
+        n = len(legs)
+        self.legs = list(legs)
+        self.lone = list(lone)
+        self.joiners = list(joiners)
+        self.pair_cost = [list(row) for row in pair_cost]
+        self.max_visits = max_visits
+        self.joining = list(join_cost) if join_cost is not None else [0] * n
+        self.joiner_mask = _mask([a for a in range(n) if joiners[a]])
+        # partners[a]: the later stages that can share a day with a.
+        self.partners = [
+            0
+            if lone[a] or max_visits < 2
+            else _mask([b for b in range(a + 1, n) if pair_cost[a][b] is not None and not lone[b]])
+            for a in range(n)
+        ]
+        self.memo: dict[tuple[int, int, int], int] = {}
+
+    def best(self, mask: int, days: int, spare: int) -> int:
+        """Least travel of the stages in ``mask`` on exactly ``days`` new days, at most
+        ``spare`` of them joining visited days instead."""
+        key = (mask, days, spare)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._best(mask, days, spare)
+        return found
+
+    def _best(self, mask: int, days: int, spare: int) -> int:
+        left = mask.bit_count()
+        if left < days or left - min(spare, (mask & self.joiner_mask).bit_count()) > (
+            days * self.max_visits
+        ):
+            return IMPOSSIBLE
+        if mask == 0:
+            return 0
+        legs = self.legs
+        low = mask & -mask
+        a = low.bit_length() - 1
+        rest = mask ^ low
+        result = IMPOSSIBLE
+        if self.joiners[a] and spare > 0:
+            result = self.joining[a] + self.best(rest, days, spare - 1)
+        if days == 0:
+            return result
+        result = min(result, legs[a] + self.best(rest, days - 1, spare))
+        others = rest & self.partners[a]
+        while others:
+            bit = others & -others
+            others ^= bit
+            b = bit.bit_length() - 1
+            cost = self.pair_cost[a][b]
+            assert cost is not None
+            pair = max(cost, legs[a], legs[b])
+            result = min(result, pair + self.best(rest ^ bit, days - 1, spare))
+            if self.max_visits >= 3:
+                result = min(result, self._grow([a, b], pair, rest ^ bit, b + 1, days, spare))
+        return result
+
+    def _grow(
+        self, members: list[int], cost: int, rest: int, start: int, days: int, spare: int
+    ) -> int:
+        """Days holding ``members`` and one or more later stages of ``rest`` from ``start``
+        (``max_visits >= 3``); ``cost`` is the members' day alone."""
+        result = IMPOSSIBLE
+        if len(members) >= self.max_visits:
+            return result
+        for c in _members(rest):
+            if c < start or self.lone[c]:
+                continue
+            grown = max(cost, self.legs[c])
+            shares = True
+            for m in members:
+                with_c = self.pair_cost[m][c]
+                if with_c is None:
+                    shares = False
+                    break
+                grown = max(grown, with_c)
+            if not shares:
+                continue
+            members.append(c)
+            remaining = rest & ~(1 << c)
+            result = min(result, grown + self.best(remaining, days - 1, spare))
+            result = min(result, self._grow(members, grown, remaining, c + 1, days, spare))
+            members.pop()
+        return result
 
 
 def joining_travel(added: Sequence[Sequence[int | None]], rooms: Sequence[int]) -> list[int]:
