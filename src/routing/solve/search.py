@@ -1123,17 +1123,19 @@ class _Search:
         rows = self._groups[i]
         if rows is None:
             st = self.stages[i]
-            all_starts, _, _, facility = self.arrays(i)
-            order = np.argsort(facility, kind="stable")
-            sorted_facility = facility[order]
-            cuts = np.flatnonzero(np.diff(sorted_facility)) + 1
-            starts = all_starts[order]
+            by_facility: dict[int, list[int]] = {}
+            for c, f in enumerate(st.facility):
+                members = by_facility.get(f)
+                if members is None:
+                    by_facility[f] = [c]
+                else:
+                    members.append(c)
+            starts = st.start
             rows = []
-            for lo, hi in pairwise([0, *cuts.tolist(), len(order)]):
-                f = int(sorted_facility[lo])
+            for f, indices in by_facility.items():
                 alone = 2 * self.home[f] if self.home is not None and self.metric else 0
-                outside = 1 if self.has_preferences and not st.preferred[int(order[lo])] else 0
-                rows.append((alone, outside, f, starts[lo:hi].tolist(), order[lo:hi].tolist()))
+                outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
+                rows.append((alone, outside, f, [starts[c] for c in indices], indices))
             rows.sort(key=lambda row: row[:3])
             self._groups[i] = rows
         return rows
