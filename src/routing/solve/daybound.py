@@ -115,7 +115,7 @@ class _Partition:
         self.legs = list(legs)
         self.lone = list(lone)
         self.joiners = list(joiners)
-        self.pair_cost = [list(row) for row in pair_cost]
+        self.pair_cost = pair_cost
         self.max_visits = max_visits
         self.joining = list(join_cost) if join_cost is not None else [0] * n
         self.joiner_mask = _mask([a for a in range(n) if joiners[a]])

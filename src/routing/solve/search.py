@@ -66,7 +66,8 @@ RANK_NEAR_LEAVES = 2
 than the order saves)."""
 CostTable = list[list[int | None]]
 IntArray = npt.NDArray[np.int64]
-Sites = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+Sites = list[tuple[int, int, int]]
+"""A stage's sites on one day: ``(facility, earliest end, latest start)`` by facility."""
 _INF = 1 << 62
 _BOOKINGS = (
     "assigned",
@@ -89,6 +90,9 @@ JOINERS_PLACED = 5
 JOINERS_EXACT = 3
 """Open stages up to which each joiner's addition to a visited day is taken from its candidates
 there (time and same-day rules included), not from its facilities at phase 2's root."""
+VECTOR_SIZE = 600
+"""Candidates of a stage, or facility pairs of two stages on a day, from which their grouping
+and pair costs are computed with numpy arrays (below, plain loops are faster)."""
 DESCENT_AFTER = 20
 """Phase-2 nodes after which the search pauses to improve its best route by whole days."""
 DESCENT_NODES = 150
@@ -165,9 +169,8 @@ class _Search:
         travel of a day with both on each day from it (``_INF`` on days they cannot share)."""
         self.sites: dict[int, dict[int, Sites]] = {}
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
-        self.home_array = np.zeros(0, dtype=np.int64)
-        self.travel_array = np.zeros((0, 0), dtype=np.int64)
-        self.preferred_mask = np.zeros(0, dtype=np.bool_)
+        self.preferred_facility: list[bool] = []
+        """Phase 2 root: per facility position, whether the patient prefers it."""
         self._insertions: dict[tuple[int, int, tuple[int, ...], bool], int] = {}
         self._additions: dict[
             tuple[int, int, tuple[tuple[int, int, int], ...], int, int, int, int, bool], int
@@ -932,23 +935,21 @@ class _Search:
             return cached
         least = _INF
         sites = self.sites.get(i, {}).get(day)
-        if sites is not None:
-            facilities = sites[0]
-            if preferred_only:
-                facilities = facilities[self.preferred_mask[facilities]]
-            if len(facilities):
-                home = self.home_array
-                legs = self.travel_array
+        home = self.home
+        if sites is not None and home is not None:
+            travel = self.travel
+            first, last = stops[0], stops[-1]
+            for f, _, _ in sites:
+                if preferred_only and not self.preferred_facility[f]:
+                    continue
                 # Between home and the first visit, two visits, or the last visit and home.
-                added = [
-                    home[facilities] + legs[facilities, stops[0]] - home[stops[0]],
-                    legs[stops[-1], facilities] + home[facilities] - home[stops[-1]],
-                ]
-                added.extend(
-                    legs[u, facilities] + legs[facilities, v] - legs[u, v]
-                    for u, v in pairwise(stops)
+                added = min(
+                    home[f] + travel[f][first] - home[first],
+                    travel[last][f] + home[f] - home[last],
                 )
-                least = int(np.min(added))
+                for u, v in pairwise(stops):
+                    added = min(added, travel[u][f] + travel[f][v] - travel[u][v])
+                least = min(least, added)
         self._insertions[key] = least
         return least
 
@@ -970,17 +971,15 @@ class _Search:
         and the patient comes more than once a day. Computed once for the secondary phase:
         domains only shrink below it.
         """
-        if not (self.metric and self.home is not None) or self.max_visits < 2:
+        home = self.home
+        if not (self.metric and home is not None) or self.max_visits < 2:
             return None
-        home = np.asarray(self.home, dtype=np.int64)
-        legs = np.asarray(self.travel, dtype=np.int64)
-        self.home_array, self.travel_array = home, legs
         before = self.cr.precedes
         self.pair_days = {}
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
         self.sites = sites
         self.day_legs = {
-            i: {d: 2 * int(home[f].min()) for d, (f, _, _) in by_day.items()}
+            i: {d: 2 * min(home[f] for f, _, _ in here) for d, here in by_day.items()}
             for i, by_day in sites.items()
         }
         apart = {
@@ -994,78 +993,142 @@ class _Search:
         }
         sharing = sorted(i for i in sites if self.stages[i].shares_day and sites[i])
         index = self.cr.index
-        preferred = np.zeros(len(index.facilities), dtype=np.bool_)
-        for f in self.cr.request.patient.preferred_facilities:
-            if f in index.facility_position:
-                preferred[index.facility_position[f]] = True
-        self.preferred_mask = preferred
+        preferred = [False] * len(index.facilities)
+        for f_id in self.cr.request.patient.preferred_facilities:
+            position = index.facility_position.get(f_id)
+            if position is not None:
+                preferred[position] = True
+        self.preferred_facility = preferred
         table: CostTable = [[None] * self.k for _ in range(self.k)]
         at_preferred: CostTable = [[None] * self.k for _ in range(self.k)]
         if len(sharing) < 2:
             return table, at_preferred
-        # Dense (day, facility) arrays over the days and facilities the sharing stages use:
-        # earliest end and latest start, -+infinity where the stage has no candidate.
-        days = sorted({d for i in sharing for d in sites[i]})
-        row_of = {d: n for n, d in enumerate(days)}
-        used = np.unique(np.concatenate([f for i in sharing for f, _, _ in sites[i].values()]))
-        column = np.full(len(home), -1, dtype=np.int64)
-        column[used] = np.arange(len(used))
-        never = np.iinfo(np.int64).max // 4
-        shape = (len(days), len(used))
-        earliest_end = {i: np.full(shape, never, dtype=np.int64) for i in sharing}
-        latest_start = {i: np.full(shape, -never, dtype=np.int64) for i in sharing}
-        for i in sharing:
-            for d, (facs, ends, starts) in sites[i].items():
-                earliest_end[i][row_of[d], column[facs]] = ends
-                latest_start[i][row_of[d], column[facs]] = starts
-        out = legs[np.ix_(used, used)]
-        to_home = home[used]
-        trip = to_home[:, None] + out + to_home[None, :]
-        trip_back = trip.T
-        wanted = preferred[used]
-        # arrive[i][d, a, b]: stage i ends at facility a on day d, and the patient reaches b.
-        arrive = {i: earliest_end[i][:, :, None] + out[None] for i in sharing}
+        first_day = min(d for i in sharing for d in sites[i])
+        span = max(d for i in sharing for d in sites[i]) - first_day + 1
+        with_preferences = self.has_preferences and any(preferred)
         for i, j in combinations(sharing, 2):
             if (i, j) in apart or (j, i) in apart:
                 continue
-            # day[d, a, b]: stage i at facility a and stage j at facility b on day d.
-            if not before[j][i]:  # i, then j
-                day = np.where(arrive[i] <= latest_start[j][:, None, :], trip[None], never)
-            else:
-                day = np.full((len(days), len(used), len(used)), never, dtype=np.int64)
-            if not before[i][j]:  # j, then i
-                fits = arrive[j].transpose(0, 2, 1) <= latest_start[i][:, :, None]
-                np.minimum(day, np.where(fits, trip_back[None], never), out=day)
-            per_day = day.min(axis=(1, 2))
-            by_day = [_INF] * (days[-1] - days[0] + 1)
-            for d, v in zip(days, per_day.tolist(), strict=True):
-                if v < never:
-                    by_day[d - days[0]] = int(v)
-            self.pair_days[(i, j)] = self.pair_days[(j, i)] = (days[0], by_day)
-            least = int(per_day.min())
-            if least >= never:
+            i_first, j_first = not before[j][i], not before[i][j]
+            by_day = [_INF] * span
+            least = least_i_there = least_j_there = _INF
+            for d, here_i in sites[i].items():
+                here_j = sites[j].get(d)
+                if here_j is None:
+                    continue
+                day_least, i_there, j_there = self._pair_day(
+                    here_i, here_j, i_first, j_first, with_preferences
+                )
+                least_i_there = min(least_i_there, i_there)
+                least_j_there = min(least_j_there, j_there)
+                by_day[d - first_day] = day_least
+                least = min(least, day_least)
+            self.pair_days[(i, j)] = self.pair_days[(j, i)] = (first_day, by_day)
+            if least >= _INF:
                 continue
             table[i][j] = table[j][i] = least
-            if self.has_preferences and wanted.any():
-                there = int(day[:, wanted, :].min())
-                if there < never:
-                    at_preferred[i][j] = there
-                there = int(day[:, :, wanted].min())
-                if there < never:
-                    at_preferred[j][i] = there
+            if least_i_there < _INF:
+                at_preferred[i][j] = least_i_there
+            if least_j_there < _INF:
+                at_preferred[j][i] = least_j_there
         return table, at_preferred
+
+    def _pair_day(
+        self, here_i: Sites, here_j: Sites, i_first: bool, j_first: bool, preferences: bool
+    ) -> tuple[int, int, int]:
+        """Least travel of a day holding two stages at their sites ``here_i`` and ``here_j``
+        (home -> first -> second -> home, with time to travel between them; ``i_first``,
+        ``j_first``: the orders the rules allow), and the same with the first or the second
+        stage at a preferred facility (``preferences``); ``_INF`` where there is none."""
+        if len(here_i) * len(here_j) >= VECTOR_SIZE:
+            return self._pair_day_vector(here_i, here_j, i_first, j_first, preferences)
+        home = self.home
+        assert home is not None
+        travel, preferred = self.travel, self.preferred_facility
+        least = i_there = j_there = _INF
+        for fa, end_a, start_a in here_i:
+            home_a, out_a = home[fa], travel[fa]
+            for fb, end_b, start_b in here_j:
+                cost = _INF
+                if i_first and end_a + out_a[fb] <= start_b:
+                    cost = home_a + out_a[fb] + home[fb]
+                if j_first and end_b + travel[fb][fa] <= start_a:
+                    cost = min(cost, home[fb] + travel[fb][fa] + home_a)
+                if cost >= _INF:
+                    continue
+                least = min(least, cost)
+                if preferences:
+                    if preferred[fa]:
+                        i_there = min(i_there, cost)
+                    if preferred[fb]:
+                        j_there = min(j_there, cost)
+        return least, i_there, j_there
+
+    def _pair_day_vector(
+        self, here_i: Sites, here_j: Sites, i_first: bool, j_first: bool, preferences: bool
+    ) -> tuple[int, int, int]:
+        """:meth:`_pair_day` with numpy arrays over the pairs of sites."""
+        home = np.asarray(self.home, dtype=np.int64)
+        legs = self.cr.index.travel_minutes
+        fa, end_a, start_a = (np.asarray(x, dtype=np.int64) for x in zip(*here_i, strict=True))
+        fb, end_b, start_b = (np.asarray(x, dtype=np.int64) for x in zip(*here_j, strict=True))
+        out = legs[np.ix_(fa, fb)]  # [a, b]: from i's facility a to j's facility b
+        back = legs[np.ix_(fb, fa)].T  # [a, b]: from j's facility b to i's facility a
+        never = _INF
+        cost = np.full(out.shape, never, dtype=np.int64)
+        if i_first:
+            trip = home[fa][:, None] + out + home[fb][None, :]
+            cost = np.where(end_a[:, None] + out <= start_b[None, :], trip, cost)
+        if j_first:
+            trip_back = home[fb][None, :] + back + home[fa][:, None]
+            fits = end_b[None, :] + back <= start_a[:, None]
+            cost = np.minimum(cost, np.where(fits, trip_back, never))
+        least = int(cost.min())
+        i_there = j_there = never
+        if preferences:
+            preferred = np.asarray(self.preferred_facility, dtype=np.bool_)
+            at_a, at_b = preferred[fa], preferred[fb]
+            if at_a.any():
+                i_there = int(cost[at_a, :].min())
+            if at_b.any():
+                j_there = int(cost[:, at_b].min())
+        return least, i_there, j_there
 
     def _day_sites(self, i: int, b: list[list[int]]) -> dict[int, Sites]:
         """Per day, stage ``i``'s facilities with candidates in ``b``, their earliest end and
-        latest start."""
+        latest start (:data:`Sites`)."""
         st = self.stages[i]
-        a = bisect_left(st.start, b[0][i])
-        z = bisect_right(st.start, b[1][i])
+        starts, ends, days, facilities = st.start, st.end, st.day, st.facility
+        lo_e, hi_e = b[2][i], b[3][i]
+        a, z = bisect_left(starts, b[0][i]), bisect_right(starts, b[1][i])
+        if z - a >= VECTOR_SIZE:
+            return self._day_sites_vector(i, a, z, lo_e, hi_e)
+        by_day: dict[int, dict[int, list[int]]] = {}
+        for c in range(a, z):
+            e = ends[c]
+            if e < lo_e or e > hi_e:
+                continue
+            d, f, s = days[c], facilities[c], starts[c]
+            day = by_day.get(d)
+            if day is None:
+                day = by_day[d] = {}
+            site = day.get(f)
+            if site is None:
+                day[f] = [e, s]
+            else:
+                site[0] = min(site[0], e)
+                site[1] = max(site[1], s)
+        return {
+            d: [(f, site[0], site[1]) for f, site in sorted(day.items())]
+            for d, day in by_day.items()
+        }
+
+    def _day_sites_vector(self, i: int, a: int, z: int, lo_e: int, hi_e: int) -> dict[int, Sites]:
+        """:meth:`_day_sites` of candidates ``a .. z - 1`` of stage ``i``, with numpy."""
         all_starts, all_ends, all_days, all_facilities = self.arrays(i)
         ends = all_ends[a:z]
-        keep = (ends >= b[2][i]) & (ends <= b[3][i])
-        days = all_days[a:z][keep]
-        facilities = all_facilities[a:z][keep]
+        keep = (ends >= lo_e) & (ends <= hi_e)
+        days, facilities = all_days[a:z][keep], all_facilities[a:z][keep]
         starts, ends = all_starts[a:z][keep], ends[keep]
         if not len(days):
             return {}
@@ -1076,19 +1139,18 @@ class _Search:
         change = np.ones(len(days), dtype=np.bool_)
         change[1:] = (days[1:] != days[:-1]) | (facilities[1:] != facilities[:-1])
         first = np.flatnonzero(change)
-        group_day = days[first]
-        group_facility = facilities[first]
-        earliest_end = np.minimum.reduceat(ends, first)
-        latest_start = np.maximum.reduceat(starts, first)
-        # Groups are sorted by day: cut where the day changes.
-        cuts = (np.flatnonzero(group_day[1:] != group_day[:-1]) + 1).tolist()
-        result: dict[int, Sites] = {}
-        for lo, hi in pairwise([0, *cuts, len(group_day)]):
-            result[int(group_day[lo])] = (
-                group_facility[lo:hi],
-                earliest_end[lo:hi],
-                latest_start[lo:hi],
+        group_day = days[first].tolist()
+        sites = list(
+            zip(
+                facilities[first].tolist(),
+                np.minimum.reduceat(ends, first).tolist(),
+                np.maximum.reduceat(starts, first).tolist(),
+                strict=True,
             )
+        )
+        result: dict[int, Sites] = {}
+        for d, site in zip(group_day, sites, strict=True):
+            result.setdefault(d, []).append(site)
         return result
 
     def pref_starts(self, i: int) -> list[int]:
@@ -1123,22 +1185,36 @@ class _Search:
         rows = self._groups[i]
         if rows is None:
             st = self.stages[i]
-            by_facility: dict[int, list[int]] = {}
-            for c, f in enumerate(st.facility):
-                members = by_facility.get(f)
-                if members is None:
-                    by_facility[f] = [c]
-                else:
-                    members.append(c)
-            starts = st.start
             rows = []
-            for f, indices in by_facility.items():
+            for f, starts, indices in self._by_facility(i):
                 alone = 2 * self.home[f] if self.home is not None and self.metric else 0
                 outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
-                rows.append((alone, outside, f, [starts[c] for c in indices], indices))
+                rows.append((alone, outside, f, starts, indices))
             rows.sort(key=lambda row: row[:3])
             self._groups[i] = rows
         return rows
+
+    def _by_facility(self, i: int) -> list[tuple[int, list[int], list[int]]]:
+        """Stage ``i``'s candidates by facility: the facility, their starts and their indices
+        (in start order)."""
+        st = self.stages[i]
+        if len(st.facility) >= VECTOR_SIZE:
+            all_starts, _, _, facility = self.arrays(i)
+            order = np.argsort(facility, kind="stable")
+            cuts = (np.flatnonzero(np.diff(facility[order])) + 1).tolist()
+            indices, starts = order.tolist(), all_starts[order].tolist()
+            return [
+                (st.facility[indices[lo]], starts[lo:hi], indices[lo:hi])
+                for lo, hi in pairwise([0, *cuts, len(indices)])
+            ]
+        by_facility: dict[int, list[int]] = {}
+        for c, f in enumerate(st.facility):
+            members = by_facility.get(f)
+            if members is None:
+                by_facility[f] = [c]
+            else:
+                members.append(c)
+        return [(f, [st.start[c] for c in members], members) for f, members in by_facility.items()]
 
     def _day_legs(self, i: int, lo: int, hi: int, preferred_only: bool = False) -> int:
         """The two home legs of stage ``i``'s nearest facility with a candidate in ``[lo, hi]``.
