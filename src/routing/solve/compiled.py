@@ -14,7 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from graphlib import CycleError, TopologicalSorter
-from typing import TypeVar, cast
+from typing import Final, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +36,7 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int64]
 
-REFERRAL_STAGE = -1
+REFERRAL_STAGE: Final = -1
 """The stage index that stands for the referral event in a :class:`Link`."""
 
 
@@ -432,9 +432,9 @@ class _Narrowing:
         self.mask = kept
 
 
-_BELOW_LEVEL = "below the facility level required"
-_DAYS_OFF = "on the facility's days off"
-_TWINS = "twins of another slot at the same time and place"
+_BELOW_LEVEL: Final = "below the facility level required"
+_DAYS_OFF: Final = "on the facility's days off"
+_TWINS: Final = "twins of another slot at the same time and place"
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
+from typing import Final
 
 __all__ = [
     "IMPOSSIBLE",
@@ -34,9 +35,9 @@ __all__ = [
     "new_day_travel",
 ]
 
-INFEASIBLE = -1
+INFEASIBLE: Final = -1
 """Returned when no partition into exactly ``groups`` days exists."""
-IMPOSSIBLE = 1 << 62
+IMPOSSIBLE: Final = 1 << 62
 """The cost of what cannot be done, inside the recursions and in :func:`joining_travel`."""
 
 

@@ -39,6 +39,7 @@ from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, pairwise
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -57,19 +58,19 @@ __all__ = ["SearchLimits", "SearchOutcome", "search"]
 
 Key = tuple[int, int, int, int]
 VisitClass = tuple[int, int, int, int, int, int]
-RANK_LIMIT = 400
+RANK_LIMIT: Final = 400
 """Candidates of a stage up to which the secondary phase ranks them by their bound."""
-RANK_CLASSES = 40
+RANK_CLASSES: Final = 40
 """Visit classes ranked at most per node; the rest follow in cheapest-first order."""
-RANK_NEAR_LEAVES = 2
+RANK_NEAR_LEAVES: Final = 2
 """Stages nearest the leaves that the secondary phase does not rank (their bounds cost more
 than the order saves)."""
 CostTable = list[list[int | None]]
 IntArray = npt.NDArray[np.int64]
 Sites = list[tuple[int, int, int]]
 """A stage's sites on one day: ``(facility, earliest end, latest start)`` by facility."""
-_INF = 1 << 62
-_BOOKINGS = (
+_INF: Final = 1 << 62
+_BOOKINGS: Final = (
     "assigned",
     "used_slots",
     "day_visits",
@@ -80,14 +81,14 @@ _BOOKINGS = (
     "open_in_person",
 )
 """The attributes of :class:`_Search` that :meth:`~_Search.assign` changes."""
-_NO_KEY: Key = (_INF, _INF, _INF, _INF)
-OPTIMISTIC_NODES = 2_000
+_NO_KEY: Final[Key] = (_INF, _INF, _INF, _INF)
+OPTIMISTIC_NODES: Final = 2_000
 """Nodes the search may spend on phase 2 at the completion bound before any route is found."""
-CHRONOLOGICAL_AFTER = 30
+CHRONOLOGICAL_AFTER: Final = 30
 """Phase-2 nodes after which a better route also tries the dearer day-by-day root bound."""
-JOINERS_PLACED = 5
+JOINERS_PLACED: Final = 5
 """Open stages that may join a visited day up to which the bound places each on its day."""
-JOINERS_EXACT = 3
+JOINERS_EXACT: Final = 3
 """Open stages up to which each joiner's addition to a visited day is taken from its candidates
 there (time and same-day rules included), not from its facilities at phase 2's root."""
 VECTOR_SIZE = 600

@@ -9,6 +9,8 @@ become Python lists (see :func:`~routing.solve.compiled.compile_request`).
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 import numpy.typing as npt
 
@@ -16,7 +18,7 @@ __all__ = ["THINNED", "nearest_per_day"]
 
 IntArray = npt.NDArray[np.int64]
 
-THINNED = "beyond the nearest candidates of the day"
+THINNED: Final = "beyond the nearest candidates of the day"
 """The reason counted for the candidates thinning removes."""
 
 

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_right
+from typing import Final
 
 from nosology.pathway import LagUnit
 from routing.calendar import WorkingCalendar
 
 __all__ = ["TimeAxis", "time_axis"]
+
+_MINUTES: Final = LagUnit.MINUTES
+_HOURS: Final = LagUnit.HOURS
+_CALENDAR_DAYS: Final = LagUnit.CALENDAR_DAYS
+"""The units, looked up once (a compiled build reads a final name without a dictionary)."""
 
 
 class TimeAxis:
@@ -91,23 +97,23 @@ class TimeAxis:
     # -- bounds ------------------------------------------------------------------------------
     def min_forward(self, x: int, m: int, unit: LagUnit) -> int:
         """Least ``Y`` allowed by a minimum ``m`` after ``X >= x``."""
-        if unit is LagUnit.MINUTES:
+        if unit is _MINUTES:
             return x + m
-        if unit is LagUnit.HOURS:
+        if unit is _HOURS:
             return x + 60 * m
         day = self.day_of(x)
-        if unit is LagUnit.CALENDAR_DAYS:
+        if unit is _CALENDAR_DAYS:
             return self.first_minute(day + m)
         return self.first_minute(self.add_working(day, m))
 
     def min_backward(self, y: int, m: int, unit: LagUnit) -> int:
         """Greatest ``X`` allowed by a minimum ``m`` before ``Y <= y``."""
-        if unit is LagUnit.MINUTES:
+        if unit is _MINUTES:
             return y - m
-        if unit is LagUnit.HOURS:
+        if unit is _HOURS:
             return y - 60 * m
         day = self.day_of(y)
-        if unit is LagUnit.CALENDAR_DAYS:
+        if unit is _CALENDAR_DAYS:
             return self.last_minute(day - m)
         if m == 0:
             return self.last_minute(day)
@@ -115,23 +121,23 @@ class TimeAxis:
 
     def max_forward(self, x: int, big_m: int, unit: LagUnit) -> int:
         """Greatest ``Y`` allowed by a maximum ``M`` after ``X <= x``."""
-        if unit is LagUnit.MINUTES:
+        if unit is _MINUTES:
             return x + big_m
-        if unit is LagUnit.HOURS:
+        if unit is _HOURS:
             return x + 60 * big_m
         day = self.day_of(x)
-        if unit is LagUnit.CALENDAR_DAYS:
+        if unit is _CALENDAR_DAYS:
             return self.last_minute(day + big_m)
         return self.last_minute(self.add_working(day, big_m))
 
     def max_backward(self, y: int, big_m: int, unit: LagUnit) -> int:
         """Least ``X`` allowed by a maximum ``M`` before ``Y >= y``."""
-        if unit is LagUnit.MINUTES:
+        if unit is _MINUTES:
             return y - big_m
-        if unit is LagUnit.HOURS:
+        if unit is _HOURS:
             return y - 60 * big_m
         day = self.day_of(y)
-        if unit is LagUnit.CALENDAR_DAYS:
+        if unit is _CALENDAR_DAYS:
             return self.first_minute(day - big_m)
         if big_m == 0:
             return self.first_minute(day)
