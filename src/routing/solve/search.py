@@ -150,9 +150,7 @@ class _Search:
         self.has_preferences = bool(cr.request.patient.preferred_facilities)
         self._pref_starts: list[list[int] | None] = [None] * self.k
         self._arrays: list[tuple[IntArray, IntArray, IntArray, IntArray] | None] = [None] * self.k
-        self._groups: list[list[tuple[int, int, int, list[int], list[int]]] | None] = [
-            None
-        ] * self.k
+        self._groups: list[list[tuple[int, int, int, list[int]]] | None] = [None] * self.k
         self.completion_only = False
         """Phase 1: only a strictly earlier completion counts."""
         self.phase2_root: list[list[int]] | None = None
@@ -1177,36 +1175,36 @@ class _Search:
             )
         return found
 
-    def groups(self, i: int) -> list[tuple[int, int, int, list[int], list[int]]]:
+    def groups(self, i: int) -> list[tuple[int, int, int, list[int]]]:
         """Stage ``i``'s candidates by facility, cheapest first (built on first use).
 
         Rows are (travel of a day alone there, 1 if outside the preferred facilities, facility,
-        starts, candidate indices); the travel is 0 unless it is a metric and home is known.
+        candidate indices in start order); the travel is 0 unless it is a metric and home is
+        known.
         """
         rows = self._groups[i]
         if rows is None:
             st = self.stages[i]
             rows = []
-            for f, starts, indices in self._by_facility(i):
+            for f, indices in self._by_facility(i):
                 alone = 2 * self.home[f] if self.home is not None and self.metric else 0
                 outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
-                rows.append((alone, outside, f, starts, indices))
+                rows.append((alone, outside, f, indices))
             rows.sort(key=lambda row: row[:3])
             self._groups[i] = rows
         return rows
 
-    def _by_facility(self, i: int) -> list[tuple[int, list[int], list[int]]]:
-        """Stage ``i``'s candidates by facility: the facility, their starts and their indices
-        (in start order)."""
+    def _by_facility(self, i: int) -> list[tuple[int, list[int]]]:
+        """Stage ``i``'s candidate indices by facility (ascending within each)."""
         st = self.stages[i]
         if len(st.facility) >= VECTOR_SIZE:
-            all_starts, _, _, facility = self.arrays(i)
-            order = np.argsort(facility, kind="stable")
-            cuts = (np.flatnonzero(np.diff(facility[order])) + 1).tolist()
-            indices, starts = order.tolist(), all_starts[order].tolist()
+            facilities = self.arrays(i)[3]
+            by_order = np.argsort(facilities, kind="stable")
+            cuts = (np.flatnonzero(np.diff(facilities[by_order])) + 1).tolist()
+            order = by_order.tolist()
             return [
-                (st.facility[indices[lo]], starts[lo:hi], indices[lo:hi])
-                for lo, hi in pairwise([0, *cuts, len(indices)])
+                (st.facility[order[lo]], order[lo:hi])
+                for lo, hi in pairwise([0, *cuts, len(order)])
             ]
         by_facility: dict[int, list[int]] = {}
         for c, f in enumerate(st.facility):
@@ -1215,7 +1213,7 @@ class _Search:
                 by_facility[f] = [c]
             else:
                 members.append(c)
-        return [(f, [st.start[c] for c in members], members) for f, members in by_facility.items()]
+        return list(by_facility.items())
 
     def _day_legs(self, i: int, lo: int, hi: int, preferred_only: bool = False) -> int:
         """The two home legs of stage ``i``'s nearest facility with a candidate in ``[lo, hi]``.
@@ -1229,10 +1227,14 @@ class _Search:
         found = self._legs.get(key)
         if found is None:
             found = -1 if preferred_only else 0
-            for legs, outside, _, starts, _ in self.groups(i):
+            # Candidates are in start order: those starting in [lo, hi] are the indices a .. z - 1.
+            starts = self.stages[i].start
+            a, z = bisect_left(starts, lo), bisect_right(starts, hi)
+            for legs, outside, _, indices in self.groups(i):
                 if preferred_only and outside:
                     continue
-                if bisect_left(starts, lo) < bisect_right(starts, hi):
+                n = bisect_left(indices, a)
+                if n < len(indices) and indices[n] < z:
                     found = legs
                     break
             self._legs[key] = found
@@ -1678,11 +1680,13 @@ class _Search:
         used_set = self.day_visits
         # Travel so far bounds the final travel only when travel times are a metric.
         travel = self.travel_total if self.metric else 0
-        for alone, outside, _, group_starts, indices in self.groups(i):
+        # Candidates are in start order: those starting in [lo, hi] are the indices a .. z - 1.
+        a, z = bisect_left(starts, lo), bisect_right(starts, hi)
+        for alone, outside, _, indices in self.groups(i):
             if (days, travel + alone, self.non_preferred + outside) >= self.best_key[1:]:
                 return
-            first = bisect_left(group_starts, lo)
-            last = bisect_right(group_starts, hi)
+            first = bisect_left(indices, a)
+            last = bisect_left(indices, z)
             for n in range(first, last):
                 c = indices[n]
                 if st.day[c] not in used_set:
