@@ -151,8 +151,13 @@ class _Model:
             self.start.append(self._sum_var(lits, [s - self.r for s in st.start], f"s{i}"))
             self.end.append(self._sum_var(lits, [e - self.r for e in st.end], f"e{i}"))
             self.day.append(self._sum_var(lits, st.day, f"d{i}"))
-            self.end_day.append(self._sum_var(lits, st.end_day, f"ed{i}"))
+            self.end_day.append(self._sum_var(lits, self._end_days(i), f"ed{i}"))
             self.fac.append(self._sum_var(lits, st.facility, f"f{i}"))
+
+    def _end_days(self, stage: int) -> list[int]:
+        """The local day index of each candidate's end (from the slot index)."""
+        positions = self.cr.stages[stage].slot
+        return [int(d) for d in self.cr.index.end_day[positions]]
 
     # -- constraints -------------------------------------------------------------------------
     def _minute(self, stage: int, point: int) -> cp_model.IntVar | int:
@@ -171,7 +176,7 @@ class _Model:
         if link.x_stage == REFERRAL_STAGE:
             return axis.add_working(self.referral_day, n)
         st = self.cr.stages[link.x_stage]
-        days = st.day if link.x_point == 0 else st.end_day
+        days = st.day if link.x_point == 0 else self._end_days(link.x_stage)
         values = [axis.add_working(d, n) for d in days]
         return cp_model.LinearExpr.weighted_sum(self.b[link.x_stage], values)
 

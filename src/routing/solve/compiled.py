@@ -72,7 +72,6 @@ class StageCandidates:
     start: list[int]
     end: list[int]
     day: list[int]
-    end_day: list[int]
     facility: list[int]
     preferred: list[bool]
     excluded_by: dict[str, int] = field(default_factory=dict)
@@ -300,14 +299,17 @@ def compile_request(
                     chosen = chosen[np.r_[True, ~same]]
         if per_day > 0 and pinned is None:
             chosen = _thinned(base, chosen, home_array, per_day, excluded)
-        picked = [array[chosen] for array in base.arrays]
+        start_at, end_at, _, facility_at = arrays = (
+            base.start[chosen],
+            base.end[chosen],
+            base.day[chosen],
+            base.facility[chosen],
+        )
         if isinstance(chosen, slice):
-            lists = [values[chosen] for values in base.lists]
+            slot, start, end, day, facs = (values[chosen] for values in base.lists)
         else:
-            lists = [array.tolist() for array in picked]
-        _, start_at, end_at, day_at, _, facility_at = picked
-        arrays = (start_at, end_at, day_at, facility_at)
-        slot, start, end, day, end_day, facs = lists
+            slot = base.pos[chosen].tolist()
+            start, end, day, facs = (array.tolist() for array in arrays)
         durations = end_at - start_at
         stages.append(
             StageCandidates(
@@ -318,7 +320,6 @@ def compile_request(
                 start=start,
                 end=end,
                 day=day,
-                end_day=end_day,
                 facility=facs,
                 preferred=(
                     fac_preferred_array[facility_at].tolist() if preferred else [False] * len(slot)
@@ -454,13 +455,9 @@ class _StageBase:
     day: npt.NDArray[np.int64]
     end_day: npt.NDArray[np.int64]
     facility: npt.NDArray[np.int64]
-    lists: tuple[list[int], ...]
+    lists: tuple[list[int], list[int], list[int], list[int], list[int]]
+    """Slot position, start, end, day and facility of the kept slots, as lists."""
     longest: int
-
-    @property
-    def arrays(self) -> tuple[npt.NDArray[np.int64], ...]:
-        """Slot position, start, end, day, end day and facility, in :attr:`lists` order."""
-        return (self.pos, self.start, self.end, self.day, self.end_day, self.facility)
 
     def excluded_between(self, first: int, limit: int) -> dict[str, int]:
         """How many slots starting outside ``[first, limit)`` there are, and how many inside it
@@ -528,7 +525,6 @@ def _stage_base(index: SlotIndex, stage: Stage, merge: bool) -> _StageBase:
             start.tolist(),
             end.tolist(),
             index.day[kept_pos].tolist(),
-            index.end_day[kept_pos].tolist(),
             index.facility[kept_pos].tolist(),
         ),
         longest=int((end - start).max()) if len(kept_pos) else 0,
