@@ -170,6 +170,9 @@ class _Search:
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
         self.preferred_facility: list[bool] = []
         """Phase 2 root: per facility position, whether the patient prefers it."""
+        self.home_array = np.zeros(0, dtype=np.int64)
+        self.preferred_array = np.zeros(0, dtype=np.bool_)
+        """Phase 2 root: the home legs and :attr:`preferred_facility` as arrays."""
         self._insertions: dict[tuple[int, int, tuple[int, ...], bool], int] = {}
         self._additions: dict[
             tuple[int, int, tuple[tuple[int, int, int], ...], int, int, int, int, bool], int
@@ -998,6 +1001,8 @@ class _Search:
             if position is not None:
                 preferred[position] = True
         self.preferred_facility = preferred
+        self.home_array = np.asarray(home, dtype=np.int64)
+        self.preferred_array = np.asarray(preferred, dtype=np.bool_)
         table: CostTable = [[None] * self.k for _ in range(self.k)]
         at_preferred: CostTable = [[None] * self.k for _ in range(self.k)]
         if len(sharing) < 2:
@@ -1067,7 +1072,7 @@ class _Search:
         self, here_i: Sites, here_j: Sites, i_first: bool, j_first: bool, preferences: bool
     ) -> tuple[int, int, int]:
         """:meth:`_pair_day` with numpy arrays over the pairs of sites."""
-        home = np.asarray(self.home, dtype=np.int64)
+        home = self.home_array
         legs = self.cr.index.travel_minutes
         fa, end_a, start_a = (np.asarray(x, dtype=np.int64) for x in zip(*here_i, strict=True))
         fb, end_b, start_b = (np.asarray(x, dtype=np.int64) for x in zip(*here_j, strict=True))
@@ -1085,8 +1090,7 @@ class _Search:
         least = int(cost.min())
         i_there = j_there = never
         if preferences:
-            preferred = np.asarray(self.preferred_facility, dtype=np.bool_)
-            at_a, at_b = preferred[fa], preferred[fb]
+            at_a, at_b = self.preferred_array[fa], self.preferred_array[fb]
             if at_a.any():
                 i_there = int(cost[at_a, :].min())
             if at_b.any():
@@ -1816,6 +1820,49 @@ class _Search:
             if self.best_key <= self.phase2_bound:
                 self.stopped = "proven"
 
+    def expand(
+        self,
+        depth: int,
+        b: list[list[int]],
+        i: int,
+        c: int,
+        cap: int,
+        visit_class: VisitClass | None,
+        hopeless: set[VisitClass],
+        promising: set[VisitClass],
+    ) -> None:
+        """Search the child of node ``b`` at ``depth`` in which candidate ``c`` of stage ``i`` is
+        booked (the caller books it), completing no later than ``cap``: pruned by its bound
+        before propagation where that suffices, else propagated, bounded and searched.
+
+        ``hopeless`` and ``promising`` are the node's visit classes (:meth:`dfs`); the child's
+        ``visit_class`` joins one of them when its bound before propagation is taken.
+        """
+        lo_s, hi_s, lo_e, hi_e = b
+        st = self.stages[i]
+        s, e = st.start[c], st.end[c]
+        # Only routes that complete no later than the best one can still beat it.
+        capped = [min(x, cap) for x in hi_e]
+        touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
+        child = [list(lo_s), list(hi_s), list(lo_e), capped]
+        child[0][i] = child[1][i] = s
+        child[2][i] = child[3][i] = e
+        if self.completion_proven and visit_class not in promising:
+            # The bound over the parent's domains is valid for the child too (they only
+            # shrink): often enough to skip the propagation.
+            early = self.lower_key(child, self.best_key[0])
+            if early is None or early >= self.best_key:
+                if visit_class is not None:
+                    hopeless.add(visit_class)
+                return
+            if visit_class is not None:
+                promising.add(visit_class)
+        visit_day = st.day[c] if st.in_person else None
+        if self.propagate(child, touched, visit_day) < 0:
+            bound = self.lower_key(child, self.best_key[0])
+            if bound is not None and bound < self.best_key:
+                self.dfs(depth + 1, child, bound)
+
     def dfs(self, depth: int, b: list[list[int]], bound: Key | None = None) -> None:
         """Explore the node ``b`` (its lower bound ``bound``, where known) at ``depth``."""
         if not self.count_node():
@@ -1895,54 +1942,25 @@ class _Search:
             if not self.compatible(i, c_now):
                 continue
             previous = signature
+            self.assign(i, c_now)
             if last:
                 # Every other stage is booked: the child is a complete route.
-                self.assign(i, c_now)
                 improved = self.leaf() or improved
-                self.unassign(i, c_now)
-                if self.stopped != "":
-                    break
-                if self.best_key < best_key:
-                    have_best = True
-                    best_key = self.best_key
-                    cap = self.r + best_key[0] - strict
-                continue
-            # Only routes that complete no later than the best one can still beat it.
-            capped = [min(x, cap) for x in hi_e]
-            touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
-            child = [list(lo_s), list(hi_s), list(lo_e), capped]
-            child[0][i] = child[1][i] = s
-            child[2][i] = child[3][i] = e
-            self.assign(i, c_now)
-            visit_day = st.day[c_now] if st.in_person else None
-            if self.completion_proven and visit_class not in promising:
-                # The bound over the parent's domains is valid for the child too (they only
-                # shrink): often enough to skip the propagation.
-                early = self.lower_key(child, self.best_key[0])
-                if early is None or early >= self.best_key:
-                    self.unassign(i, c_now)
-                    if visit_class is not None:
-                        hopeless.add(visit_class)
-                    continue
-                if visit_class is not None:
-                    promising.add(visit_class)
-            if self.propagate(child, touched, visit_day) < 0:
-                bound = self.lower_key(child, self.best_key[0])
-                if bound is not None and bound < self.best_key:
-                    self.dfs(depth + 1, child, bound)
+            else:
+                self.expand(depth, b, i, c_now, cap, visit_class, hopeless, promising)
             self.unassign(i, c_now)
             if self.stopped != "":
-                return
+                break
             if self.best_key < best_key:
                 have_best = True
                 best_key = self.best_key
                 cap = self.r + best_key[0] - strict
                 promising.clear()
-                if self.completion_proven:
+                if self.completion_proven and not last:
                     # A better route: the rest of this node may no longer be worth exploring.
                     bound = self.lower_key(b, best_key[0])
                     if bound is None or bound >= best_key:
-                        return
+                        break
         if improved:
             self.settle_best()
 
