@@ -9,14 +9,10 @@ renders text, tables and progress for a terminal, and plain lines for pipes and 
 from __future__ import annotations
 
 from routing.outputs.atomic import check_output_dir, check_output_file, write_files, write_text
-from routing.outputs.schemas import SCHEMA_NAMES, schema_of, schema_text
 
 __all__ = [
-    "SCHEMA_NAMES",
     "check_output_dir",
     "check_output_file",
-    "schema_of",
-    "schema_text",
     "write_files",
     "write_text",
 ]
