@@ -57,9 +57,7 @@ def test_write_text_round_trips_any_text(text: str) -> None:
         assert sorted(p.name for p in Path(tmp).iterdir()) == ["out.txt"]
 
 
-def test_a_failed_write_changes_no_target(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_write_changes_no_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When the second of three files cannot be written, none is replaced and no temp is left."""
     targets = [tmp_path / name for name in ("plan.json", "report.json", "summary.txt")]
     for n, target in enumerate(targets):
@@ -80,9 +78,7 @@ def test_a_failed_write_changes_no_target(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(t.name for t in targets)
 
 
-def test_a_failed_rename_changes_no_target(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_rename_changes_no_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure at the first rename leaves the old file and removes every temporary file."""
     target = tmp_path / "results.json"
     target.write_bytes(b'{"good": true}\n')

@@ -20,6 +20,7 @@ from typing import IO
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -142,7 +143,7 @@ def emit(blocks: Iterable[Block], stream: IO[str] | None = None) -> None:
     console = Console(file=target, markup=False, highlight=False, emoji=False)
     for block in blocks:
         if isinstance(block, TableBlock):
-            console.print(_rich_table(block))
+            console.print(Padding(_rich_table(block), (0, 0, 0, len(block.indent))))
         else:
             console.print(block, soft_wrap=True)
 
