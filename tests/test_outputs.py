@@ -94,7 +94,7 @@ def test_a_failed_rename_changes_no_target(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_permissions_follow_the_umask_or_the_replaced_file(tmp_path: Path) -> None:
-    """A new file gets 0o666 minus the umask (not mkstemp's 0o600); a replaced one keeps its mode."""
+    """A new file gets 0o666 minus the umask (not mkstemp's 0o600); a replaced one keeps its."""
     mask = os.umask(0o022)
     try:
         write_text(tmp_path / "new.txt", "x")
@@ -175,7 +175,7 @@ def test_output_path_error_pickles() -> None:
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
 def test_shipped_schema_matches_the_models(name: str) -> None:
-    """The shipped schema file is what the models generate (else: python -m routing.outputs.schemas)."""
+    """The shipped schema file is what the models generate today, and a valid 2020-12 schema."""
     assert shipped_schema_text(name) == schema_text(name), (
         f"{name}.schema.json is stale: run `python -m routing.outputs.schemas`"
     )
