@@ -281,3 +281,15 @@ def test_verbosity_before_and_after_the_subcommand(argv: list[str], expected: in
     commands = parser.add_subparsers(dest="command")
     add_verbosity_arguments(commands.add_parser("run"))
     assert verbosity(parser.parse_args(argv)) == expected
+
+
+def test_docstring_examples_run() -> None:
+    """The Examples sections of routing.outputs run as written."""
+    import doctest
+
+    from routing.outputs import schemas
+
+    for module in (atomic, schemas):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0
+        assert result.failed == 0
