@@ -2,7 +2,7 @@
 
 The schemas are generated from the models (:mod:`routing.outputs.documents`), the problem's for
 what is read and the documents' for what is printed; the same text is shipped as package data in
-``routing/outputs/schemas/<name>.schema.json``, for clients in other languages.
+``routing/outputs/json_schemas/<name>.schema.json``, for clients in other languages.
 ``routing schema --of NAME`` prints one; after a model changes,
 ``python -m routing.outputs.schemas`` writes them all again (a test checks that they agree).
 
@@ -94,7 +94,7 @@ def schema_text(name: str) -> str:
 def shipped_schema_text(name: str) -> str:
     """The schema file of ``name`` shipped with the package."""
     _model(name)  # the same error for an unknown name
-    files = resources.files("routing.outputs").joinpath("schemas")
+    files = resources.files("routing.outputs").joinpath("json_schemas")
     return files.joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
 
 
@@ -106,7 +106,7 @@ def write_schemas(directory: Path | None = None) -> tuple[Path, ...]:
     tuple of Path
         The files written.
     """
-    target = directory or Path(__file__).resolve().parent / "schemas"
+    target = directory or Path(__file__).resolve().parent / "json_schemas"
     texts = {target / f"{name}.schema.json": schema_text(name) for name in SCHEMA_NAMES}
     write_files(texts)
     return tuple(texts)
