@@ -1,8 +1,8 @@
 """Patient routing: the fastest complete route through a care pathway over real appointment slots.
 
 The public API, flat: the domain models and the problem file, the working calendar, the slot
-index, the single-patient planner and its result, the independent route evaluator, batch
-planning of a cohort, and the exceptions. Diagnosis codes and
+index and its live capacity, the single-patient planner and its result, the independent route
+evaluator, batch planning of a cohort, and the exceptions. Diagnosis codes and
 pathways live in :mod:`nosology`.
 
 Examples
@@ -32,8 +32,14 @@ from routing.exceptions import (
     CalendarRangeError,
     InvalidInputError,
     InvalidProblemError,
+    NotHeldError,
+    OverCapacityError,
     RoutingError,
+    SlotStateError,
+    SlotWithdrawnError,
+    UnknownSlotError,
 )
+from routing.live import LiveSlots, LiveSnapshot, SlotState
 from routing.problem import Problem, dump_problem, load_problem, problem_json_schema
 from routing.result import (
     Booking,
@@ -55,7 +61,11 @@ __all__ = [
     "GeoPoint",
     "InvalidInputError",
     "InvalidProblemError",
+    "LiveSlots",
+    "LiveSnapshot",
+    "NotHeldError",
     "Objective",
+    "OverCapacityError",
     "Patient",
     "Period",
     "Problem",
@@ -65,10 +75,14 @@ __all__ = [
     "RoutingError",
     "Slot",
     "SlotIndex",
+    "SlotState",
+    "SlotStateError",
+    "SlotWithdrawnError",
     "SolveOptions",
     "SolveStatus",
     "StageWait",
     "TravelModel",
+    "UnknownSlotError",
     "Violation",
     "WorkingCalendar",
     "__version__",

@@ -14,8 +14,13 @@ __all__ = [
     "CalendarRangeError",
     "InvalidInputError",
     "InvalidProblemError",
+    "NotHeldError",
     "OutputPathError",
+    "OverCapacityError",
     "RoutingError",
+    "SlotStateError",
+    "SlotWithdrawnError",
+    "UnknownSlotError",
 ]
 
 
@@ -107,3 +112,45 @@ class OutputPathError(InvalidInputError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.option, self.path, self.why))
+
+
+class SlotStateError(RoutingError):
+    """A command on live slot capacity (:class:`routing.live.LiveSlots`) that the state refuses.
+
+    Parameters
+    ----------
+    slot_id
+        The slot the command names.
+    reason
+        Why it is refused.
+
+    Examples
+    --------
+    >>> str(OverCapacityError("S17", "no free place (capacity 1, held 1, booked 0)"))
+    "slot 'S17': no free place (capacity 1, held 1, booked 0)"
+    """
+
+    def __init__(self, slot_id: str, reason: str) -> None:
+        self.slot_id = slot_id
+        self.reason = reason
+        super().__init__(f"slot {slot_id!r}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.slot_id, self.reason))
+
+
+class UnknownSlotError(SlotStateError, LookupError):
+    """A command names a slot the live state does not hold."""
+
+
+class SlotWithdrawnError(SlotStateError):
+    """A hold or booking of a withdrawn slot, or a second withdrawal."""
+
+
+class OverCapacityError(SlotStateError):
+    """A hold or booking beyond the slot's free places."""
+
+
+class NotHeldError(SlotStateError):
+    """A release or booking of a hold that was not taken, or a cancellation of a booking that
+    was not made."""

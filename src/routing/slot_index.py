@@ -8,9 +8,12 @@ pair of facilities, computed once from the :class:`~routing.domain.TravelModel`.
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Iterable, Mapping
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +28,7 @@ __all__ = ["SlotIndex"]
 logger = logging.getLogger(__name__)
 
 IntArray = npt.NDArray[np.int64]
+_T = TypeVar("_T", bound=np.generic)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,32 +119,13 @@ class SlotIndex:
             fac_pos[f.id] = len(fac_pos)
         slot_list = tuple(slots)
         n = len(slot_list)
-        start = np.empty(n, dtype=np.int64)
-        end = np.empty(n, dtype=np.int64)
-        fac = np.empty(n, dtype=np.int64)
         slot_pos: dict[str, int] = {}
-        days_off = {f.id: frozenset(cal.day_index(d) for d in f.days_off) for f in facs}
         for i, s in enumerate(slot_list):
             if s.id in slot_pos:
                 raise InvalidInputError(f"slot {s.id!r}", "id", "the id is used twice")
             slot_pos[s.id] = i
-            position = fac_pos.get(s.facility_id)
-            if position is None:
-                raise InvalidInputError(
-                    f"slot {s.id!r}", "facility_id", f"unknown facility {s.facility_id!r}"
-                )
-            fac[i] = position
-            start[i] = cal.minute_of(s.start)
-            end[i] = cal.minute_of(s.end)
-        table = cal.working_day_offset_table()
-        day = np.searchsorted(table.day_start, start, side="right").astype(np.int64) - 1
-        end_day = np.searchsorted(table.day_start, end, side="right").astype(np.int64) - 1
-        open_day = np.ones(n, dtype=np.bool_)
-        for i, s in enumerate(slot_list):
-            closed = days_off[s.facility_id]
-            if closed and int(day[i]) in closed:
-                open_day[i] = False
-        in_person = np.array([s.mode is VisitMode.IN_PERSON for s in slot_list], dtype=np.bool_)
+        start, end, fac, day, end_day, open_day = _slot_arrays(cal, facs, fac_pos, slot_list)
+        in_person = _in_person(slot_list)
         level = np.array([f.level for f in facs], dtype=np.int64)
         groups: dict[str, list[int]] = {}
         for i, s in enumerate(slot_list):
@@ -199,6 +184,118 @@ class SlotIndex:
             travel_is_metric=metric,
         )
 
+    def extended(self, slots: Iterable[Slot]) -> SlotIndex:
+        """A new index with ``slots`` appended after the slots of this one (which is unchanged).
+
+        The existing slots keep their positions and the new ones take the next positions, in
+        the order given; the result is the index :meth:`build` would make from all the slots in
+        that order. Only the new slots are converted one by one; the rest is copied as arrays
+        (no per-slot Python work for the slots already indexed), the travel matrix is reused,
+        and the derived data cached on this index (:attr:`cache`) is carried over, except the
+        candidate lists of the services the new slots offer.
+
+        Raises
+        ------
+        InvalidInputError
+            A slot id already in the index or given twice, a slot of an unknown facility.
+        CalendarRangeError
+            A slot outside the years the calendar knows.
+        """
+        new = tuple(slots)
+        if not new:
+            return self
+        n = len(self.slots)
+        added: dict[str, int] = {}
+        for i, s in enumerate(new):
+            if s.id in self.slot_position or s.id in added:
+                raise InvalidInputError(f"slot {s.id!r}", "id", "the id is used twice")
+            added[s.id] = n + i
+        cal = self.calendar
+        start, end, fac, day, end_day, open_day = _slot_arrays(
+            cal, self.facilities, self.facility_position, new
+        )
+        all_start = _frozen(np.concatenate((self.start, start)))
+        all_end = _frozen(np.concatenate((self.end, end)))
+        # Ranks by id: an old slot moves up by the new ids below its own, a new one sits after
+        # the old ids and the new ids below it.
+        old_sorted = self._ids_by_rank()
+        new_ids = sorted(s.id for s in new)
+        at = [bisect.bisect_left(old_sorted, i) for i in new_ids]
+        below_new = np.searchsorted(np.asarray(at, dtype=np.int64), self.id_rank, side="right")
+        id_rank = np.empty(n + len(new), dtype=np.int64)
+        id_rank[:n] = self.id_rank + below_new
+        merged: list[str] = []
+        last = 0
+        for j, (k, slot_id) in enumerate(zip(at, new_ids, strict=True)):
+            merged.extend(old_sorted[last:k])
+            merged.append(slot_id)
+            id_rank[added[slot_id]] = k + j
+            last = k
+        merged.extend(old_sorted[last:])
+        touched: dict[str, list[int]] = {}
+        for i, s in enumerate(new):
+            touched.setdefault(str(s.service), []).append(n + i)
+        by_service = dict(self.by_service)
+        service_starts = dict(self.service_starts)
+        for key, members in touched.items():
+            pos = np.concatenate((self.by_service.get(key, _EMPTY), np.asarray(members)))
+            order = np.lexsort((id_rank[pos], all_end[pos], all_start[pos]))
+            by_service[key] = _frozen(pos[order])
+            service_starts[key] = _frozen(all_start[by_service[key]])
+        cache = {
+            key: value
+            for key, value in self.cache.items()
+            if not (
+                isinstance(key, tuple)
+                and key[:1] == ("stage-base",)
+                and isinstance(key[1], tuple)
+                and not touched.keys().isdisjoint(key[1])
+            )
+        }
+        cache[_IDS_BY_RANK] = merged
+        # The ids of the new slots in a map of their own, in front of the original index's map
+        # (not copied): a look-up costs two probes, an extension copies only the added ids.
+        if isinstance(self.slot_position, ChainMap):
+            positions = ChainMap(
+                {**self.slot_position.maps[0], **added}, *self.slot_position.maps[1:]
+            )
+        else:
+            positions = ChainMap(added, cast("MutableMapping[str, int]", self.slot_position))
+        return SlotIndex(
+            calendar=cal,
+            travel=self.travel,
+            slots=self.slots + new,
+            facilities=self.facilities,
+            start=all_start,
+            end=all_end,
+            day=_frozen(np.concatenate((self.day, day))),
+            end_day=_frozen(np.concatenate((self.end_day, end_day))),
+            facility=_frozen(np.concatenate((self.facility, fac))),
+            open_day=_frozen(np.concatenate((self.open_day, open_day))),
+            in_person=_frozen(np.concatenate((self.in_person, _in_person(new)))),
+            facility_level=self.facility_level,
+            id_rank=id_rank,
+            travel_minutes=self.travel_minutes,
+            travel_table=self.travel_table,
+            by_service=by_service,
+            service_starts=service_starts,
+            facility_position=self.facility_position,
+            slot_position=positions,
+            travel_is_metric=self.travel_is_metric,
+            cache=cache,
+        )
+
+    def _ids_by_rank(self) -> list[str]:
+        """The slot ids sorted (cached)."""
+        cached = self.cache.get(_IDS_BY_RANK)
+        if isinstance(cached, list):
+            return cached
+        ids: list[str] = [""] * len(self.slots)
+        for slot, rank in zip(self.slots, self.id_rank.tolist(), strict=True):
+            ids[rank] = slot.id
+        self.cache[_IDS_BY_RANK] = ids
+        return ids
+
     def facility_level_ok(self, positions: IntArray, level: int | None) -> npt.NDArray[np.bool_]:
         """Mask of the slots at ``positions`` whose facility has at least ``level``."""
         if level is None:
@@ -218,6 +315,58 @@ class SlotIndex:
             f"SlotIndex({len(self.slots)} slots, {len(self.facilities)} facilities, "
             f"{len(self.by_service)} services)"
         )
+
+
+_EMPTY = np.empty(0, dtype=np.int64)
+_IDS_BY_RANK = "ids-by-rank"
+
+
+def _frozen(array: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    array.setflags(write=False)
+    return array
+
+
+def _in_person(slots: tuple[Slot, ...]) -> npt.NDArray[np.bool_]:
+    return np.array([s.mode is VisitMode.IN_PERSON for s in slots], dtype=np.bool_)
+
+
+def _slot_arrays(
+    cal: WorkingCalendar,
+    facilities: tuple[Facility, ...],
+    facility_position: Mapping[str, int],
+    slots: tuple[Slot, ...],
+) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray, npt.NDArray[np.bool_]]:
+    """Start and end minutes, facility positions, start and end days and the open-day flags of
+    ``slots``.
+
+    Raises
+    ------
+    InvalidInputError
+        A slot of an unknown facility.
+    """
+    n = len(slots)
+    start = np.empty(n, dtype=np.int64)
+    end = np.empty(n, dtype=np.int64)
+    fac = np.empty(n, dtype=np.int64)
+    for i, s in enumerate(slots):
+        position = facility_position.get(s.facility_id)
+        if position is None:
+            raise InvalidInputError(
+                f"slot {s.id!r}", "facility_id", f"unknown facility {s.facility_id!r}"
+            )
+        fac[i] = position
+        start[i] = cal.minute_of(s.start)
+        end[i] = cal.minute_of(s.end)
+    table = cal.working_day_offset_table()
+    day = np.searchsorted(table.day_start, start, side="right").astype(np.int64) - 1
+    end_day = np.searchsorted(table.day_start, end, side="right").astype(np.int64) - 1
+    open_day = np.ones(n, dtype=np.bool_)
+    closed_days = [frozenset(cal.day_index(d) for d in f.days_off) for f in facilities]
+    for i in range(n):
+        closed = closed_days[int(fac[i])]
+        if closed and int(day[i]) in closed:
+            open_day[i] = False
+    return start, end, fac, day, end_day, open_day
 
 
 def _is_metric(matrix: IntArray) -> bool:

@@ -323,6 +323,7 @@ def build_cohort(
     options: SolveOptions | None = None,
     per_day: int = 20,
     horizon_days: int = 21,
+    capacity: IntArray | None = None,
 ) -> Cohort:
     """Resolve, check and weigh every request; reserve the bookings that are kept.
 
@@ -345,6 +346,9 @@ def build_cohort(
     horizon_days
         Days past the referral the first search of a route looks (:meth:`Cohort.route`;
         0: the request's own horizon).
+    capacity
+        The places of each slot position the cohort shares (kept bookings included); each
+        slot's ``capacity`` by default.
 
     Raises
     ------
@@ -369,7 +373,10 @@ def build_cohort(
             raise InvalidInputError(f"request {request.id!r}", "id", "the id is used twice")
         seen.add(request.id)
         entries.append(_entry(n, request, index, catalogue, pathways, allow_moving_existing))
-    capacity = np.array([s.capacity for s in index.slots], dtype=np.int64)
+    if capacity is None:
+        capacity = np.array([s.capacity for s in index.slots], dtype=np.int64)
+    elif capacity.shape != (len(index.slots),):
+        raise ValueError(f"capacity: expected one entry per slot ({len(index.slots)})")
     reserved = np.zeros(len(index.slots), dtype=np.int64)
     cohort = Cohort(index, tuple(entries), capacity, reserved, opts)
     for i in cohort.arrival_order():

@@ -53,6 +53,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import NonNegativeInt
 
 from nosology.catalogue import Catalogue
@@ -71,6 +73,7 @@ from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
 from routing.calendar import calendar_for
 from routing.domain import RouteRequest
+from routing.live import LiveSlots
 from routing.problem import Problem
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
@@ -81,6 +84,7 @@ __all__ = ["BatchProgress", "BatchResult", "plan_batch"]
 logger = logging.getLogger(__name__)
 
 _DAY_UNITS = (LagUnit.WORKING_DAYS, LagUnit.CALENDAR_DAYS)
+IntArray = npt.NDArray[np.int64]
 POLISH_NODES = 500
 """Search nodes of each polish search: best effort (its result says whether it is proven)."""
 
@@ -141,7 +145,7 @@ class BatchResult(FrozenModel):
 
 
 def plan_batch(
-    cohort_input: Problem | tuple[Sequence[RouteRequest], SlotIndex],
+    cohort_input: Problem | tuple[Sequence[RouteRequest], SlotIndex | LiveSlots],
     *,
     seed: int = 0,
     time_limit: float = 60.0,
@@ -163,7 +167,11 @@ def plan_batch(
     Parameters
     ----------
     cohort_input
-        A problem (its requests, slots and pathways) or ``(requests, index)``.
+        A problem (its requests, slots and pathways) or ``(requests, index)``, where the index
+        may be a live state (:class:`~routing.live.LiveSlots`): then each slot starts with its
+        free places, plus those the requests' own existing bookings hold in it (at most its
+        held and booked places: a request's kept booking is taken to be one of them). The live
+        state is not changed.
     seed
         Seeds the search (same input, seed and workers: same plan, unless the wall clock stops
         the search).
@@ -220,7 +228,11 @@ def plan_batch(
         requests: Sequence[RouteRequest] = problem.requests
         pathways = {**{p.id: p for p in problem.pathways}, **(pathways or {})}
     else:
-        requests, index = cohort_input
+        requests, given = cohort_input
+        capacity = None
+        if isinstance(given, LiveSlots):
+            capacity = _live_capacity(requests, given)
+        index = given.index if isinstance(given, LiveSlots) else given
     cohort = build_cohort(
         requests,
         index,
@@ -230,11 +242,28 @@ def plan_batch(
         options=options,
         per_day=per_day,
         horizon_days=horizon_days,
+        capacity=capacity,
     )
     engine = _Engine(
         cohort, seed, time_limit, workers, progress, started, max_destroy, polish_share
     )
     return engine.run(max_iterations, exact_max_patients)
+
+
+def _live_capacity(requests: Sequence[RouteRequest], live: LiveSlots) -> IntArray:
+    """The places a cohort shares over ``live``: the free ones, and those its requests' existing
+    bookings hold (at most the slot's held and booked places)."""
+    capacity = live.remaining()
+    own: dict[int, int] = {}
+    for request in requests:
+        for slot_id in request.existing_bookings.values():
+            p = live.index.slot_position.get(slot_id)
+            if p is not None:
+                own[p] = own.get(p, 0) + 1
+    for p, n in own.items():
+        state = live.state(live.index.slots[p].id)
+        capacity[p] += min(n, state.held + state.booked)
+    return capacity
 
 
 class _Engine:

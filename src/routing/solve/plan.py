@@ -23,6 +23,7 @@ from nosology.pathway import Pathway
 from nosology.resolve import pathway_for
 from nosology.temporal import compile_pathway
 from routing.domain import RouteRequest
+from routing.live import LiveSlots
 from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.compiled import CompiledRequest, compile_request
@@ -107,7 +108,7 @@ def pathway_problem(pathway: Pathway) -> str | None:
 
 def plan_route(
     request: RouteRequest,
-    index: SlotIndex,
+    index: SlotIndex | LiveSlots,
     *,
     catalogue: Catalogue | None = None,
     pathways: Mapping[str, Pathway] | None = None,
@@ -121,7 +122,9 @@ def plan_route(
     request
         The patient, diagnoses or pathway, referral moment and constraints.
     index
-        The free slots and facilities (build once with :meth:`SlotIndex.build`, reuse).
+        The free slots and facilities (build once with :meth:`SlotIndex.build`, reuse), or a
+        live state (:class:`~routing.live.LiveSlots`): its slots without a free place are
+        blocked.
     catalogue
         Where pathways come from (the built-in catalogue by default).
     pathways
@@ -130,7 +133,8 @@ def plan_route(
         Time and node limits.
     blocked
         Slot positions of ``index`` that are taken (``True``) and may not be booked; batch
-        planning passes the slots whose capacity other patients have used up.
+        planning passes the slots whose capacity other patients have used up. Over a live
+        state, these are blocked as well as the full ones.
 
     Returns
     -------
@@ -142,6 +146,10 @@ def plan_route(
     """
     opts = options or SolveOptions()
     started = time.perf_counter()
+    if isinstance(index, LiveSlots):
+        full = index.blocked()
+        blocked = full if blocked is None else full | blocked
+        index = index.index
     try:
         pathway = _pathway_or_invalid(request, catalogue, pathways)
         cr = compile_request(request, pathway, index, blocked, merge_twins=True)
