@@ -90,3 +90,16 @@ def test_matching_benchmark_runs_and_agrees_with_hopcroft_karp(
     out = capsys.readouterr().out
     assert "sizes equal" in out
     assert re.search(r"\d+ of \d+ matched", out)
+
+
+def test_bench_live_runs_and_routes_agree() -> None:
+    """bench_live on the tiny instance: every command timed, live and rebuilt routes equal."""
+    from benchmarks.bench_live import measure_size
+
+    figures = measure_size(make_instance("tiny", 2), n_ops=20, n_requests=4, seed=2)
+    assert set(figures.commands) == {"hold", "book", "release", "cancel", "withdraw", "add"}
+    assert figures.commands["hold"][0] == 20
+    assert figures.commands["book"][0] == 10
+    assert figures.commands["add"][0] == figures.slots // 100 - 1
+    assert figures.plans == 4
+    assert figures.mismatches == 0

@@ -9,6 +9,7 @@ built from all the slots in the order they were added.
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -319,3 +320,14 @@ def test_plan_batch_starts_from_the_live_free_places() -> None:
     assert booked[3] == ("S2",)
     assert sorted(booked[:3]) == [(), ("S0",), ("S2",)]
     assert live.state("S0").booked == 1, "planning does not change the live state"
+
+
+def test_readme_live_capacity_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's Live capacity example runs as written and books a whole route."""
+    from test_readme import code_blocks, section
+
+    (block,) = code_blocks(section("Live capacity"), "python")
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert re.fullmatch(
+        r"LiveSlots\(\d+ slots, 0 withdrawn, 0 held, [1-9]\d* booked\)\n", capsys.readouterr().out
+    )
