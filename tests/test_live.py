@@ -331,3 +331,31 @@ def test_readme_live_capacity_example_runs(capsys: pytest.CaptureFixture[str]) -
     assert re.fullmatch(
         r"LiveSlots\(\d+ slots, 0 withdrawn, 0 held, [1-9]\d* booked\)\n", capsys.readouterr().out
     )
+
+
+def test_docstring_examples_run() -> None:
+    """The Examples sections of routing.live and of the live-capacity errors run as written."""
+    import doctest
+
+    from routing import exceptions, live
+
+    for module in (live, exceptions):
+        result = doctest.testmod(module)
+        assert result.attempted > 0
+        assert result.failed == 0
+
+
+def test_extended_refuses_known_ids_and_unknown_facilities() -> None:
+    """SlotIndex.extended names the slot and field of a bad new slot; nothing new: same index."""
+    index = SlotIndex.build([facility("F1")], [slot("S0", "a", DAYS[0])])
+    assert index.extended([]) is index
+    with pytest.raises(InvalidInputError, match="'S0', field 'id'"):
+        index.extended([slot("S0", "a", DAYS[1])])
+    with pytest.raises(InvalidInputError, match="'S1', field 'id'"):
+        index.extended([slot("S1", "a", DAYS[1]), slot("S1", "a", DAYS[2])])
+    with pytest.raises(InvalidInputError, match="'S2', field 'facility_id'"):
+        index.extended([slot("S2", "a", DAYS[1], facility_id="F2")])
+    assert len(index) == 1
+    twice = index.extended([slot("S1", "a", DAYS[1])]).extended([slot("S2", "b", DAYS[2])])
+    assert [twice.slot_position[i] for i in ("S0", "S1", "S2")] == [0, 1, 2]
+    assert "S1" not in index.slot_position
