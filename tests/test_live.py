@@ -8,6 +8,7 @@ built from all the slots in the order they were added.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 
@@ -359,3 +360,36 @@ def test_extended_refuses_known_ids_and_unknown_facilities() -> None:
     twice = index.extended([slot("S1", "a", DAYS[1])]).extended([slot("S2", "b", DAYS[2])])
     assert [twice.slot_position[i] for i in ("S0", "S1", "S2")] == [0, 1, 2]
     assert "S1" not in index.slot_position
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    capacities=st.lists(st.integers(1, 3), min_size=2, max_size=5),
+    commands=st.lists(st.tuples(st.sampled_from(("hold", "book", "withdraw")), st.integers(0, 4))),
+    patients=st.integers(1, 6),
+)
+def test_plan_batch_over_live_state_stays_within_the_free_places(
+    capacities: list[int], commands: list[tuple[str, int]], patients: int
+) -> None:
+    """However the live state was used, a batch never gives a slot more than its free places."""
+    slots = [
+        slot(f"S{i}", "a", DAYS[i % 2], f"{9 + i:02d}:00").model_copy(update={"capacity": c})
+        for i, c in enumerate(capacities)
+    ]
+    live = LiveSlots.build([facility("F1")], slots)
+    for op, i in commands:
+        slot_id = f"S{i % len(slots)}"
+        with contextlib.suppress(SlotStateError):
+            live.book(slot_id, held=False) if op == "book" else getattr(live, op)(slot_id)
+    before = live.snapshot()
+    free = {s.id: live.state(s.id).free for s in slots}
+    pathway = make_pathway([stage("a")])
+    requests = [make_request(pathway, REFERRAL, request_id=f"R{i}") for i in range(patients)]
+    result = plan_batch(
+        (requests, live), time_limit=20, exact_max_patients=0, max_iterations=5, polish_share=0
+    )
+    used = [b.slot_id for r in result.routes for b in r.bookings]
+    for slot_id, n in free.items():
+        assert used.count(slot_id) <= n
+    assert len(used) == min(patients, sum(free.values()))
+    assert live.snapshot() == before
