@@ -1,7 +1,8 @@
 """Turning pydantic's validation errors into :class:`~routing.exceptions.InvalidInputError` issues.
 
 Each issue names the record (by its id where the input gives a usable one, else by its position)
-and the field, and says what was expected. Input values are never echoed.
+and the field, and says what was expected. Input values are never echoed: the offending value
+is kept on the issue's :attr:`~routing.exceptions.InvalidInputError.value` only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ _REASONS = {
     "timezone_aware": "a datetime without a UTC offset: add one (e.g. +03:00) or give a 'timezone'",
     "extra_forbidden": "unknown field",
     "missing": "required",
+    "int_type": "expected a whole number (not true/false, a string or a decimal)",
+    "int_parsing_size": "the number is too large",
+    "float_type": "expected a number (not true/false or a string)",
+    "finite_number": "expected a finite number (not NaN or Infinity)",
 }
 """Clearer wording for a few pydantic error types."""
 
@@ -66,7 +71,7 @@ def issues_from_validation_error(
         How to name the document itself, for errors outside the collections.
     """
     issues: list[InvalidInputError] = []
-    for detail in error.errors(include_url=False, include_input=False):
+    for detail in error.errors(include_url=False):
         cause = detail.get("ctx", {}).get("error")
         if isinstance(cause, InvalidProblemError):
             issues.extend(cause.issues)
@@ -81,5 +86,5 @@ def issues_from_validation_error(
             reason = str(cause)
         else:
             reason = _REASONS.get(detail["type"], detail["msg"])
-        issues.append(InvalidInputError(record, field, reason))
+        issues.append(InvalidInputError(record, field, reason, value=detail.get("input")))
     return InvalidProblemError(issues)
