@@ -10,8 +10,9 @@ Commands::
     routing plan --example
     routing schema
 
-Exit status: 0 success; 1 some request got no route; 2 bad input (an invalid code, an unreadable or
-invalid problem or pathway file, an unknown pathway id, a bad option). Only this module prints;
+Exit status: 0 success; 1 some request got no route, or some records of the problem file were left
+out (each is reported); 2 bad input (an invalid code, an unreadable problem or pathway file, a problem
+file with no valid request left, an unknown pathway id, a bad option). Only this module prints;
 errors go to standard error, without a traceback.
 """
 
@@ -38,7 +39,7 @@ from routing.batch.command import add_batch_arguments, run_batch
 from routing.calendar import WorkingCalendar, calendar_for
 from routing.domain import Facility
 from routing.exceptions import InvalidInputError, InvalidProblemError
-from routing.problem import Problem, load_problem, problem_json_schema
+from routing.problem import Problem, problem_json_schema, read_problem
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve.plan import SolveOptions, plan_route
@@ -311,18 +312,36 @@ def _combined(codes: list[str], catalogue: Catalogue) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace) -> tuple[Problem, str]:
+def _load(args: argparse.Namespace) -> tuple[Problem, str, int]:
+    """The problem, its label and the number of records left out (each reported on stderr).
+
+    The good records are kept (:func:`~routing.problem.read_problem`); when no request is left
+    of a file that had issues, nothing can be planned: :class:`_BadInputError`.
+    """
     if args.example:
         from routing.examples import load_example
 
-        return load_example(), "built-in example lung_spb"
+        return load_example(), "built-in example lung_spb", 0
     if args.problem is None:
         raise _BadInputError("give a problem file, or --example")
     path = Path(args.problem)
     try:
-        return load_problem(path), str(path)
+        reading = read_problem(path)
     except OSError as exc:
         raise _BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except InvalidInputError as exc:
+        raise _BadInputError(f"{path}: {exc}") from None
+    if reading.issues:
+        left_out = sum(reading.rejected.values())
+        _err(
+            f"{path}: {len(reading.issues)} issue(s), {left_out} record(s) left out; "
+            "the other records are used:"
+        )
+        for issue in reading.issues:
+            print(f"  {issue}", file=sys.stderr)
+        if not reading.problem.requests:
+            raise _BadInputError(f"{path}: no valid request left to plan")
+    return reading.problem, str(path), len(reading.issues)
 
 
 def _when(moment: datetime, calendar: WorkingCalendar) -> str:
@@ -381,7 +400,7 @@ def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, st
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    problem, label = _load(args)
+    problem, label, rejected = _load(args)
     catalogue = _catalogue(args.catalogue) if args.catalogue else None
     index = SlotIndex.build(
         problem.facilities,
@@ -411,6 +430,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         _print_plan(label, problem, index, catalogue, results)
     if failed:
         return EXIT_BAD_INPUT
+    if rejected:
+        return EXIT_NO_ROUTE
     return EXIT_OK if all(r.has_route for r in results) else EXIT_NO_ROUTE
 
 
@@ -662,6 +683,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (_BadInputError, InvalidInputError, NosologyError) as exc:
         _err(str(exc))
+        return EXIT_BAD_INPUT
+    except RecursionError:
+        _err("the input is nested too deeply to read")
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader went away (e.g. `routing plan --example | head`): stop quietly, and keep
