@@ -14,6 +14,7 @@ __all__ = [
     "CalendarRangeError",
     "InvalidInputError",
     "InvalidProblemError",
+    "NaiveDatetimeError",
     "RoutingError",
 ]
 
@@ -91,6 +92,14 @@ class InvalidProblemError(InvalidInputError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.issues,))
+
+
+class NaiveDatetimeError(InvalidInputError):
+    """Datetimes without a UTC offset in a file read without a zone for them: one error per file.
+
+    Raised once for the whole file (at its first naive datetime), not once a row: the fix is the
+    same for every row (give a time zone, or add offsets), and nothing of the file is used.
+    """
 
 
 class CalendarRangeError(InvalidInputError):

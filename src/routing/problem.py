@@ -477,10 +477,11 @@ class _Reader:
         if isinstance(raw_id, str):
             self.failed_ids[key].add(raw_id)
 
-    def drop(self, key: str, record: str, field: str, reason: str) -> None:
+    def drop(self, key: str, record_id: str, field: str, reason: str) -> None:
         """Leave out a valid record because of what it refers to."""
+        record = record_name(_COLLECTIONS[key], record_id)
         self.issues.append(InvalidInputError(record, field, reason))
-        self.rejected[key] += 1
+        self._reject(key, record_id, [])
 
     def missing(self, key: str, record_id: str) -> str:
         """Why a referenced id of collection ``key`` is not there."""
@@ -601,7 +602,7 @@ def read_problem(
             slots[slot_id] = slot
         else:
             reason = reader.missing("facilities", slot.facility_id)
-            reader.drop("slots", record_name("slot", slot_id), "facility_id", reason)
+            reader.drop("slots", slot_id, "facility_id", reason)
     pathways = reader.records("pathways")
     requests: dict[str, RouteRequest] = {}
     for request_id, request in reader.records("requests").items():
@@ -609,7 +610,7 @@ def read_problem(
         if broken is None:
             requests[request_id] = request
         else:
-            reader.drop("requests", record_name("request", request_id), *broken)
+            reader.drop("requests", request_id, *broken)
     problem = Problem(
         format_version=FORMAT_VERSION,
         timezone=timezone,
