@@ -330,7 +330,10 @@ def _load(args: argparse.Namespace) -> tuple[Problem, str, int]:
     except OSError as exc:
         raise _BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except InvalidInputError as exc:
-        raise _BadInputError(f"{path}: {exc}") from None
+        if exc.record not in (path.name, "problem"):
+            raise _BadInputError(f"{path}: {exc}") from None
+        field = f"field {exc.field!r}: " if exc.field else ""
+        raise _BadInputError(f"{path}: {field}{exc.reason}") from None
     if reading.issues:
         left_out = sum(reading.rejected.values())
         _err(
