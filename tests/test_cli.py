@@ -272,9 +272,7 @@ def test_plan_without_route_exits_1(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "0 of 1 requests routed" in out
 
 
-def test_plan_bad_request_alone_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_plan_bad_request_alone_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """When the only request is bad, nothing is planned: exit 2 naming the record and field."""
     document = problem_document()
     document["requests"][0]["referral"] = "2026-05-08T09:00:00"

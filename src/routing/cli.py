@@ -10,10 +10,10 @@ Commands::
     routing plan --example
     routing schema
 
-Exit status: 0 success; 1 some request got no route, or some records of the problem file were left
-out (each is reported); 2 bad input (an invalid code, an unreadable problem or pathway file, a problem
-file with no valid request left, an unknown pathway id, a bad option). Only this module prints;
-errors go to standard error, without a traceback.
+Exit status: 0 success; 1 some request got no route, or some records of the problem file were
+left out (each is reported); 2 bad input (an invalid code, an unreadable problem or pathway file,
+a problem file with no valid request left, an unknown pathway id, a bad option). Only this module
+prints; errors go to standard error, without a traceback.
 """
 
 from __future__ import annotations

@@ -612,7 +612,7 @@ def read_problem(
         else:
             reader.drop("requests", request_id, *broken)
     problem = Problem(
-        format_version=FORMAT_VERSION,
+        format_version=1,
         timezone=timezone,
         facilities=tuple(facilities.values()),
         slots=tuple(slots.values()),

@@ -147,13 +147,13 @@ def _rows(
     names: list[str] | None = None
     while cursor.position < len(lines):
         line = cursor.position + 1
+        problem: str | None = None
         try:
             row = next(reader, None)
-            error = None
         except csv.Error as exc:
-            row, error = None, str(exc)[:120]
+            row, problem = None, str(exc)[:120]
         if names is None:
-            if error is not None:
+            if problem is not None:
                 raise InvalidInputError(label, "header", f"line {line}: not readable as CSV")
             if row is None:
                 break
@@ -162,8 +162,8 @@ def _rows(
             continue
         record = f"{label} line {line}"
         spans = cursor.position > line
-        if error is not None or (row is not None and spans and len(row) != len(names)):
-            reason = error or "a quoted field runs over several lines into a row of the wrong width"
+        if problem is not None or (row is not None and spans and len(row) != len(names)):
+            reason = problem or "a quoted field runs over lines into a row of the wrong width"
             reason = f"an unbalanced or stray quote ({reason}); read on from line {line + 1}"
             issues.append(SourceIssue(source=origin, record=record, field="", reason=reason[:300]))
             cursor.position = line  # the next physical line: nothing after it is swallowed

@@ -217,10 +217,13 @@ def _broken_reference(sources: CohortSources, request: RouteRequest) -> tuple[st
         # a slot that was rejected here is reported as such.
         if slot_id not in sources.slots and slot_id in sources.failed.get("slots", set()):
             return f"existing_bookings.{stage_id}", _missing(sources, "slots", slot_id)
-    failed_pathways = sources.failed.get("pathways", set())
-    if request.pathway is None and request.pathway_id in failed_pathways:
-        if request.pathway_id not in sources.pathways:
-            return "pathway_id", _missing(sources, "pathways", request.pathway_id)
+    pathway_id = request.pathway_id
+    if (
+        request.pathway is None
+        and pathway_id in sources.failed.get("pathways", set())
+        and pathway_id not in sources.pathways
+    ):
+        return "pathway_id", _missing(sources, "pathways", pathway_id)
     return None
 
 
