@@ -162,6 +162,8 @@ def _rows(
             continue
         record = f"{label} line {line}"
         spans = cursor.position > line
+        if problem is None and row is not None and spans:
+            problem = _swallowed(row, len(names), delimiter)
         if problem is not None or (row is not None and spans and len(row) != len(names)):
             reason = problem or "a quoted field runs over lines into a row of the wrong width"
             reason = f"an unbalanced or stray quote ({reason}); read on from line {line + 1}"
@@ -178,6 +180,15 @@ def _rows(
         yield record, {name: cell.strip() for name, cell in zip(names, row, strict=True)}
     if names is None:
         raise InvalidInputError(label, "header", "the file is empty; expected a header row")
+
+
+def _swallowed(row: Sequence[str], width: int, delimiter: str) -> str | None:
+    """Why a row spanning lines looks like rows swallowed by an open quote, or ``None``."""
+    for cell in row:
+        for embedded in cell.split("\n")[1:]:
+            if width > 1 and embedded.count(delimiter) >= width - 1:
+                return "a quoted field holds whole rows"
+    return None
 
 
 class _Cursor:
