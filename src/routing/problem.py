@@ -32,6 +32,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
@@ -202,14 +203,33 @@ class _DocumentError(Exception):
     """Raised inside the JSON hooks; turned into an :class:`InvalidInputError` by the caller."""
 
 
+@cache
+def _field_names() -> frozenset[str]:
+    """Every field name of the problem format (the only keys a message may show)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                names.update(properties)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(Problem.model_json_schema())
+    return frozenset(names)
+
+
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            # The key is a field name of the format, or not: either way it is no patient datum,
-            # but it is cut short and shown only when it is plain.
-            shown = repr(key[:40]) if key.isprintable() else "(a key)"
-            raise _DocumentError(f"a JSON object has the key {shown} twice")
+            # Other keys (a reference-date key, say) may be personal data: not shown.
+            shown = repr(key) if key in _field_names() else "a key"
+            raise _DocumentError(f"a JSON object has {shown} twice")
         result[key] = value
     return result
 

@@ -29,6 +29,37 @@ _REASONS = {
 """Clearer wording for a few pydantic error types."""
 
 
+_PRIVATE_KEYS = frozenset({"reference_dates"})
+"""Mappings whose keys are personal (a ``last_menstrual_period`` key tells of a pregnancy): a
+location names such a key by its position (``reference_dates.#0``), never by its text."""
+
+
+def _mask(loc: tuple[int | str, ...], raw: Any) -> tuple[int | str, ...]:
+    """``loc`` with every key of a private mapping replaced by its position in ``raw``."""
+    masked: list[int | str] = []
+    current: Any = raw
+    hide_next = False
+    for part in loc:
+        if hide_next and isinstance(part, str) and part != "[key]":
+            position = "?"
+            if isinstance(current, Mapping):
+                keys = list(current)
+                position = str(keys.index(part)) if part in keys else "?"
+            masked.append(f"#{position}")
+            current = current.get(part) if isinstance(current, Mapping) else None
+            hide_next = False
+            continue
+        hide_next = part in _PRIVATE_KEYS
+        masked.append(part)
+        if isinstance(current, Mapping):
+            current = current.get(part)
+        elif isinstance(current, Sequence) and not isinstance(current, str):
+            current = current[part] if isinstance(part, int) and part < len(current) else None
+        else:
+            current = None
+    return tuple(masked)
+
+
 def _locate(
     loc: tuple[int | str, ...], raw: Any, collections: Mapping[str, str], root: str
 ) -> tuple[str, tuple[int | str, ...]]:
@@ -76,7 +107,7 @@ def issues_from_validation_error(
         if isinstance(cause, InvalidProblemError):
             issues.extend(cause.issues)
             continue
-        record, inner = _locate(tuple(detail["loc"]), raw, collections, root)
+        record, inner = _locate(_mask(tuple(detail["loc"]), raw), raw, collections, root)
         field = ".".join(str(part) for part in inner)
         if isinstance(cause, InvalidInputError):
             reason = cause.reason
