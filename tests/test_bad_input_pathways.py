@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bad_input_helpers import good_document
 from nosology.catalogue import Catalogue, load_pathway_file
 from nosology.exceptions import CatalogueError
 from routing.calendar import calendar_for
@@ -19,8 +20,6 @@ from routing.cli import main
 from routing.problem import read_problem
 from routing.slot_index import SlotIndex
 from routing.solve.plan import plan_route
-
-from bad_input_helpers import good_document
 
 HEAD = """
 id = "local_visit"

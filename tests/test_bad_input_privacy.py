@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
+from bad_input_helpers import good_document
 from routing.cli import main
 from routing.problem import read_problem
-
-from bad_input_helpers import good_document
 
 SECRETS = {
     "code-invalid": "QQ17.3",
