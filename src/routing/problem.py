@@ -591,9 +591,9 @@ def read_problem(
     --------
     >>> reading = read_problem({"format_version": 1, "facilities": [{"id": "F1", "name": "A",
     ...     "level": True}], "slots": [], "requests": []})
-    >>> [str(i) for i in reading.issues], reading.rejected["facilities"]
-    ["facility 'F1', field 'level': expected a whole number (not true/false, a string or a decimal)"], 1)
-    """  # noqa: E501
+    >>> [(i.record, i.field, i.value) for i in reading.issues], reading.rejected["facilities"]
+    ([("facility 'F1'", 'level', True)], 1)
+    """
     raw = _read(source)
     if not isinstance(raw, Mapping):
         raise InvalidInputError("problem", "", "expected a JSON object with the problem's fields")
