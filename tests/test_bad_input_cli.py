@@ -285,3 +285,33 @@ def test_bad_arguments_exit_2_with_a_message(
     assert status == 2
     assert fragment in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("rows", [1, 5, 50])
+def test_slots_import_of_naive_csv_is_one_error_and_writes_nothing(
+    rows: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Naive CSV times without --timezone: one error saying how to fix it, no file written."""
+    slots = tmp_path / "slots.csv"
+    body = "".join(
+        f"S{n},F1,fer:27,2026-03-02T09:{n % 60:02d},2026-03-02T10:{n % 60:02d}\n"
+        for n in range(rows)
+    )
+    slots.write_text("slot_id,facility_id,service,start,end\n" + body, encoding="utf-8")
+    facilities = tmp_path / "facilities.csv"
+    facilities.write_text("facility_id,name,level,services\nF1,One,1,fer:27\n", encoding="utf-8")
+    pair = f"{slots},{facilities}"
+    output = tmp_path / "out.json"
+    window = ["--start", "2026-03-01T00:00+03:00", "--end", "2026-03-10T00:00+03:00"]
+    status = main(["slots", "import", pair, *window, "-o", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "--timezone Europe/Moscow" in err
+    assert not output.exists()
+    good = main(
+        ["slots", "import", pair, *window, "--timezone", "Europe/Moscow", "-o", str(output)]
+    )
+    assert good == 0
+    assert f"{rows} free slots" in capsys.readouterr().out
+    assert output.exists()
