@@ -148,3 +148,32 @@ def test_repeated_private_key_is_not_shown(
     err = capsys.readouterr().err
     assert "twice" in err
     assert _leaks(err) == []
+
+
+@pytest.mark.parametrize("command", ["plan", "batch"])
+def test_referral_outside_the_calendar_is_named_without_the_date(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A referral beyond the calendar's years: R2 is not planned, R1 is, and no date is shown."""
+    document = good_document()
+    document["requests"][1]["referral"] = "2090-05-08T09:13:00+03:00"
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    out_dir = tmp_path / "out"
+    argv = ["batch", str(path), "--quiet", "-o", str(out_dir)]
+    status = main(argv if command == "batch" else ["plan", str(path)])
+    out, err = capsys.readouterr()
+    texts = out + err
+    if command == "batch":
+        assert status == 1
+        summary = (out_dir / "summary.txt").read_text(encoding="utf-8")
+        texts += summary
+        assert "request 'R2', field 'referral'" in summary
+        plan = json.loads((out_dir / "plan.json").read_text(encoding="utf-8"))
+        assert {r["request_id"]: r for r in plan["routes"]}["R1"]["bookings"]
+    else:
+        assert status == 2
+        assert "request 'R2' not planned" in err
+        assert "request R1" in out
+    assert "2090" not in texts
+    assert "09:13" not in texts

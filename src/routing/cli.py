@@ -422,7 +422,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             )
         except InvalidInputError as exc:
             failed.append(request.id)
-            _err(f"request {request.id!r} not planned: {exc}")
+            # The reason only: the record of a calendar error is the date asked about, which may
+            # be the referral (personal data).
+            _err(f"request {request.id!r} not planned: {exc.reason}")
             continue
         results.append(result)
     if args.output is not None:
