@@ -315,3 +315,24 @@ def test_slots_import_of_naive_csv_is_one_error_and_writes_nothing(
     assert good == 0
     assert f"{rows} free slots" in capsys.readouterr().out
     assert output.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [(t, f) for _, t, f in UNREADABLE_FILES if f not in ("format_version", "timezone")],
+    ids=[c[0] for c in UNREADABLE_FILES if c[2] not in ("format_version", "timezone")],
+)
+def test_slots_import_unreadable_json_is_exit_2_and_writes_nothing(
+    text: bytes, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`routing slots import` of an unreadable JSON file: exit 2 naming it, nothing written."""
+    path = tmp_path / "slots.json"
+    path.write_bytes(text)
+    output = tmp_path / "out.json"
+    window = ["--start", "2026-03-01T00:00+03:00", "--end", "2026-03-10T00:00+03:00"]
+    status = main(["slots", "import", str(path), *window, "-o", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "slots.json" in err
+    assert "Traceback" not in err
+    assert not output.exists()
