@@ -9,6 +9,7 @@ and the good request ``R1`` must still get its route.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -446,3 +447,14 @@ def test_document_level_errors_raise(document: dict[str, Any], field: str) -> No
     with pytest.raises(InvalidInputError) as info:
         read_problem(copy.deepcopy(document))
     assert (info.value.record, info.value.field) == ("problem", field)
+
+
+@pytest.mark.parametrize("depth", [10, 200, 700])
+def test_deeply_nested_value_in_a_record_is_an_issue(depth: int) -> None:
+    """A deeply nested value where a string belongs is an issue on that field; R1 is planned."""
+    text = json.dumps(good_document()).replace(
+        '"name": "Polyclinic 2"', '"name": ' + "[" * depth + "]" * depth
+    )
+    reading = read_problem(text)
+    assert _fields(reading.issues)[0] == ("facility 'F2'", "name")
+    _plan_r1(reading.problem)

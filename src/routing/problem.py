@@ -192,9 +192,6 @@ def _reference_issues(problem: Problem) -> Iterator[InvalidInputError]:
                 yield InvalidInputError("travel", f"matrix.{origin}.{target}", "unknown facility")
 
 
-_MAX_DEPTH = 64
-"""How deeply a problem document may nest arrays and objects (a real one nests 6 deep)."""
-
 _MAX_DIGITS = 40
 """The most digits a JSON number may have (no field takes more than a few)."""
 
@@ -246,33 +243,11 @@ def _constant(name: str) -> float:
     raise _DocumentError(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
 
 
-def _depth(text: str) -> int:
-    """The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
 def parse_json_document(text: str | bytes, *, label: str = "problem") -> Any:
     """Parse the JSON text of a problem (or slots) document, strictly.
 
-    Duplicate keys, ``NaN`` and ``Infinity``, numbers of more than 40 digits and nesting deeper
-    than 64 levels are errors, as are empty text and bytes that are not UTF-8 (named by their
+    Duplicate keys, ``NaN`` and ``Infinity``, numbers of more than 40 digits and nesting too deep
+    for the parser are errors, as are empty text and bytes that are not UTF-8 (named by their
     offset, never shown).
 
     Parameters
@@ -307,8 +282,6 @@ def parse_json_document(text: str | bytes, *, label: str = "problem") -> Any:
     if "\x00" in text:
         offset = text.index("\x00")
         raise InvalidInputError(label, "", f"not valid JSON: a NUL character at offset {offset}")
-    if _depth(text) > _MAX_DEPTH:
-        raise InvalidInputError(label, "", f"not valid JSON: nested more than {_MAX_DEPTH} deep")
     try:
         return json.loads(
             text,
@@ -322,7 +295,9 @@ def parse_json_document(text: str | bytes, *, label: str = "problem") -> Any:
         raise InvalidInputError(label, "", reason) from None
     except _DocumentError as error:
         raise InvalidInputError(label, "", f"not valid JSON: {error}") from None
-    except (RecursionError, ValueError):
+    except RecursionError:
+        raise InvalidInputError(label, "", "not valid JSON: nested too deeply") from None
+    except ValueError:
         raise InvalidInputError(label, "", "not valid JSON") from None
 
 
