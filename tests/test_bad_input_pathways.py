@@ -17,7 +17,7 @@ from nosology.catalogue import Catalogue, load_pathway_file
 from nosology.exceptions import CatalogueError
 from routing.calendar import calendar_for
 from routing.cli import main
-from routing.problem import read_problem
+from routing.reading import read_problem
 from routing.slot_index import SlotIndex
 from routing.solve.plan import plan_route
 

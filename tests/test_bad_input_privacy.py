@@ -17,7 +17,7 @@ import pytest
 
 from bad_input_helpers import good_document
 from routing.cli import main
-from routing.problem import read_problem
+from routing.reading import read_problem
 
 SECRETS = {
     "code-invalid": "QQ17.3",

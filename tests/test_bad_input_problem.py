@@ -19,7 +19,8 @@ import pytest
 from bad_input_helpers import good_document
 from routing.calendar import calendar_for
 from routing.exceptions import InvalidInputError, InvalidProblemError
-from routing.problem import Problem, load_problem, read_problem
+from routing.problem import Problem, load_problem
+from routing.reading import read_problem
 from routing.slot_index import SlotIndex
 from routing.solve.plan import plan_route
 

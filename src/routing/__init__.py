@@ -35,14 +35,8 @@ from routing.exceptions import (
     NaiveDatetimeError,
     RoutingError,
 )
-from routing.problem import (
-    Problem,
-    ProblemReading,
-    dump_problem,
-    load_problem,
-    problem_json_schema,
-    read_problem,
-)
+from routing.problem import Problem, dump_problem, load_problem, problem_json_schema
+from routing.reading import ProblemReading, read_problem
 from routing.result import (
     Booking,
     DeadlineOutcome,

@@ -39,7 +39,8 @@ from routing.batch.command import add_batch_arguments, run_batch
 from routing.calendar import WorkingCalendar, calendar_for
 from routing.domain import Facility
 from routing.exceptions import InvalidInputError, InvalidProblemError
-from routing.problem import Problem, problem_json_schema, read_problem
+from routing.problem import Problem, problem_json_schema
+from routing.reading import read_problem
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve.plan import SolveOptions, plan_route

@@ -46,7 +46,8 @@ from routing.adapters.source import (
 from routing.domain import Slot, resolve_timezone
 from routing.domain.issues import issues_from_validation_error
 from routing.exceptions import InvalidInputError
-from routing.problem import Problem, dump_problem, read_problem
+from routing.problem import Problem, dump_problem
+from routing.reading import read_problem
 
 __all__ = [
     "ProblemFileSource",
