@@ -104,6 +104,8 @@ QUOTES: list[tuple[str, str]] = [
     ("unclosed-last-cell", 'S2,F1,nmu:A,2026-05-12T10:00+03:00,2026-05-12T10:30+03:00,1,,"\n'),
     ("unclosed-first-cell", '"S2,F1,nmu:A,2026-05-12T10:00+03:00,2026-05-12T10:30+03:00,1,,\n'),
     ("closed-lines-later", 'S2,F1,nmu:A,2026-05-12T10:00+03:00,2026-05-12T10:30+03:00,1,"a,\n'),
+    ("stray-inside", 'S2,F1,nmu:A,2026-05-12T10:00+03:00,2026-05-12T10:30+03:00,1,a"b,\n'),
+    ("stray-pair-inside", 'S2,F1,nm"u":A,2026-05-12T10:00+03:00,2026-05-12T10:30+03:00,1,,\n'),
 ]
 LATER = "".join(
     f"S{n},F1,nmu:A,2026-05-1{n}T10:00+03:00,2026-05-1{n}T10:30+03:00,1,,\n" for n in (3, 4, 5)
@@ -122,6 +124,14 @@ def test_csv_unbalanced_quote_names_its_line_and_loses_no_later_row(bad: str) ->
     assert "S2" not in ids
     reasons = read_slots_csv(io.StringIO(SLOT_HEADER + FIRST + bad + tail))[1]
     assert "quote" in next(i.reason for i in reasons if i.record == "csv line 3")
+
+
+def test_csv_doubled_quotes_inside_a_quoted_field_are_allowed() -> None:
+    """A quoted field with doubled quotes is read as one quote each, with no issue."""
+    row = 'S2,F1,nmu:A,2026-05-12T10:00+03:00,2026-05-12T10:30+03:00,1,"room ""A""",\n'
+    slots, issues = read_slots_csv(io.StringIO(SLOT_HEADER + FIRST + row + LAST))
+    assert issues == []
+    assert [s.resource for s in slots] == ["doc7", 'room "A"', None]
 
 
 def test_csv_quoted_newline_in_a_good_row_is_still_allowed() -> None:

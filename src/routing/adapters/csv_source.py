@@ -29,6 +29,12 @@ services       no        ``system:code`` values separated by ``;``
 A header with a missing required column or an unknown column raises an
 :class:`InvalidInputError` naming them. A bad row becomes a :class:`SourceIssue` naming the file
 and its line (``"slots.csv line 12"``) and the column; the other rows load.
+
+Quotes are read strictly: a quote that is never closed, a quote inside a field that is not quoted
+(``ab"c``), or a quoted field that swallows whole rows is an issue on the line where the row
+starts, and reading resumes on the next line, so no later row is lost. A quoted field may still
+span lines when the row comes out well formed. Datetimes without offset and no ``timezone`` raise
+one :class:`~routing.exceptions.NaiveDatetimeError` for the file, not an issue a row.
 """
 
 from __future__ import annotations
@@ -164,6 +170,8 @@ def _rows(
         spans = cursor.position > line
         if problem is None and row is not None and spans:
             problem = _swallowed(row, len(names), delimiter)
+        if problem is None and row is not None and any('"' in cell for cell in row):
+            problem = _stray_quote(row, "".join(lines[line - 1 : cursor.position]))
         if problem is not None or (row is not None and spans and len(row) != len(names)):
             reason = problem or "a quoted field runs over lines into a row of the wrong width"
             reason = f"an unbalanced or stray quote ({reason}); read on from line {line + 1}"
@@ -188,6 +196,17 @@ def _swallowed(row: Sequence[str], width: int, delimiter: str) -> str | None:
         for embedded in cell.split("\n")[1:]:
             if width > 1 and embedded.count(delimiter) >= width - 1:
                 return "a quoted field holds whole rows"
+    return None
+
+
+def _stray_quote(row: Sequence[str], raw: str) -> str | None:
+    """Why a row holds a quote outside a quoted field (``ab"c``), or ``None``.
+
+    A cell with a quote is fine only when the raw text holds it quoted, its quotes doubled.
+    """
+    for cell in row:
+        if '"' in cell and '"' + cell.replace('"', '""') + '"' not in raw:
+            return "a quote inside a field that is not quoted"
     return None
 
 
