@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bad_input_helpers import good_document
 from routing.calendar import calendar_for
@@ -458,4 +460,56 @@ def test_deeply_nested_value_in_a_record_is_an_issue(depth: int) -> None:
     )
     reading = read_problem(text)
     assert _fields(reading.issues)[0] == ("facility 'F2'", "name")
+    _plan_r1(reading.problem)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every location (key path) inside a JSON document."""
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, child in node.items():
+            found += _paths(child, (*prefix, key))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            found += _paths(child, (*prefix, index))
+    return found
+
+
+@given(st.data())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_mutation_keeps_the_untouched_records(data: st.DataObject) -> None:
+    """One part of a record replaced or removed: the other records are kept, R1 is planned when
+    untouched, and the strict loader fails exactly when the forgiving reader reports issues."""
+    document = good_document()
+    paths = [p for p in _paths(document) if len(p) >= 2 and p[0] != "format_version"]
+    path = data.draw(st.sampled_from(paths))
+    parent: Any = document
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(JSON_VALUES)
+    reading = read_problem(document)
+    assert all(i.record for i in reading.issues)
+    try:
+        strict: Problem | None = load_problem(document)
+    except InvalidProblemError:
+        strict = None
+    assert (strict is None) == bool(reading.issues)
+    if strict is not None:
+        assert strict == reading.problem
+    if path[:2] in {("requests", 0), ("pathways", 0), ("slots", 0), ("facilities", 0)}:
+        return
+    if path[0] in ("requests", "pathways", "slots", "facilities") and len(path) == 2:
+        return  # the list itself was changed: R1's records may be gone
     _plan_r1(reading.problem)
