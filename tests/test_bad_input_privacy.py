@@ -96,8 +96,13 @@ def test_failing_run_leaks_no_personal_data(
     argv = ["-vv", "batch", str(path), "--quiet", "--time-limit", "5", "-o", str(out_dir)]
     if command == "plan":
         argv = ["-vv", "plan", str(path)]
-    with caplog.at_level(logging.DEBUG):
-        status = main(argv)
+    root = logging.getLogger()
+    level = root.level
+    try:
+        with caplog.at_level(logging.DEBUG):
+            status = main(argv)
+    finally:
+        root.setLevel(level)  # -vv sets the root level; leave it as it was for other tests
     out, err = capsys.readouterr()
     assert status == 1
     if command == "batch":  # the good request was planned
