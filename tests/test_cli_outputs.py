@@ -84,14 +84,29 @@ def test_plan_output_under_a_file_is_bad_input(
 def test_plan_with_an_invalid_problem_keeps_the_old_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An invalid problem file is exit 2 and leaves the previous results file byte for byte."""
+    """An unreadable problem file is exit 2 and leaves the previous results file byte for byte."""
+    output = tmp_path / "results.json"
+    output.write_bytes(GOOD)
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"format_version": 1, "facilities": [', encoding="utf-8")
+    status, _, err = run(["plan", str(bad), "-o", str(output)], capsys)
+    assert status == 2
+    assert "broken.json" in err
+    assert output.read_bytes() == GOOD
+
+
+def test_plan_with_a_bad_request_record_plans_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad request record is left out (exit 1, named on stderr); the others' results are written."""
     output = tmp_path / "results.json"
     output.write_bytes(GOOD)
     bad = example_with(tmp_path, referral="not a date")
     status, _, err = run(["plan", str(bad), "-o", str(output)], capsys)
-    assert status == 2
+    assert status == 1
     assert "R-0002" in err
-    assert output.read_bytes() == GOOD
+    assert output.read_bytes() != GOOD
+    assert json.loads(output.read_text(encoding="utf-8"))["results"]
 
 
 def test_plan_with_an_invalid_request_writes_nothing(

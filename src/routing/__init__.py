@@ -32,9 +32,11 @@ from routing.exceptions import (
     CalendarRangeError,
     InvalidInputError,
     InvalidProblemError,
+    NaiveDatetimeError,
     RoutingError,
 )
 from routing.problem import Problem, dump_problem, load_problem, problem_json_schema
+from routing.reading import ProblemReading, read_problem
 from routing.result import (
     Booking,
     DeadlineOutcome,
@@ -55,10 +57,12 @@ __all__ = [
     "GeoPoint",
     "InvalidInputError",
     "InvalidProblemError",
+    "NaiveDatetimeError",
     "Objective",
     "Patient",
     "Period",
     "Problem",
+    "ProblemReading",
     "RouteEvaluation",
     "RouteRequest",
     "RouteResult",
@@ -79,4 +83,5 @@ __all__ = [
     "plan_batch",
     "plan_route",
     "problem_json_schema",
+    "read_problem",
 ]

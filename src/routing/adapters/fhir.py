@@ -57,7 +57,6 @@ reported once for its Schedule and the slots still load.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
@@ -75,6 +74,7 @@ from nosology.pathway import FrozenModel, ServiceRef, VisitMode
 from routing.adapters.source import SlotBatch, SourceIssue, check_window
 from routing.domain import Facility, GeoPoint, Slot, resolve_timezone
 from routing.exceptions import InvalidInputError, InvalidProblemError
+from routing.problem import parse_json_document
 
 __all__ = [
     "KNOWN_SYSTEMS",
@@ -243,15 +243,8 @@ def read_json(source: str | bytes | Path, *, record: str = "Bundle") -> Any:
     """Parse JSON text, bytes or a file; :class:`InvalidInputError` naming ``record`` if invalid."""
     if isinstance(source, Path):
         source = source.read_bytes()
-    try:
-        return json.loads(source)
-    except UnicodeDecodeError:
-        raise InvalidInputError(record, "", "not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        reason = f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-        raise InvalidInputError(record, "", reason) from None
-    except RecursionError:
-        raise InvalidInputError(record, "", "not valid JSON: nested too deeply") from None
+    # Strict: duplicate keys, NaN, numbers of more than 40 digits and deep nesting are errors.
+    return parse_json_document(source, label=record)
 
 
 Codings = tuple[tuple[str, str], ...]

@@ -28,7 +28,7 @@ from pydantic import StringConstraints
 
 from nosology.pathway import FrozenModel, ServiceRef
 from routing.domain import Facility, Slot, record_name
-from routing.exceptions import InvalidInputError
+from routing.exceptions import InvalidInputError, NaiveDatetimeError
 
 __all__ = [
     "CombinedSource",
@@ -293,7 +293,9 @@ class CombinedSource:
     """Several sources read as one: their batches merged by :func:`combine`.
 
     A source whose call fails with bad input or a network error does not stop the others: the
-    failure becomes an issue (``retryable`` for network errors).
+    failure becomes an issue (``retryable`` for network errors). Datetimes without offset and no
+    zone (:class:`~routing.exceptions.NaiveDatetimeError`) stop the whole read: the caller must
+    give a zone.
 
     Attributes
     ----------
@@ -318,6 +320,8 @@ class CombinedSource:
         for source in self.sources:
             try:
                 batches.append(source.fetch(start, end, services))
+            except NaiveDatetimeError:
+                raise  # the fix is the caller's (a zone), and half an import would mislead
             except InvalidInputError as error:
                 issue = SourceIssue.from_error(source.name, error)
                 batches.append(SlotBatch(issues=(issue,)))
