@@ -299,8 +299,8 @@ def _infeasible_reasons(cr: CompiledRequest, outcome: SearchOutcome) -> tuple[st
     if outcome.failure is None:
         return (
             "every combination of free slots that meets the lags breaks a same-day rule "
-            "(visits a day, travel between facilities, overlapping visits or a stage that "
-            "must have its own day)",
+            "(visits a day, travel between facilities, also across midnight, overlapping "
+            "visits or a stage that must have its own day)",
         )
     stage_index, rule = outcome.failure
     st = cr.stages[stage_index]
