@@ -155,9 +155,7 @@ class LocalServer:
         self.port: int = self._httpd.server_address[1]
         scheme = "https" if tls is not None else "http"
         self.origin = f"{scheme}://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.02,), daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
 
     def url(self, path: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 import trustme
 from hypothesis import given
 from hypothesis import strategies as st
+
 from http_servers import (
     LocalServer,
     Received,
@@ -23,7 +24,6 @@ from http_servers import (
     redirect,
     serve,
 )
-
 from routing.adapters.http import (
     HttpClient,
     HttpError,
@@ -108,7 +108,10 @@ def test_redirect_to_another_port_drops_credentials(
         )
     assert answer == {"ok": True}
     (first,) = server.received
-    assert (first.header("Authorization"), first.header("Cookie")) == ("Bearer s3cret", "session=abc")
+    assert (first.header("Authorization"), first.header("Cookie")) == (
+        "Bearer s3cret",
+        "session=abc",
+    )
     assert first.header("X-Api-Key") == "k3y"
     (second,) = other.received
     assert second.header("Authorization") is None
@@ -309,7 +312,7 @@ def test_connection_refused_is_retried_then_reported() -> None:
 def test_errors_of_the_reader_are_retried_when_they_say_so(server: LocalServer) -> None:
     """An error type in retry_on with retryable true is retried; the error status hook runs."""
 
-    class Busy(Exception):
+    class BusyError(Exception):
         retryable = True
 
     server.route("/x", json_reply('{"busy": true}'), Reply(500, b"busy"), json_reply("{}"))
@@ -318,12 +321,12 @@ def test_errors_of_the_reader_are_retried_when_they_say_so(server: LocalServer) 
     def read(response: Any) -> Any:
         data = response.json("/x")
         if data.get("busy"):
-            raise Busy
+            raise BusyError
         return data
 
     def on_status(status: int, body: bytes) -> None:
         statuses.append((status, body))
-        raise Busy
+        raise BusyError
 
     with client(sleep=lambda _: None) as http:
         answer = http.request(
@@ -332,7 +335,7 @@ def test_errors_of_the_reader_are_retried_when_they_say_so(server: LocalServer) 
             endpoint="/x",
             read=read,
             on_error_status=on_status,
-            retry_on=(Busy,),
+            retry_on=(BusyError,),
         )
     assert answer == {}
     assert statuses == [(500, b"busy")]

@@ -566,7 +566,7 @@ class HttpClient:
     def _stop(self, call: _Call, state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= self.policy.max_attempts:
             return True
-        if self._clock() + (state.upcoming_sleep or 0.0) >= call.deadline:
+        if self._clock() + self._wait(call, state) >= call.deadline:
             logger.debug(
                 "%s %s: no retry, the wait ends past the deadline", self.name, call.endpoint
             )
