@@ -43,12 +43,15 @@ class Reply:
         Extra headers.
     trickle
         If set, the body is sent one byte at a time with this many seconds between bytes.
+    trickle_head
+        With ``trickle``, the status line and headers are trickled too.
     """
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     trickle: float | None = None
+    trickle_head: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,13 @@ def _handler(owner: LocalServer) -> type[BaseHTTPRequestHandler]:
             if reply.status == 0:
                 self.close_connection = True
                 return
+            if reply.trickle is not None and reply.trickle_head:
+                lines = [f"HTTP/1.1 {reply.status} Scripted"]
+                lines += [f"{k}: {v}" for k, v in reply.headers.items()]
+                lines.append(f"Content-Length: {len(reply.body)}")
+                raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + reply.body
+                self._trickle(raw, reply.trickle)
+                return
             with contextlib.suppress(OSError):
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -129,10 +139,15 @@ def _handler(owner: LocalServer) -> type[BaseHTTPRequestHandler]:
                 if reply.trickle is None:
                     self.wfile.write(reply.body)
                     return
-                for byte in reply.body:
+                self._trickle(reply.body, reply.trickle)
+
+        def _trickle(self, data: bytes, pause: float) -> None:
+            """Send ``data`` a byte at a time, ``pause`` seconds apart, until the client leaves."""
+            with contextlib.suppress(OSError):
+                for byte in data:
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
-                    time.sleep(reply.trickle)
+                    time.sleep(pause)
 
     return Handler
 

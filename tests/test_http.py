@@ -378,6 +378,25 @@ def test_trickling_server_is_cut_at_the_deadline(server: LocalServer) -> None:
     assert server.hits("/x") == 1  # no time left to retry
 
 
+def test_trickling_headers_are_cut_at_the_deadline(server: LocalServer) -> None:
+    """A server trickling its status line and headers a byte every 0.2 s is cut at the deadline."""
+    server.route("/x", Reply(200, b"1", {"X-Padding": "p" * 40}, trickle=0.2, trickle_head=True))
+    policy = FAST.model_copy(update={"deadline_s": 0.5})
+    started = time.monotonic()
+    with client(policy) as http:
+        error = failure(lambda: http.get_json(server.url("/x"), endpoint="/x"))
+    assert time.monotonic() - started < 5.0  # a bound on behaviour: the server needs 16 s
+    assert (error.kind, error.retryable) == (HttpFailureKind.DEADLINE, True)
+    assert server.hits("/x") == 1
+
+
+def test_trickled_answer_within_the_deadline_is_read(server: LocalServer) -> None:
+    """A slow answer that completes before the deadline is read whole."""
+    server.route("/x", Reply(200, b"[1, 2]", trickle=0.01, trickle_head=True))
+    with client() as http:
+        assert http.get_json(server.url("/x"), endpoint="/x") == [1, 2]
+
+
 # --------------------------------------------------------------------------- TLS
 
 

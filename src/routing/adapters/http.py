@@ -4,10 +4,12 @@ An :class:`HttpClient` holds one :class:`httpx.Client` (one connection pool), it
 :class:`HttpPolicy` and the system's credentials (headers), and sends any method (GET, POST with
 a JSON body, ...) through :meth:`HttpClient.request`. Every call:
 
-- has an overall **deadline** (``deadline_s``) covering every attempt, redirect and wait: each
-  socket operation waits at most ``min(timeout_s, time left)``, and the body is read in chunks with
-  the deadline checked between them, so a server trickling a byte at a time cannot hold a call
-  past its deadline (:attr:`HttpFailureKind.DEADLINE`);
+- has an overall **deadline** (``deadline_s``) covering every attempt, redirect and wait: every
+  socket operation (connect, TLS handshake, each read and write, of the headers as of the body)
+  waits at most ``min(timeout_s, time left)``, and the body is read in chunks with the deadline
+  checked between them, so a server trickling a byte at a time cannot hold a call past its
+  deadline (:attr:`HttpFailureKind.DEADLINE`). (Through a proxy from the environment, httpx's own
+  transport is used and only the body is bounded so.);
 - follows **redirects** itself, at most ``max_redirects`` of them: a redirect to another origin
   (scheme, host or port) drops the ``Authorization``, ``Proxy-Authorization`` and ``Cookie``
   headers and every credential header of the client; a redirect from https to http is refused
@@ -40,8 +42,9 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -49,6 +52,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Annotated, Any, Self, TypeVar
 
+import httpcore
 import httpx
 import tenacity
 from pydantic import Field, PositiveFloat, StringConstraints
@@ -342,6 +346,92 @@ class TokenBucket:
         return wait
 
 
+_DEADLINE: ContextVar[float | None] = ContextVar("routing_http_deadline", default=None)
+"""The deadline of the call this thread is sending, in :func:`time.monotonic` seconds."""
+
+
+def _capped(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` cut to the time left before the current call's deadline; ``error`` if none."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the call's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every operation ends by the current call's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _capped(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _capped(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _capped(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """The synchronous network backend, its streams bounded by the current call's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _capped(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _capped(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport over :class:`_DeadlineBackend` (direct connections, one pool)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        super().__init__(verify=ssl_context)
+        limits = httpx.Limits()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     default = {"http": 80, "https": 443}.get(url.scheme)
     return (url.scheme, url.host, url.port or default)
@@ -421,17 +511,20 @@ class HttpClient:
         self._throttle = throttle
         self._sleep = sleep
         self._clock = clock
-        verify: ssl.SSLContext | bool = True
         if policy.ca_file is not None:
-            verify = ssl.create_default_context(cafile=policy.ca_file)
+            context = ssl.create_default_context(cafile=policy.ca_file)
+        else:
+            context = httpx.create_ssl_context(trust_env=policy.use_system_proxy)
+        mounts = None if transport is not None else {"all://": _DeadlineTransport(context)}
         self._client = httpx.Client(
             headers={"User-Agent": _USER_AGENT, **(headers or {})},
             cookies=_no_cookies(),
-            verify=verify,
+            verify=context,
             trust_env=policy.use_system_proxy,
             follow_redirects=False,
             timeout=policy.timeout_s,
             transport=transport,
+            mounts=mounts,
         )
         self._lock = threading.Lock()
         self.requests = 0
@@ -676,16 +769,20 @@ class HttpClient:
         request = self._client.build_request(
             method, url, headers=headers, content=content, timeout=timeout
         )
+        token = _DEADLINE.set(time.monotonic() + remaining)
         try:
-            response = self._client.send(request, stream=True)
-        except httpx.TransportError as error:
-            raise self._transport_error(call, error) from None
-        try:
-            yield response
-        except httpx.TransportError as error:
-            raise self._transport_error(call, error) from None
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TransportError as error:
+                raise self._transport_error(call, error) from None
+            try:
+                yield response
+            except httpx.TransportError as error:
+                raise self._transport_error(call, error) from None
+            finally:
+                response.close()
         finally:
-            response.close()
+            _DEADLINE.reset(token)
 
     def _read_body(self, call: _Call, response: httpx.Response) -> bytes:
         limit = self.policy.max_body_bytes
