@@ -20,7 +20,7 @@ from routing.adapters.gorzdrav_client import (
     TransportError,
     crawl,
 )
-from routing.adapters.http import HttpPolicy
+from routing.adapters.http import HttpFailureKind, HttpPolicy
 
 DATA = Path(__file__).parent / "data" / "gorzdrav"
 WINDOW = (datetime(2025, 2, 17, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC))
@@ -202,3 +202,8 @@ def test_portal_redirect_to_another_host_is_followed_without_credentials(
         assert len(client.districts().records) == 18
         assert client.requests == 2
     assert other.received[0].header("Accept") == "application/json"
+
+
+def test_every_http_failure_kind_is_a_portal_failure_kind() -> None:
+    """Each kind of the HTTP layer has a portal FailureKind of the same value."""
+    assert {kind.value for kind in HttpFailureKind} <= {kind.value for kind in FailureKind}
