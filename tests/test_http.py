@@ -174,6 +174,15 @@ def test_redirect_to_a_non_http_url_is_refused(server: LocalServer) -> None:
     assert error.kind is HttpFailureKind.REDIRECT
 
 
+def test_redirect_without_location_is_a_redirect_error(server: LocalServer) -> None:
+    """A 302 with no Location is not handed to the reader: a redirect error, not retried."""
+    server.route("/x", Reply(302, b"{}"))
+    with client() as http:
+        error = failure(lambda: http.get_json(server.url("/x"), endpoint="/x"))
+    assert (error.kind, error.retryable) == (HttpFailureKind.REDIRECT, False)
+    assert server.hits("/x") == 1
+
+
 def test_post_redirected_by_303_becomes_get_without_body(server: LocalServer) -> None:
     """POST then 303: the next request is a GET with no body; the JSON body was sent once."""
     server.route("/create", redirect("/result", 303))

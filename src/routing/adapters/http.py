@@ -346,6 +346,9 @@ class TokenBucket:
         return wait
 
 
+_DEADLINE_SLACK_S = 0.01
+"""A timeout this close to the deadline is the deadline's (socket timers are not exact)."""
+
 _DEADLINE: ContextVar[float | None] = ContextVar("routing_http_deadline", default=None)
 """The deadline of the call this thread is sending, in :func:`time.monotonic` seconds."""
 
@@ -581,7 +584,8 @@ class HttpClient:
         endpoint
             The endpoint's label in errors and logs (a path with ids only).
         read
-            Turns a successful answer (status below 300) into the result; its errors propagate
+            Turns a successful answer (status below 300) into the result (a 3xx answer that is not
+            followed fails as :attr:`HttpFailureKind.REDIRECT`); its errors propagate
             (retried if they are of a ``retry_on`` type and their ``retryable`` is true).
         json_body
             A JSON body to send, if any.
@@ -629,6 +633,9 @@ class HttpClient:
             response = self._exchange(call, method, url, extra, content)
             if response.status >= 400:
                 self._raise_status(call, response, on_error_status)
+            if response.status >= 300:
+                detail = f"HTTP {response.status} without a Location to follow"
+                raise HttpError(endpoint, HttpFailureKind.REDIRECT, detail, retryable=False)
             return read(response)
 
         retrying = tenacity.Retrying(
@@ -823,7 +830,7 @@ class HttpClient:
             detail = f"TLS {what}" + (f" ({reason})" if reason else "")
             return HttpError(endpoint, HttpFailureKind.TLS, detail, retryable=False)
         if isinstance(error, httpx.TimeoutException):
-            if self._remaining(call) <= 0:
+            if self._remaining(call) <= _DEADLINE_SLACK_S:
                 return self._deadline(call)
             detail = f"no answer within {self.policy.timeout_s:g} s"
             retry = call.idempotent or isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout)
