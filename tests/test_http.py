@@ -399,6 +399,36 @@ def test_trickling_headers_are_cut_at_the_deadline(server: LocalServer) -> None:
     assert server.hits("/x") == 1
 
 
+def test_deadline_holds_for_hosts_exempt_from_the_system_proxy(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With system proxies and NO_PROXY naming the host, the direct connection keeps the bound."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server.route("/x", Reply(200, b"1", {"X-Padding": "p" * 40}, trickle=0.2, trickle_head=True))
+    policy = FAST.model_copy(update={"deadline_s": 0.5, "use_system_proxy": True})
+    with client(policy) as http:
+        error = failure(lambda: http.get_json(server.url("/x"), endpoint="/x"))
+    assert error.kind is HttpFailureKind.DEADLINE
+
+
+def test_system_proxy_is_used_when_allowed(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured with use_system_proxy and ignored without it."""
+    monkeypatch.setenv("HTTP_PROXY", server.origin)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server.route("http://portal.invalid/x", json_reply('"via proxy"'))
+    proxied = FAST.model_copy(update={"use_system_proxy": True})
+    with client(proxied) as http:
+        assert http.get_json("http://portal.invalid/x", endpoint="/x") == "via proxy"
+    with client() as http:
+        error = failure(lambda: http.get_json("http://portal.invalid/x", endpoint="/x"))
+    assert error.kind is HttpFailureKind.CONNECTION
+    assert server.hits("http://portal.invalid/x") == 1
+
+
 def test_trickled_answer_within_the_deadline_is_read(server: LocalServer) -> None:
     """A slow answer that completes before the deadline is read whole."""
     server.route("/x", Reply(200, b"[1, 2]", trickle=0.01, trickle_head=True))

@@ -8,8 +8,8 @@ a JSON body, ...) through :meth:`HttpClient.request`. Every call:
   socket operation (connect, TLS handshake, each read and write, of the headers as of the body)
   waits at most ``min(timeout_s, time left)``, and the body is read in chunks with the deadline
   checked between them, so a server trickling a byte at a time cannot hold a call past its
-  deadline (:attr:`HttpFailureKind.DEADLINE`). (Through a proxy from the environment, httpx's own
-  transport is used and only the body is bounded so.);
+  deadline (:attr:`HttpFailureKind.DEADLINE`). (Through a proxy from the environment httpx's own
+  transport is used, and only the body is bounded so.);
 - follows **redirects** itself, at most ``max_redirects`` of them: a redirect to another origin
   (scheme, host or port) drops the ``Authorization``, ``Proxy-Authorization`` and ``Cookie``
   headers and every credential header of the client; a redirect from https to http is refused
@@ -435,6 +435,29 @@ class _DeadlineTransport(httpx.HTTPTransport):
         )
 
 
+class _Client(httpx.Client):
+    """An httpx client whose direct connections go over :class:`_DeadlineTransport`.
+
+    Proxies from the environment (when ``trust_env``) keep httpx's own transports.
+    """
+
+    def _init_transport(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = httpx.Limits(),  # noqa: B008 (immutable; httpx's default)
+        transport: httpx.BaseTransport | None = None,
+    ) -> httpx.BaseTransport:
+        if transport is not None:
+            return transport
+        if not isinstance(verify, ssl.SSLContext):
+            verify = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+        return _DeadlineTransport(verify)
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     default = {"http": 80, "https": 443}.get(url.scheme)
     return (url.scheme, url.host, url.port or default)
@@ -518,8 +541,7 @@ class HttpClient:
             context = ssl.create_default_context(cafile=policy.ca_file)
         else:
             context = httpx.create_ssl_context(trust_env=policy.use_system_proxy)
-        mounts = None if transport is not None else {"all://": _DeadlineTransport(context)}
-        self._client = httpx.Client(
+        self._client = _Client(
             headers={"User-Agent": _USER_AGENT, **(headers or {})},
             cookies=_no_cookies(),
             verify=context,
@@ -527,7 +549,6 @@ class HttpClient:
             follow_redirects=False,
             timeout=policy.timeout_s,
             transport=transport,
-            mounts=mounts,
         )
         self._lock = threading.Lock()
         self.requests = 0
