@@ -98,7 +98,7 @@ def test_plan_with_an_invalid_problem_keeps_the_old_output(
 def test_plan_with_a_bad_request_record_plans_the_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bad request record is left out (exit 1, named on stderr); the others' results are written."""
+    """A bad request record is left out (exit 1, named on stderr); the rest are written."""
     output = tmp_path / "results.json"
     output.write_bytes(GOOD)
     bad = example_with(tmp_path, referral="not a date")
