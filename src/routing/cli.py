@@ -377,6 +377,7 @@ def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, st
             )
             lines.append(f"            {d.title} — {_shorten(d.source, 90)}")
     lines += [f"  reason: {r}" for r in result.reasons]
+    lines += [f"  warning: {w}" for w in result.warnings]
     return lines
 
 
@@ -392,7 +393,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     options = SolveOptions(time_limit=args.time_limit)
     pathways = {p.id: p for p in problem.pathways}
     results: list[RouteResult] = []
-    failed: list[str] = []
+    failed: list[str] = [issue.record for issue in index.issues]
+    for issue in index.issues:
+        _err(str(issue))
     for request in problem.requests:
         try:
             result = plan_route(

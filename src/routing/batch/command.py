@@ -266,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except InvalidInputError as exc:
         raise _BadInputError(str(exc)) from None
+    sources.rejected.extend(f"slot index: {issue}" for issue in index.issues)
     bar = None if args.quiet else _ProgressBar()
     try:
         result = plan_batch(
