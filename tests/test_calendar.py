@@ -305,7 +305,6 @@ def test_minute_round_trip(moment: datetime) -> None:
 def test_calendar_for_a_zone() -> None:
     """A problem's zone: the shared calendar for none or Moscow, its own otherwise, a named
     error for a zone that does not exist."""
-    from routing.calendar import calendar_for
     from routing.exceptions import InvalidInputError
 
     assert calendar_for(None) is CAL

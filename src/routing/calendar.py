@@ -308,9 +308,7 @@ class WorkingCalendar:
             return bool(national.is_working_day(day))
 
         days = [date.fromordinal(first_ord + i) for i in range(n_days)]
-        work = tuple(
-            (day not in off) and (day in extra or national_working(day)) for day in days
-        )
+        work = tuple((day not in off) and (day in extra or national_working(day)) for day in days)
         cum = tuple(itertools.accumulate(work, initial=0))[1:]
         nth = (-1, *(i for i, is_work in enumerate(work) if is_work))
 

@@ -36,7 +36,6 @@ from routing.exceptions import CalendarRangeError
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.compiled import check_pins, compile_request
-from routing.solve.projection import check_request_dates
 from routing.solve.plan import (
     SolveOptions,
     invalid_result,
@@ -45,6 +44,7 @@ from routing.solve.plan import (
     resolve_pathway,
     route_result,
 )
+from routing.solve.projection import check_request_dates
 from routing.solve.search import SearchLimits, search
 
 __all__ = [
