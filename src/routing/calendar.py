@@ -208,7 +208,8 @@ class WorkingCalendar:
     Notes
     -----
     Two calendars are equal (and hash alike) when their settings are: zone, country, resolved
-    span, overrides and the projection flag. Building one for ten years takes a few milliseconds.
+    span, overrides and the projection flag. Building the default span (67 years) takes some
+    50 ms, once: :func:`default_calendar` and :func:`calendar_for` share what they build.
     """
 
     __slots__ = (

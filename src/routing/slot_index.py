@@ -128,6 +128,7 @@ class SlotIndex:
         days_off = {f.id: _days_off(cal, f, issues) for f in facs}
         seen: set[str] = set()
         kept: list[Slot] = []
+        minutes: list[tuple[int, int]] = []
         for s in slots:
             if s.id in seen:
                 raise InvalidInputError(f"slot {s.id!r}", "id", "the id is used twice")
@@ -136,28 +137,22 @@ class SlotIndex:
                 raise InvalidInputError(
                     f"slot {s.id!r}", "facility_id", f"unknown facility {s.facility_id!r}"
                 )
-            outside = next((f for f in ("start", "end") if not cal.covers(getattr(s, f))), None)
-            if outside is None:
-                kept.append(s)
-            else:
-                issues.append(
-                    CalendarRangeError(
-                        f"slot {s.id!r}", outside, f"{cal.range_reason}; the slot is not indexed"
-                    )
-                )
+            try:
+                minutes.append((cal.minute_of(s.start), cal.minute_of(s.end)))
+            except CalendarRangeError:
+                outside = "end" if cal.covers(s.start) else "start"
+                reason = f"{cal.range_reason}; the slot is not indexed"
+                issues.append(CalendarRangeError(f"slot {s.id!r}", outside, reason))
+                continue
+            kept.append(s)
         if issues:
             logger.warning("slot index: %d records outside the calendar's span", len(issues))
         slot_list = tuple(kept)
         n = len(slot_list)
-        start = np.empty(n, dtype=np.int64)
-        end = np.empty(n, dtype=np.int64)
-        fac = np.empty(n, dtype=np.int64)
-        slot_pos: dict[str, int] = {}
-        for i, s in enumerate(slot_list):
-            slot_pos[s.id] = i
-            fac[i] = fac_pos[s.facility_id]
-            start[i] = cal.minute_of(s.start)
-            end[i] = cal.minute_of(s.end)
+        start = np.fromiter((m[0] for m in minutes), dtype=np.int64, count=n)
+        end = np.fromiter((m[1] for m in minutes), dtype=np.int64, count=n)
+        fac = np.fromiter((fac_pos[s.facility_id] for s in slot_list), dtype=np.int64, count=n)
+        slot_pos = {s.id: i for i, s in enumerate(slot_list)}
         table = cal.working_day_offset_table()
         day = np.searchsorted(table.day_start, start, side="right").astype(np.int64) - 1
         end_day = np.searchsorted(table.day_start, end, side="right").astype(np.int64) - 1
