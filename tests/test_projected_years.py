@@ -10,6 +10,8 @@ from typing import Any
 
 import holidays
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nosology.pathway import LagUnit
 from route_helpers import (
@@ -39,6 +41,7 @@ from routing.calendar import (
 from routing.cli import main
 from routing.evaluate import evaluate_route
 from routing.exceptions import CalendarRangeError
+from routing.problem import load_problem
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve import plan_route
@@ -125,6 +128,18 @@ def test_projection_agrees_with_the_package_past_its_decrees() -> None:
     while day <= CAL.last_date:
         assert CAL.is_working_day(day) == package.is_working_day(day), day
         day += timedelta(days=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    day=st.dates(min_value=date(LAST_KNOWN - 1, 1, 1), max_value=date(LAST - 1, 12, 31)),
+    n=st.integers(1, 60),
+)
+def test_working_days_match_stepping_across_known_and_projected_years(day: date, n: int) -> None:
+    """wd(day, n) and the count back agree with stepping day by day, either side of the boundary."""
+    expected = reference_wd(day, n)
+    assert CAL.add_working_days(day, n) == expected
+    assert CAL.working_days_between(day, expected) == n
 
 
 def test_default_span_and_projected_accessors() -> None:
@@ -407,6 +422,17 @@ def problem_with_a_bad_slot() -> dict[str, Any]:
             }
         ],
     }
+
+
+def test_plan_batch_on_a_problem_reports_the_bad_slot_and_plans_the_rest() -> None:
+    """plan_batch on a problem: the slot past the span is an input issue, the request planned."""
+    result = plan_batch(load_problem(problem_with_a_bad_slot()), seed=1, time_limit=10)
+    (route,) = result.routes
+    assert route.has_route
+    assert [b.slot_id for b in route.bookings] == ["S1"]
+    (issue,) = result.input_issues
+    assert issue.startswith("slot 'S-BAD', field 'start': outside the working calendar")
+    assert str(TOO_LATE.year) not in issue
 
 
 def test_cli_plan_reports_the_bad_slot_and_plans_the_rest(

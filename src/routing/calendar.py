@@ -208,8 +208,9 @@ class WorkingCalendar:
     Notes
     -----
     Two calendars are equal (and hash alike) when their settings are: zone, country, resolved
-    span, overrides and the projection flag. Building the default span (67 years) takes some
-    50 ms, once: :func:`default_calendar` and :func:`calendar_for` share what they build.
+    span, overrides and the projection flag. Building the default span (the known years and
+    :data:`PROJECTION_YEARS` more) takes some 50 ms, once: :func:`default_calendar` and
+    :func:`calendar_for` share what they build.
     """
 
     __slots__ = (
