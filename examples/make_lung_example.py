@@ -4,8 +4,8 @@ A suspected lung cancer case (МКБ-10 C34.x) in Saint Petersburg, for the buil
 ``zno_lung``:
 
 - level 1: adult city polyclinics of the Nevsky district, as the city appointment portal lists them
-  (real ids, names, coordinates; the recorded response ``DistrictResponse_example.json`` in
-  ``../shared/data/gorzdrav``);
+  (real ids, names, coordinates; the recorded response ``DistrictResponse_example.json``,
+  committed in ``tests/data/gorzdrav``);
 - level 2: the real outpatient oncology centre (ЦАОП) of the War Veterans' Hospital from the same
   response, plus one synthetic ЦАОП;
 - level 3: a synthetic city oncology dispensary and a synthetic multi-field hospital.
@@ -13,10 +13,13 @@ A suspected lung cancer case (МКБ-10 C34.x) in Saint Petersburg, for the buil
 Synthetic facilities have ids starting ``synthetic-`` and say so in their names. Every slot is
 synthetic: four weeks of working days (the production calendar's days off skipped) from Monday
 2026-03-02, with realistic hours and durations, most of them already taken, drawn with a fixed
-seed. Run from the repository root::
+seed. Everything it reads is in the repository; run it from anywhere in a clone::
 
     python examples/make_lung_example.py            # writes the package's example file
     python examples/make_lung_example.py --check    # exit 1 if the committed file differs
+
+Exit status: 0 written (or up to date), 1 the committed file differs, 2 the portal response
+cannot be read.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from routing.calendar import default_calendar
+from routing.outputs.atomic import write_text
 from routing.problem import load_problem
 
 __all__ = ["DEFAULT_DATA", "DEFAULT_OUTPUT", "SEED", "build_document", "main", "render"]
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "gorzdrav" / "DistrictResponse_example.json"
+DEFAULT_DATA = ROOT / "tests" / "data" / "gorzdrav" / "DistrictResponse_example.json"
 DEFAULT_OUTPUT = ROOT / "src" / "routing" / "examples" / "lung_spb.json"
 SEED = 20260302
 FIRST_DAY = date(2026, 3, 2)
@@ -269,13 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED, help="random seed (default %(default)s)")
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args(argv)
-    text = render(build_document(args.data, args.seed))
+    try:
+        document = build_document(args.data, args.seed)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else f"unexpected content ({exc!r})"
+        print(f"cannot read the portal response {args.data}: {reason}", file=sys.stderr)
+        return 2
+    text = render(document)
     if args.check:
         same = args.output.is_file() and args.output.read_text(encoding="utf-8") == text
         print(f"{args.output}: {'up to date' if same else 'DIFFERS from the generator output'}")
         return 0 if same else 1
-    args.output.write_text(text, encoding="utf-8")
-    document = json.loads(text)
+    write_text(args.output, text)
     print(
         f"wrote {args.output}: {len(document['facilities'])} facilities, "
         f"{len(document['slots'])} slots, {len(document['requests'])} requests"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import runpy
+import shutil
+import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +21,7 @@ from routing.examples import EXAMPLES, example_text, load_example
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "examples"
-PORTAL = ROOT.parent / "shared" / "data" / "gorzdrav" / "DistrictResponse_example.json"
+PORTAL = ROOT / "tests" / "data" / "gorzdrav" / "DistrictResponse_example.json"
 
 
 @pytest.fixture
@@ -58,20 +61,15 @@ def test_example_loads_and_is_lung_cancer() -> None:
 
 def test_example_facilities_are_real_or_marked_synthetic() -> None:
     """Portal facilities keep their real ids; every other one is marked synthetic by id and name."""
-    portal = (
-        {r["id"]: r for r in json.loads(PORTAL.read_text("utf-8"))["result"]}
-        if PORTAL.is_file()
-        else None
-    )
+    portal = {r["id"]: r for r in json.loads(PORTAL.read_text("utf-8"))["result"]}
     levels = set()
     for facility in load_example().facilities:
         levels.add(facility.level)
         if facility.id.startswith("gorzdrav-"):
-            if portal is not None:
-                record = portal[int(facility.id.removeprefix("gorzdrav-"))]
-                assert facility.name == record["lpuFullName"].strip()
-                assert facility.location is not None
-                assert facility.location.lat == float(record["latitude"])
+            record = portal[int(facility.id.removeprefix("gorzdrav-"))]
+            assert facility.name == record["lpuFullName"].strip()
+            assert facility.location is not None
+            assert facility.location.lat == float(record["latitude"])
         else:
             assert facility.id.startswith("synthetic-")
             assert "synthetic" in facility.name
@@ -95,10 +93,63 @@ def test_example_unknown_name() -> None:
         example_text("nope")
 
 
-@pytest.mark.skipif(not PORTAL.is_file(), reason="the recorded portal data is not available")
 def test_generator_reproduces_committed_file(generator: ModuleType, tmp_path: Path) -> None:
     """The seeded generator writes the committed example byte for byte."""
     output = tmp_path / "lung_spb.json"
     assert generator.main(["--output", str(output)]) == 0
     assert output.read_text("utf-8") == example_text()
     assert generator.main(["--output", str(output), "--check"]) == 0
+
+
+def test_generator_without_the_portal_response_fails_cleanly(
+    generator: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing portal response is exit 2 with one line naming the file, no traceback."""
+    missing = tmp_path / "absent.json"
+    assert generator.main(["--data", str(missing), "--output", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "absent.json" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def _fresh_clone(target: Path) -> Path:
+    """The repository's tracked files (as a fresh clone has them) copied under ``target``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode("utf-8")
+    clone = target / "clone"
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / name)
+    return clone
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (ROOT / ".git").exists(),
+    reason="a git checkout lists the files a fresh clone has",
+)
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES_DIR.glob("*.py")))
+def test_every_example_runs_in_a_fresh_clone(script: str, tmp_path: Path) -> None:
+    """Each examples/*.py exits 0 from a copy of the repository, run from another directory."""
+    clone = _fresh_clone(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    before = (clone / "src" / "routing" / "examples" / "lung_spb.json").read_bytes()
+    done = subprocess.run(
+        [sys.executable, str(clone / "examples" / script)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    # The generator rewrote the clone's example file: byte for byte the committed one.
+    assert (clone / "src" / "routing" / "examples" / "lung_spb.json").read_bytes() == before
+    assert list(elsewhere.iterdir()) == []

@@ -65,3 +65,15 @@ def test_quick_start_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "C34.1 zno_lung" in out
     assert "request R-0001" in out
+
+
+def test_command_line_section_documents_exit_statuses_and_schemas() -> None:
+    """The command-line section lists exit statuses 0-3 and every published schema name."""
+    from routing.outputs.schemas import SCHEMA_NAMES
+
+    text = section("Command line")
+    for status in ("| 0 |", "| 1 |", "| 2 |", "| 3 |"):
+        assert status in text
+    for name in SCHEMA_NAMES:
+        assert f"`{name}`" in text
+    assert "routing schema --of" in text

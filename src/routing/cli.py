@@ -8,11 +8,20 @@ Commands::
     routing pathways resolve CODE... [--json]
     routing plan PROBLEM.json [--output FILE] [--json] [--time-limit S]
     routing plan --example
-    routing schema
+    routing batch SOURCE... [-o DIR] [--json] ...     (see routing.batch.command)
+    routing slots import SOURCE... --start T --end T [-o FILE] [--json]
+    routing schema [--of NAME]
 
-Exit status: 0 success; 1 some request got no route; 2 bad input (an invalid code, an unreadable or
-invalid problem or pathway file, an unknown pathway id, a bad option). Only this module prints;
-errors go to standard error, without a traceback.
+``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
+exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
+logs and errors go to standard error. Every file is written atomically, and output paths are
+checked before any work (:mod:`routing.outputs.atomic`).
+
+Exit status (:data:`EXIT_STATUS_TEXT`): 0 success; 1 some request not planned (or, for ``slots
+import``, some record or source not read); 2 bad input (an invalid code, an unreadable or invalid
+problem or pathway file, an unknown pathway id, a bad option or output path); 3 (``batch`` only)
+every request planned, but the time limit stopped the search before a proof. Only this module and
+the batch command print; errors go to standard error, without a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,12 +47,31 @@ from routing.batch.command import add_batch_arguments, run_batch
 from routing.calendar import WorkingCalendar, calendar_for
 from routing.domain import Facility
 from routing.exceptions import InvalidInputError, InvalidProblemError
-from routing.problem import Problem, load_problem, problem_json_schema
+from routing.outputs.atomic import check_output_file, write_text
+from routing.outputs.documents import (
+    InvalidCode,
+    PathwayListing,
+    PathwaySummary,
+    PlanDocument,
+    RegistryRef,
+    ResolvedCode,
+    ResolveDocument,
+    ShownPathway,
+)
+from routing.outputs.schemas import SCHEMA_NAMES, schema_of
+from routing.outputs.terminal import (
+    Block,
+    TableBlock,
+    add_verbosity_arguments,
+    emit,
+    verbosity,
+)
+from routing.problem import Problem, load_problem
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve.plan import SolveOptions, plan_route
 
-__all__ = ["build_parser", "main", "version_text"]
+__all__ = ["EXIT_STATUS_TEXT", "build_parser", "main", "version_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +80,16 @@ EXIT_NO_ROUTE = 1
 EXIT_BAD_INPUT = 2
 EXIT_SOURCE_ISSUES = 1
 """``slots import``: the good records were imported, some records or sources were not."""
+
+EXIT_STATUS_TEXT = """\
+exit status:
+  0  success: every request planned (batch: and the search ended by itself or proved optimal)
+  1  some requests not planned (slots import: some records or sources not read)
+  2  bad input: an invalid code, problem, pathway file, option or output path; nothing written
+  3  batch only: every request planned, but the time limit cut the search before a proof
+
+With --json a command prints exactly one JSON document on standard output; its JSON Schema is
+printed by 'routing schema --of NAME'. Progress, logs and errors go to standard error."""
 
 _PROG = "routing"
 
@@ -85,15 +123,10 @@ def _dump(data: Any) -> None:
     _out(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "  ") -> list[str]:
-    """Rows as left-aligned columns under a header; the last column is not padded."""
-    body = [list(r) for r in rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *body, strict=True)]
-    lines = []
-    for row in [list(headers), *body]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)] + [row[-1]]
-        lines.append((indent + "  ".join(cells)).rstrip())
-    return lines
+def _say(text: str, args: argparse.Namespace) -> None:
+    """A note for the user on standard error (not with -q)."""
+    if verbosity(args) >= 0:
+        print(f"{_PROG}: {text}", file=sys.stderr)
 
 
 def _shorten(text: str, width: int) -> str:
@@ -132,20 +165,21 @@ def _catalogue(paths: Sequence[str] | None) -> Catalogue:
 def _cmd_pathways_list(args: argparse.Namespace) -> int:
     catalogue = _catalogue(args.catalogue)
     if args.json:
-        _dump(
-            [
-                {
-                    "id": p.id,
-                    "version": p.version,
-                    "title": p.title.model_dump(),
-                    "codes": list(p.applicability.codes),
-                    "priority": p.applicability.priority,
-                    "stages": len(p.stages),
-                    "origin": catalogue.origin(p.id),
-                }
+        listing = PathwayListing(
+            tuple(
+                PathwaySummary(
+                    id=p.id,
+                    version=p.version,
+                    title=p.title,
+                    codes=p.applicability.codes,
+                    priority=p.applicability.priority,
+                    stages=len(p.stages),
+                    origin=catalogue.origin(p.id),
+                )
                 for p in catalogue
-            ]
+            )
         )
+        _dump(listing.model_dump(mode="json"))
         return EXIT_OK
     rows = [
         (
@@ -159,7 +193,7 @@ def _cmd_pathways_list(args: argparse.Namespace) -> int:
         for p in catalogue
     ]
     headers = ("id", "title (ru)", "title (en)", "codes", "stages", "origin")
-    _out("\n".join(_table(headers, rows, indent="")))
+    emit([TableBlock(headers, tuple(rows), indent="")])
     return EXIT_OK
 
 
@@ -190,9 +224,9 @@ def _deadline_lines(d: Deadline) -> list[str]:
     return lines
 
 
-def _pathway_lines(pathway: Pathway, origin: str) -> list[str]:
+def _pathway_lines(pathway: Pathway, origin: str) -> list[Block]:
     p = pathway
-    lines = [
+    lines: list[Block] = [
         f"{p.id} (version {p.version}): {p.title.ru} / {p.title.en}",
         f"origin: {origin}",
         f"codes: {', '.join(p.applicability.codes)} (priority {p.applicability.priority})",
@@ -210,7 +244,7 @@ def _pathway_lines(pathway: Pathway, origin: str) -> list[str]:
         )
         for s in p.stages
     ]
-    lines += _table(("id", "services", "duration", "mode", "level", "after"), rows)
+    lines.append(TableBlock(("id", "services", "duration", "mode", "level", "after"), tuple(rows)))
     lines += ["", "constraints (hard)"]
     for c in p.constraints:
         mark = " [assumption]" if c.assumption else ""
@@ -242,10 +276,12 @@ def _pathway_lines(pathway: Pathway, origin: str) -> list[str]:
 def _cmd_pathways_show(args: argparse.Namespace) -> int:
     catalogue = _catalogue(args.catalogue)
     pathway = catalogue.get(args.id)
+    origin = catalogue.origin(pathway.id)
     if args.json:
-        _dump({"origin": catalogue.origin(pathway.id), **pathway.model_dump(mode="json")})
+        shown = ShownPathway.model_validate({**dict(pathway), "origin": origin})
+        _dump(shown.model_dump(mode="json"))
     else:
-        _out("\n".join(_pathway_lines(pathway, catalogue.origin(pathway.id))))
+        emit(_pathway_lines(pathway, origin))
     return EXIT_OK
 
 
@@ -271,7 +307,7 @@ def _resolution_lines(raw: str, r: Resolution, catalogue: Catalogue) -> list[str
 
 def _cmd_pathways_resolve(args: argparse.Namespace) -> int:
     catalogue = _catalogue(args.catalogue)
-    entries: list[dict[str, Any]] = []
+    entries: list[ResolvedCode | InvalidCode] = []
     lines: list[str] = []
     valid: list[str] = []
     failed = 0
@@ -283,14 +319,15 @@ def _cmd_pathways_resolve(args: argparse.Namespace) -> int:
             except InvalidCodeError as exc:
                 failed += 1
                 _err(str(exc))
-                entries.append({"input": raw, "valid": False, "error": exc.reason})
+                entries.append(InvalidCode(input=raw, error=exc.reason))
                 continue
             valid.append(raw)
-            entries.append({"input": raw, "valid": True, **resolution.model_dump(mode="json")})
+            entries.append(ResolvedCode(input=raw, **dict(resolution)))
             lines += [*_resolution_lines(raw, resolution, catalogue), ""]
     combined = _combined(valid, catalogue) if len(valid) > 1 else None
     if args.json:
-        _dump({"codes": entries, "combined_pathway": combined})
+        document = ResolveDocument(codes=tuple(entries), combined_pathway=combined)
+        _dump(document.model_dump(mode="json"))
     else:
         if combined is not None:
             lines.append(f"all valid codes together: {combined}")
@@ -329,7 +366,7 @@ def _when(moment: datetime, calendar: WorkingCalendar) -> str:
     return f"{moment.astimezone(calendar.zone):%Y-%m-%d %a %H:%M}"
 
 
-def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, str]) -> list[str]:
+def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, str]) -> list[Block]:
     cal = index.calendar
     facilities: dict[str, Facility] = {f.id: f for f in index.facilities}
     head = f"request {result.request_id} · patient {result.patient_id}"
@@ -337,7 +374,10 @@ def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, st
         head += f" · pathway {result.pathway_id}"
         if result.pathway_id in titles:
             head += f" ({titles[result.pathway_id]})"
-    lines = [head, f"  status {result.status.value}, referral {_when(result.referral, cal)}"]
+    lines: list[Block] = [
+        head,
+        f"  status {result.status.value}, referral {_when(result.referral, cal)}",
+    ]
     if result.objective is not None and result.completion is not None:
         o = result.objective
         lines.append(
@@ -364,7 +404,7 @@ def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, st
                 )
             )
         headers = ("stage", "start", "end", "mode", "facility", "wait", "critical")
-        lines += ["", *_table(headers, rows, indent="    ")]
+        lines += ["", TableBlock(headers, tuple(rows), indent="    ")]
     if result.deadlines:
         lines += ["", "    deadlines"]
         for d in result.deadlines:
@@ -382,6 +422,7 @@ def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, st
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    output = None if args.output is None else check_output_file(args.output)
     problem, label = _load(args)
     catalogue = _catalogue(args.catalogue) if args.catalogue else None
     index = SlotIndex.build(
@@ -406,10 +447,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             _err(f"request {request.id!r} not planned: {exc}")
             continue
         results.append(result)
-    if args.output is not None:
-        _write_results(Path(args.output), results)
+    document = _results_document(results)
+    if output is not None and failed:
+        _err(f"{output} not written: {len(failed)} record(s) are invalid")
+    elif output is not None:
+        _write_results(output, document, args)
     if args.json:
-        _dump(_results_document(results))
+        _dump(document.model_dump(mode="json"))
     else:
         _print_plan(label, problem, index, catalogue, results)
     if failed:
@@ -432,8 +476,7 @@ def _print_plan(
     titles = {p.id: p.title.en for p in catalogue or Catalogue.builtin()}
     titles.update({p.id: p.title.en for p in problem.pathways})
     for result in results:
-        _out()
-        _out("\n".join(_result_lines(result, index, titles)))
+        emit(["", *_result_lines(result, index, titles)])
     routed = sum(r.has_route for r in results)
     statuses: dict[str, int] = {}
     for r in results:
@@ -443,25 +486,27 @@ def _print_plan(
     _out(f"{routed} of {len(problem.requests)} requests routed ({counts or 'none planned'})")
 
 
-def _results_document(results: list[RouteResult]) -> dict[str, Any]:
-    return {
-        "generator": f"{_PROG} {__version__}",
-        "mkb10_registry": {"oid": MKB10_REGISTRY_OID, "version": MKB10_VERSION},
-        "results": [r.model_dump(mode="json") for r in results],
-    }
+def _results_document(results: list[RouteResult]) -> PlanDocument:
+    return PlanDocument(
+        generator=f"{_PROG} {__version__}",
+        mkb10_registry=RegistryRef(oid=MKB10_REGISTRY_OID, version=MKB10_VERSION),
+        results=tuple(results),
+    )
 
 
-def _write_results(path: Path, results: list[RouteResult]) -> None:
-    text = json.dumps(_results_document(results), ensure_ascii=False, indent=2) + "\n"
+def _write_results(path: Path, document: PlanDocument, args: argparse.Namespace) -> None:
+    text = json.dumps(document.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n"
     try:
-        path.write_text(text, encoding="utf-8")
+        created = write_text(path, text)
     except OSError as exc:
         raise _BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    logger.info("wrote %d results to %s", len(results), path)
+    for directory in created:
+        _say(f"created directory {directory}", args)
+    logger.info("wrote %d results to %s", len(document.results), path)
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    _dump(problem_json_schema())
+    _dump(schema_of(args.of))
     return EXIT_OK
 
 
@@ -485,13 +530,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Care-pathway routing by nosology: the fastest complete route of care.",
+        epilog=EXIT_STATUS_TEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the versions and exit")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
-    )
+    add_verbosity_arguments(parser, subcommand=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    loud = argparse.ArgumentParser(add_help=False)
+    add_verbosity_arguments(loud)
     catalogue = argparse.ArgumentParser(add_help=False)
     catalogue.add_argument(
         "--catalogue",
@@ -500,31 +547,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="pathway files or directories of *.toml, added to the built-in ones",
     )
     as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="print JSON instead of text")
+    as_json.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of text"
+    )
 
-    pathways = commands.add_parser("pathways", help="list, show and resolve care pathways")
+    pathways = commands.add_parser(
+        "pathways", parents=[loud], help="list, show and resolve care pathways"
+    )
     pathway_commands = pathways.add_subparsers(dest="pathways_command", metavar="SUBCOMMAND")
     listing = pathway_commands.add_parser(
-        "list", parents=[as_json, catalogue], help="the pathways of the catalogue"
+        "list", parents=[as_json, catalogue, loud], help="the pathways of the catalogue"
     )
     listing.set_defaults(handler=_cmd_pathways_list)
     show = pathway_commands.add_parser(
-        "show", parents=[as_json, catalogue], help="one pathway's stages, rules and deadlines"
+        "show", parents=[as_json, catalogue, loud], help="one pathway's stages, rules and deadlines"
     )
     show.add_argument("id", help="the pathway id, e.g. zno_lung")
     show.set_defaults(handler=_cmd_pathways_show)
     resolve = pathway_commands.add_parser(
-        "resolve", parents=[as_json, catalogue], help="diagnosis codes to their pathways"
+        "resolve", parents=[as_json, catalogue, loud], help="diagnosis codes to their pathways"
     )
     resolve.add_argument("codes", nargs="+", metavar="CODE", help="МКБ-10 codes, e.g. С34.1")
     resolve.set_defaults(handler=_cmd_pathways_resolve)
 
     plan = commands.add_parser(
-        "plan", parents=[as_json, catalogue], help="plan the route of every request of a problem"
+        "plan",
+        parents=[as_json, catalogue, loud],
+        help="plan the route of every request of a problem",
+        epilog=EXIT_STATUS_TEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     plan.add_argument("problem", nargs="?", metavar="PROBLEM.json", help="the problem file")
     plan.add_argument("--example", action="store_true", help="plan the built-in example problem")
-    plan.add_argument("--output", "-o", metavar="FILE", help="write all results as JSON here")
+    plan.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write all results as JSON here (atomically; missing directories are created)",
+    )
     plan.add_argument(
         "--time-limit",
         type=_positive_seconds,
@@ -534,20 +594,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(handler=_cmd_plan)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of the problem file")
+    schema = commands.add_parser(
+        "schema",
+        parents=[loud],
+        help="print the JSON Schema of the problem file, or of a command's JSON output",
+    )
+    schema.add_argument(
+        "--of",
+        choices=SCHEMA_NAMES,
+        default="problem",
+        metavar="NAME",
+        help=f"which document: {', '.join(SCHEMA_NAMES)} (default %(default)s)",
+    )
     schema.set_defaults(handler=_cmd_schema)
 
     batch = commands.add_parser(
-        "batch", help="plan a whole cohort over shared slots (plan, report, summary)"
+        "batch",
+        help="plan a whole cohort over shared slots (plan, report, summary)",
+        epilog=EXIT_STATUS_TEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_batch_arguments(batch)
     batch.set_defaults(handler=run_batch)
 
-    slots = commands.add_parser("slots", help="import free slots from adapters")
+    slots = commands.add_parser("slots", parents=[loud], help="import free slots from adapters")
     slot_commands = slots.add_subparsers(dest="slots_command", metavar="SUBCOMMAND")
     importing = slot_commands.add_parser(
         "import",
-        parents=[as_json],
+        parents=[as_json, loud],
         help="read slot sources (problem/FHIR JSON, CSV pairs, FHIR URLs) into one slots file; "
         "exit 1 when some records or sources could not be read (each is reported)",
     )
@@ -556,7 +630,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importing.add_argument("--start", required=True, type=_aware, help="window start (ISO 8601)")
     importing.add_argument("--end", required=True, type=_aware, help="window end (ISO 8601)")
-    importing.add_argument("--output", "-o", metavar="FILE", help="write the slots file here")
+    importing.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the slots file here (atomically; missing directories are created)",
+    )
     importing.add_argument(
         "--timezone",
         metavar="ZONE",
@@ -580,21 +659,28 @@ def _aware(text: str) -> datetime:
 def _cmd_slots_import(args: argparse.Namespace) -> int:
     # Imported here: the FHIR adapters need the optional ``fhir`` extra.
     from routing.adapters.importer import import_sources, summarize, write_slots_file
+    from routing.outputs.slots_document import SlotImportDocument
 
+    output = None if args.output is None else check_output_file(args.output)
     batch = import_sources(args.sources, start=args.start, end=args.end, timezone=args.timezone)
     summaries = summarize(batch)
-    if args.output:
-        write_slots_file(batch, args.output)
+    if output is not None:
+        missing = [p for p in (output.parent, *output.parent.parents) if not p.exists()]
+        try:
+            write_slots_file(batch, output)
+        except OSError as exc:
+            raise _BadInputError(f"cannot write {output}: {exc.strerror or exc}") from None
+        for directory in reversed(missing):
+            _say(f"created directory {directory}", args)
     if args.json:
-        _dump(
-            {
-                "facilities": len(batch.facilities),
-                "slots": len(batch.slots),
-                "services": [s.model_dump(mode="json") for s in summaries],
-                "issues": [i.model_dump(mode="json") for i in batch.issues],
-                "output": args.output,
-            }
+        document = SlotImportDocument(
+            facilities=len(batch.facilities),
+            slots=len(batch.slots),
+            services=tuple(summaries),
+            issues=batch.issues,
+            output=args.output,
         )
+        _dump(document.model_dump(mode="json"))
     else:
         _out(f"{len(batch.slots)} free slots at {len(batch.facilities)} facilities")
         rows = [
@@ -607,8 +693,7 @@ def _cmd_slots_import(args: argparse.Namespace) -> int:
             )
             for s in summaries
         ]
-        for line in _table(("facility", "service", "slots", "first", "last"), rows):
-            _out(line)
+        emit([TableBlock(("facility", "service", "slots", "first", "last"), tuple(rows))])
         for issue in batch.issues:
             _err(f"{issue.source}: {issue.record}, field {issue.field!r}: {issue.reason}")
         if args.output:
@@ -618,11 +703,13 @@ def _cmd_slots_import(args: argparse.Namespace) -> int:
 
 
 def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    """-1 (``-q``): errors only; 0: warnings; 1 (``-v``): info; 2 or more (``-vv``): debug."""
+    levels = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
+    level = levels.get(verbosity, logging.DEBUG)
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
     )
-    if verbosity > 0:
+    if verbosity != 0:
         logging.getLogger().setLevel(level)
 
 
@@ -644,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already reported by argparse
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    _configure_logging(args.verbose)
+    _configure_logging(verbosity(args))
     if args.version:
         _out(version_text())
         return EXIT_OK

@@ -14,6 +14,7 @@ __all__ = [
     "CalendarRangeError",
     "InvalidInputError",
     "InvalidProblemError",
+    "OutputPathError",
     "RoutingError",
 ]
 
@@ -80,3 +81,29 @@ class InvalidProblemError(InvalidInputError):
 
 class CalendarRangeError(InvalidInputError):
     """A date outside the range the working-day calendar covers."""
+
+
+class OutputPathError(InvalidInputError):
+    """An output path that cannot be written: a directory where a file is expected, or the reverse.
+
+    Raised before any work starts, so a bad path never costs a run (see
+    :mod:`routing.outputs.atomic`).
+
+    Parameters
+    ----------
+    option
+        The option or argument that named the path (``"--output"``).
+    path
+        The path as given.
+    reason
+        What is wrong with it.
+    """
+
+    def __init__(self, option: str, path: str, reason: str) -> None:
+        self.option = option
+        self.path = path
+        self.why = reason
+        super().__init__(option, "", f"{path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.option, self.path, self.why))

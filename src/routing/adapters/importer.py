@@ -21,8 +21,6 @@ while reading becomes an issue; an input that names no usable source raises.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -45,6 +43,7 @@ from routing.adapters.source import (
 from routing.domain import Slot, resolve_timezone
 from routing.domain.issues import issues_from_validation_error
 from routing.exceptions import InvalidInputError
+from routing.outputs.atomic import write_text
 from routing.problem import Problem, dump_problem, load_problem
 
 __all__ = [
@@ -238,7 +237,8 @@ def write_slots_file(batch: SlotBatch | Iterable[SlotBatch], path: Path | str) -
     """Write the facilities and slots as a problem document with no requests.
 
     The slots are sorted by start, facility and id, the facilities by id, so the same batch
-    always gives the same bytes. The file is replaced atomically.
+    always gives the same bytes. The file is replaced atomically, and missing parent
+    directories are created (:func:`routing.outputs.atomic.write_text`).
 
     Returns
     -------
@@ -259,14 +259,6 @@ def write_slots_file(batch: SlotBatch | Iterable[SlotBatch], path: Path | str) -
     except ValidationError as error:
         raw = {"facilities": facilities, "slots": slots}
         raise issues_from_validation_error(error, raw, _COLLECTIONS) from None
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=target.name, dir=target.parent or ".")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(dump_problem(problem))
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text(path, dump_problem(problem))
     logger.info("wrote %d facilities and %d slots", len(problem.facilities), len(problem.slots))
     return problem

@@ -3,7 +3,7 @@
 Usage::
 
     routing batch SOURCE... --output-dir DIR [--seed N] [--time-limit S] [--workers N]
-                  [--iterations N] [--allow-moving] [--quiet]
+                  [--iterations N] [--allow-moving] [--json] [-q | -v]
     routing batch --example --output-dir DIR
 
 A SOURCE is a problem file (JSON, :mod:`routing.problem` format) or a directory of them (every
@@ -13,7 +13,16 @@ id wins; a different record with the same id is rejected). Records are read one 
 malformed record is rejected with its record, field and reason, and the rest are planned.
 
 Writes ``plan.json`` (:func:`~routing.batch.report.plan_document`), ``report.json`` and
-``summary.txt`` to ``--output-dir``. A progress bar goes to standard error unless ``--quiet``.
+``summary.txt`` to ``--output-dir``, all three or none: each is written to a temporary file in
+that directory, and they are renamed only when all three are complete
+(:func:`routing.outputs.atomic.write_files`). The directory is checked before any input is read: an
+existing file there is bad input; a missing directory is created. Nothing is written when the
+input is unusable (exit 2).
+
+Standard output gets the summary, or with ``--json`` one JSON document
+(:class:`~routing.outputs.documents.BatchDocument`; its schema: ``routing schema --of batch``).
+Progress goes to standard error: a progress bar on a terminal, else one plain line per phase
+(never a carriage return); ``--quiet`` silences it.
 
 Exit status, the first that applies:
 
@@ -38,13 +47,21 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from nosology.pathway import Pathway
-from routing.batch.engine import BatchProgress, plan_batch
+from routing.batch.engine import plan_batch
 from routing.batch.report import build_report, plan_document
 from routing.calendar import calendar_for
 from routing.domain import Facility, RouteRequest, Slot, TravelModel, record_name
 from routing.domain.common import NAIVE_TIMEZONE_KEY, resolve_timezone
 from routing.domain.issues import issues_from_validation_error
 from routing.exceptions import InvalidInputError
+from routing.outputs.atomic import check_output_dir, write_files
+from routing.outputs.documents import BatchDocument
+from routing.outputs.terminal import (
+    BatchProgressDisplay,
+    add_verbosity_arguments,
+    emit,
+    verbosity,
+)
 from routing.slot_index import SlotIndex
 
 __all__ = [
@@ -52,6 +69,7 @@ __all__ = [
     "EXIT_NOT_ALL_PLANNED",
     "EXIT_OK",
     "EXIT_TIME_LIMIT",
+    "OUTPUT_FILES",
     "CohortSources",
     "add_batch_arguments",
     "read_sources",
@@ -64,6 +82,9 @@ EXIT_OK = 0
 EXIT_NOT_ALL_PLANNED = 1
 EXIT_BAD_INPUT = 2
 EXIT_TIME_LIMIT = 3
+
+OUTPUT_FILES = ("plan.json", "report.json", "summary.txt")
+"""The files a batch writes in its output directory."""
 
 
 class _BadInputError(Exception):
@@ -199,7 +220,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "-o",
         default="batch-output",
         metavar="DIR",
-        help="where to write plan.json, report.json and summary.txt (default %(default)s)",
+        help="where to write plan.json, report.json and summary.txt, all three or none; "
+        "created if missing (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds")
@@ -210,26 +232,12 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-moving", action="store_true", help="let the plan move existing bookings"
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-
-
-class _ProgressBar:
-    def __init__(self) -> None:
-        self.last = ""
-
-    def __call__(self, p: BatchProgress) -> None:
-        share = p.done / p.total if p.total else min(1.0, p.elapsed / max(p.time_limit, 1e-9))
-        filled = int(30 * share)
-        best = "" if p.best is None else f" best {p.best}"
-        line = f"\r[{'#' * filled}{'.' * (30 - filled)}] {p.phase:<16} {p.elapsed:6.1f} s{best}"
-        if line != self.last:
-            sys.stderr.write(line.ljust(100)[:120])
-            sys.stderr.flush()
-            self.last = line
-
-    def close(self) -> None:
-        if self.last:
-            sys.stderr.write("\n")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (the report and the files written) instead of the summary",
+    )
+    add_verbosity_arguments(parser)
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -246,6 +254,10 @@ def _run(args: argparse.Namespace) -> int:
         raise _BadInputError("give problem files or directories, or --example (not both)")
     if not args.time_limit > 0 or args.workers < 1:
         raise _BadInputError("--time-limit must be positive and --workers at least 1")
+    try:
+        out = check_output_dir(args.output_dir, OUTPUT_FILES)
+    except InvalidInputError as exc:
+        raise _BadInputError(str(exc)) from None
     if args.example:
         from routing.examples import example_text
 
@@ -267,7 +279,7 @@ def _run(args: argparse.Namespace) -> int:
     except InvalidInputError as exc:
         raise _BadInputError(str(exc)) from None
     sources.rejected.extend(f"slot index: {issue}" for issue in index.issues)
-    bar = None if args.quiet else _ProgressBar()
+    bar = None if verbosity(args) < 0 else BatchProgressDisplay()
     try:
         result = plan_batch(
             (list(sources.requests.values()), index),
@@ -283,20 +295,33 @@ def _run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     report = build_report(result, index, rejected=sources.rejected)
-    out = Path(args.output_dir)
+    plan_text = json.dumps(plan_document(result), ensure_ascii=False, indent=2) + "\n"
+    texts = dict(zip(OUTPUT_FILES, (plan_text, report.to_json(), report.summary()), strict=True))
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        plan_text = json.dumps(plan_document(result), ensure_ascii=False, indent=2) + "\n"
-        (out / "plan.json").write_text(plan_text, encoding="utf-8")
-        (out / "report.json").write_text(report.to_json(), encoding="utf-8")
-        (out / "summary.txt").write_text(report.summary(), encoding="utf-8")
+        created = write_files({out / name: text for name, text in texts.items()})
     except OSError as exc:
         raise _BadInputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    if verbosity(args) >= 0:
+        for directory in created:
+            sys.stderr.write(f"routing batch: created directory {directory}\n")
     logger.info("wrote plan.json, report.json and summary.txt to %s", out)
-    sys.stdout.write(report.summary().rstrip("\n") + "\n")
-    sys.stdout.write(f"plan.json, report.json and summary.txt written to {out}\n")
     if sources.rejected or report.planned < report.requests:
-        return EXIT_NOT_ALL_PLANNED
-    if result.time_limit_hit:
-        return EXIT_TIME_LIMIT
-    return EXIT_OK
+        status = EXIT_NOT_ALL_PLANNED
+    elif result.time_limit_hit:
+        status = EXIT_TIME_LIMIT
+    else:
+        status = EXIT_OK
+    if args.json:
+        document = BatchDocument(
+            generator=report.generator,
+            exit_status=status,
+            output_dir=str(out),
+            files=OUTPUT_FILES,
+            report=report,
+        )
+        text = json.dumps(document.model_dump(mode="json"), ensure_ascii=False, indent=2)
+        sys.stdout.write(text + "\n")
+    else:
+        lines = report.summary().rstrip("\n").splitlines()
+        emit([*lines, f"{', '.join(OUTPUT_FILES)} written to {out}"])
+    return status
