@@ -441,6 +441,7 @@ def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, st
             )
             lines.append(f"            {d.title} — {_shorten(d.source, 90)}")
     lines += [f"  reason: {r}" for r in result.reasons]
+    lines += [f"  warning: {w}" for w in result.warnings]
     return lines
 
 
@@ -457,7 +458,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     options = SolveOptions(time_limit=args.time_limit)
     pathways = {p.id: p for p in problem.pathways}
     results: list[RouteResult] = []
-    failed: list[str] = []
+    failed: list[str] = [issue.record for issue in index.issues]
+    for issue in index.issues:
+        _err(str(issue))
     for request in problem.requests:
         try:
             result = plan_route(
@@ -472,7 +475,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         results.append(result)
     document = _results_document(results)
     if output is not None and failed:
-        _err(f"{output} not written: {len(failed)} request(s) are invalid")
+        _err(f"{output} not written: {len(failed)} record(s) are invalid")
     elif output is not None:
         _write_results(output, document, args)
     if args.json:

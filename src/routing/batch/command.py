@@ -248,26 +248,6 @@ def _broken_reference(sources: CohortSources, request: RouteRequest) -> tuple[st
     return None
 
 
-def _reject_outside_calendar(sources: CohortSources, index: SlotIndex) -> None:
-    """Leave out the requests whose referral lies outside the working calendar's years.
-
-    The message gives the years the calendar covers, never the referral itself.
-    """
-    calendar = index.calendar
-    for request_id, request in list(sources.requests.items()):
-        day = calendar.local_date(request.referral)
-        if not calendar.first_date <= day <= calendar.last_date:
-            reason = (
-                f"outside the working calendar's years {calendar.first_date.year}–"
-                f"{calendar.last_date.year}"
-            )
-            issue = InvalidInputError(
-                record_name("request", request_id), "referral", reason, value=request.referral
-            )
-            sources.rejected.append(str(issue))
-            del sources.requests[request_id]
-
-
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``batch`` command's arguments to ``parser``."""
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="problem files or directories")
@@ -335,11 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except InvalidInputError as exc:
         raise _BadInputError(str(exc)) from None
-    _reject_outside_calendar(sources, index)
-    if not sources.requests:
-        for text in sources.rejected:
-            sys.stderr.write(f"routing batch: rejected: {text}\n")
-        raise _BadInputError("no request to plan")
+    sources.rejected.extend(f"slot index: {issue}" for issue in index.issues)
     bar = None if verbosity(args) < 0 else BatchProgressDisplay()
     try:
         result = plan_batch(
