@@ -103,7 +103,7 @@ e.g. ``3.0.2``), else structural markers — DSTU2: a Slot with ``freeBusyType``
 HealthcareService's ``category`` or a Location's ``type`` that is a single CodeableConcept. With
 ``version="auto"`` and nothing declared, R4 or R5 is chosen by the shape of serviceType and
 appointmentType; when no Slot validates under that version the other is tried, and when none
-validates under either the error says both were tried.
+validates under either an issue on ``Bundle`` says both were tried (each Slot keeps its own).
 
 Checks beyond the models
 ------------------------
@@ -438,7 +438,6 @@ class _Reader:
     rejected: int = 0
     slots_validated: int = 0
     slots_invalid: int = 0
-    first_invalid: str = ""
     validation_seconds: float = 0.0
     reported: set[str] = field(default_factory=set)
     facilities: dict[str, Facility] = field(default_factory=dict)
@@ -624,8 +623,6 @@ class _Reader:
             for detail in error.errors(include_url=False, include_input=False)[:5]:
                 where = ".".join(str(part) for part in detail["loc"])
                 reason = f"not valid FHIR {self.version}: {detail['msg']}"[:300]
-                if kind == "Slot" and not self.first_invalid:
-                    self.first_invalid = f"{label} {where}: {reason}"
                 self.issue(label, where, reason)
             return None
         except (ValueError, TypeError, RecursionError):  # the library's own failures on odd input
@@ -1176,8 +1173,7 @@ def parse_bundle(
     ------
     InvalidInputError
         If the document is not a searchset or collection Bundle, is of a FHIR version other than
-        R4, R4B or R5 (the error names it), no Slot validates as R4B or R5 when the version was
-        guessed, or the options are invalid.
+        R4, R4B or R5 (the error names it), or the options are invalid.
     InvalidProblemError
         With ``options.strict``, listing every issue found.
     """
@@ -1196,13 +1192,14 @@ def parse_bundle(
     if guessed and reader.slots_invalid and not reader.slots_validated:
         other = "R4B" if version == "R5" else "R5"
         retry = _read_entries(entries, options, source, other, False)
-        if not retry.slots_validated:
+        if retry.slots_validated:
+            reader = retry
+        else:
             reason = (
-                f"no Slot is valid FHIR {version} or {other} (the bundle declares no version; "
-                f"both were tried); first: {reader.first_invalid}"
-            )[:600]
-            raise InvalidInputError("Bundle", "entry", reason)
-        reader = retry
+                f"no Slot is valid FHIR {version} or {other}: the bundle declares no version "
+                "and shows no DSTU2 or STU3 shape, so both were tried"
+            )
+            reader.issue("Bundle", "entry", reason)
     wanted = None if services is None else {str(s) for s in services}
     by_status: dict[str, int] = {}
     overbooked = outside = 0
