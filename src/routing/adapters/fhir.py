@@ -479,11 +479,9 @@ class _Reader:
             else f"Bundle.entry[{index}]"
         )
         self.rejected += 1
-        if len(self.issues) > before:
-            first = self.issues[before]
-            self.issues[before] = first.model_copy(update={"slot": name})
-        else:  # pragma: no cover - every path that drops a free Slot reports it
-            self.issue(f"Bundle.entry[{index}]", "", "not read", name)
+        # every path of read_entry that drops a Slot reports it: the first issue names the slot
+        first = self.issues[before]
+        self.issues[before] = first.model_copy(update={"slot": name})
 
     def read_entry(self, index: int, entry: Any) -> bool:
         label = f"Bundle.entry[{index}]"
@@ -999,7 +997,9 @@ def _slot_facts(slot: Any, version: str, virtual: Collection[tuple[str, str]]) -
     concepts = [*_concepts(slot.appointmentType), *_concepts(slot.serviceCategory)]
     remote = (
         any(pair in virtual for concept in concepts for pair in _codings(concept))
-        or any(pair in virtual for item in service_types if item for pair in item if item)
+        or any(
+            pair in virtual for item in service_types if not isinstance(item, str) for pair in item
+        )
         or _has_virtual_extension(slot.extension)
     )
     capacity = None
