@@ -133,6 +133,7 @@ from fhir.resources.R4B import get_fhir_model_class as _r4b_model
 from pydantic import ValidationError
 
 from nosology.pathway import FrozenModel, ServiceRef, VisitMode
+from routing.adapters.fhir_version import choose_version
 from routing.adapters.source import SlotBatch, SourceIssue, check_window
 from routing.domain import Facility, GeoPoint, Slot, resolve_timezone
 from routing.exceptions import InvalidInputError, InvalidProblemError
@@ -205,16 +206,6 @@ _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _OID = re.compile(r"(?:^|[/:])([0-2](?:\.\d+){3,})(?:$|[/?#])")
 _SERVICE_SYSTEM = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
 _NAIVE_REASON = "a datetime without a UTC offset: add one (e.g. +03:00) or name a timezone"
-_READ_VERSIONS = ("R4", "R4B", "R5")
-_VERSION_NAMES = {
-    "1.0": "DSTU2",
-    "3.0": "STU3",
-    "4.0": "R4",
-    "4.3": "R4B",
-    "5.0": "R5",
-}
-"""``major.minor`` of a declared ``fhirVersion`` → release name."""
-
 FhirVersion = Literal["auto", "R4", "R4B", "R5"]
 
 
@@ -1019,77 +1010,6 @@ def _slot_facts(slot: Any, version: str, virtual: Collection[tuple[str, str]]) -
     )
 
 
-def _detect_version(entries: Sequence[Any]) -> str:
-    """R4B when serviceType / appointmentType have the R4 shape in most resources, else R5."""
-    r4 = r5 = 0
-    for entry in entries:
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if not isinstance(resource, Mapping):
-            continue
-        if resource.get("resourceType") not in ("Slot", "Schedule"):
-            continue
-        items = resource.get("serviceType")
-        for item in items if isinstance(items, list) else ():
-            if isinstance(item, Mapping):
-                r5 += "concept" in item or "reference" in item
-                r4 += "coding" in item or "text" in item
-        appointment_type = resource.get("appointmentType")
-        r4 += isinstance(appointment_type, Mapping)
-        r5 += isinstance(appointment_type, list)
-    return "R4B" if r4 > r5 else "R5"
-
-
-_SINGLE_IN_STU3 = {
-    "Slot": "serviceCategory",
-    "Schedule": "serviceCategory",
-    "HealthcareService": "category",
-    "Location": "type",
-}
-"""Elements that are one CodeableConcept in STU3 and a list from R4 on."""
-
-
-def _structural_version(entries: Sequence[Any]) -> tuple[str, str] | None:
-    """``(release, evidence)`` when an entry has a shape only DSTU2 or STU3 has."""
-    for index, entry in enumerate(entries):
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if not isinstance(resource, Mapping):
-            continue
-        kind = resource.get("resourceType")
-        where = f"Bundle.entry[{index}]"
-        if kind == "Slot" and "freeBusyType" in resource:
-            return "DSTU2", f"{where}: a Slot with freeBusyType"
-        if kind == "Schedule" and isinstance(resource.get("actor"), Mapping):
-            return "DSTU2", f"{where}: a Schedule whose actor is a single reference"
-        name = _SINGLE_IN_STU3.get(kind) if isinstance(kind, str) else None
-        if name is not None and isinstance(resource.get(name), Mapping):
-            return "STU3", f"{where}: {kind}.{name} is a single CodeableConcept"
-    return None
-
-
-def _declared(version: str) -> str:
-    """The release of a declared ``fhirVersion`` (``"3.0"``, ``"4.0.1"``, ``"R4"``, ...)."""
-    text = version.strip()
-    if text.upper() in ("DSTU2", "STU3", "R3", "R4", "R4B", "R5"):
-        return {"R3": "STU3"}.get(text.upper(), text.upper())
-    match = re.match(r"^(\d+)\.(\d+)(?:\.\d+)?(?:-\S+)?$", text)
-    if match is not None:
-        name = _VERSION_NAMES.get(f"{match.group(1)}.{match.group(2)}")
-        if name is not None:
-            return name
-    shown = repr(text) if len(text) <= 20 and text.isprintable() else "the value given"
-    raise InvalidInputError(
-        "Bundle", "fhirVersion", f"declared FHIR version {shown} is not one this reader knows"
-    )
-
-
-def _unreadable(release: str, evidence: str) -> InvalidInputError:
-    reason = (
-        f"a FHIR {release} bundle ({evidence}); this reader reads R4, R4B and R5: convert it "
-        "or ask the server for R4 (mime type fhirVersion=4.0)"
-    )
-    return InvalidInputError("Bundle", "fhirVersion", reason)
-
-
 def _entries(bundle: Any) -> list[Any]:
     if not isinstance(bundle, Mapping):
         raise InvalidInputError("Bundle", "", "expected a JSON object")
@@ -1101,25 +1021,6 @@ def _entries(bundle: Any) -> list[Any]:
     if not isinstance(entries, list):
         raise InvalidInputError("Bundle", "entry", "expected a list of entries")
     return entries
-
-
-def _choose_version(
-    entries: Sequence[Any], options: FhirOptions, declared_version: str | None
-) -> tuple[str, bool]:
-    """The models to read with (``"R5"`` or ``"R4B"``) and whether the choice was a guess."""
-    if declared_version is not None:
-        release = _declared(declared_version)
-        if release not in _READ_VERSIONS:
-            raise _unreadable(release, f"declared fhirVersion {declared_version.strip()[:20]}")
-    found = _structural_version(entries)
-    if found is not None:
-        raise _unreadable(*found)
-    if declared_version is not None:
-        release = _declared(declared_version)
-        return ("R5" if release == "R5" else "R4B"), False
-    if options.version != "auto":
-        return ("R5" if options.version == "R5" else "R4B"), False
-    return _detect_version(entries), True
 
 
 def _read_entries(
@@ -1185,7 +1086,7 @@ def parse_bundle(
         check_window(start, end, record="parse_bundle")
     data = read_json(bundle) if isinstance(bundle, str | bytes | Path) else bundle
     entries = _entries(data)
-    version, guessed = _choose_version(entries, options, declared_version)
+    version, guessed = choose_version(entries, options.version, declared_version)
     # parsed here and not guessed: entries may be released as they are read
     release = data is not bundle and not guessed
     reader = _read_entries(entries, options, source, version, release)
