@@ -61,6 +61,11 @@ class SourceIssue(FrozenModel):
         What is wrong and what was expected; never an input value or patient data.
     retryable
         Whether trying again later may succeed (a network or server failure).
+    slot
+        The free slot this issue kept out of the batch (the id the source would have given it,
+        or the record's position when it had no usable id), else ``None``. A source names each
+        such slot in one issue only, so slots offered plus issues with a ``slot`` is the number
+        of free slots read.
     """
 
     source: _Text
@@ -68,6 +73,7 @@ class SourceIssue(FrozenModel):
     field: _Text
     reason: _Text
     retryable: bool = False
+    slot: _Text | None = None
 
     @classmethod
     def from_error(
