@@ -18,7 +18,16 @@ Same-day rules (in-person stages only)
     ``b_a ⇒ ¬b_b`` for each conflicting ``b``; visits a day: ``Σ_i [day_i = d] ≤ max`` for each
     day ``d``; a stage that must have its own day: ``[day_i = d] + [day_j = d] ≤ 1``; one slot is
     booked at most once (``AtMostOne`` over the stages that share it).
-Day tours (for the objective and the travel rule between consecutive visits)
+Across midnight (in-person stages on two dates)
+    a candidate pair of two stages on two dates that overlaps, or (when travel times obey the
+    triangle inequality) leaves less than the travel time from the earlier visit's end to the
+    later one's start, is forbidden the same way; only a visit that ends less than the dearest
+    trip before the next midnight (or after it) can meet one of a later date. Without the
+    triangle inequality, where such a pair exists, a chain through all the in-person visits
+    (``next_ij``, ``head_i``, ``tail_i``: one head, each visit one successor or the tail, one
+    predecessor or the head; ``next_ij ⇒ start_j ≥ end_i + travel(fac_i, fac_j)``) puts them in
+    time order and asks room to travel between consecutive ones, whatever their dates.
+Day tours (for the objective and the travel rule between consecutive visits of a day)
     ``succ_ij`` (visit ``j`` directly follows ``i`` on the same day), ``first_i``, ``last_i``:
     ``first_i + Σ_j succ_ji = 1``, ``last_i + Σ_j succ_ij = 1``; ``succ_ij ⇒ day_i = day_j ∧
     start_j ≥ end_i + travel(fac_i, fac_j)``; at most one ``first`` a day. Starts strictly increase
@@ -37,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -263,6 +273,58 @@ class _Model:
                     if (j, d) in indicator:
                         self.m.add(indicator[i, d] + indicator[j, d] <= 1)
 
+    def across_midnight(self, in_person: list[int]) -> None:
+        cr = self.cr
+        stages = cr.stages
+        table = cr.index.travel_table
+        metric = cr.travel_is_metric
+        reach = max((max(row) for row in table), default=0)
+        # A pair that only the chain can judge (not metric): whether it needs room to travel
+        # depends on the visits between them.
+        undecided = False
+        for i in in_person:
+            si = stages[i]
+            for j in in_person:
+                if j == i:
+                    continue
+                sj = stages[j]
+                for c, (e, day, f) in enumerate(zip(si.end, si.day, si.facility, strict=True)):
+                    midnight = self.axis.first_minute(day + 1)
+                    if e + reach <= midnight:
+                        continue
+                    conflicts = []
+                    first = bisect_left(sj.start, midnight)
+                    for c2 in range(first, bisect_left(sj.start, e + reach, lo=first)):
+                        s2 = sj.start[c2]
+                        if s2 < e or (metric and e + table[f][sj.facility[c2]] > s2):
+                            conflicts.append(self.b[j][c2].Not())
+                        elif e + table[f][sj.facility[c2]] > s2:
+                            undecided = True
+                    if conflicts:
+                        self.m.add_bool_and(conflicts).only_enforce_if(self.b[i][c])
+        if undecided:
+            self.chain(in_person)
+
+    def chain(self, in_person: list[int]) -> None:
+        """Every in-person visit on one path in time order (slots last more than no time, so
+        starts strictly increase along it), with room to travel along each step."""
+        m = self.m
+        n_fac = len(self.cr.index.facilities)
+        table = [int(x) for row in self.cr.index.travel_table for x in row]
+        head = {i: m.new_bool_var(f"head{i}") for i in in_person}
+        tail = {i: m.new_bool_var(f"tail{i}") for i in in_person}
+        nxt = {
+            (i, j): m.new_bool_var(f"next{i}_{j}") for i in in_person for j in in_person if i != j
+        }
+        m.add(sum(head.values()) == 1)
+        for i in in_person:
+            m.add(head[i] + sum(nxt[j, i] for j in in_person if j != i) == 1)
+            m.add(tail[i] + sum(nxt[i, j] for j in in_person if j != i) == 1)
+        for (i, j), lit in nxt.items():
+            leg = m.new_int_var(0, max(table, default=0), f"nextleg{i}_{j}")
+            m.add_element(self.fac[i] * n_fac + self.fac[j], table, leg)
+            m.add(self.start[j] >= self.end[i] + leg).only_enforce_if(lit)
+
     # -- objective ---------------------------------------------------------------------------
     def objective(self, in_person: list[int]) -> tuple[cp_model.LinearExprT, ...]:
         cr = self.cr
@@ -336,6 +398,7 @@ class _Model:
         self.links()
         self.same_slot()
         self.same_day(in_person)
+        self.across_midnight(in_person)
         self.objective(in_person)
 
 

@@ -142,6 +142,29 @@ def test_small_cohorts_match_the_exact_model(
     assert result.status is SolveStatus.OPTIMAL
 
 
+def test_travel_across_midnight_in_batch_and_exact_model() -> None:
+    """The exact model and the engine both leave room to travel between a visit that ends at
+    midnight and one on the next date (F1 -> F2: 60 minutes, the unknown-location default)."""
+    slots = [
+        make_slot("C1", "consult", 0, "23:30", "F1", 1),  # until 00:00 on Tuesday
+        make_slot("T1", "ct", 1, "00:20", "F2", 1),  # 20 minutes later, across the city
+        make_slot("T2", "ct", 1, "01:00", "F2", 1),  # exactly the 60 minutes later
+    ]
+    requests = make_requests(1, [0])
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=0, time_limit=30)
+    check_plan(result, requests, slots)
+    assert {b.stage_id: b.slot_id for b in result.routes[0].bookings} == {
+        "consult": "C1",
+        "ct": "T2",
+    }
+    exact = solve_exact(build_cohort(requests, index), deterministic_time=20.0, time_limit=30.0)
+    assert exact.status is SolveStatus.OPTIMAL
+    position = index.slot_position
+    assert exact.routes == {0: {"consult": position["C1"], "ct": position["T2"]}}
+    assert result.objective.key() == exact.objective
+
+
 def contended() -> tuple[list[RouteRequest], list[Slot]]:
     """One early consultation; the routine patient is referred first, the urgent one second."""
     slots = [

@@ -9,7 +9,10 @@ from benchmarks.direct_cpsat import solve_direct
 from benchmarks.instances import BENCH_PATHWAY_ID, Instance, bench_pathway, make_instance
 
 from nosology.temporal import compile_pathway
+from route_helpers import at, facility, make_pathway, make_request, stage
+from route_helpers import slot as make_slot
 from routing.calendar import default_calendar
+from routing.domain import TravelModel
 from routing.slot_index import SlotIndex
 from routing.solve.plan import SolveOptions, plan_route
 
@@ -78,6 +81,44 @@ def test_plan_route_and_direct_model_agree(tiny: tuple[Instance, SlotIndex]) -> 
         if "INFEASIBLE" in (ours.status.value, direct.status):
             assert ours.status.value == direct.status == "INFEASIBLE", request.id
     assert both_optimal >= 3
+
+
+NIGHT_TRAVEL = {
+    "metric, far": {"F1": {"F2": 150, "F3": 150}, "F2": {"F3": 15}},
+    "metric, near": {"F1": {"F2": 15, "F3": 15}, "F2": {"F3": 15}},
+    "not metric, via F3": {"F1": {"F2": 150, "F3": 15}, "F2": {"F3": 15}},
+    "not metric, F3 too far": {"F1": {"F2": 150, "F3": 16}, "F2": {"F3": 15}},
+}
+
+
+@pytest.mark.parametrize("matrix", NIGHT_TRAVEL.values(), ids=NIGHT_TRAVEL.keys())
+def test_direct_model_and_plan_route_agree_across_midnight(
+    matrix: dict[str, dict[str, int]],
+) -> None:
+    """Around midnight, the direct model asks room to travel between consecutive visits on two
+    dates as plan_route does: the same status and objective, with and without the triangle
+    inequality (then through its chain of visits in time order)."""
+    # a at F2 23:00-23:30, b at F3 23:45-00:05, c at F1 00:20 (or at 03:00): F2 -> F3 -> F1 is
+    # 30 minutes of travel, F2 -> F1 directly 150 (more than via F3 in two of the matrices).
+    stages = [stage("a"), stage("b", after=["a"]), stage("c", after=["b"])]
+    pathway = make_pathway(stages)
+    slots = [
+        make_slot("A1", "a", "2026-05-18", "23:00", facility_id="F2"),
+        make_slot("B1", "b", "2026-05-18", "23:45", minutes=20, facility_id="F3"),
+        make_slot("C1", "c", "2026-05-19", "00:20", facility_id="F1"),
+        make_slot("C2", "c", "2026-05-19", "03:00", facility_id="F1"),
+    ]
+    facilities = [facility("F1"), facility("F2"), facility("F3")]
+    index = SlotIndex.build(facilities, slots, travel=TravelModel(matrix=matrix))
+    request = make_request(pathway, at("2026-05-18", "08:00"))
+    ours = plan_route(request, index)
+    direct = solve_direct(request, index, time_limit=20.0)
+    assert ours.status.value == direct.status == "OPTIMAL"
+    assert ours.objective is not None
+    assert ours.objective.key() == direct.key
+    # c at 00:20 exactly when b -> c takes at most 15 minutes.
+    c_slot = next(b.slot_id for b in ours.bookings if b.stage_id == "c")
+    assert (c_slot == "C1") is (matrix["F1"]["F3"] <= 15)
 
 
 def test_matching_benchmark_runs_and_agrees_with_hopcroft_karp(

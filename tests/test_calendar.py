@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.calendar import WorkingCalendar, default_calendar, known_decree_years
+from routing.calendar import (
+    PROJECTION_YEARS,
+    WorkingCalendar,
+    calendar_for,
+    default_calendar,
+    known_decree_years,
+)
 from routing.exceptions import CalendarRangeError, InvalidInputError
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -112,17 +118,21 @@ def test_override_errors() -> None:
 
 
 def test_date_past_known_years_raises_naming_it() -> None:
-    """A date after the known decree years raises CalendarRangeError naming the date and years."""
+    """Without projection, a date after the known decree years raises naming the date and years."""
+    strict = WorkingCalendar(allow_projected_years=False)
+    assert strict.last_date == date(LAST_KNOWN, 12, 31)
+    assert strict.projected_years is None
     day = date(LAST_KNOWN + 1, 3, 3)
     with pytest.raises(CalendarRangeError) as info:
-        CAL.is_working_day(day)
+        strict.is_working_day(day)
     message = str(info.value)
     assert day.isoformat() in message
     assert f"{FIRST_KNOWN}–{LAST_KNOWN}" in message
+    assert "allow_projected_years" in message
     with pytest.raises(CalendarRangeError, match="wd"):
-        CAL.add_working_days(date(LAST_KNOWN, 12, 28), 10)
+        strict.add_working_days(date(LAST_KNOWN, 12, 28), 10)
     with pytest.raises(CalendarRangeError, match="last_year"):
-        WorkingCalendar(last_year=LAST_KNOWN + 1)
+        WorkingCalendar(last_year=LAST_KNOWN + 1, allow_projected_years=False)
     with pytest.raises(CalendarRangeError, match="first_year"):
         WorkingCalendar(first_year=FIRST_KNOWN - 1)
 
@@ -131,16 +141,18 @@ def test_known_years_come_from_the_decree_table() -> None:
     """The default span runs from the first to the last year with a transfer in the package."""
     assert FIRST_KNOWN == 1991
     assert LAST_KNOWN >= 2026
-    assert (CAL.first_date, CAL.last_date) == (date(1991, 1, 1), date(LAST_KNOWN, 12, 31))
+    last = LAST_KNOWN + PROJECTION_YEARS
+    assert (CAL.first_date, CAL.last_date) == (date(1991, 1, 1), date(last, 12, 31))
     assert CAL.known_years == (FIRST_KNOWN, LAST_KNOWN)
+    assert CAL.projected_years == (LAST_KNOWN + 1, last)
     with pytest.raises(InvalidInputError, match="country"):
         WorkingCalendar(country="US")
 
 
 def test_projected_years(caplog: pytest.LogCaptureFixture) -> None:
-    """allow_projected_years covers later years with weekends and fixed holidays, warning once."""
+    """allow_projected_years covers later years with weekends and fixed holidays, logged once."""
     year = LAST_KNOWN + 2
-    with caplog.at_level(logging.WARNING, logger="routing.calendar"):
+    with caplog.at_level(logging.INFO, logger="routing.calendar"):
         cal = WorkingCalendar(first_year=LAST_KNOWN, allow_projected_years=True)
         fixed = [date(year, 1, 2), date(year, 5, 9), date(year, 6, 12), date(year, 11, 4)]
         assert not any(cal.is_working_day(d) for d in fixed)
@@ -148,7 +160,7 @@ def test_projected_years(caplog: pytest.LogCaptureFixture) -> None:
         assert cal.is_working_day(monday)
         assert not cal.is_working_day(monday - timedelta(days=1))
         cal.add_working_days(date(year, 7, 1), 20)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.levelno == logging.INFO]
     assert len(warnings) == 1
     assert str(LAST_KNOWN + 1) in warnings[0].getMessage()
     assert cal.known_years == (FIRST_KNOWN, LAST_KNOWN)
@@ -293,7 +305,6 @@ def test_minute_round_trip(moment: datetime) -> None:
 def test_calendar_for_a_zone() -> None:
     """A problem's zone: the shared calendar for none or Moscow, its own otherwise, a named
     error for a zone that does not exist."""
-    from routing.calendar import calendar_for
     from routing.exceptions import InvalidInputError
 
     assert calendar_for(None) is CAL

@@ -272,30 +272,41 @@ def test_plan_without_route_exits_1(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "0 of 1 requests routed" in out
 
 
+def test_plan_bad_request_alone_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """When the only request is bad, nothing is planned: exit 2 naming the record and field."""
+    document = problem_document()
+    document["requests"][0]["referral"] = "2026-05-08T09:00:00"
+    path = write(tmp_path / "problem.json", document)
+    status, out, err = run(["plan", str(path)], capsys)
+    assert status == 2
+    assert out == ""
+    assert "request 'R1', field 'referral'" in err
+    assert "no valid request left" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
-    ("collection", "key", "value", "expected"),
+    ("key", "value", "expected"),
     [
-        ("requests", "referral", "2026-05-08T09:00:00", "request 'R1', field 'referral'"),
-        ("slots", "facility_id", "F404", "slot 'S1', field 'facility_id'"),
-        ("slots", "end", "2026-05-20T09:00:00+03:00", "slot 'S1', field 'end'"),
+        ("facility_id", "F404", "slot 'S1', field 'facility_id'"),
+        ("end", "2026-05-20T09:00:00+03:00", "slot 'S1', field 'end'"),
     ],
 )
-def test_plan_bad_problem_names_record(
-    collection: str,
+def test_plan_bad_slot_is_left_out_and_the_rest_planned(
     key: str,
     value: str,
     expected: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A bad record gives exit status 2 and a message naming the record and the field."""
+    """A bad slot is reported by record and field; the request is still planned; exit 1."""
     document = problem_document()
-    document[collection][0][key] = value
+    document["slots"][0][key] = value
     path = write(tmp_path / "problem.json", document)
     status, out, err = run(["plan", str(path)], capsys)
-    assert status == 2
-    assert out == ""
+    assert status == 1
     assert expected in err
+    assert "request R1" in out
     assert "Traceback" not in err
 
 

@@ -84,28 +84,66 @@ def test_plan_output_under_a_file_is_bad_input(
 def test_plan_with_an_invalid_problem_keeps_the_old_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An invalid problem file is exit 2 and leaves the previous results file byte for byte."""
+    """An unreadable problem file is exit 2 and leaves the previous results file byte for byte."""
+    output = tmp_path / "results.json"
+    output.write_bytes(GOOD)
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"format_version": 1, "facilities": [', encoding="utf-8")
+    status, _, err = run(["plan", str(bad), "-o", str(output)], capsys)
+    assert status == 2
+    assert "broken.json" in err
+    assert output.read_bytes() == GOOD
+
+
+def test_plan_with_a_bad_request_record_plans_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad request record is left out (exit 1, named on stderr); the rest are written."""
     output = tmp_path / "results.json"
     output.write_bytes(GOOD)
     bad = example_with(tmp_path, referral="not a date")
     status, _, err = run(["plan", str(bad), "-o", str(output)], capsys)
-    assert status == 2
+    assert status == 1
     assert "R-0002" in err
-    assert output.read_bytes() == GOOD
+    assert output.read_bytes() != GOOD
+    assert json.loads(output.read_text(encoding="utf-8"))["results"]
 
 
-def test_plan_with_an_invalid_request_writes_nothing(
+def test_plan_with_an_invalid_record_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A request rejected while planning (exit 2) means no results file, the old one kept."""
+    """A record rejected while planning (a slot outside the calendar: exit 2) means no results
+    file, the old one kept; the requests are still planned and shown."""
     output = tmp_path / "results.json"
     output.write_bytes(GOOD)
-    beyond = example_with(tmp_path, referral="2099-03-03T11:30:00+03:00")
-    status, out, err = run(["plan", str(beyond), "-o", str(output)], capsys)
+    document = json.loads(example_text())
+    beyond = dict(document["slots"][0], id="S-BEYOND")
+    beyond.update(start="2099-03-03T11:30:00+03:00", end="2099-03-03T12:00:00+03:00")
+    document["slots"].append(beyond)
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    status, out, err = run(["plan", str(path), "-o", str(output)], capsys)
     assert status == 2
     assert "request R-0001" in out  # the others are still shown
+    assert "slot 'S-BEYOND', field 'start'" in err
     assert f"{output} not written" in err
     assert output.read_bytes() == GOOD
+
+
+def test_plan_with_a_referral_beyond_the_calendar_is_an_invalid_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A referral outside the calendar's span is that request's INVALID result (exit 1, the
+    results written), its reason naming the field; the other requests are routed."""
+    output = tmp_path / "results.json"
+    beyond = example_with(tmp_path, referral="2099-03-03T11:30:00+03:00")
+    status, _, err = run(["plan", str(beyond), "-o", str(output)], capsys)
+    assert status == 1, err
+    results = json.loads(output.read_text(encoding="utf-8"))["results"]
+    assert [r["status"] for r in results][1] == "INVALID"
+    assert "field 'referral'" in results[1]["reasons"][0]
+    assert "2099" not in results[1]["reasons"][0]
+    assert sum(r["status"] in ("OPTIMAL", "FEASIBLE") for r in results) == len(results) - 1
 
 
 def test_plan_failing_at_the_write_step_keeps_the_old_output(

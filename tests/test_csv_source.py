@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from nosology.pathway import ServiceRef, VisitMode
 from routing.adapters.csv_source import CsvSource, read_facilities_csv, read_slots_csv
 from routing.adapters.source import SlotSource
-from routing.exceptions import InvalidInputError
+from routing.exceptions import InvalidInputError, NaiveDatetimeError
 
 SLOTS_HEADER = "slot_id,facility_id,service,start,end,capacity,resource,mode\n"
 FACILITIES = (
@@ -73,7 +73,6 @@ def test_header_errors_name_the_columns(header: str, named: str) -> None:
     [
         ("S2,F1,A06,2026-05-12T09:00+03:00,2026-05-12T09:30+03:00,,,", "service"),
         ("S2,F1,nmu:A,2026-05-12,2026-05-12T09:30+03:00,,,", "start"),
-        ("S2,F1,nmu:A,2026-05-12T09:00,2026-05-12T09:30,,,", "start"),
         ("S2,F1,nmu:A,2026-05-12T09:00+03:00,2026-05-12T09:00+03:00,,,", "end"),
         ("S2,F1,nmu:A,2026-05-12T09:00+03:00,2026-05-12T09:30+03:00,0,,", "capacity"),
         ("S2,F1,nmu:A,2026-05-12T09:00+03:00,2026-05-12T09:30+03:00,x,,", "capacity"),
@@ -95,6 +94,15 @@ def test_line_numbers_count_blank_and_multiline_rows() -> None:
     text = GOOD_ROW + "\n" + 'S2,F1,nmu:A,"2026-05-12\nT09:00",x,,,\n' + "S3,F1,nmu:A,bad,bad,,,\n"
     _, issues = slots(text)
     assert issues == [("csv line 4", "start"), ("csv line 6", "start")]
+
+
+def test_naive_datetimes_without_zone_are_one_error_for_the_file() -> None:
+    """Without a timezone, naive datetimes raise once for the file, naming how to fix it."""
+    text = "S2,F1,nmu:A,2026-05-12T09:00,2026-05-12T09:30,,,\n" * 3
+    with pytest.raises(NaiveDatetimeError, match="--timezone Europe/Moscow") as info:
+        slots(GOOD_ROW + text)
+    assert info.value.record == "csv"
+    assert "line 3" in info.value.reason
 
 
 def test_naive_datetimes_read_in_the_configured_zone() -> None:

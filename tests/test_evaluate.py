@@ -372,6 +372,56 @@ def test_travel() -> None:
     assert only(run(slots=replace(ct)), "travel").stage_ids == ("consult", "ct")
 
 
+LATE_CONSULT = slot("S_CONS", "F1", "fer:27", at(12, 23, 30), minutes=35)  # ends 00:05 on the 13th
+EARLY_CT = slot("S_CT", "F2", "nmu:CT", at(13, 0, 20))  # 15 minutes after, on the next date
+
+
+@pytest.mark.parametrize(
+    ("minutes", "feasible"), [(150, False), (16, False), (15, True), (0, True)]
+)
+def test_travel_across_midnight(minutes: int, feasible: bool) -> None:
+    """Consecutive visits on two dates (23:30-00:05, then 00:20) need room to travel too."""
+    travel = TravelModel(matrix={"F1": {"F2": minutes}})
+    # One visit a date: visits a day and day sharing do not join the two; travel does.
+    patient = PATIENT.model_copy(update={"max_visits_per_day": 1})
+    result = run(req=request(patient=patient), slots=replace(LATE_CONSULT, EARLY_CT), travel=travel)
+    assert result.feasible is feasible
+    if not feasible:
+        violation = only(result, "travel")
+        assert violation.stage_ids == ("consult", "ct")
+        assert f"{minutes} min needed" in violation.detail
+    # The objective is unchanged: each date's tour from home, HOME → F1 → HOME (15 minutes each
+    # way) and HOME → F2 → HOME (46), never the trip F1 → F2; F2 is not preferred.
+    assert result.objective is not None
+    assert result.objective[1:] == (2, 15 + 15 + 46 + 46, 1)
+
+
+def test_travel_across_midnight_counts_consecutive_visits_only() -> None:
+    """Across midnight as on one date, travel is asked between consecutive visits only."""
+    # ct at F2 23:00-23:30 on the 12th, the consultation at F3 23:45-00:05, the board in person
+    # at F1 at 00:20 on the 13th. F2 -> F1 takes 150 minutes, more than via F3 (the triangle
+    # inequality fails), but the patient goes F2 -> F3 -> F1: 15 minutes each.
+    ct = slot("S_CT", "F2", "nmu:CT", at(12, 23))
+    consult = slot("S_CONS", "F3", "fer:27", at(12, 23, 45), minutes=20)
+    board = slot("S_BOARD", "F1", "nmu:BOARD", at(13, 0, 20))
+    path = pathway((CONSULT, CT, BOARD.model_copy(update={"mode": VisitMode.IN_PERSON})))
+    slots = replace(ct, consult, board)
+
+    def travel(f3_to_f1: int) -> TravelModel:
+        return TravelModel(matrix={"F1": {"F2": 150, "F3": f3_to_f1}, "F2": {"F3": 15}})
+
+    assert run(path=path, slots=slots, travel=travel(15)).feasible
+    late = run(path=path, slots=slots, travel=travel(16))
+    assert only(late, "travel").stage_ids == ("consult", "board")
+
+
+def test_overlap_across_midnight() -> None:
+    """A visit until 00:30 and one at 00:20 on the next date overlap (and that is not travel)."""
+    consult = slot("S_CONS", "F1", "fer:27", at(12, 23, 30), minutes=60)
+    violation = only(run(slots=replace(consult, EARLY_CT)), "overlap")
+    assert violation.stage_ids == ("consult", "ct")
+
+
 def test_shares_day() -> None:
     """A stage that must not share its day, sharing it, is shares_day."""
     lonely = CT.model_copy(update={"shares_day": False})

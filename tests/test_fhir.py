@@ -212,10 +212,14 @@ def test_unknown_system_gets_a_slug_and_known_systems_map() -> None:
 
 
 def test_remote_slot_by_virtual_appointment_type() -> None:
-    """An appointmentType coded VR makes the slot remote."""
-    virtual = [{"coding": [{"system": "x", "code": "VR"}]}]
+    """An appointmentType coded ActCode VR makes the slot remote; VR of another system does not."""
+    act_code = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    virtual = [{"coding": [{"system": act_code, "code": "VR"}]}]
     result = read(bundle(slot("s1", appointmentType=virtual), *support()))
     assert result.batch.slots[0].mode is VisitMode.REMOTE
+    other = [{"coding": [{"system": "urn:example:local", "code": "VR"}]}]
+    result = read(bundle(slot("s1", appointmentType=other), *support()))
+    assert result.batch.slots[0].mode is VisitMode.IN_PERSON
 
 
 def test_window_and_service_filters() -> None:

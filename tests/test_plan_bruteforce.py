@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from unittest.mock import patch
 
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -181,16 +181,23 @@ def facilities(draw: st.DrawFn) -> tuple[Facility, ...]:
     return tuple(result)
 
 
+def slot_start(draw: st.DrawFn, day: date) -> datetime:
+    """A start on ``day`` between 07:00 and 17:00, or sometimes at night: 22:00 to 01:00 (the
+    next date), so that visits cross midnight and meet visits early the next date."""
+    if draw(st.integers(0, 5)) == 0:
+        return at(day, "22:00") + timedelta(minutes=30 * draw(st.integers(0, 6)))
+    return at(day, "07:00") + timedelta(minutes=30 * draw(st.integers(0, 20)))
+
+
 @st.composite
 def slots_for(draw: st.DrawFn, stage_: Stage, fac_ids: list[str]) -> list[Slot]:
-    """1-5 slots of a stage on the days around the holidays, mostly in the stage's mode."""
+    """1-5 slots of a stage on the days around the holidays (some at night), mostly in the
+    stage's mode."""
     result = []
     # Mostly the stage's nominal duration; sometimes not (slots set the real durations).
     minutes = st.just(stage_.duration_minutes) | st.sampled_from((30, 60, 90))
     for n in range(draw(st.integers(1, 5))):
-        start = at(draw(st.sampled_from(DAYS)), "07:00") + timedelta(
-            minutes=30 * draw(st.integers(0, 20))
-        )
+        start = slot_start(draw, draw(st.sampled_from(DAYS)))
         other = VisitMode.REMOTE if stage_.mode is VisitMode.IN_PERSON else VisitMode.IN_PERSON
         mode = other if draw(st.integers(0, 14)) == 0 else stage_.mode
         result.append(
@@ -382,6 +389,62 @@ def test_descent_by_days_keeps_the_optimum(instance: Instance) -> None:
         patch.object(search_module, "DESCENT_NODES", 5),
     ):
         solve_and_match_brute_force(instance)
+
+
+NIGHTS = (DAYS[0], DAYS[1])
+"""The evenings (Thursday and Friday) whose nights every slot of a night instance is in."""
+
+
+@st.composite
+def night_instances(draw: st.DrawFn) -> Instance:
+    """2-4 in-person stages whose slots crowd two nights, 21:00 to 02:00, at 2-3 facilities up to
+    150 minutes apart (a matrix, maybe breaking the triangle inequality).
+
+    Consecutive visits on two dates (one until or past midnight, the next just after) must leave
+    room to travel: brute force judges by the evaluator, and the planner must agree. One to
+    three visits a day, so that dates, not the visits a day, keep most visits apart.
+    """
+    n = draw(st.integers(2, 4))
+    stage_list = tuple(
+        stage(
+            f"s{i}",
+            after=[f"s{i - 1}"] if i and draw(st.booleans()) else [],
+            shares_day=draw(st.integers(0, 5)) != 0,
+        )
+        for i in range(n)
+    )
+    pathway = make_pathway(stage_list)
+    facs = tuple(facility(f"F{i}") for i in range(draw(st.integers(2, 3))))
+    fac_ids = [f.id for f in facs]
+    pairs = itertools.combinations(fac_ids, 2)
+    travel = TravelModel(matrix={a: {b: draw(st.integers(0, 10)) * 15} for a, b in pairs})
+    slots = []
+    for stg in stage_list:
+        for m in range(draw(st.integers(1, 4))):
+            start = at(draw(st.sampled_from(NIGHTS)), "21:00") + timedelta(
+                minutes=15 * draw(st.integers(0, 20))
+            )
+            slots.append(
+                Slot(
+                    id=f"{stg.id}_{m}",
+                    facility_id=draw(st.sampled_from(fac_ids)),
+                    service=ServiceRef.model_validate(service_of(stg.id)),
+                    start=start,
+                    end=start + timedelta(minutes=5 * draw(st.integers(1, 12))),
+                )
+            )
+    request = make_request(
+        pathway, REFERRAL, patient=patient(max_visits_per_day=draw(st.integers(1, 3)))
+    )
+    return Instance(request, pathway, facs, tuple(slots), travel)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(night_instances())
+def test_planner_matches_brute_force_across_midnight(instance: Instance) -> None:
+    """Where visits cross midnight, INFEASIBLE iff brute force finds no route, else OPTIMAL at
+    its least objective (the travel rule between dates judged alike)."""
+    solve_and_match_brute_force(instance)
 
 
 def test_slot_shorter_than_nominal_duration() -> None:

@@ -286,6 +286,63 @@ def test_travel_between_facilities_on_the_same_day() -> None:
     check_optimal(result, {"a": "A1", "b": "B2"}, (165, 1, 45, 0))
 
 
+METRIC = TravelModel(matrix={"F1": {"F2": 150}})
+"""F1 -> F2 takes 150 minutes (a trip across the city)."""
+NOT_METRIC = TravelModel(matrix={"F1": {"F2": 150, "F3": 0}})
+"""The same with F3 next to F1: F1 -> F3 -> F2 takes 0 + 60 (unlocated F3, unknown minutes), less
+than 150, so the triangle inequality fails and only whole routes are checked for travel."""
+NIGHT = [facility("F1"), facility("F2"), facility("F3")]
+
+
+@pytest.mark.parametrize("travel", [METRIC, NOT_METRIC], ids=["metric", "not metric"])
+def test_travel_across_midnight(travel: TravelModel) -> None:
+    """After a visit from 23:30 to 00:05, a visit at 00:20 on the next date 150 minutes away is
+    never booked; the one at 02:35 (00:05 + 150 minutes) is."""
+    pathway = make_pathway([stage("a"), stage("b", after=["a"])])
+    late = slot("A1", "a", MON, "23:30", minutes=35, facility_id="F1")
+    soon = slot("B1", "b", TUE, "00:20", facility_id="F2")
+    slots = [late, soon, slot("B2", "b", TUE, "02:35", facility_id="F2")]
+    request = make_request(pathway, REFERRAL)
+    result = solve_and_check(request, pathway, NIGHT, slots, travel)
+    # b ends 03:05 on Tuesday, 19 h 05 after the referral; one visit each date, no home legs.
+    check_optimal(result, {"a": "A1", "b": "B2"}, (1145, 2, 0, 0))
+    alone = solve_and_check(request, pathway, NIGHT, [late, soon], travel)
+    assert alone.status is SolveStatus.INFEASIBLE
+    assert "across midnight" in alone.reasons[0]
+
+
+def test_short_travel_across_midnight() -> None:
+    """With 15 minutes between the facilities, the visit at 00:20 after 23:30-00:05 is booked."""
+    pathway = make_pathway([stage("a"), stage("b", after=["a"])])
+    slots = [
+        slot("A1", "a", MON, "23:30", minutes=35, facility_id="F1"),
+        slot("B1", "b", TUE, "00:20", facility_id="F2"),
+        slot("B2", "b", TUE, "02:35", facility_id="F2"),
+    ]
+    travel = TravelModel(matrix={"F1": {"F2": 15}})
+    # Two dates, so one visit a day is enough; b ends 00:50, 16 h 50 after the referral.
+    request = make_request(pathway, REFERRAL, patient=patient(max_visits_per_day=1))
+    result = solve_and_check(request, pathway, NIGHT, slots, travel)
+    check_optimal(result, {"a": "A1", "b": "B1"}, (1010, 2, 0, 0))
+
+
+@pytest.mark.parametrize("travel", [METRIC, NOT_METRIC], ids=["metric", "not metric"])
+def test_travel_across_midnight_to_an_assigned_later_visit(travel: TravelModel) -> None:
+    """A stage booked first early on Tuesday keeps the other's late Monday visits out of reach."""
+    # b has one candidate, so the search books it first; a's candidates then face it. Only a's
+    # slot at F3, which the patient does not prefer, leaves time to get to b (F3 -> F2: 60).
+    pathway = make_pathway([stage("a"), stage("b")])
+    slots = [
+        slot("A1", "a", MON, "23:30", minutes=35, facility_id="F1"),  # 15 minutes before b
+        slot("A2", "a", MON, "22:00", facility_id="F1"),  # 110 minutes before b
+        slot("A3", "a", MON, "20:00", facility_id="F3"),  # 230 minutes before b
+        slot("B1", "b", TUE, "00:20", facility_id="F2"),
+    ]
+    request = make_request(pathway, REFERRAL, patient=patient(preferred_facilities=("F1", "F2")))
+    result = solve_and_check(request, pathway, NIGHT, slots, travel)
+    check_optimal(result, {"a": "A3", "b": "B1"}, (1010, 2, 0, 1))
+
+
 def test_shares_day_false() -> None:
     """A stage that must have its own day is not booked on a day with another visit."""
     pathway = make_pathway([stage("a"), stage("b", after=["a"], shares_day=False)])

@@ -317,7 +317,7 @@ def test_messages_never_echo_patient_data() -> None:
         ("{not json", "not valid JSON"),
         ("[1, 2]", "expected a JSON object"),
         ('{"format_version": 1, "format_version": 1}', "twice"),
-        ("", "not valid JSON"),
+        ("", "empty"),
         ("null", "expected a JSON object"),
     ],
 )

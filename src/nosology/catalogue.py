@@ -84,6 +84,10 @@ def _parse(data: bytes, label: str) -> Pathway:
         raise CatalogueError(label, "", f"not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(label, "", f"TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise CatalogueError(label, "", "TOML nested too deeply") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise CatalogueError(label, "", "TOML with a number too large to read") from None
     try:
         pathway = Pathway.model_validate(raw)
     except ValidationError as exc:

@@ -36,8 +36,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
-    NonNegativeInt,
-    PositiveInt,
+    Strict,
     StringConstraints,
     field_validator,
     model_validator,
@@ -46,14 +45,17 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 __all__ = [
+    "MAX_LAG",
     "REFERRAL",
     "Applicability",
     "Deadline",
     "EventPoint",
     "FrozenModel",
+    "Lag",
     "LagUnit",
     "LocalizedText",
     "Pathway",
+    "PlainText",
     "ServiceRef",
     "Stage",
     "TemporalConstraint",
@@ -72,6 +74,19 @@ EventRef = Annotated[
     str, StringConstraints(pattern=r"^(referral|[a-z][a-z0-9_]*\.(start|end))$", max_length=90)
 ]
 """``"referral"`` or ``"<stage id>.start"`` / ``"<stage id>.end"``."""
+
+MAX_LAG = 5_270_400
+"""The largest lag, limit or duration in any unit: the minutes of ten years (3,660 days)."""
+
+Lag = Annotated[int, Strict(), Field(ge=-MAX_LAG, le=MAX_LAG)]
+"""A whole number of a lag unit: strict (``true`` or ``1.0`` is not a number of days), bounded."""
+
+_Count = Annotated[int, Strict(), Field(ge=0, le=MAX_LAG)]
+_Duration = Annotated[int, Strict(), Field(gt=0, le=MAX_LAG)]
+_Level = Annotated[int, Strict(), Field(ge=1, le=3)]
+
+PlainText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+"""Free text without control characters (NUL and the like); tabs and newlines are allowed."""
 
 _EVENT_RE = re.compile(r"^(?:(referral)|([a-z][a-z0-9_]*)\.(start|end))$")
 
@@ -128,8 +143,8 @@ def parse_event(event: str) -> tuple[str | None, EventPoint | None]:
 class LocalizedText(FrozenModel):
     """A text in Russian and English."""
 
-    ru: Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
-    en: Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+    ru: Annotated[PlainText, StringConstraints(min_length=1, strip_whitespace=True)]
+    en: Annotated[PlainText, StringConstraints(min_length=1, strip_whitespace=True)]
 
 
 class ServiceRef(FrozenModel):
@@ -141,7 +156,12 @@ class ServiceRef(FrozenModel):
     """
 
     system: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=40)]
-    code: Annotated[str, StringConstraints(min_length=1, max_length=80, strip_whitespace=True)]
+    code: Annotated[
+        str,
+        StringConstraints(
+            min_length=1, max_length=80, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]+$"
+        ),
+    ]
 
     @model_validator(mode="before")
     @classmethod
@@ -198,9 +218,9 @@ class Stage(FrozenModel):
     id: Identifier
     title: LocalizedText
     services: Annotated[tuple[ServiceRef, ...], Field(min_length=1)]
-    duration_minutes: PositiveInt = 30
+    duration_minutes: _Duration = 30
     mode: VisitMode = VisitMode.IN_PERSON
-    facility_level: Annotated[int, Field(ge=1, le=3)] | None = None
+    facility_level: _Level | None = None
     shares_day: bool = True
     after: tuple[Identifier, ...] = ()
 
@@ -219,11 +239,11 @@ class Stage(FrozenModel):
 
 
 class _Sourced(FrozenModel):
-    source: Annotated[str, StringConstraints(min_length=3, strip_whitespace=True)]
+    source: Annotated[PlainText, StringConstraints(min_length=3, strip_whitespace=True)]
     """Where the figure comes from (a legal act, guideline or order)."""
     assumption: bool = False
     """True where the figure is the catalogue author's assumption rather than a cited rule."""
-    note: str = ""
+    note: PlainText = ""
 
 
 class TemporalConstraint(_Sourced):
@@ -236,8 +256,8 @@ class TemporalConstraint(_Sourced):
 
     from_event: EventRef
     to_event: EventRef
-    min: int | None = None
-    max: int | None = None
+    min: Lag | None = None
+    max: Lag | None = None
     unit: LagUnit
 
     @model_validator(mode="after")
@@ -261,8 +281,8 @@ class Window(_Sourced):
 
     event: EventRef
     reference: Identifier
-    min_days: int
-    max_days: int
+    min_days: Lag
+    max_days: Lag
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Self:
@@ -285,7 +305,7 @@ class Deadline(_Sourced):
     title: LocalizedText
     from_event: EventRef
     to_event: EventRef
-    limit: NonNegativeInt
+    limit: _Count
     unit: LagUnit
     hard: bool = False
     region: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")] = "RU"
@@ -319,7 +339,7 @@ class Applicability(FrozenModel):
     """
 
     codes: Annotated[tuple[str, ...], Field(min_length=1)]
-    priority: int = 0
+    priority: Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)] = 0
 
 
 class Pathway(FrozenModel):

@@ -32,6 +32,7 @@ from routing.exceptions import (
     CalendarRangeError,
     InvalidInputError,
     InvalidProblemError,
+    NaiveDatetimeError,
     NotHeldError,
     OverCapacityError,
     RoutingError,
@@ -41,6 +42,7 @@ from routing.exceptions import (
 )
 from routing.live import LiveSlots, LiveSnapshot, SlotState
 from routing.problem import Problem, dump_problem, load_problem, problem_json_schema
+from routing.reading import ProblemReading, read_problem
 from routing.result import (
     Booking,
     DeadlineOutcome,
@@ -63,12 +65,14 @@ __all__ = [
     "InvalidProblemError",
     "LiveSlots",
     "LiveSnapshot",
+    "NaiveDatetimeError",
     "NotHeldError",
     "Objective",
     "OverCapacityError",
     "Patient",
     "Period",
     "Problem",
+    "ProblemReading",
     "RouteEvaluation",
     "RouteRequest",
     "RouteResult",
@@ -93,4 +97,5 @@ __all__ = [
     "plan_batch",
     "plan_route",
     "problem_json_schema",
+    "read_problem",
 ]

@@ -12,16 +12,24 @@ one the ``holidays`` package calls so (``HolidayBase.is_working_day``: weekdays 
 public holidays or substituted days off, plus working weekend days such as Saturday 2025-11-01),
 then changed by the calendar's own ``days_off`` and ``working_days`` overrides.
 
-Known years
------------
+Known and projected years
+-------------------------
 The package holds the government's transfer decrees as a table of substituted days off
 (``special_public_holidays``: day off ← working day it was moved from). The years it knows are
 those from the first to the last year with an entry in that table (for ``RU``: 1991 up to the
-latest decree shipped, 2027 in ``holidays`` 0.109). A later year has no transfers yet, so by
-default a date in it raises :class:`~routing.exceptions.CalendarRangeError`. With
-``allow_projected_years=True`` the span runs :data:`PROJECTION_YEARS` further (or to ``last_year``)
-and those years are projected from weekends and fixed holidays only; this is logged once at
-WARNING when the calendar is built.
+latest decree shipped, 2027 in ``holidays`` 0.109). A later year has no decree yet, so it is
+*projected*: its days off are the weekends and the fixed non-working public holidays, with no
+transfers. For Russia these are the holidays of the Labour Code, art. 112 part 1
+(:data:`LABOUR_CODE_HOLIDAYS`: 1–8 January, 23 February, 8 March, 1 May, 9 May, 12 June,
+4 November); the statutory move of a holiday that falls on a weekend (art. 112 part 2) and the
+decree's transfers are not guessed. For another country a projected year is what the package
+computes for it.
+
+By default a calendar covers the known years and :data:`PROJECTION_YEARS` projected years after
+them: that span is the *sensible range* of dates. A date outside it is taken for an error in its
+record (a slot is dropped, a request is INVALID), not planned. Routes that rely on a projected
+year say so (:attr:`~routing.result.RouteResult.warnings`). ``allow_projected_years=False``
+keeps a calendar to the known years.
 
 Integer interface
 -----------------
@@ -63,6 +71,7 @@ import numpy.typing as npt
 from routing.exceptions import CalendarRangeError, InvalidInputError
 
 __all__ = [
+    "LABOUR_CODE_HOLIDAYS",
     "PROJECTION_YEARS",
     "WorkingCalendar",
     "WorkingDayTable",
@@ -73,8 +82,23 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PROJECTION_YEARS = 5
-"""Years past the last known decree year that ``allow_projected_years=True`` adds by default."""
+PROJECTION_YEARS = 30
+"""Years past the last known decree year that a calendar projects by default.
+
+With the known years before them they are the sensible range of dates (1991–2057 with
+``holidays`` 0.109): a slot, referral or reference date outside is an error for its record.
+"""
+
+LABOUR_CODE_HOLIDAYS: dict[str, frozenset[tuple[int, int]]] = {
+    "RU": frozenset(
+        [(1, day) for day in range(1, 9)] + [(2, 23), (3, 8), (5, 1), (5, 9), (6, 12), (11, 4)]
+    ),
+}
+"""The fixed non-working public holidays, ``(month, day)``, that a projected year keeps.
+
+Russia: the Labour Code, art. 112 part 1 (1–6 and 8 January New Year holidays, 7 January
+Christmas, 23 February, 8 March, 1 May, 9 May, 12 June, 4 November).
+"""
 
 _MINUTES_PER_DAY = 1440
 _ONE_MINUTE = timedelta(minutes=1)
@@ -171,7 +195,7 @@ class WorkingCalendar:
         must lie in the span, and no date may be in both.
     allow_projected_years
         Allow years after the last known decree year, computed from weekends and fixed holidays
-        only (logged once at WARNING).
+        only (see the module docstring; logged once at INFO). On by default.
 
     Raises
     ------
@@ -184,7 +208,9 @@ class WorkingCalendar:
     Notes
     -----
     Two calendars are equal (and hash alike) when their settings are: zone, country, resolved
-    span, overrides and the projection flag. Building one for ten years takes a few milliseconds.
+    span, overrides and the projection flag. Building the default span (the known years and
+    :data:`PROJECTION_YEARS` more) takes some 50 ms, once: :func:`default_calendar` and
+    :func:`calendar_for` share what they build.
     """
 
     __slots__ = (
@@ -228,7 +254,7 @@ class WorkingCalendar:
         last_year: int | None = None,
         days_off: Iterable[date] = (),
         working_days: Iterable[date] = (),
-        allow_projected_years: bool = False,
+        allow_projected_years: bool = True,
     ) -> None:
         tz = _resolve_zone(zone)
         known_first, known_last = known_decree_years(country)
@@ -274,12 +300,17 @@ class WorkingCalendar:
                 + ", ".join(d.isoformat() for d in clash),
             )
 
-        national = holidays.country_holidays(country, years=range(first, last + 1))
+        fixed = LABOUR_CODE_HOLIDAYS.get(country)
+        decreed_last = last if fixed is None else min(last, known_last)
+        national = holidays.country_holidays(country, years=range(first, decreed_last + 1))
+
+        def national_working(day: date) -> bool:
+            if fixed is not None and day.year > known_last:
+                return day.weekday() < 5 and (day.month, day.day) not in fixed
+            return bool(national.is_working_day(day))
+
         days = [date.fromordinal(first_ord + i) for i in range(n_days)]
-        work = tuple(
-            (day not in off) and (day in extra or bool(national.is_working_day(day)))
-            for day in days
-        )
+        work = tuple((day not in off) and (day in extra or national_working(day)) for day in days)
         cum = tuple(itertools.accumulate(work, initial=0))[1:]
         nth = (-1, *(i for i, is_work in enumerate(work) if is_work))
 
@@ -328,7 +359,7 @@ class WorkingCalendar:
         ):
             object.__setattr__(self, name, value)
         if last > known_last:
-            logger.warning(
+            logger.info(
                 "working calendar %s: years %d–%d are projected from weekends and fixed holidays "
                 "only (holidays %s has transfer decrees up to %d)",
                 country,
@@ -393,6 +424,49 @@ class WorkingCalendar:
     def known_years(self) -> tuple[int, int]:
         """The years with the government's transfer decrees; later years are projected."""
         return self._known
+
+    @property
+    def projected_years(self) -> tuple[int, int] | None:
+        """The first and last projected year of the span, or ``None`` when it has none."""
+        known_last = self._known[1]
+        last = self.last_date.year
+        if last <= known_last:
+            return None
+        return max(self.first_date.year, known_last + 1), last
+
+    @property
+    def projected_from(self) -> int:
+        """The day index of the first projected day (the number of days when none is).
+
+        A day index ``i`` is projected iff ``i >= projected_from``: a vectorised test for arrays
+        of day indices.
+        """
+        first_projected = date(self._known[1] + 1, 1, 1).toordinal() - self._first_ord
+        return min(max(first_projected, 0), self._n_days)
+
+    def is_projected(self, day: date) -> bool:
+        """Whether ``day`` lies in a year after the known decree years (any date, in span or not).
+
+        Examples
+        --------
+        >>> cal = default_calendar()
+        >>> cal.is_projected(date(cal.known_years[1], 12, 31)), cal.is_projected(date(2050, 1, 3))
+        (False, True)
+        """
+        return day.year > self._known[1]
+
+    def covers(self, moment: date | datetime) -> bool:
+        """Whether a date, or the local date of an aware instant, lies in the span.
+
+        Raises
+        ------
+        ValueError
+            If ``moment`` is a naive datetime.
+        """
+        if isinstance(moment, datetime):
+            minute = (_aware(moment).astimezone(UTC) - self._origin_utc) // _ONE_MINUTE
+            return 0 <= minute < self._day_start[-1]
+        return 0 <= moment.toordinal() - self._first_ord < self._n_days
 
     # --- dates
 
@@ -571,29 +645,43 @@ class WorkingCalendar:
         """The read-only arrays behind this calendar (see :class:`WorkingDayTable`)."""
         return self._table
 
-    def _range_error(self, subject: str) -> CalendarRangeError:
+    @property
+    def range_reason(self) -> str:
+        """Why a date outside the span cannot be used: the span, its projected and known years.
+
+        Holds no date but the years of the span, for the reason of a record's error.
+        """
         _, country, first, last, _, _, projected = self._key
         known_first, known_last = self._known
         reason = f"outside the working calendar: years {first}–{last} covered"
         if last > known_last:
-            reason += f", of which {known_last + 1}–{last} projected"
+            reason += f", of which {max(first, known_last + 1)}–{last} projected"
         reason += f" (transfer decrees known for {country}: {known_first}–{known_last})"
         if not projected:
             reason += "; allow_projected_years=True extends a calendar past its known years"
-        return CalendarRangeError(subject, "", reason)
+        return reason
+
+    def _range_error(self, subject: str) -> CalendarRangeError:
+        return CalendarRangeError(subject, "", self.range_reason)
 
 
 @functools.cache
 def default_calendar() -> WorkingCalendar:
-    """The shared calendar of the region: Europe/Moscow, Russia, all known decree years."""
+    """The shared calendar of the region: Europe/Moscow, Russia, the known decree years and
+    :data:`PROJECTION_YEARS` projected years after them (the sensible range of dates)."""
     return WorkingCalendar()
 
 
 def calendar_for(zone: str | None) -> WorkingCalendar:
     """The region's calendar in ``zone`` (the shared :func:`default_calendar` for ``None`` or
-    its own zone), e.g. for a problem file's ``timezone``."""
+    its own zone), e.g. for a problem file's ``timezone``; built once per zone."""
     if zone is None or zone == default_calendar().zone.key:
         return default_calendar()
+    return _zone_calendar(zone)
+
+
+@functools.lru_cache(maxsize=16)
+def _zone_calendar(zone: str) -> WorkingCalendar:
     return WorkingCalendar(zone=zone)
 
 

@@ -17,9 +17,10 @@ exactly one JSON document on standard output (its schema: ``routing schema --of 
 logs and errors go to standard error. Every file is written atomically, and output paths are
 checked before any work (:mod:`routing.outputs.atomic`).
 
-Exit status (:data:`EXIT_STATUS_TEXT`): 0 success; 1 some request not planned (or, for ``slots
-import``, some record or source not read); 2 bad input (an invalid code, an unreadable or invalid
-problem or pathway file, an unknown pathway id, a bad option or output path); 3 (``batch`` only)
+Exit status (:data:`EXIT_STATUS_TEXT`): 0 success; 1 some request not planned, or some records of
+the problem file were left out (each is reported), or, for ``slots import``, some record or source
+not read; 2 bad input (an invalid code, an unreadable problem or pathway file, a problem file with
+no valid request left, an unknown pathway id, a bad option or output path); 3 (``batch`` only)
 every request planned, but the time limit stopped the search before a proof. Only this module and
 the batch command print; errors go to standard error, without a traceback.
 """
@@ -66,7 +67,8 @@ from routing.outputs.terminal import (
     emit,
     verbosity,
 )
-from routing.problem import Problem, load_problem
+from routing.problem import Problem
+from routing.reading import read_problem
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve.plan import SolveOptions, plan_route
@@ -84,7 +86,8 @@ EXIT_SOURCE_ISSUES = 1
 EXIT_STATUS_TEXT = """\
 exit status:
   0  success: every request planned (batch: and the search ended by itself or proved optimal)
-  1  some requests not planned (slots import: some records or sources not read)
+  1  some requests not planned, or some input records left out (each reported; slots import:
+     some records or sources not read)
   2  bad input: an invalid code, problem, pathway file, option or output path; nothing written
   3  batch only: every request planned, but the time limit cut the search before a proof
 
@@ -348,18 +351,39 @@ def _combined(codes: list[str], catalogue: Catalogue) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace) -> tuple[Problem, str]:
+def _load(args: argparse.Namespace) -> tuple[Problem, str, int]:
+    """The problem, its label and the number of records left out (each reported on stderr).
+
+    The good records are kept (:func:`~routing.problem.read_problem`); when no request is left
+    of a file that had issues, nothing can be planned: :class:`_BadInputError`.
+    """
     if args.example:
         from routing.examples import load_example
 
-        return load_example(), "built-in example lung_spb"
+        return load_example(), "built-in example lung_spb", 0
     if args.problem is None:
         raise _BadInputError("give a problem file, or --example")
     path = Path(args.problem)
     try:
-        return load_problem(path), str(path)
+        reading = read_problem(path)
     except OSError as exc:
         raise _BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except InvalidInputError as exc:
+        if exc.record not in (path.name, "problem"):
+            raise _BadInputError(f"{path}: {exc}") from None
+        field = f"field {exc.field!r}: " if exc.field else ""
+        raise _BadInputError(f"{path}: {field}{exc.reason}") from None
+    if reading.issues:
+        left_out = sum(reading.rejected.values())
+        _err(
+            f"{path}: {len(reading.issues)} issue(s), {left_out} record(s) left out; "
+            "the other records are used:"
+        )
+        for issue in reading.issues:
+            print(f"  {issue}", file=sys.stderr)
+        if not reading.problem.requests:
+            raise _BadInputError(f"{path}: no valid request left to plan")
+    return reading.problem, str(path), len(reading.issues)
 
 
 def _when(moment: datetime, calendar: WorkingCalendar) -> str:
@@ -417,12 +441,13 @@ def _result_lines(result: RouteResult, index: SlotIndex, titles: Mapping[str, st
             )
             lines.append(f"            {d.title} — {_shorten(d.source, 90)}")
     lines += [f"  reason: {r}" for r in result.reasons]
+    lines += [f"  warning: {w}" for w in result.warnings]
     return lines
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     output = None if args.output is None else check_output_file(args.output)
-    problem, label = _load(args)
+    problem, label, rejected = _load(args)
     catalogue = _catalogue(args.catalogue) if args.catalogue else None
     index = SlotIndex.build(
         problem.facilities,
@@ -433,7 +458,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     options = SolveOptions(time_limit=args.time_limit)
     pathways = {p.id: p for p in problem.pathways}
     results: list[RouteResult] = []
-    failed: list[str] = []
+    failed: list[str] = [issue.record for issue in index.issues]
+    for issue in index.issues:
+        _err(str(issue))
     for request in problem.requests:
         try:
             result = plan_route(
@@ -441,12 +468,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             )
         except InvalidInputError as exc:
             failed.append(request.id)
-            _err(f"request {request.id!r} not planned: {exc}")
+            # The reason only: the record of a calendar error is the date asked about, which may
+            # be the referral (personal data).
+            _err(f"request {request.id!r} not planned: {exc.reason}")
             continue
         results.append(result)
     document = _results_document(results)
     if output is not None and failed:
-        _err(f"{output} not written: {len(failed)} request(s) are invalid")
+        _err(f"{output} not written: {len(failed)} record(s) are invalid")
     elif output is not None:
         _write_results(output, document, args)
     if args.json:
@@ -455,6 +484,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         _print_plan(label, problem, index, catalogue, results)
     if failed:
         return EXIT_BAD_INPUT
+    if rejected:
+        return EXIT_NO_ROUTE
     return EXIT_OK if all(r.has_route for r in results) else EXIT_NO_ROUTE
 
 
@@ -749,6 +780,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (_BadInputError, InvalidInputError, NosologyError) as exc:
         _err(str(exc))
+        return EXIT_BAD_INPUT
+    except RecursionError:
+        _err("the input is nested too deeply to read")
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader went away (e.g. `routing plan --example | head`): stop quietly, and keep

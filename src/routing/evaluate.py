@@ -20,8 +20,13 @@ Each broken rule is one :class:`Violation` with a code from :data:`RULES`:
 - ``lag_min``, ``lag_max``, ``hard_deadline``: ``after``, temporal constraints and applicable hard
   deadlines, with the arithmetic of :mod:`nosology.pathway` per unit;
 - ``window``: ``date(event)`` in ``[reference + min_days, reference + max_days]``;
-- ``visits_per_day``, ``overlap``, ``travel``, ``shares_day``: in-person bookings per local date,
-  without overlap, with room to travel between facilities;
+- ``visits_per_day``, ``shares_day``: in-person bookings per local date of start;
+- ``overlap``: no two in-person bookings overlap in time, whatever their dates;
+- ``travel``: between consecutive in-person bookings in time order, whatever their local dates,
+  ``next.start >= previous.end + travel(previous facility, next facility)`` (a visit from 23:30 to
+  00:05 and the next at 00:20 need room to travel as two visits of one day do). Consecutive pairs
+  are the rule (the patient goes from one visit to the next); when travel times obey the triangle
+  inequality, this is the same as requiring it of every pair of visits in time order;
 - ``slot_reused``: no slot booked for two stages.
 
 A booking is in person when its slot is (``slot.mode``); remote bookings never count for the
@@ -632,21 +637,22 @@ def _check_days(
                         f"slots {a.slot.id!r} and {b.slot.id!r} overlap in time",
                     )
                 )
-    for visits in days.values():
-        for prev, nxt in pairwise(visits):
-            if nxt.slot.start < prev.slot.end:
-                continue  # an overlap, reported as such
-            need = travel.minutes(prev.place, nxt.place)
-            if nxt.slot.start < prev.slot.end + timedelta(minutes=need):
-                gap = (nxt.slot.start - prev.slot.end) / _MINUTE
-                found.append(
-                    _v(
-                        "travel",
-                        (prev.stage.id, nxt.stage.id),
-                        f"{gap:g} min from slot {prev.slot.id!r} at {prev.slot.facility_id!r} to "
-                        f"slot {nxt.slot.id!r} at {nxt.slot.facility_id!r}, {need} min needed",
-                    )
+    # Consecutive visits in time order, on one date or across midnight (``ordered`` is sorted by
+    # start: the dates in order, each date's visits by start).
+    for prev, nxt in pairwise(ordered):
+        if nxt.slot.start < prev.slot.end:
+            continue  # an overlap, reported as such
+        need = travel.minutes(prev.place, nxt.place)
+        if nxt.slot.start < prev.slot.end + timedelta(minutes=need):
+            gap = (nxt.slot.start - prev.slot.end) / _MINUTE
+            found.append(
+                _v(
+                    "travel",
+                    (prev.stage.id, nxt.stage.id),
+                    f"{gap:g} min from slot {prev.slot.id!r} at {prev.slot.facility_id!r} to "
+                    f"slot {nxt.slot.id!r} at {nxt.slot.facility_id!r}, {need} min needed",
                 )
+            )
     for visits in days.values():
         for b in visits:
             others = tuple(o.stage.id for o in visits if o is not b)

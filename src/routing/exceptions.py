@@ -14,6 +14,7 @@ __all__ = [
     "CalendarRangeError",
     "InvalidInputError",
     "InvalidProblemError",
+    "NaiveDatetimeError",
     "NotHeldError",
     "OutputPathError",
     "OverCapacityError",
@@ -41,21 +42,33 @@ class InvalidInputError(RoutingError, ValueError):
         when the record as a whole is wrong.
     reason
         What is wrong and what was expected.
+    value
+        The offending input value, when the caller wants it (to show it to the person who owns
+        the data, say). It may be personal data, so it is kept as :attr:`value` only: never in
+        ``str()``, ``repr()`` or :attr:`args`.
 
     Examples
     --------
-    >>> str(InvalidInputError("slot 'S17'", "end", "end must be after start"))
-    "slot 'S17', field 'end': end must be after start"
+    >>> error = InvalidInputError("request 'R1'", "diagnoses.0", "not a code", value="X99.9")
+    >>> str(error)
+    "request 'R1', field 'diagnoses.0': not a code"
+    >>> error.value
+    'X99.9'
     """
 
-    def __init__(self, record: str, field: str, reason: str) -> None:
+    def __init__(self, record: str, field: str, reason: str, *, value: Any = None) -> None:
         self.record = record
         self.field = field
         self.reason = reason
+        self.value = value
         where = f"{record}, field {field!r}" if field else record
         super().__init__(f"{where}: {reason}")
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.record!r}, {self.field!r}, {self.reason!r})"
+
     def __reduce__(self) -> tuple[Any, ...]:
+        # The value is left out: a pickled error may travel to a log or another process.
         return (type(self), (self.record, self.field, self.reason))
 
 
@@ -80,8 +93,19 @@ class InvalidProblemError(InvalidInputError):
             more = len(self.issues) - 1
             self.args = (f"{self.args[0]} (and {more} more issue{'s' if more > 1 else ''})",)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self.issues)} issue(s))"
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.issues,))
+
+
+class NaiveDatetimeError(InvalidInputError):
+    """Datetimes without a UTC offset in a file read without a zone for them: one error per file.
+
+    Raised once for the whole file (at its first naive datetime), not once a row: the fix is the
+    same for every row (give a time zone, or add offsets), and nothing of the file is used.
+    """
 
 
 class CalendarRangeError(InvalidInputError):

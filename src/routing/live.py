@@ -61,6 +61,7 @@ import numpy.typing as npt
 from routing.calendar import WorkingCalendar
 from routing.domain import Facility, Slot, TravelModel
 from routing.exceptions import (
+    CalendarRangeError,
     InvalidInputError,
     NotHeldError,
     OverCapacityError,
@@ -255,7 +256,7 @@ class LiveSlots:
             If a slot with the same id is known (withdrawn ones included) or its facility is
             not.
         CalendarRangeError
-            If it lies outside the years the calendar knows.
+            If its start or end lies outside the calendar's span.
         """
         record = f"slot {slot.id!r}"
         if slot.id in self._position:
@@ -263,8 +264,10 @@ class LiveSlots:
         if slot.facility_id not in self._facilities:
             raise InvalidInputError(record, "facility_id", f"unknown facility {slot.facility_id!r}")
         calendar = self._index.calendar
-        calendar.minute_of(slot.start)  # raises outside the calendar's years, before any change
-        calendar.minute_of(slot.end)
+        for name, moment in (("start", slot.start), ("end", slot.end)):
+            if not calendar.covers(moment):  # refused here, before any change
+                reason = f"{calendar.range_reason}; the slot is not added"
+                raise CalendarRangeError(record, name, reason)
         p = self._size
         if p == len(self._capacity):
             self._grow()

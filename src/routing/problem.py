@@ -13,6 +13,17 @@ value is read as local time in that zone. Nothing is ever read as UTC by default
 Each record checks its own fields; the references between records are checked once, here, by
 :class:`Problem`. Built-in pathway ids named by ``pathway_id`` are left to the caller (this module
 does not read the catalogue).
+
+Two ways to read a problem
+--------------------------
+:func:`load_problem` is all-or-nothing: any issue raises :class:`InvalidProblemError` listing
+every issue (for a service that wants a valid document or none).
+:func:`routing.reading.read_problem` keeps the
+good records: it returns the problem built from the records that are valid, with an issue for
+each record left out, and a record that refers to a rejected one (a slot of a rejected facility,
+a request naming a rejected pathway or slot) is itself left out with its own issue. Only a
+document that cannot be read at all (not JSON, not an object, a wrong ``format_version`` or
+``timezone``) raises.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
@@ -38,6 +50,7 @@ __all__ = [
     "Problem",
     "dump_problem",
     "load_problem",
+    "parse_json_document",
     "problem_json_schema",
 ]
 
@@ -177,23 +190,117 @@ def _reference_issues(problem: Problem) -> Iterator[InvalidInputError]:
                 yield InvalidInputError("travel", f"matrix.{origin}.{target}", "unknown facility")
 
 
+_MAX_DIGITS = 40
+"""The most digits a JSON number may have (no field takes more than a few)."""
+
+
+class _DocumentError(Exception):
+    """Raised inside the JSON hooks; turned into an :class:`InvalidInputError` by the caller."""
+
+
+@cache
+def _field_names() -> frozenset[str]:
+    """Every field name of the problem format (the only keys a message may show)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                names.update(properties)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(Problem.model_json_schema())
+    return frozenset(names)
+
+
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise InvalidInputError("problem", "", f"a JSON object has the key {key[:80]!r} twice")
+            # Other keys (a reference-date key, say) may be personal data: not shown.
+            shown = repr(key) if key in _field_names() else "a key"
+            raise _DocumentError(f"a JSON object has {shown} twice")
         result[key] = value
     return result
 
 
-def _parse_json(text: str) -> Any:
+def _number(text: str) -> int | float:
+    if len(text.lstrip("-").replace(".", "").split("e")[0].split("E")[0]) > _MAX_DIGITS:
+        raise _DocumentError(f"a number with more than {_MAX_DIGITS} digits")
+    if any(c in text for c in ".eE"):
+        return float(text)
+    return int(text)
+
+
+def _constant(name: str) -> float:
+    raise _DocumentError(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
+
+
+def parse_json_document(text: str | bytes, *, label: str = "problem") -> Any:
+    """Parse the JSON text of a problem (or slots) document, strictly.
+
+    Duplicate keys, ``NaN`` and ``Infinity``, numbers of more than 40 digits and nesting too deep
+    for the parser are errors, as are empty text and bytes that are not UTF-8 (named by their
+    offset, never shown).
+
+    Parameters
+    ----------
+    text
+        The document, as text or as the bytes of a file.
+    label
+        How messages name the document (a file name, or ``"problem"``).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``label``, the line and column where it can, and what is wrong.
+
+    Examples
+    --------
+    >>> parse_json_document('{"a": [1, 2.5]}')
+    {'a': [1, 2.5]}
+    >>> parse_json_document('{"capacity": NaN}')
+    Traceback (most recent call last):
+    ...
+    routing.exceptions.InvalidInputError: problem: not valid JSON: NaN is not a JSON number (JSON has no NaN or Infinity)
+    """  # noqa: E501
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            reason = f"not UTF-8 text (an invalid byte at offset {error.start})"
+            raise InvalidInputError(label, "", reason) from None
+    if not text.strip():
+        raise InvalidInputError(label, "", "empty: expected a JSON object")
+    if "\x00" in text:
+        offset = text.index("\x00")
+        raise InvalidInputError(label, "", f"not valid JSON: a NUL character at offset {offset}")
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        return json.loads(
+            text,
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_int=_number,
+            parse_float=_number,
+            parse_constant=_constant,
+        )
     except json.JSONDecodeError as error:
         reason = f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-        raise InvalidInputError("problem", "", reason) from None
+        raise InvalidInputError(label, "", reason) from None
+    except _DocumentError as error:
+        raise InvalidInputError(label, "", f"not valid JSON: {error}") from None
     except RecursionError:
-        raise InvalidInputError("problem", "", "not valid JSON: nested too deeply") from None
+        raise InvalidInputError(label, "", "not valid JSON: nested too deeply") from None
+    except ValueError:
+        raise InvalidInputError(label, "", "not valid JSON") from None
+
+
+def _parse_json(text: str) -> Any:
+    return parse_json_document(text)
 
 
 def _read(source: str | Path | Mapping[str, Any]) -> Any:
@@ -205,11 +312,7 @@ def _read(source: str | Path | Mapping[str, Any]) -> Any:
             return _parse_json(source)
         source = Path(source)
     if isinstance(source, Path):
-        try:
-            text = source.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInputError("problem", "", "the file is not UTF-8 text") from None
-        return _parse_json(text)
+        return parse_json_document(source.read_bytes(), label=source.name or "problem")
     raise TypeError("a problem is a path, JSON text or a mapping")
 
 

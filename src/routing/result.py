@@ -111,7 +111,9 @@ class RouteResult(FrozenModel):
 
     ``objective`` is the returned route's quality; ``bound`` is the best proven lower bound (equal
     to the objective when OPTIMAL, ``None`` when nothing is known). ``reasons`` says, for an
-    infeasible or invalid request, why, in a coordinator's terms.
+    infeasible or invalid request, why, in a coordinator's terms. ``warnings`` says what the
+    result relies on that may not hold: a referral, booking or deadline in a year the working
+    calendar projects (no transfer decree known yet; see :mod:`routing.calendar`).
     """
 
     request_id: str
@@ -126,6 +128,7 @@ class RouteResult(FrozenModel):
     waits: tuple[StageWait, ...] = ()
     critical_chain: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     runtime_seconds: float = 0.0
 
     @property
@@ -162,4 +165,5 @@ class RouteResult(FrozenModel):
                 + (f" (caused by {d.caused_by})" if not d.met and d.caused_by else "")
             )
         lines.extend(f"  reason: {r}" for r in self.reasons)
+        lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from nosology.pathway import VisitMode
 from routing.calendar import WorkingCalendar, default_calendar
 from routing.domain import Facility, Slot, TravelModel
-from routing.exceptions import InvalidInputError
+from routing.exceptions import CalendarRangeError, InvalidInputError
 
 __all__ = ["SlotIndex"]
 
@@ -66,6 +66,13 @@ class SlotIndex:
         ``travel_minutes[a, b]`` from facility ``a`` to facility ``b``.
     travel_table
         The same as nested tuples of ints, for fast scalar look-ups in the search.
+    issues
+        Records left out or in part, in input order: a slot whose start or end lies outside
+        the calendar's span (the sensible range of dates) is not indexed, a facility's day off
+        outside it is ignored. Each names the record and the field, never the date.
+    projected_slots
+        How many indexed slots start in a year the calendar projects (after its known decree
+        years); routes through them carry a warning (see :attr:`warnings`).
     """
 
     calendar: WorkingCalendar
@@ -88,6 +95,8 @@ class SlotIndex:
     facility_position: Mapping[str, int]
     slot_position: Mapping[str, int]
     travel_is_metric: bool = field(default=True)
+    issues: tuple[InvalidInputError, ...] = ()
+    projected_slots: int = 0
     cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
     """Derived data that solvers compute once per index (e.g. the slots a stage may use)."""
 
@@ -102,12 +111,14 @@ class SlotIndex:
     ) -> SlotIndex:
         """Index ``slots`` of ``facilities``.
 
+        A slot whose start or end lies outside the calendar's span is not indexed: it becomes
+        one of :attr:`issues` (a :class:`~routing.exceptions.CalendarRangeError` naming the slot
+        and the field) and the other slots are indexed as usual.
+
         Raises
         ------
         InvalidInputError
             A duplicate facility or slot id, a slot of an unknown facility.
-        CalendarRangeError
-            A slot outside the years the calendar knows.
         """
         cal = calendar or default_calendar()
         trav = travel or TravelModel()
@@ -117,15 +128,44 @@ class SlotIndex:
             if f.id in fac_pos:
                 raise InvalidInputError(f"facility {f.id!r}", "id", "the id is used twice")
             fac_pos[f.id] = len(fac_pos)
-        slot_list = tuple(slots)
-        n = len(slot_list)
-        slot_pos: dict[str, int] = {}
-        for i, s in enumerate(slot_list):
-            if s.id in slot_pos:
+        issues: list[InvalidInputError] = []
+        days_off = {f.id: _days_off(cal, f, issues) for f in facs}
+        seen: set[str] = set()
+        kept: list[Slot] = []
+        minutes: list[tuple[int, int]] = []
+        for s in slots:
+            if s.id in seen:
                 raise InvalidInputError(f"slot {s.id!r}", "id", "the id is used twice")
-            slot_pos[s.id] = i
-        start, end, fac, day, end_day, open_day = _slot_arrays(cal, facs, fac_pos, slot_list)
-        in_person = _in_person(slot_list)
+            seen.add(s.id)
+            if s.facility_id not in fac_pos:
+                raise InvalidInputError(
+                    f"slot {s.id!r}", "facility_id", f"unknown facility {s.facility_id!r}"
+                )
+            try:
+                minutes.append((cal.minute_of(s.start), cal.minute_of(s.end)))
+            except CalendarRangeError:
+                outside = "end" if cal.covers(s.start) else "start"
+                reason = f"{cal.range_reason}; the slot is not indexed"
+                issues.append(CalendarRangeError(f"slot {s.id!r}", outside, reason))
+                continue
+            kept.append(s)
+        if issues:
+            logger.warning("slot index: %d records outside the calendar's span", len(issues))
+        slot_list = tuple(kept)
+        n = len(slot_list)
+        start = np.fromiter((m[0] for m in minutes), dtype=np.int64, count=n)
+        end = np.fromiter((m[1] for m in minutes), dtype=np.int64, count=n)
+        fac = np.fromiter((fac_pos[s.facility_id] for s in slot_list), dtype=np.int64, count=n)
+        slot_pos = {s.id: i for i, s in enumerate(slot_list)}
+        table = cal.working_day_offset_table()
+        day = np.searchsorted(table.day_start, start, side="right").astype(np.int64) - 1
+        end_day = np.searchsorted(table.day_start, end, side="right").astype(np.int64) - 1
+        open_day = np.ones(n, dtype=np.bool_)
+        for i, s in enumerate(slot_list):
+            closed = days_off[s.facility_id]
+            if closed and int(day[i]) in closed:
+                open_day[i] = False
+        in_person = np.array([s.mode is VisitMode.IN_PERSON for s in slot_list], dtype=np.bool_)
         level = np.array([f.level for f in facs], dtype=np.int64)
         groups: dict[str, list[int]] = {}
         for i, s in enumerate(slot_list):
@@ -182,6 +222,20 @@ class SlotIndex:
             facility_position=fac_pos,
             slot_position=slot_pos,
             travel_is_metric=metric,
+            issues=tuple(issues),
+            projected_slots=int(np.count_nonzero(day >= cal.projected_from)),
+        )
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the planner should know about the index: slots in projected calendar years."""
+        if not self.projected_slots:
+            return ()
+        known_last = self.calendar.known_years[1]
+        return (
+            f"{self.projected_slots} of {len(self.slots)} slots start after {known_last}, in "
+            "years the working calendar projects from weekends and fixed public holidays (no "
+            "transfer decree known yet)",
         )
 
     def extended(self, slots: Iterable[Slot]) -> SlotIndex:
@@ -199,7 +253,8 @@ class SlotIndex:
         InvalidInputError
             A slot id already in the index or given twice, a slot of an unknown facility.
         CalendarRangeError
-            A slot outside the years the calendar knows.
+            A slot outside the calendar's span (unlike :meth:`build`, which leaves it out:
+            a slot added to a live state is refused as a whole).
         """
         new = tuple(slots)
         if not new:
@@ -282,6 +337,8 @@ class SlotIndex:
             facility_position=self.facility_position,
             slot_position=positions,
             travel_is_metric=self.travel_is_metric,
+            issues=self.issues,
+            projected_slots=self.projected_slots + int(np.count_nonzero(day >= cal.projected_from)),
             cache=cache,
         )
 
@@ -343,6 +400,8 @@ def _slot_arrays(
     ------
     InvalidInputError
         A slot of an unknown facility.
+    CalendarRangeError
+        A slot outside the calendar's span (naming the slot and the field).
     """
     n = len(slots)
     start = np.empty(n, dtype=np.int64)
@@ -355,18 +414,39 @@ def _slot_arrays(
                 f"slot {s.id!r}", "facility_id", f"unknown facility {s.facility_id!r}"
             )
         fac[i] = position
-        start[i] = cal.minute_of(s.start)
-        end[i] = cal.minute_of(s.end)
+        try:
+            start[i] = cal.minute_of(s.start)
+            end[i] = cal.minute_of(s.end)
+        except CalendarRangeError:
+            outside = "end" if cal.covers(s.start) else "start"
+            reason = f"{cal.range_reason}; the slot is not added"
+            raise CalendarRangeError(f"slot {s.id!r}", outside, reason) from None
     table = cal.working_day_offset_table()
     day = np.searchsorted(table.day_start, start, side="right").astype(np.int64) - 1
     end_day = np.searchsorted(table.day_start, end, side="right").astype(np.int64) - 1
     open_day = np.ones(n, dtype=np.bool_)
-    closed_days = [frozenset(cal.day_index(d) for d in f.days_off) for f in facilities]
+    closed_days = [_days_off(cal, f, []) for f in facilities]  # the index has the issues
     for i in range(n):
         closed = closed_days[int(fac[i])]
         if closed and int(day[i]) in closed:
             open_day[i] = False
     return start, end, fac, day, end_day, open_day
+
+
+def _days_off(
+    calendar: WorkingCalendar, facility: Facility, issues: list[InvalidInputError]
+) -> frozenset[int]:
+    """A facility's days off as day indices; one outside the span is an issue and is ignored."""
+    inside = [d for d in facility.days_off if calendar.covers(d)]
+    if len(inside) < len(facility.days_off):
+        issues.append(
+            CalendarRangeError(
+                f"facility {facility.id!r}",
+                "days_off",
+                f"{calendar.range_reason}; those days off are ignored",
+            )
+        )
+    return frozenset(calendar.day_index(d) for d in inside)
 
 
 def _is_metric(matrix: IntArray) -> bool:

@@ -4,7 +4,8 @@ Every adapter is a :class:`SlotSource` returning a :class:`SlotBatch`; :func:`co
 batches of several sources. Sources: CSV files (:class:`CsvSource`), the Saint Petersburg city
 appointment portal (:class:`GorzdravSource`; records and mapping in
 :mod:`routing.adapters.gorzdrav`), HL7 FHIR bundles and servers (:class:`FhirBundleSource`,
-:class:`FhirRestSource`) and several at once (:func:`import_sources`).
+:class:`FhirRestSource`) and several at once (:func:`import_sources`). The live clients share
+one HTTP policy (:mod:`routing.adapters.http`: :class:`HttpClient`, :class:`HttpPolicy`).
 
 The FHIR adapters and the importer need the optional ``fhir.resources`` package (the ``fhir``
 extra); their names are imported on first use, so the other adapters work without it.
@@ -31,6 +32,7 @@ from routing.adapters.gorzdrav_client import (
     GorzdravSource,
     crawl,
 )
+from routing.adapters.http import HttpClient, HttpError, HttpFailureKind, HttpPolicy
 from routing.adapters.source import (
     CombinedSource,
     SlotBatch,
@@ -59,6 +61,10 @@ __all__ = [
     "GorzdravError",
     "GorzdravFormatError",
     "GorzdravSource",
+    "HttpClient",
+    "HttpError",
+    "HttpFailureKind",
+    "HttpPolicy",
     "MappingOptions",
     "PortalError",
     "PortalRetryableError",

@@ -29,6 +29,12 @@ services       no        ``system:code`` values separated by ``;``
 A header with a missing required column or an unknown column raises an
 :class:`InvalidInputError` naming them. A bad row becomes a :class:`SourceIssue` naming the file
 and its line (``"slots.csv line 12"``) and the column; the other rows load.
+
+Quotes are read strictly: a quote that is never closed, a quote inside a field that is not quoted
+(``ab"c``), or a quoted field that swallows whole rows is an issue on the line where the row
+starts, and reading resumes on the next line, so no later row is lost. A quoted field may still
+span lines when the row comes out well formed. Datetimes without offset and no ``timezone`` raise
+one :class:`~routing.exceptions.NaiveDatetimeError` for the file, not an issue a row.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from pydantic import ValidationError
 from nosology.pathway import ServiceRef, VisitMode
 from routing.adapters.source import SlotBatch, SourceIssue, check_window, select_slots
 from routing.domain import Facility, GeoPoint, Slot, resolve_timezone
-from routing.exceptions import InvalidInputError
+from routing.exceptions import InvalidInputError, NaiveDatetimeError
 
 __all__ = [
     "FACILITY_COLUMNS",
@@ -99,6 +105,19 @@ class _RowError(Exception):
         self.reason = reason
 
 
+class _NaiveError(Exception):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+_NAIVE_REASON = (
+    "datetimes without a UTC offset (the first on {record}) and no time zone to read them in: "
+    "pass the zone (routing slots import --timezone Europe/Moscow) or add offsets (+03:00); "
+    "nothing of this file was used"
+)
+
+
 def _label(source: CsvInput) -> str:
     if isinstance(source, str | Path):
         return Path(source).name
@@ -114,35 +133,98 @@ def _rows(
     issues: list[SourceIssue],
     origin: str,
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    """``(record label, row)`` for every well-formed data row; a header error raises."""
+    """``(record label, row)`` for every well-formed data row; a header error raises.
+
+    A quoted field may span lines, but a quote that is never closed, a stray quote, or a quoted
+    field that swallows lines into a row of the wrong width is an issue naming the line the row
+    starts on, and reading resumes on the next line: no later row is lost inside a quoted field.
+    """
     if isinstance(source, str | Path):
         with Path(source).open(encoding="utf-8-sig", newline="") as stream:
             yield from _rows(stream, columns, label, delimiter, issues, origin)
         return
-    reader = csv.reader(source, delimiter=delimiter, strict=True)
     try:
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInputError(label, "header", "the file is empty; expected a header row")
-        names = [name.strip().lstrip("\ufeff") for name in header]
-        _check_header(names, columns, label)
-        last = reader.line_num
-        for row in reader:
-            line, last = last + 1, reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            record = f"{label} line {line}"
-            if len(row) != len(names):
-                reason = f"expected {len(names)} fields, found {len(row)}"
-                issues.append(SourceIssue(source=origin, record=record, field="", reason=reason))
-                continue
-            yield record, {name: cell.strip() for name, cell in zip(names, row, strict=True)}
-    except csv.Error as error:
-        reason = f"not readable as CSV: {error}"[:200]
-        record = f"{label} line {reader.line_num}"
-        issues.append(SourceIssue(source=origin, record=record, field="", reason=reason))
-    except UnicodeDecodeError:
-        raise InvalidInputError(label, "", "the file is not UTF-8 text") from None
+        lines = list(source)
+    except UnicodeDecodeError as error:
+        reason = f"the file is not UTF-8 text (an invalid byte at offset {error.start})"
+        raise InvalidInputError(label, "", reason) from None
+    cursor = _Cursor(lines)
+    reader = csv.reader(cursor, delimiter=delimiter, strict=True)
+    names: list[str] | None = None
+    while cursor.position < len(lines):
+        line = cursor.position + 1
+        problem: str | None = None
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            row, problem = None, str(exc)[:120]
+        if names is None:
+            if problem is not None:
+                raise InvalidInputError(label, "header", f"line {line}: not readable as CSV")
+            if row is None:
+                break
+            names = [name.strip().lstrip("\ufeff") for name in row]
+            _check_header(names, columns, label)
+            continue
+        record = f"{label} line {line}"
+        spans = cursor.position > line
+        if problem is None and row is not None and spans:
+            problem = _swallowed(row, len(names), delimiter)
+        if problem is None and row is not None and any('"' in cell for cell in row):
+            problem = _stray_quote(row, "".join(lines[line - 1 : cursor.position]))
+        if problem is not None or (row is not None and spans and len(row) != len(names)):
+            reason = problem or "a quoted field runs over lines into a row of the wrong width"
+            reason = f"an unbalanced or stray quote ({reason}); read on from line {line + 1}"
+            issues.append(SourceIssue(source=origin, record=record, field="", reason=reason[:300]))
+            cursor.position = line  # the next physical line: nothing after it is swallowed
+            reader = csv.reader(cursor, delimiter=delimiter, strict=True)
+            continue
+        if row is None or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(names):
+            reason = f"expected {len(names)} fields, found {len(row)}"
+            issues.append(SourceIssue(source=origin, record=record, field="", reason=reason))
+            continue
+        yield record, {name: cell.strip() for name, cell in zip(names, row, strict=True)}
+    if names is None:
+        raise InvalidInputError(label, "header", "the file is empty; expected a header row")
+
+
+def _swallowed(row: Sequence[str], width: int, delimiter: str) -> str | None:
+    """Why a row spanning lines looks like rows swallowed by an open quote, or ``None``."""
+    for cell in row:
+        for embedded in cell.split("\n")[1:]:
+            if width > 1 and embedded.count(delimiter) >= width - 1:
+                return "a quoted field holds whole rows"
+    return None
+
+
+def _stray_quote(row: Sequence[str], raw: str) -> str | None:
+    """Why a row holds a quote outside a quoted field (``ab"c``), or ``None``.
+
+    A cell with a quote is fine only when the raw text holds it quoted, its quotes doubled.
+    """
+    for cell in row:
+        if '"' in cell and '"' + cell.replace('"', '""') + '"' not in raw:
+            return "a quote inside a field that is not quoted"
+    return None
+
+
+class _Cursor:
+    """The physical lines of a file, read one by one from a position that can be moved."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = lines
+        self.position = 0
+
+    def __iter__(self) -> _Cursor:
+        return self
+
+    def __next__(self) -> str:
+        if self.position >= len(self.lines):
+            raise StopIteration
+        self.position += 1
+        return self.lines[self.position - 1]
 
 
 def _check_header(names: Sequence[str], columns: Mapping[str, bool], label: str) -> None:
@@ -171,9 +253,7 @@ def _instant(row: Mapping[str, str], name: str, zone: tzinfo | None) -> datetime
         raise _RowError(name, "expected an ISO 8601 date and time, e.g. 2026-05-12T09:30+03:00")
     if parsed.tzinfo is None:
         if zone is None:
-            raise _RowError(
-                name, "a datetime without a UTC offset: add one (e.g. +03:00) or a timezone"
-            )
+            raise _NaiveError(name)
         parsed = parsed.replace(tzinfo=zone)
     return parsed
 
@@ -236,6 +316,8 @@ def read_slots_csv(
 
     Raises
     ------
+    NaiveDatetimeError
+        Once for the file, at the first datetime without offset when ``timezone`` is ``None``.
     InvalidInputError
         If the header lacks a required column or has an unknown one, the file is empty or not
         UTF-8, or ``timezone`` is unknown.
@@ -265,6 +347,9 @@ def read_slots_csv(
         except _RowError as error:
             issues.append(_row_issue(origin, record, error.field, error.reason))
             continue
+        except _NaiveError as error:
+            reason = _NAIVE_REASON.format(record=record)
+            raise NaiveDatetimeError(label, error.field, reason) from None
         except (ValidationError, InvalidInputError) as error:
             field, reason = _first_error(error, _SLOT_FIELDS)
             issues.append(_row_issue(origin, record, field, reason))

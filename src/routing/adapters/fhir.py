@@ -1,37 +1,86 @@
 """HL7 FHIR Bundles of Slot, Schedule and the Schedule's actors, read into a :class:`SlotBatch`.
 
 A Bundle (``searchset`` or ``collection``) holds Slots, their Schedules and the Schedules' actors
-(Location, HealthcareService, PractitionerRole, Practitioner). Each entry is validated with the
-``fhir.resources`` models of its FHIR version (R5, or R4B for R4/R4B bundles), then checked for
-what the models do not check. A bad entry becomes a :class:`SourceIssue` naming
-``Bundle.entry[i]`` (and the resource id) and the rest loads, unless ``strict``.
+(Location, HealthcareService, PractitionerRole, Practitioner), either as entries of their own
+(included by ``_include``, ``search.mode = include``) or ``contained`` in the resource that
+refers to them.
+Each entry is validated with the ``fhir.resources`` models of its FHIR version (R5, or R4B for
+R4/R4B bundles), then checked for what the models do not check. A bad entry becomes a
+:class:`SourceIssue` naming ``Bundle.entry[i]`` (and the resource id) and the rest loads, unless
+``strict``.
 
 What becomes a slot
 -------------------
-Only ``free`` slots are offered. ``busy``, ``busy-unavailable``, ``busy-tentative`` and
-``entered-in-error`` slots are counted in :attr:`BundleStats.by_status` and not offered. A free slot
-flagged ``overbooked`` is already booked beyond its capacity: it is **not offered** (counted in
-:attr:`BundleStats.overbooked`) unless :attr:`FhirOptions.offer_overbooked`, when it is offered
-with capacity 1 like any other.
+Only ``free`` slots are offered; ``busy``, ``busy-unavailable``, ``busy-tentative`` and
+``entered-in-error`` slots are counted in :attr:`BundleStats.by_status`. **Every free slot is
+offered or reported**: a free slot left out of the batch gets exactly one issue whose
+:attr:`SourceIssue.slot` names it (its would-be id, or ``Bundle.entry[i]`` without a usable id),
+so ``offered + rejected + outside == free`` (:class:`BundleStats`), and without a window or a
+service filter ``len(batch.slots) + #issues with a slot == free``. A free slot flagged
+``overbooked`` is already booked beyond its capacity: it is rejected (an issue, counted in
+:attr:`BundleStats.overbooked`) unless :attr:`FhirOptions.offer_overbooked`.
+
+References
+----------
+A reference resolves, in this order, as FHIR's bundle rules say:
+
+- ``#id``: a resource ``contained`` in the referring resource (or, from a contained resource, in
+  its container). Contained Schedules, Locations, HealthcareServices, PractitionerRoles and
+  Practitioners are validated like entries (an issue names ``Bundle.entry[i] (Type/id)
+  contained[j]``).
+- an absolute URL or ``urn:uuid:``: the entry with that ``fullUrl``; a relative ``Type/id``: the
+  entry with that ``fullUrl`` on the referring entry's server (the base of its fullUrl), else the
+  only entry with that type and id.
+- a logical reference (``{"identifier": {...}}`` without ``reference``, as aggregators write
+  Organizations and Locations known only by their identifier): the only entry of a fitting type
+  carrying that identifier (system and value); none is not an error (logical references need not
+  resolve).
+
+Aggregators publish many vendors' agendas in one bundle, so two entries may share ``Type/id``
+when their fullUrls are on different servers: both are kept, and their slot and facility ids are
+qualified by the server (``"fhir:vendor-b.example/fhir/Slot/17"``). Ids that occur once stay
+short (``"fhir:17"``). Two entries with one ``Type/id`` on the same server (or without absolute
+fullUrls) are duplicates: the later is skipped.
 
 Mapping
 -------
 ========================  =======================================================================
 Slot field                from
 ========================  =======================================================================
-``id``                    ``"<prefix>:<Slot.id>"`` (prefix ``"fhir"`` by default)
-``facility_id``           ``"<prefix>:<Location.id>"``: the Schedule's actor Location, else the
-                          first location of its HealthcareService, else of its PractitionerRole
+``id``                    ``"<prefix>:<Slot.id>"`` (prefix ``"fhir"`` by default), qualified by
+                          server when the id recurs on another server
+``facility_id``           the Schedule's actor Location, else the first location of its
+                          HealthcareService, else of its PractitionerRole: ``"<prefix>:<id>"``,
+                          or ``"<prefix>:<Type>/<container id>#<id>"`` for a contained Location.
+                          A remote slot prefers a virtual Location, an in-person one a physical
+                          Location (the SMART Scheduling Links example Schedule names both)
 ``service``               the first usable coding of Slot.serviceType, else Schedule.serviceType,
                           else the HealthcareService's type, else Slot.specialty, else
                           Schedule.specialty (R5 CodeableReference: its concept, or the type of
-                          the HealthcareService it references)
+                          the HealthcareService it references). Codings that are telehealth
+                          markers (below) are never a service: the specialty stays the service
 ``resource``              ``"Practitioner/<id>"``, else ``"PractitionerRole/<id>"``, else
                           ``"Schedule/<id>"``
-``mode``                  remote when Slot.appointmentType or Slot.serviceCategory has the code
-                          ``VR`` (HL7 v3 ActCode, virtual), else in person
-``capacity``              1
+``mode``                  remote when a telehealth marker (below) is found, else in person
+``capacity``              the SMART Scheduling Links ``slot-capacity`` extension
+                          (:data:`SLOT_CAPACITY_EXTENSION_URL`, ``valueInteger`` ≥ 1), else 1
 ========================  =======================================================================
+
+Telehealth markers (exactly these; more codings via :attr:`FhirOptions.virtual_codings`):
+
+- a coding in :data:`VIRTUAL_CODINGS` — HL7 v3 ActCode ``VR`` ("virtual", under
+  ``http://terminology.hl7.org/CodeSystem/v3-ActCode``, ``http://hl7.org/fhir/v3/ActCode`` or
+  ``urn:oid:2.16.840.1.113883.5.4``) or location-physical-type ``vi`` ("Virtual") — in the Slot's
+  appointmentType, serviceCategory or serviceType, the Schedule's serviceCategory or serviceType,
+  the HealthcareService actor's type or category, or the Location's type, physicalType (R4) or
+  form (R5);
+- an R5 Location with ``virtualService``;
+- the extension :data:`VIRTUAL_EXTENSION_URL` (``virtual-service-base``, as SMART Scheduling Links
+  clients read it) on the Slot, Schedule, HealthcareService or Location, unless its
+  ``valueBoolean`` is false.
+
+HL7 v2 table 0276 (appointment reason: CHECKUP, EMERGENCY, FOLLOWUP, ROUTINE, WALKIN) has no
+telehealth code, so no appointmentType of that table makes a slot remote.
 
 A Location becomes a :class:`Facility`: name (``"Location <id>"`` when missing),
 ``position`` → :class:`GeoPoint`, ``address.district`` → district, level from
@@ -43,6 +92,18 @@ Coding systems (:func:`service_system`): a system (``urn:oid:<oid>``, an
 :attr:`FhirOptions.systems` or :data:`KNOWN_SYSTEMS` maps to its name there
 (``1.2.643.5.1.13.13.11.1070``, the Номенклатура медицинских услуг → ``"nmu"``); any other system
 becomes a slug of its URL (``http://snomed.info/sct`` → ``"snomed.info-sct"``).
+
+FHIR versions
+-------------
+R4, R4B and R5 are read. A bundle of another version raises :class:`InvalidInputError` naming the
+version found: the version the sender declared (``declared_version``: the ``fhirVersion``
+parameter of the response's mime type, e.g. ``3.0``, or a CapabilityStatement's ``fhirVersion``,
+e.g. ``3.0.2``), else structural markers — DSTU2: a Slot with ``freeBusyType`` or a Schedule whose
+``actor`` is a single reference; STU3: a Slot's or Schedule's ``serviceCategory``, a
+HealthcareService's ``category`` or a Location's ``type`` that is a single CodeableConcept. With
+``version="auto"`` and nothing declared, R4 or R5 is chosen by the shape of serviceType and
+appointmentType; when no Slot validates under that version the other is tried, and when none
+validates under either an issue on ``Bundle`` says both were tried (each Slot keeps its own).
 
 Checks beyond the models
 ------------------------
@@ -57,7 +118,6 @@ reported once for its Schedule and the slots still load.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
@@ -72,14 +132,19 @@ from fhir.resources.R4B import get_fhir_model_class as _r4b_model
 from pydantic import ValidationError
 
 from nosology.pathway import FrozenModel, ServiceRef, VisitMode
+from routing.adapters.fhir_version import choose_version
 from routing.adapters.source import SlotBatch, SourceIssue, check_window
 from routing.domain import Facility, GeoPoint, Slot, resolve_timezone
 from routing.exceptions import InvalidInputError, InvalidProblemError
+from routing.problem import parse_json_document
 
 __all__ = [
     "KNOWN_SYSTEMS",
     "LEVEL_EXTENSION_URL",
+    "SLOT_CAPACITY_EXTENSION_URL",
     "SLOT_STATUSES",
+    "VIRTUAL_CODINGS",
+    "VIRTUAL_EXTENSION_URL",
     "BundleRead",
     "BundleStats",
     "FhirBundleSource",
@@ -97,6 +162,29 @@ SLOT_STATUSES = ("free", "busy", "busy-unavailable", "busy-tentative", "entered-
 LEVEL_EXTENSION_URL = "urn:patient-routing:fhir:StructureDefinition:facility-level"
 """The Location extension whose ``valueInteger`` (1–3) gives the facility level."""
 
+VIRTUAL_EXTENSION_URL = (
+    "http://fhir-registry.smarthealthit.org/StructureDefinition/virtual-service-base"
+)
+"""The extension SMART Scheduling Links clients read as "a virtual (telehealth) visit"."""
+
+SLOT_CAPACITY_EXTENSION_URL = (
+    "http://fhir-registry.smarthealthit.org/StructureDefinition/slot-capacity"
+)
+"""The SMART Scheduling Links Slot extension whose ``valueInteger`` is the slot's capacity."""
+
+_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+_PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+
+VIRTUAL_CODINGS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (_ACT_CODE, "VR"),  # ActEncounterCode "virtual"
+        ("http://hl7.org/fhir/v3/ActCode", "VR"),  # the same code system's pre-THO URL
+        ("urn:oid:2.16.840.1.113883.5.4", "VR"),  # ... and its OID
+        (_PHYSICAL_TYPE, "vi"),  # "Virtual" (Location.physicalType, R5 Location.form)
+    }
+)
+"""``(system, code)`` codings that mark a slot, schedule, service or place as telehealth."""
+
 KNOWN_SYSTEMS: Mapping[str, str] = {
     "1.2.643.5.1.13.13.11.1070": "nmu",  # ФРНСИ: Номенклатура медицинских услуг
     "nmu": "nmu",
@@ -112,13 +200,12 @@ caller whose server codes them under some system adds it via :attr:`FhirOptions.
 _RESOURCE_TYPES = frozenset(
     {"Slot", "Schedule", "Location", "HealthcareService", "PractitionerRole", "Practitioner"}
 )
+_CONTAINABLE = _RESOURCE_TYPES - {"Slot"}
 _BUNDLE_TYPES = frozenset({"searchset", "collection"})
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _OID = re.compile(r"(?:^|[/:])([0-2](?:\.\d+){3,})(?:$|[/?#])")
 _SERVICE_SYSTEM = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
-_VIRTUAL_CODES = frozenset({"VR"})
 _NAIVE_REASON = "a datetime without a UTC offset: add one (e.g. +03:00) or name a timezone"
-
 FhirVersion = Literal["auto", "R4", "R4B", "R5"]
 
 
@@ -130,7 +217,8 @@ class FhirOptions:
     ----------
     version
         ``"R5"``, ``"R4B"`` or ``"R4"`` (read with the R4B models), or ``"auto"``: R4 when the
-        bundle's serviceType and appointmentType have the R4 shape, else R5.
+        bundle's serviceType and appointmentType have the R4 shape, else R5 (the other is tried
+        when no Slot validates).
     timezone
         IANA zone in which a datetime without offset is read; ``None`` rejects such datetimes.
     levels
@@ -140,11 +228,13 @@ class FhirOptions:
     strict
         Raise :class:`InvalidProblemError` listing every issue instead of returning them.
     offer_overbooked
-        Offer free slots flagged ``overbooked`` (capacity 1) instead of skipping them.
+        Offer free slots flagged ``overbooked`` (capacity 1) instead of rejecting them.
     id_prefix
         Prefix of slot and facility ids (``"fhir"`` gives ``"fhir:<id>"``).
     level_extension
         The URL of the Location extension holding the facility level.
+    virtual_codings
+        More ``(system, code)`` codings that mark telehealth, besides :data:`VIRTUAL_CODINGS`.
     """
 
     version: FhirVersion = "auto"
@@ -155,6 +245,7 @@ class FhirOptions:
     offer_overbooked: bool = False
     id_prefix: str = "fhir"
     level_extension: str = LEVEL_EXTENSION_URL
+    virtual_codings: Collection[tuple[str, str]] = ()
 
     def zone(self) -> tzinfo | None:
         """The zone for naive datetimes; :class:`InvalidInputError` if it is not a known zone."""
@@ -169,6 +260,8 @@ class FhirOptions:
 class BundleStats(FrozenModel):
     """What reading a bundle found.
 
+    ``offered + rejected + outside == free``.
+
     Attributes
     ----------
     version
@@ -177,8 +270,12 @@ class BundleStats(FrozenModel):
         Entries in the bundle.
     by_status
         Valid slots by status (offered or not).
+    free
+        Slot entries whose status is ``free``, valid or not.
+    rejected
+        Free slots left out with an issue naming them (overbooked ones included).
     overbooked
-        Free slots not offered because they are overbooked.
+        Free slots rejected because they are overbooked.
     outside
         Free slots outside the requested window or services.
     offered
@@ -192,6 +289,8 @@ class BundleStats(FrozenModel):
     version: str
     entries: int
     by_status: dict[str, int]
+    free: int
+    rejected: int
     overbooked: int
     outside: int
     offered: int
@@ -243,15 +342,8 @@ def read_json(source: str | bytes | Path, *, record: str = "Bundle") -> Any:
     """Parse JSON text, bytes or a file; :class:`InvalidInputError` naming ``record`` if invalid."""
     if isinstance(source, Path):
         source = source.read_bytes()
-    try:
-        return json.loads(source)
-    except UnicodeDecodeError:
-        raise InvalidInputError(record, "", "not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        reason = f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-        raise InvalidInputError(record, "", reason) from None
-    except RecursionError:
-        raise InvalidInputError(record, "", "not valid JSON: nested too deeply") from None
+    # Strict: duplicate keys, NaN, numbers of more than 40 digits and deep nesting are errors.
+    return parse_json_document(source, label=record)
 
 
 Codings = tuple[tuple[str, str], ...]
@@ -266,10 +358,11 @@ class _SlotFacts:
     start: datetime
     end: datetime
     overbooked: bool
-    schedule: str | None
+    schedule: Any
     service_types: list[Codings | str]
     specialties: list[Codings]
     remote: bool
+    capacity: Any
 
 
 @dataclass(slots=True)
@@ -279,14 +372,37 @@ class _Entry:
     id: str
     model: Any
     label: str
+    full_url: str | None = None
+    base: str | None = None
+    container: _Entry | None = None
+    contained: dict[str, _Entry] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.id}"
+
+    @property
+    def root(self) -> _Entry:
+        return self.container if self.container is not None else self
 
 
 @dataclass
 class _ScheduleInfo:
-    facility: Facility | None
-    resource: str
+    schedule: _Entry
+    actors: list[_Entry]
+    remote: bool
     service: ServiceRef | None
     late_codings: list[Codings]
+    resource: str
+
+
+class _RejectedError(Exception):
+    """A free slot cannot be offered: the issue's field and reason."""
+
+    def __init__(self, field_: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field_
+        self.reason = reason
 
 
 @dataclass
@@ -298,70 +414,163 @@ class _Reader:
     zone: tzinfo | None
     version: str = "R5"
     issues: list[SourceIssue] = field(default_factory=list)
-    by_key: dict[str, _Entry] = field(default_factory=dict)
+    by_key: dict[str, list[_Entry]] = field(default_factory=dict)
     by_url: dict[str, _Entry] = field(default_factory=dict)
+    by_identifier: dict[tuple[str, str], list[_Entry]] = field(default_factory=dict)
     slots: list[_Entry] = field(default_factory=list)
+    free: int = 0
+    rejected: int = 0
+    slots_validated: int = 0
+    slots_invalid: int = 0
     validation_seconds: float = 0.0
     reported: set[str] = field(default_factory=set)
     facilities: dict[str, Facility] = field(default_factory=dict)
-    schedules: dict[str, _ScheduleInfo] = field(default_factory=dict)
+    schedules: dict[int, _ScheduleInfo] = field(default_factory=dict)
     services: dict[tuple[tuple[str, str], ...], ServiceRef | None] = field(default_factory=dict)
+    virtual: frozenset[tuple[str, str]] = VIRTUAL_CODINGS
 
-    def issue(self, record: str, field_: str, reason: str) -> None:
+    def issue(self, record: str, field_: str, reason: str, slot: str | None = None) -> None:
         self.issues.append(
-            SourceIssue(source=self.source, record=record, field=field_, reason=reason)
+            SourceIssue(source=self.source, record=record, field=field_, reason=reason, slot=slot)
         )
+
+    def reject(self, record: str, field_: str, reason: str, slot: str) -> None:
+        """An issue that keeps the free slot ``slot`` out of the batch."""
+        self.rejected += 1
+        self.issue(record, field_, reason, slot)
 
     # -- pass 1: entries ---------------------------------------------------------------------
 
     def add_entry(self, index: int, entry: Any) -> None:
+        """Read one entry; a free Slot that is not kept gets one issue naming it."""
+        before = len(self.issues)
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        free = (
+            isinstance(resource, Mapping)
+            and resource.get("resourceType") == "Slot"
+            and resource.get("status") == "free"
+        )
+        kept = self.read_entry(index, entry)
+        if not free:
+            return
+        self.free += 1
+        if kept:
+            return
+        rid = resource.get("id") if isinstance(resource, Mapping) else None
+        name = (
+            f"{self.options.id_prefix}:{rid}"
+            if isinstance(rid, str) and _FHIR_ID.match(rid)
+            else f"Bundle.entry[{index}]"
+        )
+        self.rejected += 1
+        # every path of read_entry that drops a Slot reports it: the first issue names the slot
+        first = self.issues[before]
+        self.issues[before] = first.model_copy(update={"slot": name})
+
+    def read_entry(self, index: int, entry: Any) -> bool:
         label = f"Bundle.entry[{index}]"
         if not isinstance(entry, Mapping):
             self.issue(label, "", "expected an object")
-            return
+            return False
         resource = entry.get("resource")
         if not isinstance(resource, Mapping):
             self.issue(label, "resource", "expected a resource object")
-            return
+            return False
         kind = resource.get("resourceType")
         if not isinstance(kind, str):
             self.issue(label, "resource.resourceType", "expected a string")
-            return
+            return False
         if kind not in _RESOURCE_TYPES:
             logger.debug("%s: skipped a %s", label, kind if _FHIR_ID.match(kind) else "resource")
-            return
+            return False
         rid = resource.get("id")
         if not isinstance(rid, str) or not _FHIR_ID.match(rid):
             self.issue(label, "resource.id", "expected a FHIR id (letters, digits, '-', '.')")
-            return
+            return False
         key = f"{kind}/{rid}"
         label = f"{label} ({key})"
         full_url = entry.get("fullUrl")
         if full_url is not None and not isinstance(full_url, str):
             self.issue(label, "fullUrl", "expected a string")
-            return
+            return False
         if isinstance(full_url, str) and full_url in self.by_url:
             first = self.by_url[full_url].index
             self.issue(label, "fullUrl", f"the fullUrl of Bundle.entry[{first}] again; skipped")
-            return
-        if key in self.by_key:
-            first = self.by_key[key].index
-            self.issue(label, "resource.id", f"{key} is also Bundle.entry[{first}]; skipped")
-            return
-        data = self.prepare(label, kind, resource)
-        if data is None:
-            return
-        model = self.validate(label, kind, data)
-        if model is None:
-            return
-        if kind == "Slot":
-            model = _slot_facts(model, self.version)
-        item = _Entry(index=index, kind=kind, id=rid, model=model, label=label)
-        self.by_key[key] = item
+            return False
+        base = _base_of(full_url, key)
+        for other in self.by_key.get(key, ()):
+            if base is None or other.base is None or base == other.base:
+                reason = f"{key} is also Bundle.entry[{other.index}]; skipped"
+                self.issue(label, "resource.id", reason)
+                return False
+        item = self.load(index, kind, rid, label, resource)
+        if item is None:
+            return False
+        item.full_url, item.base = full_url, base
+        self.by_key.setdefault(key, []).append(item)
         if isinstance(full_url, str):
             self.by_url[full_url] = item
+        self.index_identifiers(item)
         if kind == "Slot":
             self.slots.append(item)
+        return True
+
+    def load(
+        self, index: int, kind: str, rid: str, label: str, resource: Mapping[str, Any]
+    ) -> _Entry | None:
+        """Validate a resource (its contained resources apart) into an entry."""
+        data = self.prepare(label, kind, resource)
+        if data is None:
+            return None
+        contained = data.pop("contained", None)
+        model = self.validate(label, kind, data)
+        if kind == "Slot":
+            if model is None:
+                self.slots_invalid += 1
+                return None
+            self.slots_validated += 1
+        if model is None:
+            return None
+        if kind == "Slot":
+            model = _slot_facts(model, self.version, self.virtual)
+        item = _Entry(index=index, kind=kind, id=rid, model=model, label=label)
+        self.add_contained(item, contained)
+        return item
+
+    def add_contained(self, owner: _Entry, contained: Any) -> None:
+        if contained is None:
+            return
+        if not isinstance(contained, list):
+            self.issue(owner.label, "contained", "expected a list of resources")
+            return
+        for position, resource in enumerate(contained):
+            where = f"contained[{position}]"
+            if not isinstance(resource, Mapping):
+                self.issue(owner.label, where, "expected a resource object")
+                continue
+            kind, rid = resource.get("resourceType"), resource.get("id")
+            if kind not in _CONTAINABLE:
+                continue
+            if not isinstance(rid, str) or not _FHIR_ID.match(rid):
+                self.issue(owner.label, f"{where}.id", "expected a FHIR id")
+                continue
+            if rid in owner.contained:
+                self.issue(owner.label, f"{where}.id", f"#{rid} is contained twice; skipped")
+                continue
+            data = dict(resource)
+            data.pop("contained", None)  # dom-2: a contained resource contains nothing
+            model = self.validate(f"{owner.label} {where}", str(kind), data)
+            if model is not None:
+                label = f"{owner.label} {where} ({kind}/{rid})"
+                item = _Entry(owner.index, str(kind), rid, model, label, container=owner)
+                owner.contained[rid] = item
+
+    def index_identifiers(self, item: _Entry) -> None:
+        identifiers = getattr(item.model, "identifier", None) if item.kind != "Slot" else None
+        for identifier in identifiers or ():
+            if identifier.system and identifier.value:
+                key = (identifier.system, identifier.value)
+                self.by_identifier.setdefault(key, []).append(item)
 
     def prepare(self, label: str, kind: str, resource: Mapping[str, Any]) -> dict[str, Any] | None:
         """Check what the models do not (status, naive datetimes); localise naive datetimes."""
@@ -395,7 +604,8 @@ class _Reader:
         except ValidationError as error:
             for detail in error.errors(include_url=False, include_input=False)[:5]:
                 where = ".".join(str(part) for part in detail["loc"])
-                self.issue(label, where, f"not valid FHIR {self.version}: {detail['msg']}"[:300])
+                reason = f"not valid FHIR {self.version}: {detail['msg']}"[:300]
+                self.issue(label, where, reason)
             return None
         except (ValueError, TypeError, RecursionError):  # the library's own failures on odd input
             self.issue(label, "", f"not a valid FHIR {self.version} {kind}")
@@ -405,18 +615,51 @@ class _Reader:
 
     # -- references --------------------------------------------------------------------------
 
-    def resolve(self, text: str | None, kinds: Collection[str]) -> _Entry | Literal[False] | None:
-        """The entry a reference points to; ``None`` if it has none, ``False`` if not found."""
+    def resolve(
+        self, reference: Any, kinds: Collection[str], owner: _Entry
+    ) -> _Entry | Literal[False] | None:
+        """The entry ``reference`` points to from ``owner``.
+
+        ``None`` if it names nothing (or is a logical reference not in the bundle), ``False`` if
+        it names a resource that is not in the bundle.
+        """
+        text = reference if isinstance(reference, str) else _ref_text(reference)
         if not text:
-            return None
-        found = self.by_url.get(text)
-        if found is None:
-            parts = text.split("/_history/")[0].rstrip("/").split("/")
-            if len(parts) >= 2:
-                found = self.by_key.get(f"{parts[-2]}/{parts[-1]}")
+            return self.resolve_identifier(reference, kinds)
+        if text.startswith("#"):
+            found: _Entry | None = owner.root.contained.get(text[1:])
+        else:
+            found = self.by_url.get(text)
+            if found is None:
+                found = self.resolve_relative(text, owner)
         if found is None or found.kind not in kinds:
             return False
         return found
+
+    def resolve_relative(self, text: str, owner: _Entry) -> _Entry | None:
+        parts = text.split("/_history/")[0].rstrip("/").split("/")
+        if len(parts) < 2:
+            return None
+        key = f"{parts[-2]}/{parts[-1]}"
+        base = owner.root.base
+        if base is not None and "://" not in text and f"{base}{key}" in self.by_url:
+            return self.by_url[f"{base}{key}"]
+        candidates = self.by_key.get(key, [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    def resolve_identifier(self, reference: Any, kinds: Collection[str]) -> _Entry | None:
+        identifier = getattr(reference, "identifier", None)
+        system = getattr(identifier, "system", None)
+        value = getattr(identifier, "value", None)
+        if not system or not value:
+            return None
+        wanted = getattr(reference, "type", None)
+        found = [
+            entry
+            for entry in self.by_identifier.get((system, value), ())
+            if entry.kind in kinds and (not wanted or entry.kind == wanted)
+        ]
+        return found[0] if len(found) == 1 else None
 
     def resolve_many(
         self, references: Sequence[Any] | None, kinds: Collection[str], owner: _Entry, where: str
@@ -424,10 +667,9 @@ class _Reader:
         """The entries found among ``references``; the missing reported once for ``owner``."""
         found: list[_Entry] = []
         for position, reference in enumerate(references or ()):
-            text = _ref_text(reference)
-            entry = self.resolve(text, kinds)
+            entry = self.resolve(reference, kinds, owner)
             if entry is False:
-                self.report_once(owner, f"{where}[{position}]", _missing(text))
+                self.report_once(owner, f"{where}[{position}]", _missing(_ref_text(reference)))
             elif entry is not None:
                 found.append(entry)
         return found
@@ -438,76 +680,151 @@ class _Reader:
             self.reported.add(key)
             self.issue(owner.label, where, reason)
 
+    # -- names -------------------------------------------------------------------------------
+
+    def name_of(self, entry: _Entry) -> str:
+        """``Type/id``, qualified by server when the key recurs, or by container."""
+        if entry.container is not None:
+            return f"{self.name_of(entry.container)}#{entry.id}"
+        if len(self.by_key.get(entry.key, ())) > 1 and entry.base is not None:
+            return _without_scheme(entry.base) + entry.key
+        return entry.key
+
+    def record_id(self, entry: _Entry) -> str:
+        """The domain id of a Slot or Location entry: ``"<prefix>:<id>"`` unless qualified."""
+        name = self.name_of(entry)
+        text = entry.id if name == entry.key else name
+        if len(text) > 180:
+            digest = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
+            text = f"{text[:150]}~{digest}"
+        return f"{self.options.id_prefix}:{text}"
+
     # -- pass 2: slots -----------------------------------------------------------------------
 
     def read_slot(self, item: _Entry) -> Slot | None:
-        slot: _SlotFacts = item.model
-        schedule = self.resolve(slot.schedule, ("Schedule",))
-        if not isinstance(schedule, _Entry):
-            self.issue(item.label, "schedule", _missing(slot.schedule))
+        """The slot of a free Slot entry, or ``None`` with one issue naming it."""
+        slot_id = self.record_id(item)
+        try:
+            return self.map_slot(item, slot_id)
+        except _RejectedError as rejected:
+            self.reject(item.label, rejected.field, rejected.reason, slot_id)
             return None
+
+    def map_slot(self, item: _Entry, slot_id: str) -> Slot:
+        slot: _SlotFacts = item.model
+        schedule = self.resolve(slot.schedule, ("Schedule",), item)
+        if not isinstance(schedule, _Entry):
+            raise _RejectedError("schedule", _missing(_ref_text(slot.schedule)))
         info = self.schedule_info(schedule)
-        if info.facility is None:
+        remote = slot.remote or info.remote
+        place = self.place_of(info.actors, remote)
+        if place is None:
             reason = (
                 "its Schedule names no usable Location (directly or via a HealthcareService "
                 "or role)"
             )
-            self.issue(item.label, "schedule", reason)
-            return None
+            raise _RejectedError("schedule", reason)
+        remote = remote or self.is_virtual_place(place)
+        facility = self.facility(place)
+        if facility is None:
+            raise _RejectedError("schedule", "its Location is not a usable facility")
         service = self.first_service(self.service_codings(slot.service_types, schedule))
         if service is None:
             service = info.service
         if service is None:
             service = self.first_service([*slot.specialties, *info.late_codings])
         if service is None:
-            self.issue(item.label, "serviceType", "no coding with a system and code found")
-            return None
+            raise _RejectedError("serviceType", "no service coding with a system and code found")
+        capacity = 1
+        if slot.capacity is not None:
+            if not isinstance(slot.capacity, int) or slot.capacity < 1:
+                reason = "the slot-capacity extension must be a positive integer"
+                raise _RejectedError("extension", reason)
+            capacity = slot.capacity
         try:
             return Slot(
-                id=f"{self.options.id_prefix}:{item.id}",
-                facility_id=info.facility.id,
+                id=slot_id,
+                facility_id=facility.id,
                 service=service,
                 start=slot.start,
                 end=slot.end,
+                capacity=capacity,
                 resource=info.resource,
-                mode=VisitMode.REMOTE if slot.remote else VisitMode.IN_PERSON,
+                mode=VisitMode.REMOTE if remote else VisitMode.IN_PERSON,
             )
         except (ValidationError, InvalidInputError) as error:
-            self.issue(item.label, "", f"not a usable slot ({_first_message(error)})")
-            return None
+            raise _RejectedError("", f"not a usable slot ({_first_message(error)})") from None
 
     def schedule_info(self, schedule: _Entry) -> _ScheduleInfo:
-        """What every slot of ``schedule`` shares: facility, resource, fallback services."""
-        info = self.schedules.get(schedule.id)
+        """What every slot of ``schedule`` shares: actors, remote marker, fallback services."""
+        info = self.schedules.get(id(schedule))
         if info is not None:
             return info
-        actors = self.resolve_many(schedule.model.actor, _RESOURCE_TYPES, schedule, "actor")
-        location = self.location_of(actors)
-        items = _service_items(schedule.model.serviceType, self.version)
+        model = schedule.model
+        actors = self.resolve_many(model.actor, _RESOURCE_TYPES, schedule, "actor")
+        items = _service_items(model.serviceType, self.version)
+        remote = self.marks_virtual(_concepts(model.serviceCategory), model.extension)
+        remote = remote or any(self.virtual_codings(item) for item in items if item)
         codings = self.service_codings(items, schedule)
         for actor in actors:
             if actor.kind == "HealthcareService":
+                concepts = [*(actor.model.type or ()), *_concepts(actor.model.category)]
+                remote = remote or self.marks_virtual(concepts, actor.model.extension)
                 codings += [_codings(c) for c in actor.model.type or ()]
         info = _ScheduleInfo(
-            facility=None if location is None else self.facility(location),
-            resource=_resource_of(schedule, actors),
+            schedule=schedule,
+            actors=actors,
+            remote=remote,
             service=self.first_service(codings),
-            late_codings=[_codings(c) for c in schedule.model.specialty or ()],
+            late_codings=[_codings(c) for c in model.specialty or ()],
+            resource=self.resource_of(schedule, actors),
         )
-        self.schedules[schedule.id] = info
+        self.schedules[id(schedule)] = info
         return info
 
-    def location_of(self, actors: list[_Entry]) -> _Entry | None:
+    def resource_of(self, schedule: _Entry, actors: list[_Entry]) -> str:
+        for kind in ("Practitioner", "PractitionerRole"):
+            for actor in actors:
+                if actor.kind == kind:
+                    return self.name_of(actor)
+        return self.name_of(schedule)
+
+    def place_of(self, actors: list[_Entry], remote: bool) -> _Entry | None:
+        """The Location of the actors; a virtual one first when ``remote``, else a physical one."""
+        places: list[_Entry] = []
         for kind in ("Location", "HealthcareService", "PractitionerRole"):
             for actor in actors:
                 if actor.kind != kind:
                     continue
                 if kind == "Location":
-                    return actor
-                places = self.resolve_many(actor.model.location, ("Location",), actor, "location")
-                if places:
-                    return places[0]
-        return None
+                    places.append(actor)
+                else:
+                    places += self.resolve_many(
+                        actor.model.location, ("Location",), actor, "location"
+                    )
+        for place in places:
+            if self.is_virtual_place(place) == remote:
+                return place
+        return places[0] if places else None
+
+    def is_virtual_place(self, place: _Entry) -> bool:
+        model = place.model
+        concepts = [
+            *_concepts(getattr(model, "type", None)),
+            *_concepts(getattr(model, "physicalType", None)),
+            *_concepts(getattr(model, "form", None)),
+        ]
+        return bool(getattr(model, "virtualService", None)) or self.marks_virtual(
+            concepts, model.extension
+        )
+
+    def marks_virtual(self, concepts: Sequence[Any], extensions: Sequence[Any] | None) -> bool:
+        if any(self.virtual_codings(_codings(c)) for c in concepts):
+            return True
+        return _has_virtual_extension(extensions)
+
+    def virtual_codings(self, codings: Codings | str) -> bool:
+        return not isinstance(codings, str) and any(pair in self.virtual for pair in codings)
 
     def first_service(self, codings: Sequence[Codings]) -> ServiceRef | None:
         for key in codings:
@@ -523,7 +840,7 @@ class _Reader:
             if not isinstance(item, str):
                 found.append(item)
                 continue
-            target = self.resolve(item, ("HealthcareService",))
+            target = self.resolve(item, ("HealthcareService",), owner)
             if isinstance(target, _Entry):
                 found.extend(_codings(c) for c in target.model.type or ())
             elif target is False:
@@ -531,11 +848,12 @@ class _Reader:
         return found
 
     def service_ref(self, key: Codings) -> ServiceRef | None:
-        """The service of the best coding (a mapped system first); cached by the codings."""
+        """The service of the best coding (a mapped system first; no telehealth marker)."""
         if key in self.services:
             return self.services[key]
         found = None
-        for system, code in sorted(key, key=lambda pair: _rank(pair[0], self.options.systems)):
+        usable = [pair for pair in key if pair not in self.virtual]
+        for system, code in sorted(usable, key=lambda pair: _rank(pair[0], self.options.systems)):
             try:
                 found = ServiceRef(system=service_system(system, self.options.systems), code=code)
                 break
@@ -545,7 +863,7 @@ class _Reader:
         return found
 
     def facility(self, location: _Entry) -> Facility | None:
-        facility_id = f"{self.options.id_prefix}:{location.id}"
+        facility_id = self.record_id(location)
         if facility_id in self.facilities:
             return self.facilities[facility_id]
         model = location.model
@@ -607,12 +925,17 @@ def _first_message(error: Exception) -> str:
     return type(error).__name__
 
 
-def _resource_of(schedule: _Entry, actors: list[_Entry]) -> str:
-    for kind in ("Practitioner", "PractitionerRole"):
-        for actor in actors:
-            if actor.kind == kind:
-                return f"{kind}/{actor.id}"
-    return f"Schedule/{schedule.id}"
+def _base_of(full_url: str | None, key: str) -> str | None:
+    """The server base of an absolute http(s) fullUrl ending in ``key`` (``"https://a/fhir/"``)."""
+    if not isinstance(full_url, str) or not full_url.startswith(("http://", "https://")):
+        return None
+    if not full_url.endswith("/" + key):
+        return None
+    return full_url[: -len(key)]
+
+
+def _without_scheme(base: str) -> str:
+    return re.sub(r"^https?://", "", base)
 
 
 def _ref_text(reference: Any) -> str | None:
@@ -622,6 +945,20 @@ def _ref_text(reference: Any) -> str | None:
 
 def _codings(concept: Any) -> Codings:
     return tuple((c.system, c.code) for c in concept.coding or () if c.system and c.code)
+
+
+def _concepts(value: Any) -> list[Any]:
+    """A CodeableConcept or a list of them, as a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _has_virtual_extension(extensions: Sequence[Any] | None) -> bool:
+    return any(
+        extension.url == VIRTUAL_EXTENSION_URL and extension.valueBoolean is not False
+        for extension in extensions or ()
+    )
 
 
 def _service_items(items: Sequence[Any] | None, version: str) -> list[Codings | str]:
@@ -639,47 +976,31 @@ def _service_items(items: Sequence[Any] | None, version: str) -> list[Codings | 
     return found
 
 
-def _slot_facts(slot: Any, version: str) -> _SlotFacts:
-    appointment_types = slot.appointmentType
-    if appointment_types is None:
-        appointment_types = []
-    elif not isinstance(appointment_types, list):
-        appointment_types = [appointment_types]
-    remote = any(
-        c.code in _VIRTUAL_CODES
-        for concept in [*appointment_types, *(slot.serviceCategory or ())]
-        for c in concept.coding or ()
+def _slot_facts(slot: Any, version: str, virtual: Collection[tuple[str, str]]) -> _SlotFacts:
+    service_types = _service_items(slot.serviceType, version)
+    concepts = [*_concepts(slot.appointmentType), *_concepts(slot.serviceCategory)]
+    remote = (
+        any(pair in virtual for concept in concepts for pair in _codings(concept))
+        or any(
+            pair in virtual for item in service_types if not isinstance(item, str) for pair in item
+        )
+        or _has_virtual_extension(slot.extension)
     )
+    capacity = None
+    for extension in slot.extension or ():
+        if extension.url == SLOT_CAPACITY_EXTENSION_URL:
+            capacity = extension.valueInteger if extension.valueInteger is not None else "bad"
     return _SlotFacts(
         status=str(slot.status),
         start=slot.start,
         end=slot.end,
         overbooked=bool(slot.overbooked),
-        schedule=_ref_text(slot.schedule),
-        service_types=_service_items(slot.serviceType, version),
+        schedule=slot.schedule,
+        service_types=service_types,
         specialties=[_codings(c) for c in slot.specialty or ()],
         remote=remote,
+        capacity=capacity,
     )
-
-
-def _detect_version(entries: Sequence[Any]) -> str:
-    """R4B when serviceType / appointmentType have the R4 shape in most resources, else R5."""
-    r4 = r5 = 0
-    for entry in entries:
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if not isinstance(resource, Mapping):
-            continue
-        if resource.get("resourceType") not in ("Slot", "Schedule"):
-            continue
-        items = resource.get("serviceType")
-        for item in items if isinstance(items, list) else ():
-            if isinstance(item, Mapping):
-                r5 += "concept" in item or "reference" in item
-                r4 += "coding" in item or "text" in item
-        appointment_type = resource.get("appointmentType")
-        r4 += isinstance(appointment_type, Mapping)
-        r5 += isinstance(appointment_type, list)
-    return "R4B" if r4 > r5 else "R5"
 
 
 def _entries(bundle: Any) -> list[Any]:
@@ -695,6 +1016,19 @@ def _entries(bundle: Any) -> list[Any]:
     return entries
 
 
+def _read_entries(
+    entries: list[Any], options: FhirOptions, source: str, version: str, release: bool
+) -> _Reader:
+    reader = _Reader(options=options, source=source, zone=options.zone(), version=version)
+    if options.virtual_codings:
+        reader.virtual = VIRTUAL_CODINGS | frozenset(options.virtual_codings)
+    for index, entry in enumerate(entries):
+        reader.add_entry(index, entry)
+        if release:
+            entries[index] = None
+    return reader
+
+
 def parse_bundle(
     bundle: Mapping[str, Any] | str | bytes | Path,
     options: FhirOptions | None = None,
@@ -703,6 +1037,7 @@ def parse_bundle(
     start: datetime | None = None,
     end: datetime | None = None,
     services: Collection[ServiceRef] | None = None,
+    declared_version: str | None = None,
 ) -> BundleRead:
     """Read a FHIR Bundle into slots, facilities and issues.
 
@@ -718,6 +1053,10 @@ def parse_bundle(
         Offer only slots starting in ``[start, end)`` (both or neither; timezone-aware).
     services
         Offer only slots of these services.
+    declared_version
+        The FHIR version the sender declared, if any: the ``fhirVersion`` parameter of the
+        response's mime type (``"4.0"``) or a CapabilityStatement's ``fhirVersion``
+        (``"4.0.1"``). Wins over ``options.version``.
 
     Returns
     -------
@@ -727,7 +1066,8 @@ def parse_bundle(
     Raises
     ------
     InvalidInputError
-        If the document is not a searchset or collection Bundle, or the options are invalid.
+        If the document is not a searchset or collection Bundle, is of a FHIR version other than
+        R4, R4B or R5 (the error names it), or the options are invalid.
     InvalidProblemError
         With ``options.strict``, listing every issue found.
     """
@@ -739,15 +1079,21 @@ def parse_bundle(
         check_window(start, end, record="parse_bundle")
     data = read_json(bundle) if isinstance(bundle, str | bytes | Path) else bundle
     entries = _entries(data)
-    reader = _Reader(options=options, source=source, zone=options.zone())
-    reader.version = _detect_version(entries) if options.version == "auto" else options.version
-    if reader.version == "R4":
-        reader.version = "R4B"
-    owned = data is not bundle  # parsed here: entries may be released as they are read
-    for index, entry in enumerate(entries):
-        reader.add_entry(index, entry)
-        if owned:
-            entries[index] = None
+    version, guessed = choose_version(entries, options.version, declared_version)
+    # parsed here and not guessed: entries may be released as they are read
+    release = data is not bundle and not guessed
+    reader = _read_entries(entries, options, source, version, release)
+    if guessed and reader.slots_invalid and not reader.slots_validated:
+        other = "R4B" if version == "R5" else "R5"
+        retry = _read_entries(entries, options, source, other, False)
+        if retry.slots_validated:
+            reader = retry
+        else:
+            reason = (
+                f"no Slot is valid FHIR {version} or {other}: the bundle declares no version "
+                "and shows no DSTU2 or STU3 shape, so both were tried"
+            )
+            reader.issue("Bundle", "entry", reason)
     wanted = None if services is None else {str(s) for s in services}
     by_status: dict[str, int] = {}
     overbooked = outside = 0
@@ -755,14 +1101,21 @@ def parse_bundle(
     for item in reader.slots:
         model: _SlotFacts = item.model
         status = model.status
+        free = status == "free"
         if model.end <= model.start:
-            reader.issue(item.label, "end", "end must be after start")
+            reason = "end must be after start"
+            if free:
+                reader.reject(item.label, "end", reason, reader.record_id(item))
+            else:
+                reader.issue(item.label, "end", reason)
             continue
         by_status[status] = by_status.get(status, 0) + 1
-        if status != "free":
+        if not free:
             continue
         if model.overbooked and not options.offer_overbooked:
             overbooked += 1
+            reason = "overbooked (booked beyond its capacity); not offered (offer_overbooked)"
+            reader.reject(item.label, "overbooked", reason, reader.record_id(item))
             continue
         if start is not None and end is not None and not start <= model.start < end:
             outside += 1
@@ -782,6 +1135,8 @@ def parse_bundle(
         version=reader.version,
         entries=len(entries),
         by_status=by_status,
+        free=reader.free,
+        rejected=reader.rejected,
         overbooked=overbooked,
         outside=outside,
         offered=len(offered),
@@ -789,9 +1144,10 @@ def parse_bundle(
         seconds=time.perf_counter() - began,
     )
     logger.debug(
-        "%s: %d entries, %d slots offered, %d issues",
+        "%s: %d entries, %d free slots, %d offered, %d issues",
         source,
         stats.entries,
+        stats.free,
         stats.offered,
         len(batch.issues),
     )

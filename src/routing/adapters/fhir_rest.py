@@ -7,24 +7,30 @@ CapabilityStatement lists those includes, or when told to). The pages
 merged (a resource included on several pages counts once) and read by
 :func:`routing.adapters.fhir.parse_bundle`.
 
-A failure never raises: an unreachable server, a timeout, an HTTP error, a page that is not JSON
-or a limit reached becomes a :class:`SourceIssue` (``retryable`` for network errors, timeouts,
-HTTP 429 and 5xx), and the pages read before it are kept.
+Requests go through the shared HTTP layer (:class:`routing.adapters.http.HttpClient`, one
+connection pool per source): a deadline per request, retries of timeouts, connection failures,
+HTTP 429 and 5xx with jittered backoff and the server's ``Retry-After``, redirects that never carry
+the ``headers`` (credentials) to another origin and never go from https to http, and TLS errors
+that fail at once.
+
+A failure never raises: an unreachable server, a timeout, an HTTP error, a TLS error, a page that
+is not JSON or a limit reached becomes a :class:`SourceIssue` (``retryable`` for network errors,
+timeouts, HTTP 429 and 5xx), and the pages read before it are kept.
 """
 
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from nosology.pathway import ServiceRef
-from routing.adapters.fhir import FhirOptions, parse_bundle, read_json
+from routing.adapters.fhir import FhirOptions, parse_bundle
+from routing.adapters.http import HttpClient, HttpError, HttpPolicy
 from routing.adapters.source import SlotBatch, SourceIssue, check_window
 from routing.exceptions import InvalidInputError, InvalidProblemError
 
@@ -63,7 +69,8 @@ class FhirRestSource:
     name
         The name issues carry (default ``"fhir-rest:<host>"``).
     timeout
-        Seconds to wait for each response.
+        Seconds each request may take at most, retries and waits included (its deadline), and
+        each socket operation at most; used when ``policy`` is not given.
     page_size
         ``_count`` asked of the server, or ``None`` for its default.
     max_pages
@@ -76,7 +83,14 @@ class FhirRestSource:
         Ask for the Schedule's actors with ``_include:iterate``: ``True``, ``False``, or ``None``
         to ask the server's CapabilityStatement (``GET <base>/metadata``).
     headers
-        Extra request headers (e.g. authorisation); never logged.
+        Extra request headers (e.g. authorisation): never logged, never sent to another origin on
+        a redirect.
+    policy
+        The HTTP policy (timeouts, deadline, retries, redirects, TLS); by default
+        ``HttpPolicy(timeout_s=timeout, deadline_s=timeout)``. Its ``max_body_bytes`` is
+        ``max_page_bytes``.
+
+    The source holds one connection pool: :meth:`close` it, or use it in a ``with`` block.
     """
 
     base_url: str
@@ -89,6 +103,8 @@ class FhirRestSource:
     max_page_bytes: int = 64 * 1024 * 1024
     include_actors: bool | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    policy: HttpPolicy | None = None
+    _http: HttpClient = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -102,6 +118,27 @@ class FhirRestSource:
             raise InvalidInputError("FhirRestSource", "page_size", "must be positive")
         if not self.name:
             object.__setattr__(self, "name", f"fhir-rest:{parts.hostname}")
+        policy = self.policy or HttpPolicy(timeout_s=self.timeout, deadline_s=self.timeout)
+        policy = policy.model_copy(update={"max_body_bytes": self.max_page_bytes})
+        http = HttpClient(
+            policy, name=self.name, headers={"Accept": _ACCEPT}, credentials=self.headers
+        )
+        object.__setattr__(self, "_http", http)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def search_url(self, start: datetime, end: datetime, include_actors: bool) -> str:
         """The URL of the first page of the Slot search for ``[start, end)``."""
@@ -207,27 +244,11 @@ class FhirRestSource:
 
     def _get(self, url: str, record: str) -> Any:
         """GET ``url`` and parse its JSON; :class:`_PageError` with the issue on any failure."""
-        request = urllib.request.Request(url, headers={"Accept": _ACCEPT, **self.headers})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read(self.max_page_bytes + 1)
-        except urllib.error.HTTPError as error:
-            error.close()
-            retry = error.code == 429 or error.code >= 500
-            raise _PageError(self._issue(record, f"HTTP status {error.code}", retry)) from None
-        except TimeoutError:
-            raise _PageError(self._issue(record, "timed out", True)) from None
-        except urllib.error.URLError as error:
-            reason = type(error.reason).__name__ if isinstance(error.reason, Exception) else "URL"
-            raise _PageError(self._issue(record, f"unreachable ({reason})", True)) from None
-        except OSError as error:
-            raise _PageError(self._issue(record, type(error).__name__, True)) from None
-        if len(body) > self.max_page_bytes:
-            raise _PageError(self._issue(record, "larger than max_page_bytes"))
-        try:
-            return read_json(body, record=record)
-        except InvalidInputError as error:
-            raise _PageError(self._issue(record, error.reason)) from None
+            return self._http.get_json(url, endpoint=record)
+        except HttpError as error:
+            reason = f"{error.kind.value}: {error.detail}"
+            raise _PageError(self._issue(record, reason, error.retryable)) from None
 
     def _outcome_issues(self, entry: Any, page: int) -> list[SourceIssue]:
         """Issues for an OperationOutcome entry with errors (codes only, no diagnostics)."""

@@ -305,7 +305,7 @@ class Appointment(PortalModel):
     """A free appointment (``.../doctor/{id}/appointments``), e.g. id
     ``"17.02.2025;10:30;п100.136"``."""
 
-    id: Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=150)]
+    id: Annotated[str, StringConstraints(pattern=r"^[^\s\x00-\x1f\x7f]+$", max_length=150)]
     visit_start: PortalTime
     visit_end: PortalTime
     address: Text = None

@@ -1,15 +1,16 @@
 """The live client of the city appointment portal, and the crawl that turns it into a slot batch.
 
-Standard library only: :mod:`urllib.request` for HTTP, threads for concurrency.
-
 The client
 ----------
-:class:`GorzdravClient` sends GET requests under a request-rate limit (a :class:`TokenBucket`),
-with a timeout, and retries what may succeed later (timeouts, connection failures, HTTP 5xx and
-429, portal errors 603 and 616) up to ``max_attempts`` times, waiting
-``min(backoff_max_s, backoff_initial_s * 2**attempt)`` scaled by ``1 ± jitter`` between attempts.
-The jitter is drawn from a :class:`random.Random` seeded with ``(seed, path, attempt)``, so a run is
-repeatable whatever the order the threads run in.
+:class:`GorzdravClient` sends GET requests through the shared HTTP layer
+(:class:`routing.adapters.http.HttpClient`: one connection pool, a per-call deadline, redirects that
+never carry credentials to another origin, ``Retry-After`` honoured, TLS errors not retried), under
+a request-rate limit (a :class:`TokenBucket`). It retries what may succeed later (timeouts,
+connection failures, HTTP 5xx and 429, portal errors 603 and 616) up to ``max_attempts`` times,
+waiting ``min(backoff_max_s, backoff_initial_s * 2**attempt)`` scaled by ``1 ± jitter`` between
+attempts (at least the server's ``Retry-After``). The jitter is drawn from a
+:class:`random.Random` seeded with ``(seed, "gorzdrav", path, attempt)``, so a run is repeatable
+whatever the order the threads run in.
 
 The crawl
 ---------
@@ -24,25 +25,20 @@ inactive facility skipped.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
-import random
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from types import TracebackType
+from typing import Annotated, Self, TypeVar
 
 from pydantic import Field, PositiveFloat, PositiveInt, StringConstraints, field_validator
 
-from nosology.pathway import FrozenModel, ServiceRef
-from routing._version import __version__
+from nosology.pathway import ServiceRef
 from routing.adapters.gorzdrav import (
     SOURCE_NAME,
     Appointment,
@@ -68,6 +64,14 @@ from routing.adapters.gorzdrav import (
     read_envelope,
     specialty_service,
 )
+from routing.adapters.http import (
+    HttpClient,
+    HttpError,
+    HttpPolicy,
+    HttpResponse,
+    TokenBucket,
+    check_http_url,
+)
 from routing.adapters.source import SlotBatch, SourceIssue, check_window
 from routing.domain import Facility, Slot, record_name
 from routing.domain.common import TimezoneName, resolve_timezone
@@ -90,18 +94,23 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://gorzdrav.spb.ru/_api/api/v2"
 """The portal's public API."""
 
-_MAX_BODY = 64 * 1024 * 1024
 T = TypeVar("T", bound=PortalModel)
 R = TypeVar("R")
 
 
 class FailureKind(StrEnum):
-    """Why a request failed."""
+    """Why a request failed (every :class:`~routing.adapters.http.HttpFailureKind`, and more)."""
 
     TIMEOUT = "timeout"
     """No answer within the client's timeout."""
+    DEADLINE = "deadline"
+    """No complete answer within the call's overall deadline (a slow or trickling server)."""
     CONNECTION = "connection"
     """The connection failed or broke off."""
+    TLS = "tls"
+    """The TLS handshake failed (an untrusted or invalid certificate): not retried."""
+    REDIRECT = "redirect"
+    """A redirect not followed: too many, https to http, or not to an http(s) URL."""
     HTTP_STATUS = "http_status"
     """An HTTP error status without a portal envelope."""
     MALFORMED = "malformed"
@@ -120,8 +129,7 @@ class TransportError(GorzdravError):
     endpoint
         The endpoint path.
     kind
-        :attr:`FailureKind.TIMEOUT`, :attr:`~FailureKind.CONNECTION` or
-        :attr:`~FailureKind.HTTP_STATUS`.
+        Any kind but :attr:`FailureKind.PORTAL_ERROR` and :attr:`~FailureKind.CLINIC_SYSTEM`.
     detail
         What happened (no input values).
     retryable
@@ -135,135 +143,59 @@ class TransportError(GorzdravError):
         self.retryable = retryable
         super().__init__(f"{SOURCE_NAME} {endpoint}: {kind.value}: {detail}")
 
+    @classmethod
+    def from_http(cls, error: HttpError) -> TransportError:
+        """The portal's view of an error of the HTTP layer."""
+        return cls(
+            error.endpoint, FailureKind(error.kind.value), error.detail, retryable=error.retryable
+        )
 
-def _check_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("an http:// or https:// URL with a host")
-    return url.rstrip("/")
 
-
-class ClientConfig(FrozenModel):
-    """How the client talks to the portal.
+class ClientConfig(HttpPolicy):
+    """How the client talks to the portal: the HTTP policy, the portal and the crawl.
 
     Attributes
     ----------
     base_url
         The API root (default :data:`DEFAULT_BASE_URL`).
-    timeout_s
-        Timeout of each socket operation of a request, in seconds.
-    max_attempts
-        Attempts per request, the first included.
-    backoff_initial_s, backoff_max_s
-        The wait before retry ``n`` (0-based) is ``min(backoff_max_s, backoff_initial_s * 2**n)``,
-        scaled by a factor in ``[1 - jitter, 1 + jitter]``.
-    jitter
-        The relative spread of the waits, in ``[0, 1]``.
-    seed
-        Seeds the jitter.
     rate_per_s, burst
         The request-rate limit: on average ``rate_per_s`` requests a second, at most ``burst`` at
         once.
     max_concurrency
         Requests in flight at once during a crawl.
-    use_system_proxy
-        Whether to honour the ``*_proxy`` environment variables.
     timezone
         The zone of the portal's naive times.
+
+    The rest (timeouts, deadline, retries, backoff, redirects, TLS, proxies) is
+    :class:`~routing.adapters.http.HttpPolicy`.
     """
 
     base_url: Annotated[str, StringConstraints(max_length=500)] = DEFAULT_BASE_URL
-    timeout_s: PositiveFloat = 10.0
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
-    backoff_initial_s: Annotated[float, Field(ge=0, le=60)] = 0.5
-    backoff_max_s: Annotated[float, Field(ge=0, le=600)] = 8.0
-    jitter: Annotated[float, Field(ge=0, le=1)] = 0.25
-    seed: int = 0
     rate_per_s: PositiveFloat = 5.0
     burst: PositiveInt = 5
     max_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
-    use_system_proxy: bool = True
     timezone: TimezoneName = "Europe/Moscow"
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, url: str) -> str:
-        return _check_url(url)
-
-    def backoff(self, path: str, attempt: int) -> float:
-        """The wait in seconds after failed attempt ``attempt`` (0-based) of ``path``.
-
-        Examples
-        --------
-        >>> config = ClientConfig(jitter=0.0)
-        >>> [config.backoff("/x", n) for n in range(6)]
-        [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
-        """
-        base = min(self.backoff_max_s, self.backoff_initial_s * 2.0**attempt)
-        spread = random.Random(f"{self.seed}|{path}|{attempt}").uniform(-1.0, 1.0)
-        return max(0.0, base * (1.0 + self.jitter * spread))
-
-
-class TokenBucket:
-    """A thread-safe token bucket: ``rate`` tokens a second, at most ``capacity`` saved up.
-
-    :meth:`acquire` takes a token, waiting (outside the lock) for one if none is left; waiting
-    callers are served in the order they asked.
-
-    Parameters
-    ----------
-    rate
-        Tokens added per second.
-    capacity
-        The most tokens held (the largest burst); the bucket starts full.
-    clock, sleep
-        Monotonic time and waiting, injectable for tests.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        capacity: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not rate > 0 or capacity < 1:
-            raise ValueError("a token bucket needs rate > 0 and capacity >= 1")
-        self.rate = rate
-        self.capacity = capacity
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = float(capacity)
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take a token; return how long it waited, in seconds."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= 1.0  # below zero: reserved, to be waited for
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+        return check_http_url(url)
 
 
 class GorzdravClient:
-    """A client of the portal's JSON API (GET only).
+    """A client of the portal's JSON API (GET only), holding one connection pool.
 
     Each method returns the endpoint's :class:`~routing.adapters.gorzdrav.PortalAnswer` or raises
     a :class:`~routing.adapters.gorzdrav.GorzdravError`: :class:`TransportError`,
     :class:`~routing.adapters.gorzdrav.PortalError` (its subclass
     :class:`~routing.adapters.gorzdrav.PortalRetryableError` after the retries ran out) or
-    :class:`~routing.adapters.gorzdrav.GorzdravFormatError`.
+    :class:`~routing.adapters.gorzdrav.GorzdravFormatError`. Close it (or use it in a ``with``
+    block) to close its connections.
 
     Parameters
     ----------
     config
-        Timeouts, retries, rate limit and base URL.
+        Timeouts, deadline, retries, rate limit and base URL.
     sleep
         How to wait (backoff and rate limit), injectable for tests.
     """
@@ -273,17 +205,39 @@ class GorzdravClient:
     ) -> None:
         self.config = config or ClientConfig()
         self._zone = resolve_timezone(self.config.timezone)
-        self._sleep = sleep
         self._bucket = TokenBucket(self.config.rate_per_s, self.config.burst, sleep=sleep)
-        handlers: list[urllib.request.BaseHandler] = []
-        if not self.config.use_system_proxy:
-            handlers.append(urllib.request.ProxyHandler({}))
-        self._opener = urllib.request.build_opener(*handlers)
-        self._lock = threading.Lock()
-        self.requests = 0
-        """HTTP requests sent so far."""
-        self.retries = 0
+        self._http = HttpClient(
+            self.config,
+            name=SOURCE_NAME,
+            headers={"Accept": "application/json"},
+            throttle=self._bucket.acquire,
+            sleep=sleep,
+        )
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (retries and redirects included)."""
+        return self._http.requests
+
+    @property
+    def retries(self) -> int:
         """Requests that were retries."""
+        return self._http.retries
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ endpoints
 
@@ -324,75 +278,28 @@ class GorzdravClient:
     def _call(
         self, parts: tuple[str, ...], parser: Callable[[bytes, str], PortalAnswer[T]]
     ) -> PortalAnswer[T]:
-        path, url_path = _path(*parts), _url_path(*parts)
-        attempts = self.config.max_attempts
-        for attempt in range(attempts):
-            try:
-                return parser(self._get(path, url_path, retry=attempt > 0), path)
-            except (TransportError, PortalError) as error:
-                if not error.retryable or attempt + 1 == attempts:
-                    raise
-                wait = self.config.backoff(path, attempt)
-                logger.debug("%s: %s; retry %d in %.3f s", path, error, attempt + 1, wait)
-                self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        path = _path(*parts)
 
-    def _get(self, path: str, url_path: str, *, retry: bool) -> bytes:
-        self._bucket.acquire()
-        with self._lock:
-            self.requests += 1
-            self.retries += int(retry)
-        request = urllib.request.Request(
-            self.config.base_url + url_path,
-            headers={"Accept": "application/json", "User-Agent": f"patient-routing/{__version__}"},
-        )
-        timeout = self.config.timeout_s
+        def read(response: HttpResponse) -> PortalAnswer[T]:
+            return parser(response.body, path)
+
+        def portal_error(status: int, body: bytes) -> None:
+            """An HTTP error carrying the portal's error envelope raises the portal's error."""
+            if body:
+                with contextlib.suppress(GorzdravFormatError):
+                    read_envelope(body, path)
+
         try:
-            with self._opener.open(request, timeout=timeout) as response:
-                return _read(response, path)
-        except urllib.error.HTTPError as error:
-            try:
-                body = _read(error, path) if error.fp is not None else b""
-            except (OSError, http.client.HTTPException):
-                body = b""
-            finally:
-                error.close()
-            self._raise_status(path, error.code, body)
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, TimeoutError):
-                raise _timeout(path, timeout) from None
-            raise TransportError(
-                path, FailureKind.CONNECTION, "could not connect", retryable=True
-            ) from None
-        except TimeoutError:
-            raise _timeout(path, timeout) from None
-        except (OSError, http.client.HTTPException) as error:
-            raise TransportError(
-                path, FailureKind.CONNECTION, f"broken off ({type(error).__name__})", retryable=True
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _raise_status(path: str, status: int, body: bytes) -> None:
-        """An HTTP error: the portal's error envelope if it sent one, else the status."""
-        if body:
-            with contextlib.suppress(GorzdravFormatError):
-                read_envelope(body, path)  # raises the portal's error if it sent one
-        retryable = status >= 500 or status == 429
-        raise TransportError(path, FailureKind.HTTP_STATUS, f"HTTP {status}", retryable=retryable)
-
-
-def _timeout(path: str, timeout: float) -> TransportError:
-    return TransportError(
-        path, FailureKind.TIMEOUT, f"no answer within {timeout:g} s", retryable=True
-    )
-
-
-def _read(response: Any, path: str) -> bytes:
-    body: bytes = response.read(_MAX_BODY + 1)
-    if len(body) > _MAX_BODY:
-        raise GorzdravFormatError(f"{SOURCE_NAME} {path}", "", "answer larger than 64 MiB")
-    return body
+            return self._http.request(
+                "GET",
+                self.config.base_url + _url_path(*parts),
+                endpoint=path,
+                read=read,
+                on_error_status=portal_error,
+                retry_on=(PortalError,),
+            )
+        except HttpError as error:
+            raise TransportError.from_http(error) from None
 
 
 def _path(*parts: str) -> str:
@@ -711,6 +618,10 @@ class GorzdravSource:
         self.name = name
         self.last: CrawlResult | None = None
         """The result of the latest :meth:`fetch`, with its failures and request count."""
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self.client.close()
 
     def fetch(
         self,

@@ -36,6 +36,7 @@ from routing.adapters.source import (
     CombinedSource,
     SlotBatch,
     SlotSource,
+    SourceIssue,
     check_window,
     combine,
     select_slots,
@@ -44,7 +45,8 @@ from routing.domain import Slot, resolve_timezone
 from routing.domain.issues import issues_from_validation_error
 from routing.exceptions import InvalidInputError
 from routing.outputs.atomic import write_text
-from routing.problem import Problem, dump_problem, load_problem
+from routing.problem import Problem, dump_problem
+from routing.reading import read_problem
 
 __all__ = [
     "ProblemFileSource",
@@ -64,7 +66,9 @@ _COLLECTIONS = {"facilities": "facility", "slots": "slot"}
 class ProblemFileSource:
     """The facilities and slots of a problem file (its requests are ignored).
 
-    A problem file is read whole: any issue in it raises :class:`InvalidProblemError`.
+    The file is read record by record (:func:`~routing.problem.read_problem`): a bad facility or
+    slot, and a slot of a rejected facility, is an issue naming it and its field; the rest is
+    used. A file that cannot be read at all raises :class:`InvalidInputError`.
     """
 
     path: Path
@@ -83,9 +87,15 @@ class ProblemFileSource:
     ) -> SlotBatch:
         """The problem's slots starting in ``[start, end)``, with all its facilities."""
         check_window(start, end, record=self.name)
-        problem = load_problem(self.path, naive_timezone=self.timezone)
+        reading = read_problem(self.path, naive_timezone=self.timezone)
+        problem = reading.problem
         chosen = tuple(select_slots(problem.slots, start, end, services))
-        return SlotBatch(facilities=problem.facilities, slots=chosen)
+        issues = tuple(
+            SourceIssue.from_error(self.name, issue)
+            for issue in reading.issues
+            if not issue.record.startswith(("request", "pathway"))
+        )
+        return SlotBatch(facilities=problem.facilities, slots=chosen, issues=issues)
 
 
 def _csv_pair(first: Path, second: Path, timezone: str | None) -> CsvSource:

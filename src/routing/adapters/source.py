@@ -28,7 +28,7 @@ from pydantic import StringConstraints
 
 from nosology.pathway import FrozenModel, ServiceRef
 from routing.domain import Facility, Slot, record_name
-from routing.exceptions import InvalidInputError
+from routing.exceptions import InvalidInputError, NaiveDatetimeError
 
 __all__ = [
     "CombinedSource",
@@ -61,6 +61,11 @@ class SourceIssue(FrozenModel):
         What is wrong and what was expected; never an input value or patient data.
     retryable
         Whether trying again later may succeed (a network or server failure).
+    slot
+        The free slot this issue kept out of the batch (the id the source would have given it,
+        or the record's position when it had no usable id), else ``None``. A source names each
+        such slot in one issue only, so slots offered plus issues with a ``slot`` is the number
+        of free slots read.
     """
 
     source: _Text
@@ -68,6 +73,7 @@ class SourceIssue(FrozenModel):
     field: _Text
     reason: _Text
     retryable: bool = False
+    slot: _Text | None = None
 
     @classmethod
     def from_error(
@@ -293,7 +299,9 @@ class CombinedSource:
     """Several sources read as one: their batches merged by :func:`combine`.
 
     A source whose call fails with bad input or a network error does not stop the others: the
-    failure becomes an issue (``retryable`` for network errors).
+    failure becomes an issue (``retryable`` for network errors). Datetimes without offset and no
+    zone (:class:`~routing.exceptions.NaiveDatetimeError`) stop the whole read: the caller must
+    give a zone.
 
     Attributes
     ----------
@@ -318,6 +326,8 @@ class CombinedSource:
         for source in self.sources:
             try:
                 batches.append(source.fetch(start, end, services))
+            except NaiveDatetimeError:
+                raise  # the fix is the caller's (a zone), and half an import would mislead
             except InvalidInputError as error:
                 issue = SourceIssue.from_error(source.name, error)
                 batches.append(SlotBatch(issues=(issue,)))

@@ -32,6 +32,7 @@ from nosology.exceptions import NosologyError
 from nosology.pathway import Pathway
 from routing.batch.objective import priority_weight
 from routing.domain import RouteRequest
+from routing.exceptions import CalendarRangeError
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.compiled import check_pins, compile_request
@@ -43,6 +44,7 @@ from routing.solve.plan import (
     resolve_pathway,
     route_result,
 )
+from routing.solve.projection import check_request_dates
 from routing.solve.search import SearchLimits, search
 
 __all__ = [
@@ -420,6 +422,10 @@ def _entry(
     problem = pathway_problem(pathway)
     if problem is not None:
         return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, problem))
+    try:
+        check_request_dates(request, pathway, index.calendar)
+    except CalendarRangeError as exc:
+        return CohortEntry(n, request, weight, pathway, {}, _invalid(request, pathway, str(exc)))
     if not request.existing_bookings:
         return CohortEntry(n, request, weight, pathway)
     # Checked even when they may move: a booking of an unknown stage or slot is bad input.

@@ -62,6 +62,7 @@ from routing.outputs.terminal import (
     emit,
     verbosity,
 )
+from routing.problem import parse_json_document
 from routing.slot_index import SlotIndex
 
 __all__ = [
@@ -102,6 +103,8 @@ class CohortSources:
     travel: TravelModel | None = None
     timezone: str | None = None
     rejected: list[str] = field(default_factory=list)
+    failed: dict[str, set[str]] = field(default_factory=dict)
+    """Collection → the ids of its records that were rejected (for the references to them)."""
 
 
 _MODELS: dict[str, tuple[str, type[BaseModel]]] = {
@@ -128,16 +131,27 @@ def _files(sources: list[str]) -> Iterator[Path]:
 
 def _document(path: Path) -> Mapping[str, Any]:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = parse_json_document(path.read_bytes(), label=str(path))
     except OSError as exc:
         raise _BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise _BadInputError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise _BadInputError(f"{path}: not valid JSON (line {exc.lineno})") from None
+    except InvalidInputError as exc:
+        raise _BadInputError(str(exc)) from None
     if not isinstance(raw, dict):
         raise _BadInputError(f"{path}: expected a JSON object with the problem's fields")
     return raw
+
+
+def _reject(sources: CohortSources, key: str, item: Any, text: str) -> None:
+    sources.rejected.append(text)
+    if isinstance(item, dict) and isinstance(item.get("id"), str):
+        sources.failed.setdefault(key, set()).add(item["id"])
+
+
+def _missing(sources: CohortSources, key: str, record_id: str) -> str:
+    noun = _MODELS[key][0]
+    if record_id in sources.failed.get(key, set()):
+        return f"{noun} {record_id!r} was rejected"
+    return f"unknown {noun} {record_id!r}"
 
 
 def _add(sources: CohortSources, label: str, raw: Mapping[str, Any]) -> None:
@@ -169,10 +183,10 @@ def _add(sources: CohortSources, label: str, raw: Mapping[str, Any]) -> None:
                 record = model.model_validate(item, context=context)
             except ValidationError as exc:
                 for issue in issues_from_validation_error(exc, item, {}, root=name).issues:
-                    sources.rejected.append(f"{label}: {issue}")
+                    _reject(sources, key, item, f"{label}: {issue}")
                 continue
             except InvalidInputError as exc:
-                sources.rejected.append(f"{label}: {exc}")
+                _reject(sources, key, item, f"{label}: {exc}")
                 continue
             record_id = getattr(record, "id")  # noqa: B009 - every model here has an id
             if record_id in target:
@@ -195,20 +209,43 @@ def read_sources(paths: list[str]) -> CohortSources:
         _add(sources, str(path), _document(path))
     for slot_id, slot in list(sources.slots.items()):
         if slot.facility_id not in sources.facilities:
-            sources.rejected.append(
-                f"slot {slot_id!r}: facility_id: unknown facility {slot.facility_id!r}"
-            )
+            reason = _missing(sources, "facilities", slot.facility_id)
+            issue = InvalidInputError(record_name("slot", slot_id), "facility_id", reason)
+            sources.rejected.append(str(issue))
+            sources.failed.setdefault("slots", set()).add(slot_id)
             del sources.slots[slot_id]
     for request_id, request in list(sources.requests.items()):
-        patient = request.patient
-        named = set(patient.allowed_facilities or ()) | set(patient.preferred_facilities)
-        unknown = sorted(named - set(sources.facilities))
-        if unknown:
-            sources.rejected.append(
-                f"request {request_id!r}: patient: unknown facility {unknown[0]!r}"
-            )
+        broken = _broken_reference(sources, request)
+        if broken is not None:
+            issue = InvalidInputError(record_name("request", request_id), *broken)
+            sources.rejected.append(str(issue))
             del sources.requests[request_id]
     return sources
+
+
+def _broken_reference(sources: CohortSources, request: RouteRequest) -> tuple[str, str] | None:
+    """The first reference of a request to a missing or rejected record: ``(field, reason)``."""
+    patient = request.patient
+    unknown = sorted(set(patient.allowed_facilities or ()) - set(sources.facilities))
+    if unknown:
+        return "patient.allowed_facilities", _missing(sources, "facilities", unknown[0])
+    for position, facility_id in enumerate(patient.preferred_facilities):
+        if facility_id not in sources.facilities:
+            field_name = f"patient.preferred_facilities.{position}"
+            return field_name, _missing(sources, "facilities", facility_id)
+    for stage_id, slot_id in request.existing_bookings.items():
+        # An unknown slot is the cohort's to report (it says why the booking cannot be kept);
+        # a slot that was rejected here is reported as such.
+        if slot_id not in sources.slots and slot_id in sources.failed.get("slots", set()):
+            return f"existing_bookings.{stage_id}", _missing(sources, "slots", slot_id)
+    pathway_id = request.pathway_id
+    if (
+        request.pathway is None
+        and pathway_id in sources.failed.get("pathways", set())
+        and pathway_id not in sources.pathways
+    ):
+        return "pathway_id", _missing(sources, "pathways", pathway_id)
+    return None
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -278,6 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except InvalidInputError as exc:
         raise _BadInputError(str(exc)) from None
+    sources.rejected.extend(f"slot index: {issue}" for issue in index.issues)
     bar = None if verbosity(args) < 0 else BatchProgressDisplay()
     try:
         result = plan_batch(

@@ -121,6 +121,9 @@ class BatchResult(FrozenModel):
         The two lower bounds.
     moved
         Requests whose existing bookings the plan changes (only with moving allowed).
+    input_issues
+        Records of the slot index left out, each naming its record and field (a slot outside
+        the calendar's span; see :attr:`SlotIndex.issues`).
     """
 
     status: SolveStatus
@@ -141,6 +144,7 @@ class BatchResult(FrozenModel):
     improvements: NonNegativeInt
     polished: NonNegativeInt = 0
     """Routes planned again for the secondary objectives (see ``polish_share``)."""
+    input_issues: tuple[str, ...] = ()
     runtime_seconds: float
 
 
@@ -374,6 +378,7 @@ class _Engine:
             no_competition_bound=nc_bound,
             capacity_bound=cap_bound,
             moved=self.moved(plan),
+            input_issues=tuple(str(issue) for issue in cohort.index.issues),
             seed=self.seed,
             workers=self.workers,
             iterations=self.iterations,

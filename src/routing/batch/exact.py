@@ -15,8 +15,10 @@ Constraints
   (:class:`~routing.solve.timeaxis.TimeAxis`), exact because ``X`` is a single point;
 - same-day rules of in-person stages (as :mod:`routing.solve.search`): at most
   ``max_visits_per_day`` a day, a stage with ``shares_day = False`` alone on its day, no two
-  overlapping, and room to travel between two visits of one day (pairwise: exact when travel
-  times obey the triangle inequality, which :func:`supports_exact` requires).
+  overlapping, and room to travel between two visits, on one day or on two dates across
+  midnight (a visit until 00:05 and one at 00:20): ``start_b >= end_a + travel(a, b)`` for every
+  pair in time order, exact for consecutive visits when travel times obey the triangle
+  inequality, which :func:`supports_exact` requires.
 
 Objective
 ---------
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,6 +106,7 @@ class _Model:
         for p in self.patients:
             self._links(p)
             self._same_day(p)
+            self._across_midnight(p)
             self._objective_terms(p)
 
     # -- variables -------------------------------------------------------------------------
@@ -215,6 +219,31 @@ class _Model:
                             )
                             if clash:
                                 m.add(p.x[a][ca] + p.x[b][cb] <= 1)
+
+    def _across_midnight(self, p: _Patient) -> None:
+        """Pairs of in-person candidates on two dates that overlap or leave too little time to
+        travel: only a visit that ends less than the dearest trip before the next midnight (or
+        after it) can meet one of a later date."""
+        m = self.model
+        stages = p.cr.stages
+        axis = p.cr.axis
+        table = self.cohort.index.travel_table
+        reach = max((max(row) for row in table), default=0)
+        in_person = [s for s, st in enumerate(stages) if st.in_person]
+        for a in in_person:
+            sa = stages[a]
+            for b in in_person:
+                if b == a:
+                    continue
+                sb = stages[b]
+                for ca, (e1, day, f1) in enumerate(zip(sa.end, sa.day, sa.facility, strict=True)):
+                    midnight = axis.first_minute(day + 1)
+                    if e1 + reach <= midnight:
+                        continue
+                    first = bisect_left(sb.start, midnight)
+                    for cb in range(first, bisect_left(sb.start, e1 + reach, lo=first)):
+                        if e1 + table[f1][sb.facility[cb]] > sb.start[cb]:
+                            m.add(p.x[a][ca] + p.x[b][cb] <= 1)
 
     # -- objective -------------------------------------------------------------------------
     def _objective_terms(self, p: _Patient) -> None:

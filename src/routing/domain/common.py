@@ -42,8 +42,8 @@ __all__ = [
 NAIVE_TIMEZONE_KEY = "naive_timezone"
 """The validation-context key holding the :class:`~datetime.tzinfo` for naive datetimes."""
 
-RecordId = Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=200)]
-"""The id of a facility, slot or request: non-empty, without whitespace."""
+RecordId = Annotated[str, StringConstraints(pattern=r"^[^\s\x00-\x1f\x7f]+$", max_length=200)]
+"""The id of a facility, slot or request: non-empty, without whitespace or control characters."""
 
 PatientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
 """A pseudonymous patient id: letters, digits, ``-`` and ``_`` only."""

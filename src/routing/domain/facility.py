@@ -6,9 +6,9 @@ from datetime import date
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, Strict, StringConstraints, field_validator
 
-from nosology.pathway import FrozenModel, ServiceRef
+from nosology.pathway import FrozenModel, PlainText, ServiceRef
 from routing.domain.common import RecordId
 from routing.domain.geo import GeoPoint
 
@@ -37,10 +37,12 @@ class Facility(FrozenModel):
     """
 
     id: RecordId
-    name: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    name: Annotated[
+        PlainText, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)
+    ]
     location: GeoPoint | None = None
-    district: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    level: Annotated[int, Field(ge=1, le=3)]
+    district: Annotated[PlainText, StringConstraints(min_length=1, max_length=200)] | None = None
+    level: Annotated[int, Strict(), Field(ge=1, le=3)]
     services: tuple[ServiceRef, ...] = ()
     days_off: tuple[date, ...] = ()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import asin, cos, radians, sin, sqrt
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from nosology.pathway import FrozenModel
 
@@ -26,8 +26,8 @@ class GeoPoint(FrozenModel):
         Longitude, in ``[-180, 180]``.
     """
 
-    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    lat: Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False)]
 
     def distance_km(self, other: GeoPoint) -> float:
         """The great-circle (haversine) distance to ``other`` in kilometres.

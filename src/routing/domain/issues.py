@@ -1,7 +1,8 @@
 """Turning pydantic's validation errors into :class:`~routing.exceptions.InvalidInputError` issues.
 
 Each issue names the record (by its id where the input gives a usable one, else by its position)
-and the field, and says what was expected. Input values are never echoed.
+and the field, and says what was expected. Input values are never echoed: the offending value
+is kept on the issue's :attr:`~routing.exceptions.InvalidInputError.value` only.
 """
 
 from __future__ import annotations
@@ -20,8 +21,43 @@ _REASONS = {
     "timezone_aware": "a datetime without a UTC offset: add one (e.g. +03:00) or give a 'timezone'",
     "extra_forbidden": "unknown field",
     "missing": "required",
+    "int_type": "expected a whole number (not true/false, a string or a decimal)",
+    "int_parsing_size": "the number is too large",
+    "float_type": "expected a number (not true/false or a string)",
+    "finite_number": "expected a finite number (not NaN or Infinity)",
 }
 """Clearer wording for a few pydantic error types."""
+
+
+_PRIVATE_KEYS = frozenset({"reference_dates"})
+"""Mappings whose keys are personal (a ``last_menstrual_period`` key tells of a pregnancy): a
+location names such a key by its position (``reference_dates.#0``), never by its text."""
+
+
+def _mask(loc: tuple[int | str, ...], raw: Any) -> tuple[int | str, ...]:
+    """``loc`` with every key of a private mapping replaced by its position in ``raw``."""
+    masked: list[int | str] = []
+    current: Any = raw
+    hide_next = False
+    for part in loc:
+        if hide_next and isinstance(part, str) and part != "[key]":
+            position = "?"
+            if isinstance(current, Mapping):
+                keys = list(current)
+                position = str(keys.index(part)) if part in keys else "?"
+            masked.append(f"#{position}")
+            current = current.get(part) if isinstance(current, Mapping) else None
+            hide_next = False
+            continue
+        hide_next = part in _PRIVATE_KEYS
+        masked.append(part)
+        if isinstance(current, Mapping):
+            current = current.get(part)
+        elif isinstance(current, Sequence) and not isinstance(current, str):
+            current = current[part] if isinstance(part, int) and part < len(current) else None
+        else:
+            current = None
+    return tuple(masked)
 
 
 def _locate(
@@ -66,12 +102,12 @@ def issues_from_validation_error(
         How to name the document itself, for errors outside the collections.
     """
     issues: list[InvalidInputError] = []
-    for detail in error.errors(include_url=False, include_input=False):
+    for detail in error.errors(include_url=False):
         cause = detail.get("ctx", {}).get("error")
         if isinstance(cause, InvalidProblemError):
             issues.extend(cause.issues)
             continue
-        record, inner = _locate(tuple(detail["loc"]), raw, collections, root)
+        record, inner = _locate(_mask(tuple(detail["loc"]), raw), raw, collections, root)
         field = ".".join(str(part) for part in inner)
         if isinstance(cause, InvalidInputError):
             reason = cause.reason
@@ -81,5 +117,5 @@ def issues_from_validation_error(
             reason = str(cause)
         else:
             reason = _REASONS.get(detail["type"], detail["msg"])
-        issues.append(InvalidInputError(record, field, reason))
+        issues.append(InvalidInputError(record, field, reason, value=detail.get("input")))
     return InvalidProblemError(issues)

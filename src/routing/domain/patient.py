@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import PositiveInt, StringConstraints, field_serializer, model_validator
+from pydantic import Field, Strict, StringConstraints, field_serializer, model_validator
 
-from nosology.pathway import FrozenModel
+from nosology.pathway import FrozenModel, PlainText
 from routing.domain.common import Instant, PatientId, RecordId, record_name
 from routing.domain.geo import GeoPoint
 from routing.exceptions import InvalidInputError
@@ -60,9 +60,9 @@ class Patient(FrozenModel):
 
     id: PatientId
     location: GeoPoint | None = None
-    district: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    district: Annotated[PlainText, StringConstraints(min_length=1, max_length=200)] | None = None
     unavailable: tuple[Period, ...] = ()
-    max_visits_per_day: PositiveInt = 2
+    max_visits_per_day: Annotated[int, Strict(), Field(ge=1, le=24)] = 2
     allowed_facilities: frozenset[RecordId] | None = None
     preferred_facilities: tuple[RecordId, ...] = ()
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Any, Self
 
-from pydantic import Field, PositiveInt, StringConstraints, model_validator
+from pydantic import Field, Strict, StringConstraints, model_validator
 
 from nosology.pathway import FrozenModel, Pathway
 from routing.domain.common import Instant, LowerId, RecordId, Region, record_name
@@ -15,7 +15,10 @@ from routing.exceptions import InvalidInputError
 
 __all__ = ["RouteRequest"]
 
-DiagnosisCode = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+DiagnosisCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+"""A raw diagnosis code as given: checked against the registry later, never echoed."""
 
 
 class RouteRequest(FrozenModel):
@@ -57,8 +60,8 @@ class RouteRequest(FrozenModel):
     referral: Instant
     reference_dates: dict[LowerId, date] = Field(default_factory=dict)
     region: Region = "RU-SPE"
-    horizon_days: Annotated[PositiveInt, Field(le=3660)] = 90
-    priority: int = 0
+    horizon_days: Annotated[int, Strict(), Field(ge=1, le=3660)] = 90
+    priority: Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)] = 0
     existing_bookings: dict[LowerId, RecordId] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Self
 
-from pydantic import PositiveInt, StringConstraints, model_validator
+from pydantic import Field, Strict, StringConstraints, model_validator
 
-from nosology.pathway import FrozenModel, ServiceRef, VisitMode
+from nosology.pathway import FrozenModel, PlainText, ServiceRef, VisitMode
 from routing.domain.common import Instant, RecordId, record_name
 from routing.exceptions import InvalidInputError
 
-__all__ = ["Slot"]
+__all__ = ["MAX_CAPACITY", "Slot"]
+
+MAX_CAPACITY = 10_000
+"""The most patients one slot may take (a group session, a screening day)."""
 
 
 class Slot(FrozenModel):
@@ -28,7 +31,7 @@ class Slot(FrozenModel):
     start, end
         Timezone-aware; ``end`` after ``start``.
     capacity
-        How many patients it takes (usually 1).
+        How many patients it takes (usually 1; at most :data:`MAX_CAPACITY`).
     resource
         The doctor, room or device it books, if known.
     mode
@@ -40,8 +43,8 @@ class Slot(FrozenModel):
     service: ServiceRef
     start: Instant
     end: Instant
-    capacity: PositiveInt = 1
-    resource: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    capacity: Annotated[int, Strict(), Field(ge=1, le=MAX_CAPACITY)] = 1
+    resource: Annotated[PlainText, StringConstraints(min_length=1, max_length=200)] | None = None
     mode: VisitMode = VisitMode.IN_PERSON
 
     @model_validator(mode="after")

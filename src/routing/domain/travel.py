@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import ceil
 from typing import Annotated
 
-from pydantic import Field, NonNegativeInt
+from pydantic import Field, Strict
 
 from nosology.pathway import FrozenModel
 from routing.domain.common import RecordId
@@ -13,6 +13,8 @@ from routing.domain.facility import Facility
 from routing.domain.geo import GeoPoint
 
 __all__ = ["TravelModel"]
+
+_Minutes = Annotated[int, Strict(), Field(ge=0, le=100_000)]
 
 
 class TravelModel(FrozenModel):
@@ -34,10 +36,10 @@ class TravelModel(FrozenModel):
         Assumed when a location is missing and the matrix has no entry.
     """
 
-    speed_kmh: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 20.0
-    overhead_minutes: NonNegativeInt = 15
-    matrix: dict[RecordId, dict[RecordId, NonNegativeInt]] = Field(default_factory=dict)
-    unknown_minutes: NonNegativeInt = 60
+    speed_kmh: Annotated[float, Strict(), Field(gt=0, le=1000, allow_inf_nan=False)] = 20.0
+    overhead_minutes: _Minutes = 15
+    matrix: dict[RecordId, dict[RecordId, _Minutes]] = Field(default_factory=dict)
+    unknown_minutes: _Minutes = 60
 
     def __hash__(self) -> int:
         return hash((self.speed_kmh, self.overhead_minutes, self.unknown_minutes, len(self.matrix)))

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from graphlib import CycleError, TopologicalSorter
 from typing import Final, TypeVar, cast
 
@@ -20,8 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from nosology.pathway import EventPoint, LagUnit, Pathway, Stage, VisitMode, parse_event
+from routing.calendar import WorkingCalendar
 from routing.domain import GeoPoint, RouteRequest
 from routing.slot_index import SlotIndex
+from routing.solve.projection import check_request_dates
 from routing.solve.thinning import THINNED, nearest_per_day
 from routing.solve.timeaxis import TimeAxis, time_axis
 
@@ -182,16 +184,21 @@ def compile_request(
     day for each stage that is not pinned (:func:`~routing.solve.thinning.nearest_per_day`;
     0 keeps all).
 
+    Periods the patient is unavailable are clipped to the calendar's span (no slot lies outside
+    it).
+
     Raises
     ------
     CalendarRangeError
-        If the referral lies outside the years the index's calendar knows.
+        If the referral, or a reference date the pathway's windows read, lies outside the
+        index's calendar (:func:`~routing.solve.projection.check_request_dates`).
     """
     if per_day < 0:
         raise ValueError(f"request {request.id}: per_day must be at least 0, not {per_day}")
     if pins is not None:
         check_pins(request, pathway, index, pins)
     calendar = index.calendar
+    check_request_dates(request, pathway, calendar)
     axis = time_axis(calendar)
     referral = calendar.minute_of(request.referral)
     referral_day = axis.day_of(referral)
@@ -209,7 +216,7 @@ def compile_request(
     fac_allowed = _facility_mask(index, allowed)
     fac_preferred_array = _facility_mask(index, frozenset(preferred))
     busy = [
-        (calendar.minute_of(p.start), calendar.minute_of(p.end))
+        (_clipped_minute(calendar, axis, p.start), _clipped_minute(calendar, axis, p.end))
         for p in patient.unavailable
         if p.end > request.referral
     ]
@@ -345,6 +352,13 @@ def compile_request(
         problems=problems,
         precedes=precedes,
     )
+
+
+def _clipped_minute(calendar: WorkingCalendar, axis: TimeAxis, moment: datetime) -> int:
+    """The minute of ``moment``; before the span ``-1``, after it the span's end minute."""
+    if calendar.covers(moment):
+        return calendar.minute_of(moment)
+    return -1 if calendar.local_date(moment) < calendar.first_date else axis.end_minute
 
 
 def check_pins(

@@ -12,6 +12,10 @@ may not share a day go alone.
 With :func:`joining_travel`, the joiners instead go to the visited days themselves, each day
 within its room and adding at least the largest of its joiners' additions.
 
+These bounds see each day on its own. The travel rule between consecutive visits on two dates
+(a visit near midnight and one early the next date) is checked by the search as feasibility: it
+only removes routes, so the bounds stay valid (they may be weaker, never wrong).
+
 The search calls :func:`new_day_travel` with at most a dozen stages; the partition is found by a
 memoised recursion over bit masks. :func:`chronological_travel` is the same bound day by day: it
 also knows which days each stage may use and which stage must come first, and is dearer; the

@@ -23,11 +23,13 @@ from nosology.pathway import Pathway
 from nosology.resolve import pathway_for
 from nosology.temporal import compile_pathway
 from routing.domain import RouteRequest
+from routing.exceptions import CalendarRangeError
 from routing.live import LiveSlots
 from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.explain import deadline_outcomes, waits_and_chain
+from routing.solve.projection import projection_warnings
 from routing.solve.search import SearchLimits, SearchOutcome, search
 
 __all__ = [
@@ -141,8 +143,10 @@ def plan_route(
     RouteResult
         OPTIMAL only when the search proved it; FEASIBLE with the best bound when a limit cut it
         short; INFEASIBLE with reasons; INVALID when the request cannot be planned as given.
-        Requests are never rejected by exceptions for reasons of their content; programming
-        errors and a referral outside the calendar's years still raise.
+        Requests are never rejected by exceptions for reasons of their content: a referral or
+        reference date outside the calendar's span (the sensible range of dates) makes the
+        result INVALID, its reason naming the field. A result that relies on a projected
+        calendar year says so in its ``warnings``.
     """
     opts = options or SolveOptions()
     started = time.perf_counter()
@@ -152,7 +156,10 @@ def plan_route(
         index = index.index
     try:
         pathway = _pathway_or_invalid(request, catalogue, pathways)
-        cr = compile_request(request, pathway, index, blocked, merge_twins=True)
+        try:
+            cr = compile_request(request, pathway, index, blocked, merge_twins=True)
+        except CalendarRangeError as exc:
+            raise _InvalidRequestError(str(exc), pathway.id) from None
         if cr.problems:
             raise _InvalidRequestError("; ".join(cr.problems), pathway.id)
     except _InvalidRequestError as exc:
@@ -231,6 +238,7 @@ def route_result(cr: CompiledRequest, outcome: SearchOutcome, started: float) ->
                 referral=request.referral,
                 status=SolveStatus.INFEASIBLE,
                 reasons=_infeasible_reasons(cr, outcome),
+                warnings=projection_warnings(cr.index.calendar, request, {}),
                 runtime_seconds=time.perf_counter() - started,
             )
         return RouteResult(
@@ -241,6 +249,7 @@ def route_result(cr: CompiledRequest, outcome: SearchOutcome, started: float) ->
             status=SolveStatus.TIME_LIMIT,
             bound=_objective(outcome.root_bound),
             reasons=(f"stopped at the {outcome.limit_hit} before any route was found",),
+            warnings=projection_warnings(cr.index.calendar, request, {}),
             runtime_seconds=time.perf_counter() - started,
         )
     assert outcome.key is not None
@@ -291,6 +300,7 @@ def route_result(cr: CompiledRequest, outcome: SearchOutcome, started: float) ->
         waits=waits,
         critical_chain=chain,
         reasons=reasons,
+        warnings=projection_warnings(index.calendar, request, times, deadlines),
         runtime_seconds=time.perf_counter() - started,
     )
 
@@ -307,8 +317,8 @@ def _infeasible_reasons(cr: CompiledRequest, outcome: SearchOutcome) -> tuple[st
     if outcome.failure is None:
         return (
             "every combination of free slots that meets the lags breaks a same-day rule "
-            "(visits a day, travel between facilities, overlapping visits or a stage that "
-            "must have its own day)",
+            "(visits a day, travel between facilities, also across midnight, overlapping "
+            "visits or a stage that must have its own day)",
         )
     stage_index, rule = outcome.failure
     st = cr.stages[stage_index]

@@ -6,6 +6,15 @@ stage's start and end (:mod:`routing.solve.timeaxis`), which removes every candi
 completion of the partial route could use; the bounds of a stage skip candidates that the
 same-day rules exclude next to the stages already assigned (forward checking). A node is pruned
 when its lower bound on the lexicographic objective is not better than the best route found.
+
+The same-day rules: at most ``max_visits_per_day`` in-person visits and a stage that needs its own
+day alone, per local date of start; no two in-person visits overlap; and between consecutive
+in-person visits in time order, whatever their dates, ``next start >= previous end + travel``
+(a visit from 23:30 to 00:05 and one at 00:20 need the trip between them). With travel times
+that obey the triangle inequality that holds for every pair of visits in time order, so candidates
+are checked pairwise against the assigned visits; otherwise complete routes are checked between
+consecutive visits only. The objective still counts travel per day, as tours from home. A rule
+between visits only removes routes, so every bound below stays valid.
 When the search ends without hitting a limit, the best route is proven optimal (or, with none,
 the request infeasible).
 
@@ -79,6 +88,7 @@ _BOOKINGS: Final = (
     "non_preferred",
     "exclusive_days",
     "open_in_person",
+    "late_reach",
 )
 """The attributes of :class:`_Search` that :meth:`~_Search.assign` changes."""
 _NO_KEY: Final[Key] = (_INF, _INF, _INF, _INF)
@@ -213,6 +223,12 @@ class _Search:
         """Days holding an assigned in-person stage that does not share its day."""
         self.open_in_person = sum(1 for st in self.stages if st.in_person)
         """In-person stages not assigned yet."""
+        self.reach = int(cr.index.travel_minutes.max()) if self.metric and self.travel else 0
+        """The most time a visit may need after an earlier one ends before it starts (the
+        dearest trip between facilities; 0 when travel is checked only on whole routes)."""
+        self.late_reach: list[int] = []
+        """``end + reach`` of each assigned in-person visit that reaches past its day's end, in
+        order: only these can constrain a visit on a later day (the travel rule across midnight)."""
         self.incident: list[list[int]] = [[] for _ in range(self.k)]
         for n, link in enumerate(cr.links):
             for stage in {link.x_stage, link.y_stage}:
@@ -375,11 +391,19 @@ class _Search:
         )
 
     def usable(self, i: int, c: int) -> bool:
-        """:meth:`compatible`, with a fast path for days that hold no assigned visit."""
+        """:meth:`compatible`, with a fast path for days that hold no assigned visit (and no
+        visit of another day within :attr:`reach` of the candidate)."""
         st = self.stages[i]
         if st.slot[c] in self.used_slots:
             return False
-        if not st.in_person or st.day[c] not in self.day_visits:
+        if not st.in_person:
+            return True
+        day = st.day[c]
+        if (
+            day not in self.day_visits
+            and (not self.late_reach or self.late_reach[-1] <= st.start[c])
+            and st.end[c] + self.reach <= self.axis.first_minute(day + 1)
+        ):
             return True
         return self.compatible(i, c)
 
@@ -390,7 +414,12 @@ class _Search:
 
     # -- bounds ------------------------------------------------------------------------------
     def day_tours(self, chosen: list[tuple[int, int]]) -> tuple[int, int, bool]:
-        """Visit days, travel and feasibility of the in-person bookings ``(stage, candidate)``."""
+        """Visit days, travel and feasibility of the in-person bookings ``(stage, candidate)``.
+
+        Travel counts each day's tour from home; feasibility asks room to travel between
+        consecutive visits in time order, on one day or across midnight (the last visit of a
+        day and the first of the next day visited), which also excludes overlaps.
+        """
         by_day: dict[int, list[tuple[int, int, int]]] = {}
         stages = self.stages
         for i, c in chosen:
@@ -400,7 +429,9 @@ class _Search:
         travel = 0
         ok = True
         home = self.home
-        for visits in by_day.values():
+        last_end = last_facility = -1
+        for day in sorted(by_day):
+            visits = by_day[day]
             visits.sort()
             if len(visits) > self.max_visits:
                 ok = False
@@ -411,6 +442,10 @@ class _Search:
                 travel += leg
                 if e1 + leg > s2:
                     ok = False
+            start, _, facility = visits[0]
+            if last_facility >= 0 and last_end + self.travel[last_facility][facility] > start:
+                ok = False  # from the last visit of the day before (across midnight)
+            _, last_end, last_facility = visits[-1]
         return len(by_day), travel, ok
 
     def lower_key(self, b: list[list[int]], best_completion: int) -> Key | None:
@@ -685,6 +720,7 @@ class _Search:
         self.travel_total = self.non_preferred = 0
         self.exclusive_days = set()
         self.open_in_person = sum(1 for st in self.stages if st.in_person)
+        self.late_reach = []
         try:
             yield
         finally:
@@ -1288,31 +1324,45 @@ class _Search:
         return (completion, days, travel, non_pref)
 
     def compatible(self, i: int, c: int) -> bool:
-        """Same-day rules between candidate ``c`` of stage ``i`` and the assigned stages."""
+        """The rules between candidate ``c`` of stage ``i`` and the assigned stages: visits a
+        day and a stage alone on its day (on the candidate's local date), no overlap, and room
+        to travel between facilities whatever the dates (a visit that ends near or after
+        midnight and one early the next day).
+
+        Travel is checked pairwise, which every route meets only when travel times obey the
+        triangle inequality; otherwise :meth:`full_key` checks it between consecutive visits.
+        """
         stages = self.stages
         st = stages[i]
         if st.slot[c] in self.used_slots:
             return False
+        if not st.in_person:
+            return True
         day = st.day[c]
-        visits = 1 if st.in_person else 0
+        visits = 1
         s, e, f = st.start[c], st.end[c], st.facility[c]
+        metric, reach, travel = self.metric, self.reach, self.travel
         for j, cj in enumerate(self.assigned):
             if cj < 0:
                 continue
             other = stages[j]
-            if other.day[cj] != day or not (st.in_person and other.in_person):
+            if not other.in_person:
                 continue
-            if not st.shares_day or not other.shares_day:
-                return False
-            visits += 1
             s2, e2, f2 = other.start[cj], other.end[cj], other.facility[cj]
-            if s < e2 and s2 < e:
-                return False
-            if self.metric:
-                if e <= s2 and e + self.travel[f][f2] > s2:
+            # Overlap and travel whatever the days (a visit near midnight and one on the next
+            # day); pairwise travel is sound only when travel times are a metric.
+            if e2 <= s:
+                if metric and e2 + reach > s and e2 + travel[f2][f] > s:
                     return False
-                if e2 <= s and e2 + self.travel[f2][f] > s:
+            elif e <= s2:
+                if metric and e + reach > s2 and e + travel[f][f2] > s2:
                     return False
+            else:
+                return False  # they overlap
+            if other.day[cj] == day:
+                if not st.shares_day or not other.shares_day:
+                    return False
+                visits += 1
         return visits <= self.max_visits
 
     # -- search ------------------------------------------------------------------------------
@@ -1634,6 +1684,9 @@ class _Search:
         day = st.day[c]
         visits = self.day_visits.setdefault(day, [])
         insort(visits, (st.start[c], st.end[c], st.facility[c]))
+        reach = st.end[c] + self.reach
+        if reach > self.axis.first_minute(day + 1):
+            insort(self.late_reach, reach)
         if not st.shares_day:
             self.exclusive_days.add(day)
         cost = self.tour(visits)
@@ -1653,6 +1706,9 @@ class _Search:
         day = st.day[c]
         visits = self.day_visits[day]
         visits.remove((st.start[c], st.end[c], st.facility[c]))
+        reach = st.end[c] + self.reach
+        if reach > self.axis.first_minute(day + 1):
+            self.late_reach.remove(reach)
         if not st.shares_day:
             self.exclusive_days.discard(day)
         old = self.tour_cost.pop(day)
