@@ -160,6 +160,7 @@ def test_plan_over_live_state_equals_plan_over_rebuilt_index(instance, data) -> 
         k: v.tolist() for k, v in built.by_service.items()
     }
     assert dict(live.index.slot_position) == built.slot_position
+    assert live.index.projected_slots == built.projected_slots
     free = {s.id for s in live.free_slots()}
     assert free == {s for s in model.capacity if model.free(s) > 0}
     assert live.blocked().tolist() == [model.free(s.id) == 0 for s in order]
@@ -394,3 +395,14 @@ def test_plan_batch_over_live_state_stays_within_the_free_places(
         assert used.count(slot_id) <= n
     assert len(used) == min(patients, sum(free.values()))
     assert live.snapshot() == before
+
+
+def test_added_slots_in_projected_years_count_as_projected() -> None:
+    """A slot added in a projected calendar year counts in the index's projected slots."""
+    live = _live(n=1)
+    live.add(slot("P1", "a", "2030-03-12"))
+    live.add(slot("P0", "a", DAYS[2]))
+    assert live.index.projected_slots == 1
+    rebuilt = SlotIndex.build([facility("F1")], [live.slot(i) for i in ("S0", "P1", "P0")])
+    assert rebuilt.projected_slots == 1
+    assert live.index.warnings == rebuilt.warnings
