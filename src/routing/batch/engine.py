@@ -221,6 +221,7 @@ def plan_batch(
     started = time.perf_counter()
     if not 0 <= polish_share < 1:
         raise ValueError("polish_share must be in [0, 1)")
+    capacity: IntArray | None = None
     if isinstance(cohort_input, Problem):
         problem = cohort_input
         index = SlotIndex.build(
@@ -233,7 +234,6 @@ def plan_batch(
         pathways = {**{p.id: p for p in problem.pathways}, **(pathways or {})}
     else:
         requests, given = cohort_input
-        capacity = None
         if isinstance(given, LiveSlots):
             capacity = _live_capacity(requests, given)
         index = given.index if isinstance(given, LiveSlots) else given
