@@ -483,7 +483,7 @@ class _Engine:
         for i, slots in sorted(outcome.routes.items()):
             result = cohort.route_fixed(i, slots)
             if result is None:
-                logger.warning(
+                logger.debug(
                     "request %s: the exact model's route fails a rule", cohort.entries[i].request.id
                 )
             else:
@@ -492,10 +492,10 @@ class _Engine:
             if candidate.results[i] is None:
                 candidate.plan(i, self.alone)
         if not candidate.check_capacity():
-            logger.warning("the exact model's plan breaks a capacity; it is not used")
+            logger.debug("the exact model's plan breaks a capacity; it is not used")
             return plan, bound
         if candidate.total() != outcome.objective:
-            logger.warning(
+            logger.debug(
                 "the exact model's plan evaluates to %s, not %s",
                 candidate.total(),
                 outcome.objective,
