@@ -3,11 +3,11 @@
 A contended cohort for ``routing batch --example``: 30 patients referred over one working week in
 a generated Saint Petersburg-like region (:func:`routing.region.generate_region`: the real
 districts, real and synthetic facilities, synthetic slots), on three pathways with tight
-deadlines (suspected cancer, lung cancer, suspected cardiovascular disease), over 30 working days
-of slots whose specialist capacity barely exceeds the demand (``contention`` 0.85). Planning them one
-by one in arrival order, first come, first served, leaves patients without a route and misses
-deadlines that the batch plan meets. Every parameter, the seed included, is recorded in
-:data:`PARAMETERS`. Run from the repository root::
+deadlines (suspected cancer, lung cancer, suspected cardiovascular disease), over 30 working
+days of slots whose specialist capacity barely exceeds the demand (``contention`` 0.85).
+Planning them one by one in arrival order, first come, first served, leaves a patient without a
+route and misses deadlines that the batch plan meets. Every parameter, the seed included, is
+recorded in :data:`PARAMETERS`. Run from the repository root::
 
     python examples/make_batch_example.py            # writes the package's example file
     python examples/make_batch_example.py --check    # exit 1 if the committed file differs

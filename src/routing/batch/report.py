@@ -30,14 +30,14 @@ from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 
 __all__ = [
+    "STATUS_ORDER",
+    "UNKNOWN_DEADLINES",
     "BatchReport",
     "Bottleneck",
     "CompletionStats",
     "Compliance",
     "Gap",
     "Unplanned",
-    "STATUS_ORDER",
-    "UNKNOWN_DEADLINES",
     "build_report",
     "header_status",
     "plan_document",

@@ -7,10 +7,11 @@ facilities with ids starting ``synthetic-`` are made up, and so is every slot. T
 generated, seeded, by ``examples/make_lung_example.py`` in the source repository. ``routing plan
 --example`` plans it.
 
-``contended_spb``: the batch example (``routing batch --example``): 30 patients on three pathways
-with tight deadlines in a generated Saint Petersburg-like region whose specialist slots barely exceed
-the demand, so that planning them together beats first come, first served. Generated, seeded,
-by ``examples/make_batch_example.py`` from :func:`routing.region.generate_region`.
+``contended_spb``: the batch example (``routing batch --example``): 30 patients on three
+pathways with tight deadlines in a generated Saint Petersburg-like region whose specialist slots
+barely exceed the demand, so that planning them together beats first come, first served.
+Generated, seeded, by ``examples/make_batch_example.py`` from
+:func:`routing.region.generate_region`.
 """
 
 from __future__ import annotations
