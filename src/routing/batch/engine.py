@@ -64,7 +64,7 @@ from routing.batch.bounds import (
     no_competition_routes,
     patient_bound,
 )
-from routing.batch.cohort import Cohort, build_cohort
+from routing.batch.cohort import Cohort, CohortEntry, build_cohort
 from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
@@ -117,6 +117,9 @@ class BatchResult(FrozenModel):
         The two lower bounds.
     moved
         Requests whose existing bookings the plan changes (only with moving allowed).
+    deadline_ids
+        Per request, the ids of its pathway's soft deadlines in force on its referral day
+        (empty without a pathway): what a report counts as missed for a patient without a route.
     """
 
     status: SolveStatus
@@ -128,6 +131,7 @@ class BatchResult(FrozenModel):
     fcfs_routes: tuple[RouteResult, ...]
     alone_routes: tuple[RouteResult, ...]
     weights: tuple[int, ...]
+    deadline_ids: tuple[tuple[str, ...], ...] = ()
     no_competition_bound: BatchBound
     capacity_bound: BatchBound
     moved: tuple[str, ...] = ()
@@ -342,6 +346,7 @@ class _Engine:
             fcfs_routes=tuple(self.final(fcfs)),
             alone_routes=tuple(alone),
             weights=tuple(e.weight for e in cohort.entries),
+            deadline_ids=tuple(self.soft_deadline_ids(e) for e in cohort.entries),
             no_competition_bound=nc_bound,
             capacity_bound=cap_bound,
             moved=self.moved(plan),
@@ -501,6 +506,17 @@ class _Engine:
                 outcome.objective,
             )
         return (candidate if candidate.total() < plan.total() else plan), bound
+
+    def soft_deadline_ids(self, entry: CohortEntry) -> tuple[str, ...]:
+        """The ids of ``entry``'s soft deadlines in force on its referral day."""
+        if entry.pathway is None:
+            return ()
+        day = self.cohort.index.calendar.local_date(entry.request.referral)
+        return tuple(
+            d.id
+            for d in entry.pathway.deadlines
+            if not d.hard and d.applies_on(day, entry.request.region)
+        )
 
     def capacity_bound(self, nc_bound: BatchBound, exact_max: int, plan: Assignment) -> BatchBound:
         cohort = self.cohort

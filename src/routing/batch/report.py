@@ -1,11 +1,25 @@
 """The report of a batch plan: what was planned, deadline compliance, bounds and bottlenecks.
 
 :func:`build_report` compares the plan with first-come-first-served (today's practice) side by
-side: patients planned, deadline compliance per pathway and per deadline, time to completion
-(median, 90th percentile, maximum, mean, in days), the gap to both lower bounds, and the
-bottlenecks. A service or facility *binds* when a patient's fastest route alone used one of its
+side: patients planned, unplanned and invalid, deadline compliance per pathway and per deadline,
+time to completion (median, 90th percentile, maximum, mean, in days), the gap to both lower bounds,
+and the bottlenecks. A service or facility *binds* when a patient's fastest route alone used one of its
 slots that the plan has filled with other patients, and the patient completes later than alone;
-bottlenecks are ranked by those patients, then by how full their slots are.
+bottlenecks are ranked by those patients, then by how full their slots are, one row per service
+or facility.
+
+Every patient counts. A patient without a route (unplanned: infeasible, or over the time limit)
+has missed, or is at risk for, each of its deadlines: they count as measured and missed, so the
+headline rate's denominator is the same in the plan and first-come-first-served. The deadlines of
+a patient without a route are its pathway's soft deadlines in force on its referral day. Invalid
+requests (no pathway applies, or unreadable records) are counted apart and have no deadlines to
+measure.
+
+The header status is the weakest of the batch's own status and its routes' statuses, in the order
+OPTIMAL > FEASIBLE > TIME_LIMIT: a cohort proven optimal whose routes are FEASIBLE (each not
+the fastest of its pathway) is FEASIBLE, and a patient left unplanned by the time limit makes it
+TIME_LIMIT. Proven facts about one patient (INFEASIBLE, INVALID) do not weaken it: they are
+counted in the patients line. Solver diagnostics go to the log at debug level, never here.
 
 :func:`plan_document` is the plan file: one entry per request without timings, so the same input
 and seed give the same text byte for byte.
@@ -31,7 +45,6 @@ from routing.slot_index import SlotIndex
 
 __all__ = [
     "STATUS_ORDER",
-    "UNKNOWN_DEADLINES",
     "BatchReport",
     "Bottleneck",
     "CompletionStats",
@@ -340,43 +353,32 @@ def _stats(routes: Sequence[RouteResult]) -> CompletionStats:
     )
 
 
-UNKNOWN_DEADLINES = "(deadlines unknown)"
-"""The key under which a patient without a route and without known deadlines counts once."""
-
-
 def _compliance(key_of: str, result: BatchResult) -> tuple[Compliance, ...]:
     """Deadlines met per pathway (``key_of="pathway"``) or per deadline id, every patient counted.
 
-    A patient without a route counts each deadline of its route elsewhere (the other plan, or with
-    no competition) as measured and missed; INVALID requests are not measured.
+    A patient without a route counts each soft deadline of its pathway in force on its referral
+    day (:attr:`BatchResult.deadline_ids`) as measured and missed; INVALID requests are not
+    measured.
     """
     counts: dict[str, list[int]] = {}
     columns = ((0, result.routes), (2, result.fcfs_routes))
-    for i, alone in enumerate(result.alone_routes):
-        plan, fcfs = result.routes[i], result.fcfs_routes[i]
-        known = next((r for r in (plan, fcfs, alone) if r.has_route), None)
+    for i, plan in enumerate(result.routes):
+        ids = result.deadline_ids[i] if i < len(result.deadline_ids) else ()
         for column, routes in columns:
             r = routes[i]
             if r.status is SolveStatus.INVALID:
                 continue
-            source = r if r.has_route else known
             pathway = r.pathway_id or plan.pathway_id or "-"
-            if source is None:
-                k = pathway if key_of == "pathway" else UNKNOWN_DEADLINES
+            if r.has_route:
+                outcomes = [(d.deadline_id, d.met) for d in r.deadlines if not d.hard]
+            else:
+                outcomes = [(d, False) for d in ids]
+            for deadline_id, met in outcomes:
+                k = pathway if key_of == "pathway" else deadline_id
                 row = counts.setdefault(k, [0, 0, 0, 0, 0, 0])
                 row[column] += 1
-                row[4 + column // 2] += 1
-                continue
-            for d in source.deadlines:
-                if d.hard:
-                    continue
-                k = pathway if key_of == "pathway" else d.deadline_id
-                row = counts.setdefault(k, [0, 0, 0, 0, 0, 0])
-                row[column] += 1
-                if r.has_route:
-                    row[column + 1] += int(d.met)
-                else:
-                    row[4 + column // 2] += 1
+                row[column + 1] += int(met)
+                row[4 + column // 2] += int(not r.has_route)
     return tuple(
         Compliance(
             key=k,
