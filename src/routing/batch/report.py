@@ -3,10 +3,10 @@
 :func:`build_report` compares the plan with first-come-first-served (today's practice) side by
 side: patients planned, unplanned and invalid, deadline compliance per pathway and per deadline,
 time to completion (median, 90th percentile, maximum, mean, in days), the gap to both lower bounds,
-and the bottlenecks. A service or facility *binds* when a patient's fastest route alone used one of its
-slots that the plan has filled with other patients, and the patient completes later than alone;
-bottlenecks are ranked by those patients, then by how full their slots are, one row per service
-or facility.
+and the bottlenecks. A service or facility *binds* when a patient's fastest route alone used one
+of its slots that the plan has filled with other patients, and the patient completes later than
+alone; bottlenecks are ranked by those patients, then by how full their slots are, one row per
+service or facility.
 
 Every patient counts. A patient without a route (unplanned: infeasible, or over the time limit)
 has missed, or is at risk for, each of its deadlines: they count as measured and missed, so the
