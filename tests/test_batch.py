@@ -252,6 +252,7 @@ def test_bad_and_infeasible_records_are_reported_the_rest_planned(tmp_path: Path
     assert run_batch(args) == 1
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["planned"] == 2
+    assert (report["unplanned_count"], report["invalid_count"]) == (1, 2)
     assert any("NO-REFERRAL" in text and "referral" in text for text in report["rejected"])
     unplanned = {u["request_id"]: u for u in report["unplanned"]}
     assert set(unplanned) == {"BAD-CODE", "NO-SLOTS"}
@@ -259,7 +260,9 @@ def test_bad_and_infeasible_records_are_reported_the_rest_planned(tmp_path: Path
     assert unplanned["NO-SLOTS"]["status"] == "INFEASIBLE"
     plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     assert len(plan["routes"]) == 4
-    assert "not planned: NO-SLOTS" in (out / "summary.txt").read_text(encoding="utf-8")
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert "not planned: NO-SLOTS" in summary
+    assert "patients: 5: 2 planned, 1 unplanned, 2 invalid" in summary
 
 
 def test_command_bad_input_exit_status(tmp_path: Path) -> None:
