@@ -139,9 +139,7 @@ def doctor_view(
         language=language,
         status=proposal.fastest.status.value,
         reasons=proposal.fastest.reasons,
-        options=tuple(
-            _option_view(o, index, pathway, texts) for o in proposal.options if o.result.has_route
-        ),
+        options=tuple(_option_view(o, index, pathway, texts) for o in proposal.options),
     )
 
 

@@ -10,14 +10,16 @@ completion for something else the patient may value more:
     Each of the fastest route's visit days is tried; the fewest days, then the earliest
     completion, wins.
 ``closer``
-    Only the nearest facilities to the patient's home that can give each stage (the nearest
-    one per stage, then the two nearest when that cannot be planned): less travel.
+    In-person visits only at the facilities nearest to the patient's home that can give each
+    stage (the nearest one, two or three per stage), or anywhere but one of the fastest
+    route's facilities: the least travel among these routes. Remote stages stay anywhere.
 ``preferred``
-    Only the patient's preferred facilities, besides those needed for stages no preferred
-    facility gives.
+    In-person visits only at the patient's preferred facilities, besides those needed for
+    stages no preferred facility gives.
 
 An alternative is kept only when it improves on the fastest route in what it is for (fewer
-visit days, less travel, fewer visits outside the preferred facilities) and books a set of
+visit days, at least :data:`MIN_TRAVEL_SAVING` minutes less travel, fewer visits outside the
+preferred facilities) and books a set of
 slots no earlier option books: an alternative identical to the fastest is dropped.
 """
 
@@ -37,7 +39,10 @@ from routing.result import Objective, RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve.plan import SolveOptions, plan_route, resolve_pathway
 
-__all__ = ["OptionKind", "Proposal", "RouteOption", "propose"]
+__all__ = ["MIN_TRAVEL_SAVING", "OptionKind", "Proposal", "RouteOption", "propose"]
+
+MIN_TRAVEL_SAVING = 15
+"""The least saving of travel minutes that makes a closer route worth proposing."""
 
 
 class OptionKind(StrEnum):
@@ -82,7 +87,7 @@ class Proposal(FrozenModel):
     pathway_id: str | None
     fastest: RouteResult
     options: tuple[RouteOption, ...]
-    """The fastest route first, then the alternatives kept."""
+    """The fastest route first, then the alternatives kept; empty without a route."""
 
     @property
     def alternatives(self) -> tuple[RouteOption, ...]:
@@ -98,13 +103,9 @@ class _Planner:
     pathways: Mapping[str, Pathway] | None
     options: SolveOptions | None
 
-    def plan(
-        self,
-        request: RouteRequest | None = None,
-        blocked: npt.NDArray[np.bool_] | None = None,
-    ) -> RouteResult:
+    def plan(self, blocked: npt.NDArray[np.bool_] | None = None) -> RouteResult:
         return plan_route(
-            request or self.request,
+            self.request,
             self.index,
             catalogue=self.catalogue,
             pathways=self.pathways,
@@ -112,13 +113,16 @@ class _Planner:
             blocked=blocked,
         )
 
-    def restricted(self, allowed: frozenset[str]) -> RouteRequest:
-        patient = self.request.patient
-        if patient.allowed_facilities is not None:
-            allowed = allowed & patient.allowed_facilities
-        return self.request.model_copy(
-            update={"patient": patient.model_copy(update={"allowed_facilities": allowed})}
+    def in_person_only_at(self, allowed: set[str]) -> RouteResult:
+        """The fastest route whose in-person visits are all at ``allowed`` facilities (remote
+        stages stay anywhere)."""
+        index = self.index
+        positions = np.array(
+            sorted(index.facility_position[f] for f in allowed if f in index.facility_position),
+            dtype=index.facility.dtype,
         )
+        blocked = index.in_person & ~np.isin(index.facility, positions)
+        return self.plan(blocked=blocked)
 
 
 def propose(
@@ -131,8 +135,8 @@ def propose(
 ) -> Proposal:
     """The fastest route of ``request`` and the alternatives that differ in a way that matters.
 
-    Parameters are those of :func:`~routing.solve.plan.plan_route`. Without a route for the
-    fastest (infeasible, invalid), the proposal has that result alone and no alternatives.
+    Parameters are those of :func:`~routing.solve.plan.plan_route`. Without a route (infeasible,
+    invalid), the proposal has that result as ``fastest`` and no options.
     """
     planner = _Planner(request, index, catalogue, pathways, options)
     fastest = planner.plan()
@@ -141,10 +145,13 @@ def propose(
         patient_id=request.patient.id,
         pathway_id=fastest.pathway_id,
         fastest=fastest,
-        options=(_option(OptionKind.FASTEST, fastest, fastest),),
+        options=(),
     )
     if not fastest.has_route or fastest.objective is None:
         return proposal
+    proposal = proposal.model_copy(
+        update={"options": (_option(OptionKind.FASTEST, fastest, fastest),)}
+    )
     pathway = resolve_pathway(request, catalogue, pathways)
     kept: list[RouteOption] = list(proposal.options)
     seen = {_slots_of(fastest)}
@@ -187,7 +194,7 @@ def _improves(option: RouteOption) -> bool:
     if option.kind is OptionKind.FEWER_VISIT_DAYS:
         return option.visit_days_fewer > 0
     if option.kind is OptionKind.CLOSER:
-        return option.travel_minutes_less > 0
+        return option.travel_minutes_less >= MIN_TRAVEL_SAVING
     if option.kind is OptionKind.PREFERRED:
         return option.non_preferred_fewer > 0
     return True
@@ -233,16 +240,15 @@ def _closer(planner: _Planner, pathway: Pathway, fastest: RouteResult) -> RouteR
                     and (stage.facility_level is None or f.level >= stage.facility_level)
                 ]
                 if stage.mode is VisitMode.REMOTE:
-                    allowed.update(f.id for f in givers)
                     continue
                 givers.sort(key=lambda f: (travel.from_home(home, f), f.id))
                 allowed.update(f.id for f in givers[:per_stage])
-            results.append(planner.plan(planner.restricted(frozenset(allowed))))
-    everything = frozenset(f.id for f in index.facilities)
+            results.append(planner.in_person_only_at(allowed))
+    everything = {f.id for f in index.facilities}
     for facility_id in sorted(
         {b.facility_id for b in fastest.bookings if b.mode is VisitMode.IN_PERSON}
     ):
-        results.append(planner.plan(planner.restricted(everything - {facility_id})))
+        results.append(planner.in_person_only_at(everything - {facility_id}))
     return _best(results, lambda r: (r.travel_minutes, r.key()))
 
 
@@ -263,7 +269,7 @@ def _preferred(planner: _Planner, pathway: Pathway) -> RouteResult | None:
     allowed = set(preferred)
     for stage in pathway.stages:
         givers = {f.id for f in index.facilities if any(f.offers(s) for s in stage.services)}
-        if stage.mode is VisitMode.REMOTE or not givers & preferred:
+        if stage.mode is VisitMode.IN_PERSON and not givers & preferred:
             allowed |= givers
-    result = planner.plan(planner.restricted(frozenset(allowed)))
+    result = planner.in_person_only_at(allowed)
     return result if result.has_route else None
