@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import tomllib
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -88,3 +89,22 @@ def test_unknown_language_is_refused() -> None:
     """Only ru and en are offered."""
     with pytest.raises(ValueError, match="language"):
         Texts("de")  # type: ignore[arg-type]
+
+
+def test_wheel_configuration_ships_the_views_data() -> None:
+    """The wheel takes the whole routing package, and nothing excludes .po or .j2 files.
+
+    (``.ci/run`` also runs every test again against the installed wheel, where the catalogue
+    and templates are read from the wheel's files.)
+    """
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert "src/routing" in wheel["packages"]
+    assert "exclude" not in wheel
+    ignored = (root / ".gitignore").read_text(encoding="utf-8").split()
+    assert not [p for p in ignored if p.endswith((".po", ".j2", "locale/", "templates/"))]
+    extras = config["project"]["optional-dependencies"]
+    assert any(d.startswith("babel") for d in extras["views"])
+    assert any(d.startswith("jinja2") for d in extras["views"])
+    assert "views" in extras["all"][0]
