@@ -118,3 +118,27 @@ def test_merged_stage_joins_patient_texts() -> None:
     merged = merge_pathways([catalogue.get("zno_lung"), catalogue.get("cvd_suspected")])
     consultation = [s for s in merged.stages if s.public_title is not None]
     assert len(consultation) == len(merged.stages)
+
+
+def test_fhir_location_address_and_phone_reach_the_facility() -> None:
+    """A FHIR Location's address (text, or lines with city and postal code) and phone are kept."""
+    from routing.adapters.fhir import parse_bundle
+
+    path = Path(__file__).parent / "data" / "fhir" / "aggregator_searchset_r4.json"
+    by_id = {f.id: f for f in parse_bundle(path).batch.facilities}
+    assert by_id["fhir:vendor-a.example/fhir/Location/1"].address == "01201, 173 Elm St, Pittsfield"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    for entry in raw["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Location" and resource.get("name", "").startswith(
+            "Vendor A"
+        ):
+            resource["telecom"] = [
+                {"system": "email", "value": "a@example.org"},
+                {"system": "phone", "value": " +1 413 555 0100 "},
+            ]
+            resource.setdefault("address", {})["text"] = "173 Elm St, Pittsfield, MA 01201"
+    by_id = {f.id: f for f in parse_bundle(raw).batch.facilities}
+    facility = by_id["fhir:vendor-a.example/fhir/Location/1"]
+    assert facility.phone == "+1 413 555 0100"
+    assert facility.address == "173 Elm St, Pittsfield, MA 01201"
