@@ -18,6 +18,8 @@ from icalendar import Calendar
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from routing.cli import EXIT_OK, main
+from routing.problem import dump_problem
+from view_helpers import choice_problem
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -73,6 +75,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("views")
     assert main(["-q", "timeline", "--example", "--request", "R-0001", "-o", str(out)]) == EXIT_OK
     assert main(["-q", "propose", "--example", "--request", "R-0001", "-o", str(out)]) == EXIT_OK
+    choice = out / "choice"
+    problem = out / "choice.json"
+    problem.write_text(dump_problem(choice_problem()), encoding="utf-8")
+    assert main(["-q", "propose", str(problem), "--lang", "en", "-o", str(choice)]) == EXIT_OK
     return out
 
 
@@ -133,3 +139,16 @@ def test_doctor_page_renders_the_options(page: Page, rendered: Path) -> None:
     assert page.locator("section.option").count() >= 1
     page.screenshot(path=str(_artifacts() / "doctor-proposal.png"), full_page=True)
     assert (_artifacts() / "doctor-proposal.png").stat().st_size > 1000
+
+
+def test_doctor_page_shows_alternatives_that_differ(page: Page, rendered: Path) -> None:
+    """With real alternatives, the page shows all four options with their reasons, in English."""
+    page.goto((rendered / "choice" / "proposal.html").as_uri())
+    kinds = page.locator("section.option").evaluate_all("els => els.map(e => e.dataset.kind)")
+    assert kinds == ["fastest", "fewer_visit_days", "closer", "preferred"]
+    why = page.locator('section[data-kind="fewer_visit_days"] .why').inner_text()
+    assert "1 fewer visit day(s)" in why
+    assert "later" in why
+    for n in range(4):
+        assert page.locator("section.option").nth(n).locator("tr[data-stage]").count() == 3
+    page.screenshot(path=str(_artifacts() / "doctor-alternatives.png"), full_page=True)
