@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
 from routing.views.ics import cancellation_ics, timeline_ics
-from routing.views.timeline import build_timeline
+from routing.views.timeline import build_timeline, stage_uid
 from view_helpers import choice_problem, example_timeline, planned
 
 
@@ -102,3 +105,25 @@ def test_round_trip_through_icalendar_is_lossless() -> None:
 def test_same_input_same_calendar_bytes() -> None:
     """Determinism: DTSTAMP is the timeline's issue moment, so two renders are byte-identical."""
     assert timeline_ics(example_timeline("R-0001")) == timeline_ics(example_timeline("R-0001"))
+
+
+_IDS = st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True)
+
+
+@given(a=st.tuples(_IDS, _IDS), b=st.tuples(_IDS, _IDS))
+def test_stage_uids_are_deterministic_and_distinct(a: tuple[str, str], b: tuple[str, str]) -> None:
+    """A (request, stage) pair always gets the same UID, and two different pairs different ones."""
+    assert stage_uid(*a) == stage_uid(*a)
+    assert (stage_uid(*a) == stage_uid(*b)) == (a == b)
+    assert re.fullmatch(r"[0-9a-f]{32}@patient-routing", stage_uid(*a))
+
+
+@settings(max_examples=20, deadline=None)
+@given(revision=st.integers(min_value=0, max_value=10_000))
+def test_any_revision_is_every_event_sequence(revision: int) -> None:
+    """Whatever revision is passed, every event's SEQUENCE is exactly it."""
+    events = _events(timeline_ics(_TIMELINE, revision=revision))
+    assert [int(e["SEQUENCE"]) for e in events] == [revision] * len(_TIMELINE.stages)
+
+
+_TIMELINE = example_timeline("R-0002")

@@ -23,7 +23,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime
 
-from nosology.pathway import FrozenModel, LocalizedText, Pathway, Stage, VisitMode, parse_event
+from nosology.pathway import (
+    EventPoint,
+    FrozenModel,
+    LocalizedText,
+    Pathway,
+    Stage,
+    VisitMode,
+    parse_event,
+)
 from routing.domain import Facility, Slot
 from routing.exceptions import InvalidInputError
 from routing.result import Booking, RouteResult
@@ -348,8 +356,7 @@ def _results_before(booking: Booking, earlier: list[Booking], pathway: Pathway) 
         if (
             to_stage == booking.stage_id
             and from_stage in ends
-            and point is not None
-            and point.value == "end"
+            and point is EventPoint.END
             and (constraint.min or 0) > 0
         ):
             waited.append(ends[from_stage])
