@@ -27,6 +27,7 @@ def _used_messages() -> set[str]:
     for path in [*root.glob("*.py"), *root.glob("templates/*.j2")]:
         found.update(_CALL.findall(path.read_text(encoding="utf-8")))
     found.update(views_html._NAMES.values())
+    found.update(views_html._UNITS.values())
     return found
 
 

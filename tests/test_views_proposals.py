@@ -145,3 +145,30 @@ def test_proposals_are_deterministic() -> None:
     assert [o.model_dump(exclude={"result": {"runtime_seconds"}}) for o in first.options] == [
         o.model_dump(exclude={"result": {"runtime_seconds"}}) for o in second.options
     ]
+
+
+def test_deadline_margins_are_in_words() -> None:
+    """Each deadline shows its slack (or overrun) with the unit, in the page's language."""
+    problem = load_example()
+    request = problem.request("R-0001")
+    proposal = _propose(problem, "R-0001")
+    pathway = resolve_pathway(request)
+    ru = doctor_view(proposal, index_of(problem), pathway, language="ru")
+    en = doctor_view(proposal, index_of(problem), pathway, language="en")
+    for shown_ru, shown_en, outcome in zip(
+        ru.options[0].deadlines, en.options[0].deadlines, proposal.fastest.deadlines, strict=True
+    ):
+        assert outcome.met
+        assert shown_ru.margin == f"запас: {outcome.slack} раб. дн."
+        assert shown_en.margin == f"slack: {outcome.slack} working days"
+    assert "запас:" in doctor_page(ru)
+
+
+def test_an_overrun_is_named_as_such() -> None:
+    """A negative slack reads as an overrun of that much."""
+    from routing.views.html import _margin
+    from routing.views.i18n import texts_for
+
+    assert _margin(-3, "calendar_days", texts_for("ru")) == "превышение: 3 календ. дн."
+    assert _margin(-1, "hours", texts_for("en")) == "overrun: 1 hours"
+    assert _margin(0, "minutes", texts_for("en")) == "slack: 0 minutes"

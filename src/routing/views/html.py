@@ -74,13 +74,15 @@ class StageView(FrozenModel):
 
 
 class DeadlineView(FrozenModel):
-    """One regulatory deadline of a route: met or missed, with its slack."""
+    """One regulatory deadline of a route: met or missed, with its slack (negative: overrun)."""
 
     deadline_id: str
     title: str
     met: bool
     slack: int
     unit: str
+    margin: str
+    """The slack or overrun in words, e.g. "slack: 2 working days"."""
 
 
 class OptionView(FrozenModel):
@@ -113,6 +115,13 @@ class DoctorView(FrozenModel):
     reasons: tuple[str, ...]
     options: tuple[OptionView, ...]
 
+
+_UNITS = {
+    "minutes": "minutes",
+    "hours": "hours",
+    "calendar_days": "calendar days",
+    "working_days": "working days",
+}
 
 _NAMES = {
     OptionKind.FASTEST: "Fastest route",
@@ -182,11 +191,21 @@ def _option_view(
                 met=d.met,
                 slack=d.slack,
                 unit=d.unit.value,
+                margin=_margin(d.slack, d.unit.value, texts),
             )
             for d in result.deadlines
         ),
         stages=_stage_views(result, titles, facilities, index, texts),
     )
+
+
+def _margin(slack: int, unit: str, texts: Texts) -> str:
+    """A deadline's slack, or its overrun when negative, in words."""
+    n = texts.number(abs(slack))
+    unit_text = texts.gettext(_UNITS[unit])
+    if slack >= 0:
+        return texts.gettext("slack: {n} {unit}", n=n, unit=unit_text)
+    return texts.gettext("overrun: {n} {unit}", n=n, unit=unit_text)
 
 
 def _stage_views(
