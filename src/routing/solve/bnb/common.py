@@ -32,7 +32,9 @@ IntArray = npt.NDArray[np.int64]
 Sites = list[tuple[int, int, int]]
 """A stage's sites on one day: ``(facility, earliest end, latest start)`` by facility."""
 INF: Final = 1 << 62
+"""More than any minute, count or cost: no bound, or no limit, yet."""
 NO_KEY: Final[Key] = (INF, INF, INF, INF)
+"""The key of no route: every route is better."""
 JOINERS_EXACT: Final = 3
 """Open stages up to which each joiner's addition to a visited day is taken from its candidates
 there (time and same-day rules included), not from its facilities at phase 2's root."""
