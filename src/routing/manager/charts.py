@@ -26,14 +26,6 @@ MAX_ROWS = 30
 
 _COLOURS = {"met": "#2e7d32", "at_risk": "#f9a825", "missed": "#c62828", "unplanned": "#616161"}
 _LABELS = {"met": "met", "at_risk": "at risk", "missed": "missed", "unplanned": "unplanned"}
-_STYLE: dict[str, Any] = {
-    "svg.hashsalt": "routing-manager",
-    "svg.fonttype": "none",
-    "font.family": "DejaVu Sans",
-    "font.size": 9.0,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
 
 
 class Chart(FrozenModel):
@@ -52,7 +44,16 @@ def _figure(width: float, height: float) -> Iterator[Any]:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(
+        {
+            "svg.hashsalt": "routing-manager",
+            "svg.fonttype": "none",
+            "font.family": "DejaVu Sans",
+            "font.size": 9.0,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    ):
         fig = plt.figure(figsize=(width, height))
         try:
             yield fig
@@ -166,24 +167,22 @@ def _bottlenecks(figures: ManagerFigures) -> Chart:
 def _gantt(chart_id: str, title: str, bars: Sequence[Any], what: str) -> Chart:
     if not bars:
         return Chart(id=chart_id, title=title, note=f"no data: {what}")
-    import matplotlib.dates as mdates
-
+    starts = [datetime.fromisoformat(b.start) for b in bars]
+    ends = [datetime.fromisoformat(b.end) for b in bars]
+    origin = min(starts)
+    span = (max(ends) - origin).total_seconds()
+    unit, seconds = ("hours", 3600.0) if span <= 86400 else ("days", 86400.0)
     with _figure(7.5, 0.9 + 0.3 * len(bars)) as fig:
         ax = fig.add_subplot()
+        least = span / seconds / 150  # a half-hour visit stays visible over weeks
         for i, bar in enumerate(bars):
-            start = datetime.fromisoformat(bar.start)
-            end = datetime.fromisoformat(bar.end)
-            width = mdates.date2num(end) - mdates.date2num(start)
+            left = (starts[i] - origin).total_seconds() / seconds
+            width = max((ends[i] - starts[i]).total_seconds() / seconds, least)
             colour = "#c62828" if bar.critical else "#1565c0"
-            ax.barh(i, width, left=mdates.date2num(start), color=colour, height=0.6)
+            ax.barh(i, width, left=left, color=colour, height=0.6)
         ax.set_yticks(range(len(bars)), [b.label for b in bars])
         ax.invert_yaxis()
-        zone = datetime.fromisoformat(bars[0].start).tzinfo
-        ax.xaxis_date(tz=zone)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=zone))
-        for label in ax.get_xticklabels():
-            label.set_rotation(30)
-            label.set_horizontalalignment("right")
+        ax.set_xlabel(f"{unit} after {origin:%Y-%m-%d %H:%M} (red: on the critical chain)")
         svg = _svg(fig, chart_id)
     return Chart(id=chart_id, title=title, svg=svg)
 
@@ -221,7 +220,9 @@ def build_charts(figures: ManagerFigures) -> tuple[Chart, ...]:
         _compliance("compliance-deadline", "Compliance by deadline", figures.by_deadline),
         _compliance("compliance-district", "Compliance by home district", figures.by_district),
         _compliance(
-            "compliance-facility", "Compliance by facility where the route ends", figures.by_facility
+            "compliance-facility",
+            "Compliance by facility where the route ends",
+            figures.by_facility,
         ),
         _completion(figures),
     ]

@@ -1,4 +1,4 @@
-"""The ``routing report`` command: plan a batch as ``routing batch`` does, write the manager's report.
+"""The ``routing report`` command: plan a batch as ``routing batch`` does; write the report.
 
 Usage::
 
@@ -73,8 +73,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
     )
     parser.add_argument(
-        "--patient", metavar="ID", help="request or patient id of the route Gantt (default: the "
-        "most delayed)"
+        "--patient",
+        metavar="ID",
+        help="request or patient id of the route Gantt (default: the most delayed)",
     )
     parser.add_argument(
         "--facility", metavar="ID", help="facility of the day Gantt (default: the busiest)"
@@ -92,6 +93,12 @@ def run_report(args: argparse.Namespace) -> int:
         return _run(args)
     except (_BadInputError, InvalidInputError) as exc:
         sys.stderr.write(f"routing report: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except ImportError as exc:  # matplotlib or jinja2 missing
+        sys.stderr.write(
+            f"routing report: error: {exc.name or 'a package'} is not installed; "
+            "install the report extra: pip install 'patient-routing[report]'\n"
+        )
         return EXIT_BAD_INPUT
 
 
@@ -124,9 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         pathways=sources.pathways,
         max_iterations=args.iterations,
     )
-    tables = build_tables(
-        result, index, districts={r.id: r.patient.district for r in requests}
-    )
+    tables = build_tables(result, index, districts={r.id: r.patient.district for r in requests})
     figures = build_figures(
         result,
         tables,

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import jinja2
-
 from routing.manager.charts import Chart
 from routing.manager.figures import ManagerFigures
 from routing.manager.tables import AT_RISK_SLACK
@@ -30,7 +28,7 @@ def _days(value: float | None) -> str:
 def render_html(
     figures: ManagerFigures, charts: Sequence[Chart], *, at_risk_slack: int = AT_RISK_SLACK
 ) -> str:
-    """The report page of ``figures`` with ``charts`` (:func:`~routing.manager.charts.build_charts`).
+    """The report page of ``figures`` with ``charts`` (from :func:`.charts.build_charts`).
 
     Parameters
     ----------
@@ -46,6 +44,8 @@ def render_html(
     str
         The whole HTML document.
     """
+    import jinja2  # the ``report`` extra
+
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE.parent),
         autoescape=True,

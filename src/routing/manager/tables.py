@@ -1,8 +1,8 @@
 """The manager's tables: one row per patient, per booked stage, and per facility, service and day.
 
-Pure functions of a :class:`~routing.batch.BatchResult` and the :class:`~routing.slot_index.SlotIndex`
-it was planned over. Every request of the batch has exactly one patient row, planned or not, so
-that every figure built on them counts every patient.
+Pure functions of a :class:`~routing.batch.BatchResult` and the
+:class:`~routing.slot_index.SlotIndex` it was planned over. Every request of the batch has
+exactly one patient row, planned or not, so that every figure built on them counts every patient.
 
 A patient's *outcome* is one of:
 
