@@ -8,6 +8,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from manager_helpers import INVALID_ID, batch, write_problem
@@ -15,6 +16,7 @@ from routing.batch import plan_batch
 from routing.cli import main
 from routing.exceptions import InvalidInputError
 from routing.manager.charts import build_charts
+from routing.manager.command import PARQUET_FILES, REPORT_FILES
 from routing.manager.figures import ManagerFigures, TrendPoint, build_figures
 from routing.manager.html import render_html
 from routing.manager.tables import (
@@ -239,9 +241,11 @@ def test_command_writes_the_report_files(
     out = tmp_path / "out"
     status = main(["report", str(problem), "-o", str(out), "--iterations", "10", "--json"])
     assert status == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["report.html", "figures.json", "patients.csv", "stages.csv", "facility_days.csv"]
-    )
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES + PARQUET_FILES)
+    parquet = pq.read_table(out / "patients.parquet")
+    assert parquet.num_rows == 31
+    assert parquet.column("request_id").to_pylist()[-1] == INVALID_ID
+    assert str(parquet.schema.field("completion_days").type) == "double"
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((out / "figures.json").read_text(encoding="utf-8"))
     assert printed == written

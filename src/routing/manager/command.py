@@ -10,7 +10,8 @@ The sources are read by :func:`routing.batch.command.read_sources` and planned b
 :func:`routing.batch.plan_batch`, exactly as ``routing batch`` does. Writes to ``DIR``, all or
 none (:func:`routing.outputs.atomic.write_files`): ``report.html`` (one self-contained page),
 ``figures.json`` (:class:`~routing.manager.figures.ManagerFigures`), and the tables
-``patients.csv``, ``stages.csv`` and ``facility_days.csv``.
+``patients.csv``, ``stages.csv`` and ``facility_days.csv``, and the same three tables as Parquet
+when ``pyarrow`` is installed (the ``report`` extra).
 
 A cohort without a request gives an empty, correct report (every chart says it has no data).
 Exit status: 2 for bad input (an unreadable source, a bad option, ``--patient``, ``--facility``
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -37,15 +40,27 @@ from routing.exceptions import InvalidInputError
 from routing.manager.charts import build_charts
 from routing.manager.figures import build_figures
 from routing.manager.html import render_html
-from routing.manager.tables import FacilityDayRow, PatientRow, StageRow, build_tables, csv_text
+from routing.manager.tables import (
+    FacilityDayRow,
+    PatientRow,
+    StageRow,
+    build_tables,
+    csv_text,
+    parquet_available,
+    parquet_bytes,
+)
 from routing.outputs.atomic import check_output_dir, write_files
 from routing.outputs.terminal import add_verbosity_arguments, emit, verbosity
 from routing.slot_index import SlotIndex
 
-__all__ = ["REPORT_FILES", "add_report_arguments", "run_report"]
+__all__ = ["PARQUET_FILES", "REPORT_FILES", "add_report_arguments", "run_report"]
 
 REPORT_FILES = ("report.html", "figures.json", "patients.csv", "stages.csv", "facility_days.csv")
-"""The files ``routing report`` writes in its output directory."""
+"""The files ``routing report`` writes in its output directory (and, with ``pyarrow``,
+:data:`PARQUET_FILES`)."""
+
+PARQUET_FILES = ("patients.parquet", "stages.parquet", "facility_days.parquet")
+"""The same tables as Parquet, written when ``pyarrow`` is installed (the ``report`` extra)."""
 
 
 def _day(text: str) -> date:
@@ -53,6 +68,29 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
+
+
+def _write_all(out: Path, texts: dict[str, str], binary: dict[str, bytes]) -> None:
+    """Write the text and binary files in ``out``, all or none.
+
+    The binary files go to temporary files first; the text files are written by
+    :func:`~routing.outputs.atomic.write_files`; only then are the binary files renamed into place.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    temporaries: dict[Path, Path] = {}
+    try:
+        for name, data in binary.items():
+            with tempfile.NamedTemporaryFile(dir=out, prefix=f".{name}.", delete=False) as handle:
+                temporaries[out / name] = Path(handle.name)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        write_files({out / name: text for name, text in texts.items()})
+        for target, temporary in temporaries.items():
+            os.replace(temporary, target)
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         raise _BadInputError("give problem files or directories, or --example (not both)")
     if not args.time_limit > 0 or args.workers < 1:
         raise _BadInputError("--time-limit must be positive and --workers at least 1")
-    out = check_output_dir(args.output_dir, REPORT_FILES, option="--output-dir")
+    out = check_output_dir(args.output_dir, REPORT_FILES + PARQUET_FILES, option="--output-dir")
     if args.example:
         import routing.examples
 
@@ -148,8 +186,18 @@ def _run(args: argparse.Namespace) -> int:
         "stages.csv": csv_text(tables.stages, StageRow),
         "facility_days.csv": csv_text(tables.facility_days, FacilityDayRow),
     }
+    tables_out = (
+        ("patients", tables.patients, PatientRow),
+        ("stages", tables.stages, StageRow),
+        ("facility_days", tables.facility_days, FacilityDayRow),
+    )
+    binary = (
+        {f"{name}.parquet": parquet_bytes(rows, kind) for name, rows, kind in tables_out}
+        if parquet_available()
+        else {}
+    )
     try:
-        write_files({out / name: text for name, text in texts.items()})
+        _write_all(out, texts, binary)
     except OSError as exc:
         raise _BadInputError(f"cannot write to {out}: {exc.strerror or exc}") from None
     if args.json:
@@ -160,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
             [
                 f"patients: {figures.requests}, planned {figures.planned}, "
                 f"met {t.met}, at risk {t.at_risk}, missed {t.missed}, unplanned {t.unplanned}",
-                f"{', '.join(REPORT_FILES)} written to {out}",
+                f"{', '.join([*REPORT_FILES, *binary])} written to {out}",
             ]
         )
     return EXIT_OK
