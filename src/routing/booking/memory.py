@@ -113,6 +113,8 @@ class MemoryBackend:
         self._taken_done: set[str] = set()
         self.calls = 0
         """Calls received so far (replays included)."""
+        self.taken_by_others: list[str] = []
+        """The slots whose places a :attr:`Fault.TAKEN` gave to someone else, in order."""
 
     @property
     def supports_hold(self) -> bool:
@@ -193,7 +195,9 @@ class MemoryBackend:
             return result
 
     def _take_all(self, slot_id: str) -> None:
-        """Someone else books every free place of the slot."""
+        """Someone else books every free place of the slot (none if ours is held already)."""
+        if self.live.state(slot_id).free > 0:
+            self.taken_by_others.append(slot_id)
         while self.live.state(slot_id).free > 0:
             self.live.book(slot_id, held=False)
 
