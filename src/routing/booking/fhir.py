@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from types import TracebackType
+from typing import Any, Literal, Self
 
 from routing.adapters.http import HttpClient, HttpError, HttpFailureKind, HttpPolicy, check_http_url
 from routing.booking.backend import Booking, Hold
@@ -147,6 +148,17 @@ class FhirBackend:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ protocol
 

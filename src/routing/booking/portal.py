@@ -38,7 +38,8 @@ import urllib.parse
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from routing.adapters.gorzdrav import (
     SOURCE_NAME,
@@ -166,6 +167,17 @@ class PortalBackend:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ protocol
 
