@@ -11,7 +11,9 @@
 
 A version conflict (HTTP 412, or 409 whose OperationOutcome says ``conflict``) raises
 :class:`~routing.exceptions.BookingConflictError`, except when the Appointment already has the
-status asked for (a repeated update whose first answer was lost: read back, it is the result).
+status asked for (a repeated update whose first answer was lost: read back, it is the result),
+and except for a cancellation, sent once more with the version read back (the saga's own
+Appointment is cancelled whatever changed in it meanwhile: compensation must go through).
 A slot taken (HTTP 409 otherwise, or 422 whose OperationOutcome says ``business-rule`` or
 ``duplicate``) raises :class:`~routing.exceptions.SlotTakenError`. A request sent without an
 answer raises :class:`~routing.exceptions.UnknownOutcomeError`; :meth:`FhirBackend.reconcile`
@@ -226,7 +228,11 @@ class FhirBackend:
             current, version = self._read(hold)
             if current.get("status") == status:  # an earlier update of ours took effect
                 return version
-            raise
+            if status != "cancelled" or version is None:
+                raise
+            # a cancellation of our own Appointment wins over a change made meanwhile
+            extra = {"If-Match": f'W/"{version}"'}
+            _, headers, made = self._send(hold.slot_id, "PUT", path, body, extra)
         return _version(headers, made)
 
     def _read(self, hold: Hold) -> tuple[Mapping[str, Any], str | None]:
