@@ -16,7 +16,7 @@ import pytest
 from booking_helpers import two_stages
 from booking_servers import PortalServer, portal_server
 from routing.adapters.gorzdrav_client import ClientConfig
-from routing.booking import SagaStatus, StepAction, StepOutcome, book_route, live_replanner
+from routing.booking import Booking, SagaStatus, StepAction, StepOutcome, book_route, live_replanner
 from routing.booking.portal import PortalBackend, PortalPatient, split_slot_id
 from routing.exceptions import BookingError, SlotTakenError
 from routing.solve import plan_route
@@ -239,3 +239,29 @@ def test_split_slot_id_refuses_other_sources() -> None:
     """A slot id of another source is refused naming the slot only."""
     with pytest.raises(BookingError, match="not a slot of the city portal"):
         split_slot_id("fhir:s1")
+
+
+def test_a_cancel_whose_answer_was_lost_is_not_sent_twice(server: PortalServer) -> None:
+    """The portal cancels A0 and answers too late: the retry lists the patient's bookings, finds
+    A0 gone and does not cancel again; a refused cancel of a ticket not listed counts as done."""
+    request, live = two_stages([A0], [B0])
+    server.free[LPU].discard(_ticket(B0)[1])
+    server.fault("/appointment/cancel", "commit-then-timeout")
+    with _backend(server) as backend:
+        outcome = book_route(plan_route(request, live), backend, key_prefix="R1")
+        assert [(s.action, s.outcome) for s in outcome.steps] == [
+            (StepAction.BOOK, StepOutcome.OK),
+            (StepAction.BOOK, StepOutcome.TAKEN),
+            (StepAction.CANCEL, StepOutcome.UNKNOWN),
+            (StepAction.CANCEL, StepOutcome.OK),
+        ]
+        assert outcome.status is SagaStatus.FAILED
+        assert server.hits("/appointment/cancel") == 1
+        assert server.bookings_of("pat-1") == []
+        backend.cancel(outcome_booking(A0), "another key")  # refused by the portal: not listed
+    assert server.hits("/appointment/cancel") == 2
+
+
+def outcome_booking(slot_id: str) -> Booking:
+    """A booking of ``slot_id`` as the back-end made it."""
+    return Booking(slot_id, "k", ref=split_slot_id(slot_id)[1])

@@ -3,6 +3,8 @@ re-planning around a failed slot, idempotency keys, concurrent sagas."""
 
 from __future__ import annotations
 
+import doctest
+import re
 import threading
 from types import MappingProxyType
 
@@ -272,3 +274,33 @@ def test_booking_errors_name_the_slot_only() -> None:
     error = SlotTakenError("S1", "taken meanwhile")
     assert str(error) == "slot 'S1': taken meanwhile"
     assert isinstance(error, BookingError)
+
+
+def test_readme_booking_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's Booking a route example runs as written and books every stage."""
+    from test_readme import code_blocks, section
+
+    (block,) = code_blocks(section("Booking a route"), "python")
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert re.fullmatch(r"BOOKED [1-9]\d* \['hold', 'hold'\]\n", capsys.readouterr().out)
+
+
+def test_docstring_examples_run() -> None:
+    """The Examples sections of the booking modules and the booking errors run as written."""
+    import routing.booking.fhir
+    import routing.booking.memory
+    import routing.booking.portal
+    import routing.booking.saga
+    import routing.exceptions
+
+    modules = (
+        routing.booking.memory,
+        routing.booking.saga,
+        routing.booking.portal,
+        routing.booking.fhir,
+        routing.exceptions,
+    )
+    for module in modules:
+        failed, tried = doctest.testmod(module, raise_on_error=False)
+        assert failed == 0
+        assert tried > 0, module.__name__

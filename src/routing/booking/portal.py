@@ -241,7 +241,9 @@ class PortalBackend:
         except UnknownOutcomeError:
             self._unsure.add(key)
             raise
-        except SlotTakenError:
+        except BackendUnavailableError:
+            raise
+        except BookingError:  # refused: cancelled already, or not ours
             answer = None
         if (answer is None or not answer.success) and self._listed(slot_id, lpu, appointment):
             raise BookingError(slot_id, "the portal refused to cancel the ticket")
