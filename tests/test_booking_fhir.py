@@ -197,3 +197,17 @@ def test_errors_map_to_the_booking_hierarchy(server: FhirServer) -> None:
 def test_slot_reference_takes_the_last_part_of_the_id() -> None:
     """A library FHIR slot id maps to its Slot reference."""
     assert slot_reference("fhir:x:s-1") == "Slot/s-1"
+
+
+def test_a_server_error_on_create_is_retried_with_the_same_key(server: FhirServer) -> None:
+    """HTTP 500 on the create: unavailable, sent again with the same key; one Appointment."""
+    request, live = two_stages([A0], [B0])
+    server.fault("POST", "500")
+    with _backend(server) as backend:
+        outcome = book_route(plan_route(request, live), backend, key_prefix="R1")
+    assert outcome.booked
+    first, second = outcome.steps[:2]
+    assert (first.outcome, second.outcome) == (StepOutcome.UNAVAILABLE, StepOutcome.OK)
+    assert first.key == second.key
+    assert len(server.appointments) == 2
+    assert _booked(server) == ["Slot/a0", "Slot/b0"]

@@ -6,6 +6,9 @@
 - :mod:`routing.booking.portal`: the city appointment portal (no holds);
 - :mod:`routing.booking.fhir`: a FHIR server's Appointment resource;
 - :mod:`routing.booking.saga`: :func:`book_route`, the saga.
+
+The errors (:class:`BookingError` and its kinds) live in :mod:`routing.exceptions` and are
+re-exported here.
 """
 
 from routing.booking.backend import Booking, BookingBackend, Hold
@@ -20,10 +23,20 @@ from routing.booking.saga import (
     book_route,
     live_replanner,
 )
+from routing.exceptions import (
+    BackendUnavailableError,
+    BookingConflictError,
+    BookingError,
+    SlotTakenError,
+    UnknownOutcomeError,
+)
 
 __all__ = [
+    "BackendUnavailableError",
     "Booking",
     "BookingBackend",
+    "BookingConflictError",
+    "BookingError",
     "FailurePlan",
     "Fault",
     "Hold",
@@ -32,8 +45,10 @@ __all__ = [
     "SagaOutcome",
     "SagaStatus",
     "SagaStep",
+    "SlotTakenError",
     "StepAction",
     "StepOutcome",
+    "UnknownOutcomeError",
     "book_route",
     "live_replanner",
 ]
