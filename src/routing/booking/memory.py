@@ -75,7 +75,7 @@ class FailurePlan:
     ----------
     calls
         Fault by call number (1-based, counting every call the back-end receives, replays
-        included).
+        included). A fault applies to a replay too: an unknown outcome may repeat.
     taken
         Slots whose free places someone else takes just before the first call that names them.
     """
@@ -175,9 +175,6 @@ class MemoryBackend:
     ) -> R:
         with self._lock:
             self.calls += 1
-            if key in self._done:
-                logger.debug("memory back-end: call %s replayed", key)
-                return self._done[key]  # type: ignore[return-value]
             fault = self.failures.calls.get(self.calls)
             if slot_id in self.failures.taken and slot_id not in self._taken_done:
                 self._taken_done.add(slot_id)
@@ -188,8 +185,12 @@ class MemoryBackend:
                 raise BackendUnavailableError(slot_id, "the source is unavailable (planned)")
             elif fault is Fault.CONFLICT:
                 raise BookingConflictError(slot_id, "version conflict (planned)")
-            result = act()
-            self._done[key] = result  # type: ignore[assignment]
+            if key in self._done:
+                logger.debug("memory back-end: call %s replayed", key)
+                result: R = self._done[key]  # type: ignore[assignment]
+            else:
+                result = act()
+                self._done[key] = result  # type: ignore[assignment]
             if fault is Fault.UNKNOWN:
                 raise UnknownOutcomeError(slot_id, "the answer was lost (planned)")
             return result

@@ -17,6 +17,11 @@ same key, so the source books it once. After a confirmation whose answer was los
 (:class:`~routing.exceptions.UnknownOutcomeError`) the saga asks the back-end to reconcile
 (look the booking up) before sending it again.
 
+A call with an attempt left without an answer that fails for good is settled before
+compensation: a hold is
+sent once more with its key (the source gives back the hold it made, which is then released), a
+confirmation is reconciled once more (a booking found is cancelled).
+
 The outcome is all bookings or none, and the list of every call made (:class:`SagaStep`, with
 its stage, slot, action, outcome and key) for the route's journal. A compensation that cannot be
 made within its retries is reported as an orphan (:attr:`SagaOutcome.orphans`), never dropped.
@@ -166,7 +171,8 @@ class SagaOutcome:
     failed_slots
         The slots whose call failed, in order of failure.
     orphans
-        Holds and bookings that could not be compensated (empty unless ``ORPHANED``).
+        Holds and bookings whose compensation could not be confirmed within the retries (they
+        may still be taken at the source: look them up by key); empty unless ``ORPHANED``.
     """
 
     status: SagaStatus
@@ -184,11 +190,13 @@ class SagaOutcome:
 
 
 class _StageFailedError(Exception):
-    """A forward call that failed for good; carries the slot."""
+    """A forward call that failed for good: its stage, action and error."""
 
-    def __init__(self, slot_id: str, error: BookingError) -> None:
-        super().__init__(slot_id)
-        self.slot_id = slot_id
+    def __init__(self, stage: PlannedStage, action: StepAction, error: BookingError) -> None:
+        super().__init__(stage.slot_id)
+        self.stage = stage
+        self.slot_id = stage.slot_id
+        self.action = action
         self.error = error
 
 
@@ -286,17 +294,55 @@ def _forward(
         return made
 
     stages = _order(route)
+    action = StepAction.HOLD
     try:
         for stage in stages:
-            current = stage
+            current, action = stage, StepAction.HOLD
             holds.append((stage, hold(stage)))
             if not backend.supports_hold:
+                action = StepAction.BOOK
                 booked.append(book(stage, holds[-1][1]))
         for stage, held in holds[len(booked) :]:
-            current = stage
+            current, action = stage, StepAction.BOOK
             booked.append(book(stage, held))
     except BookingError as error:
-        raise _StageFailedError(current.slot_id, error) from None
+        raise _StageFailedError(current, action, error) from None
+
+
+def _settle(
+    run: _Run,
+    failure: _StageFailedError,
+    holds: list[tuple[PlannedStage, Hold]],
+    booked: list[Booking],
+) -> list[Hold | Booking]:
+    """After a failed call with an attempt left without an answer, find what it made, so that
+    compensation undoes it too; what could not be found out (an orphan, maybe)."""
+    backend, stage = run.backend, failure.stage
+    sent = run.key(stage, failure.action)
+    if not any(s.key == sent and s.outcome is StepOutcome.UNKNOWN for s in run.steps):
+        return []  # every attempt of the call was refused or surely not made
+    if failure.action is StepAction.HOLD:
+        # sent once more with its key: the hold it made comes back (or one is made now)
+        key = run.key(stage, StepAction.HOLD)
+        try:
+            made = backend.hold(stage.slot_id, key)
+        except BookingError as error:
+            run.record(stage, StepAction.RECONCILE, _outcome_of(error), key)
+            logger.warning("hold of slot %r unresolved; left as an orphan", stage.slot_id)
+            return [Hold(stage.slot_id, key)]
+        run.record(stage, StepAction.RECONCILE, StepOutcome.FOUND, key)
+        holds.append((stage, made))
+        return []
+    held = holds[len(booked)][1]
+    key = run.key(stage, StepAction.BOOK)
+    found = run._reconcile(stage, key, partial(backend.reconcile, held))
+    if found is not None:
+        booked.append(found)
+        return []
+    if run.steps[-1].outcome is StepOutcome.ABSENT:
+        return []
+    logger.warning("booking of slot %r unresolved; left as an orphan", stage.slot_id)
+    return [Booking(stage.slot_id, key, ref=held.ref, version=held.version)]
 
 
 def _compensate(
@@ -383,7 +429,8 @@ def book_route(
             _forward(run, route, holds, booked)
         except _StageFailedError as failure:
             failed.append(failure.slot_id)
-            left = _compensate(run, holds, booked)
+            left = _settle(run, failure, holds, booked)
+            left += _compensate(run, holds, booked)
             if left:
                 return _outcome(SagaStatus.ORPHANED, route, (), run, failed, tuple(left))
             if replan is None or run.attempt >= max_attempts:
