@@ -22,14 +22,14 @@ A0, A1, B0, B1 = "fhir:a0", "fhir:a1", "fhir:b0", "fhir:b1"
 @pytest.fixture
 def server() -> Iterator[FhirServer]:
     """A local FHIR server with no Appointment yet."""
-    with fhir_server(delay=1.0) as running:
+    with fhir_server(delay=4.0) as running:
         yield running
 
 
 def _backend(server: FhirServer, patient: str = "Patient/p-1") -> FhirBackend:
     policy = HttpPolicy(
-        timeout_s=0.4,
-        deadline_s=3.0,
+        timeout_s=1.5,
+        deadline_s=8.0,
         max_attempts=3,
         backoff_initial_s=0.0,
         jitter=0.0,

@@ -37,7 +37,7 @@ PATIENTS = {
 }
 
 
-def _config(server: PortalServer, timeout: float = 0.4) -> ClientConfig:
+def _config(server: PortalServer, timeout: float = 1.5) -> ClientConfig:
     return ClientConfig(
         base_url=server.base_url,
         timeout_s=timeout,
@@ -54,7 +54,7 @@ def _config(server: PortalServer, timeout: float = 0.4) -> ClientConfig:
 @pytest.fixture
 def server() -> Iterator[PortalServer]:
     """A local portal with four free tickets at one clinic."""
-    with portal_server(TICKETS, PATIENTS, delay=1.0) as running:
+    with portal_server(TICKETS, PATIENTS, delay=4.0) as running:
         yield running
 
 
