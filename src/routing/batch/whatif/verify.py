@@ -60,6 +60,8 @@ class ReplanOptions:
 
     ``max_iterations`` bounds the search so that the same input gives the same plan;
     ``time_limit`` is a safety net only (a run it stops is no longer deterministic).
+    ``exact_max_patients`` is 0 by default: the exact model (and the exact bounds of small
+    groups) would get a share of the wall-clock limit, which neither bounds nor repeats.
     """
 
     seed: int = 0
@@ -68,6 +70,7 @@ class ReplanOptions:
     workers: int = 1
     per_day: int = 20
     horizon_days: int = 21
+    exact_max_patients: int = 0
 
     def __post_init__(self) -> None:
         if self.max_iterations < 0:
@@ -103,6 +106,7 @@ def replan(
         catalogue=s.catalogue,
         pathways=s.pathways,
         max_iterations=options.max_iterations,
+        exact_max_patients=options.exact_max_patients,
         per_day=options.per_day,
         horizon_days=options.horizon_days,
         polish_share=0.0,
