@@ -332,3 +332,14 @@ def test_benchmark_smoke() -> None:
     assert "longest queue" in text
     assert figures["budgets"][0]["slots"] == 2
     assert figures["withdraw"]["after"]["slots_changed"] == 2
+
+
+def test_docstring_examples_run() -> None:
+    """The doctested example of propose_additions holds."""
+    import doctest
+
+    import routing.batch.whatif.propose as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0
+    assert result.failed == 0
