@@ -208,12 +208,13 @@ def test_bad_candidates_raise_naming_the_field(problem: Problem, base: WhatIfSet
     with pytest.raises(InvalidInputError):
         propose_additions(problem, [])
     for budget in (
+        CapacityBudget(slots=1, first_day=date(1900, 1, 1)),
         CapacityBudget(slots=1, services=("nmu:NO.SUCH",)),
         CapacityBudget(slots=1, facilities=("no-such-facility",)),
     ):
         with pytest.raises(InvalidInputError) as err:
             propose_additions(problem, budget)
-        assert err.value.field.split(".")[0] in ("services", "facilities")
+        assert err.value.field.split(".")[0] in ("first_day", "services", "facilities")
 
 
 def test_empty_cohort_gives_an_empty_correct_proposal(base: WhatIfSetting) -> None:

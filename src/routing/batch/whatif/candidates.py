@@ -84,7 +84,13 @@ def setting(
 
 def window_days(s: WhatIfSetting, first_day: date | None, working_days: int) -> tuple[date, ...]:
     """``working_days`` working days from ``first_day`` (default: the earliest referral, else
-    the earliest slot); empty when there is neither."""
+    the earliest slot); empty when there is neither.
+
+    Raises
+    ------
+    InvalidInputError
+        ``first_day`` outside the years the calendar knows.
+    """
     calendar = s.index.calendar
     if first_day is None:
         referrals = [calendar.local_date(r.referral) for r in s.requests]
@@ -92,6 +98,8 @@ def window_days(s: WhatIfSetting, first_day: date | None, working_days: int) -> 
         if not referrals and not starts:
             return ()
         first_day = min(referrals) if referrals else min(starts)
+    if not calendar.first_date <= first_day <= calendar.last_date:
+        raise InvalidInputError("capacity budget", "first_day", "outside the calendar's years")
     days: list[date] = []
     day = first_day
     while len(days) < working_days and day <= calendar.last_date:
