@@ -29,6 +29,9 @@ from datetime import date
 from pathlib import Path
 
 from routing.batch.command import (
+    DEFAULT_TIME_LIMIT,
+    EXAMPLE_ITERATIONS,
+    EXAMPLE_TIME_LIMIT,
     EXIT_BAD_INPUT,
     EXIT_OK,
     _BadInputError,
@@ -36,6 +39,7 @@ from routing.batch.command import (
 )
 from routing.batch.engine import plan_batch
 from routing.calendar import calendar_for
+from routing.examples import BATCH_EXAMPLE
 from routing.exceptions import InvalidInputError
 from routing.manager.charts import build_charts
 from routing.manager.figures import build_figures
@@ -105,7 +109,13 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where to write {', '.join(REPORT_FILES)}, all or none (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"seconds (default {DEFAULT_TIME_LIMIT:g}; {EXAMPLE_TIME_LIMIT:g} with --example)",
+    )
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
     parser.add_argument(
         "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
@@ -143,13 +153,20 @@ def run_report(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.example == bool(args.sources):
         raise _BadInputError("give problem files or directories, or --example (not both)")
-    if not args.time_limit > 0 or args.workers < 1:
+    time_limit, iterations = args.time_limit, args.iterations
+    if args.example:
+        # The batch command's example and its limits: the same plan as ``routing batch --example``.
+        time_limit = EXAMPLE_TIME_LIMIT if time_limit is None else time_limit
+        iterations = EXAMPLE_ITERATIONS if iterations is None else iterations
+    elif time_limit is None:
+        time_limit = DEFAULT_TIME_LIMIT
+    if not time_limit > 0 or args.workers < 1:
         raise _BadInputError("--time-limit must be positive and --workers at least 1")
     out = check_output_dir(args.output_dir, REPORT_FILES + PARQUET_FILES, option="--output-dir")
     if args.example:
         import routing.examples
 
-        paths = [str(Path(routing.examples.__file__).parent / "lung_spb.json")]
+        paths = [str(Path(routing.examples.__file__).parent / f"{BATCH_EXAMPLE}.json")]
     else:
         paths = list(args.sources)
     sources = read_sources(paths)
@@ -164,10 +181,10 @@ def _run(args: argparse.Namespace) -> int:
     result = plan_batch(
         (requests, index),
         seed=args.seed,
-        time_limit=args.time_limit,
+        time_limit=time_limit,
         workers=args.workers,
         pathways=sources.pathways,
-        max_iterations=args.iterations,
+        max_iterations=iterations,
     )
     tables = build_tables(result, index, districts={r.id: r.patient.district for r in requests})
     figures = build_figures(
