@@ -6,7 +6,7 @@ Usage::
                    [--patient ID] [--facility ID --day DATE] [--json] [-q | -v]
     routing report --example -o DIR
 
-The sources are read by :func:`routing.batch.command.read_sources` and planned by
+The sources are read by :func:`routing.commands.batch.read_sources` and planned by
 :func:`routing.batch.plan_batch`, exactly as ``routing batch`` does. Writes to ``DIR``, all or
 none (:func:`routing.outputs.atomic.write_files`): ``report.html`` (one self-contained page),
 ``figures.json`` (:class:`~routing.manager.figures.ManagerFigures`), and the tables
@@ -28,7 +28,9 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from routing.batch.command import (
+from routing.batch.engine import plan_batch
+from routing.calendar import calendar_for
+from routing.commands.batch import (
     DEFAULT_TIME_LIMIT,
     EXAMPLE_ITERATIONS,
     EXAMPLE_TIME_LIMIT,
@@ -37,8 +39,6 @@ from routing.batch.command import (
     _BadInputError,
     read_sources,
 )
-from routing.batch.engine import plan_batch
-from routing.calendar import calendar_for
 from routing.examples import BATCH_EXAMPLE
 from routing.exceptions import InvalidInputError
 from routing.manager.charts import build_charts
