@@ -24,13 +24,12 @@ import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from nosology.pathway import ServiceRef
 from routing.adapters.fhir import FhirOptions, parse_bundle
-from routing.adapters.http import HttpClient, HttpError, HttpPolicy
+from routing.adapters.http import HttpClient, HttpError, HttpPolicy, OwnsHttpClient
 from routing.adapters.source import SlotBatch, SourceIssue, check_window
 from routing.exceptions import InvalidInputError, InvalidProblemError
 
@@ -57,7 +56,7 @@ class _PageError(Exception):
 
 
 @dataclass(frozen=True)
-class FhirRestSource:
+class FhirRestSource(OwnsHttpClient):
     """A FHIR server's Slot search as a :class:`~routing.adapters.source.SlotSource`.
 
     Attributes
@@ -124,21 +123,6 @@ class FhirRestSource:
             policy, name=self.name, headers={"Accept": _ACCEPT}, credentials=self.headers
         )
         object.__setattr__(self, "_http", http)
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def search_url(self, start: datetime, end: datetime, include_actors: bool) -> str:
         """The URL of the first page of the Slot search for ``[start, end)``."""

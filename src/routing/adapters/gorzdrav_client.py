@@ -33,8 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from types import TracebackType
-from typing import Annotated, Self, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import Field, PositiveFloat, PositiveInt, StringConstraints, field_validator
 
@@ -69,6 +68,7 @@ from routing.adapters.http import (
     HttpError,
     HttpPolicy,
     HttpResponse,
+    OwnsHttpClient,
     TokenBucket,
     check_http_url,
 )
@@ -182,7 +182,7 @@ class ClientConfig(HttpPolicy):
         return check_http_url(url)
 
 
-class GorzdravClient:
+class GorzdravClient(OwnsHttpClient):
     """A client of the portal's JSON API (GET only), holding one connection pool.
 
     Each method returns the endpoint's :class:`~routing.adapters.gorzdrav.PortalAnswer` or raises
@@ -223,21 +223,6 @@ class GorzdravClient:
     def retries(self) -> int:
         """Requests that were retries."""
         return self._http.retries
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ endpoints
 

@@ -68,6 +68,7 @@ __all__ = [
     "HttpFailureKind",
     "HttpPolicy",
     "HttpResponse",
+    "OwnsHttpClient",
     "TokenBucket",
     "check_http_url",
     "parse_retry_after",
@@ -864,3 +865,28 @@ class HttpClient:
             return HttpError(endpoint, HttpFailureKind.REDIRECT, "not an http URL", retryable=False)
         detail = f"broken off ({type(error).__name__})"
         return HttpError(endpoint, HttpFailureKind.CONNECTION, detail, retryable=call.idempotent)
+
+
+class OwnsHttpClient:
+    """A client of one outside system that holds one :class:`HttpClient` (its pool) in ``_http``.
+
+    :meth:`close` closes the pool; the object is its own context manager (``with Source(...)
+    as source:``).
+    """
+
+    _http: HttpClient
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -27,10 +27,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-from routing.adapters.http import HttpClient, HttpError, HttpFailureKind, HttpPolicy, check_http_url
+from routing.adapters.http import (
+    HttpClient,
+    HttpError,
+    HttpFailureKind,
+    HttpPolicy,
+    OwnsHttpClient,
+    check_http_url,
+)
 from routing.booking.backend import Booking, Hold
 from routing.exceptions import (
     BackendUnavailableError,
@@ -98,7 +104,7 @@ def _version(headers: Mapping[str, str], resource: Mapping[str, Any]) -> str | N
     return None if value is None else str(value)
 
 
-class FhirBackend:
+class FhirBackend(OwnsHttpClient):
     """Books Appointments on a FHIR server (see the module doc).
 
     Parameters
@@ -146,21 +152,6 @@ class FhirBackend:
 
     def __repr__(self) -> str:
         return f"FhirBackend({self.base_url!r})"
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ protocol
 

@@ -38,8 +38,7 @@ import urllib.parse
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from routing.adapters.gorzdrav import (
     SOURCE_NAME,
@@ -49,7 +48,14 @@ from routing.adapters.gorzdrav import (
     read_envelope,
 )
 from routing.adapters.gorzdrav_client import ClientConfig
-from routing.adapters.http import HttpClient, HttpError, HttpFailureKind, HttpResponse, TokenBucket
+from routing.adapters.http import (
+    HttpClient,
+    HttpError,
+    HttpFailureKind,
+    HttpResponse,
+    OwnsHttpClient,
+    TokenBucket,
+)
 from routing.booking.backend import Booking, Hold
 from routing.exceptions import (
     BackendUnavailableError,
@@ -120,7 +126,7 @@ def split_slot_id(slot_id: str) -> tuple[str, str]:
     return lpu, appointment
 
 
-class PortalBackend:
+class PortalBackend(OwnsHttpClient):
     """Books a patient's tickets on the city portal (see the module doc).
 
     Parameters
@@ -163,21 +169,6 @@ class PortalBackend:
 
     def __repr__(self) -> str:
         return f"PortalBackend({self.config.base_url!r})"
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ protocol
 
