@@ -28,7 +28,7 @@ the last place gets :class:`ConflictError`, never a storage error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -182,44 +182,79 @@ class Journal:
             Another writer changed a slot or the route the event touches since this journal
             read them (nothing is written; the journal has read the other writers' events).
         """
+        return self.append_all((item,))
+
+    def append_all(self, items: Iterable[Event]) -> State:
+        """Append events in order, all in one transaction: every one of them, or none.
+
+        Raises
+        ------
+        LifecycleError, ConflictError
+            As :meth:`append`, for the first event refused; nothing of the batch is written.
+        """
+        batch = list(items)
+        if not batch:
+            return self._state
         try:
-            applied = apply_with_effects(self._state, item)
+            touches = self._check(batch)
         except LifecycleError:  # perhaps refused only by a stale state: read, then judge
             self.refresh()
-            applied = apply_with_effects(self._state, item)  # refused events go no further
-        stream = event_stream(item)
-        with self._engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-            others = self._catch_up(connection)
-            if others:
-                clash = [s for s in applied.slots if s in others[1]]
-                if stream in others[0] or clash:
-                    what = f"slot {clash[0]!r}" if clash else f"route {stream!r}"
-                    raise ConflictError(item.event_id, f"{what} changed since it was read")
-                applied = apply_with_effects(self._state, item)
-            self._write_places(connection, item, applied)
-            try:
-                seq = connection.execute(
-                    insert(EventRow)
-                    .values(
-                        event_id=item.event_id,
-                        stream=stream,
-                        type=item.type,
-                        payload=item.model_dump(mode="json"),
-                        recorded_at=datetime.now(UTC),
-                    )
-                    .returning(EventRow.seq)
-                ).scalar_one()
-            except IntegrityError:
-                raise DuplicateEventError(
-                    item.event_id, "event_id", "an event with this id is in the journal"
-                ) from None
-        self._take(applied, seq)
-        logger.debug("appended event %s (%s) as %d", item.event_id, item.type, seq)
+            touches = self._check(batch)  # refused events go no further
+        saved = (self._state, self._seq, dict(self._versions))
+        others: tuple[set[str], set[str]] | None = None
+        try:
+            with self._engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+                others = self._catch_up(connection)
+                if others:
+                    _refuse_stale(batch[0], touches, others)
+                for item in batch:
+                    self._append_one(connection, item)
+        except BaseException:
+            self._state, self._seq, self._versions = saved  # nothing of the batch was written
+            if others:  # take in what the other writers appended: the caller re-plans on it
+                self.refresh()
+            raise
+        logger.debug("appended %d events up to %d", len(batch), self._seq)
         return self._state
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _check(self, batch: list[Event]) -> tuple[set[str], set[str]]:
+        """Apply the batch to the state as read: the streams and slots it touches."""
+        state = self._state
+        streams: set[str] = set()
+        slots: set[str] = set()
+        for item in batch:
+            applied = apply_with_effects(state, item)
+            state = applied.state
+            streams.add(event_stream(item))
+            slots.update(applied.slots)
+        return streams, slots
+
+    def _append_one(self, connection: Connection, item: Event) -> None:
+        applied = apply_with_effects(self._state, item)
+        stream = event_stream(item)
+        self._write_places(connection, item, applied)
+        try:
+            seq = connection.execute(
+                insert(EventRow)
+                .values(
+                    event_id=item.event_id,
+                    stream=stream,
+                    type=item.type,
+                    payload=item.model_dump(mode="json"),
+                    recorded_at=datetime.now(UTC),
+                )
+                .returning(EventRow.seq)
+            ).scalar_one()
+        except IntegrityError:
+            raise DuplicateEventError(
+                item.event_id, "event_id", "an event with this id is in the journal"
+            ) from None
+        self._take(applied, seq)
+
     def _take(self, applied: Applied, seq: int) -> None:
         self._state = applied.state
         self._seq = seq
@@ -289,3 +324,14 @@ class Journal:
                 statement = statement.where(row.held + row.booked + dh + db <= row.capacity)
             if connection.execute(statement).rowcount != 1:
                 raise ConflictError(item.event_id, f"slot {slot_id!r} changed since it was read")
+
+
+def _refuse_stale(
+    first: Event, touches: tuple[set[str], set[str]], others: tuple[set[str], set[str]]
+) -> None:
+    """A :class:`ConflictError` if other writers touched a route or slot the batch touches."""
+    clash = sorted(touches[1] & others[1])
+    routes = sorted((touches[0] & others[0]) - {"slots"})
+    if clash or routes:
+        what = f"slot {clash[0]!r}" if clash else f"route {routes[0]!r}"
+        raise ConflictError(first.event_id, f"{what} changed since it was read")
