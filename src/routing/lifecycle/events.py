@@ -34,6 +34,7 @@ from routing.exceptions import InvalidInputError
 
 __all__ = [
     "EVENT_ADAPTER",
+    "EVENT_TYPES",
     "BookingFailed",
     "Event",
     "NoShow",
@@ -222,6 +223,25 @@ Event = Annotated[
 """Any command or event of the lifecycle."""
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_TYPES: tuple[str, ...] = (
+    "route_proposed",
+    "stage_held",
+    "stage_booked",
+    "stage_released",
+    "booking_failed",
+    "stage_attended",
+    "no_show",
+    "result_arrived",
+    "stage_cancelled",
+    "referral_cancelled",
+    "patient_unavailable",
+    "pathway_changed",
+    "route_revised",
+    "slots_published",
+    "slot_withdrawn",
+)
+"""The ``type`` of every event, in the order of :data:`Event`."""
 
 
 def parse_event(data: Mapping[str, Any], *, record: str = "event") -> Event:
