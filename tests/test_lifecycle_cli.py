@@ -105,3 +105,17 @@ def test_bad_events_exit_2_and_change_nothing(
     main(["state", "--db", db, "--json"])
     routes = json.loads(capsys.readouterr().out)["routes"]
     assert routes[0]["revision"] == 1
+
+
+def test_readme_lifecycle_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's lifecycle example runs as written and leaves a booked stage in its journal."""
+    from test_readme import code_blocks, section
+
+    (block,) = code_blocks(section("Route lifecycle and journal"), "python")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert main(["state", "--db", "sqlite:///journal.db", "--json"]) == 0
+    routes = json.loads(capsys.readouterr().out)["routes"]
+    assert routes[0]["stages"][0]["status"] == "booked"

@@ -795,12 +795,18 @@ def _cmd_state(args: argparse.Namespace) -> int:
         _dump({"routes": routes, "holds": holds, "waitlist": waitlist})
         return EXIT_OK
     stage_rows = tuple(
-        (r["route_id"], s["stage_id"], s["status"], s["slot_id"] or "-", s["start"] or "-")
-        for r in routes
-        for s in r["stages"]
+        (
+            r.route_id,
+            s.stage_id,
+            s.status.value,
+            s.slot_id or "-",
+            "-" if s.start is None else s.start.isoformat(),
+        )
+        for r in sorted(state.routes.values(), key=lambda r: r.route_id)
+        for s in r.stages
     )
     hold_rows = tuple(
-        (h["slot_id"], str(h["capacity"]), str(h["held"]), str(h["booked"])) for h in holds
+        (str(h["slot_id"]), str(h["capacity"]), str(h["held"]), str(h["booked"])) for h in holds
     )
     wait_rows = tuple((w["route_id"], w["reason"]) for w in waitlist)
     _out(f"{len(routes)} route(s), {len(holds)} slot(s) held or booked, {len(waitlist)} waiting")

@@ -128,8 +128,8 @@ class StageState(FrozenModel):
 
     @property
     def result_late(self) -> bool:
-        """Whether the result arrived after it was due, or is due and has not arrived by the
-        time it was due (judged at arrival: a missing result is not late until it arrives)."""
+        """Whether the result arrived after it was due (a result still missing is judged when
+        it arrives)."""
         return (
             self.result_due is not None
             and self.result_arrived is not None
