@@ -105,6 +105,7 @@ class Journal:
         self._engine = engine
         self._state = State()
         self._seq = 0
+        self._count = 0
         self._versions: dict[str, int] = {}
         with engine.begin() as connection:
             self._catch_up(connection)
@@ -168,7 +169,8 @@ class Journal:
         return state
 
     def __len__(self) -> int:
-        return self._seq
+        """The number of events read or appended (sequence numbers may have gaps)."""
+        return self._count
 
     # -- writing ---------------------------------------------------------------------------------
     def append(self, item: Event) -> State:
@@ -200,7 +202,7 @@ class Journal:
         except LifecycleError:  # perhaps refused only by a stale state: read, then judge
             self.refresh()
             touches = self._check(batch)  # refused events go no further
-        saved = (self._state, self._seq, dict(self._versions))
+        saved = (self._state, self._seq, self._count, dict(self._versions))
         others: tuple[set[str], set[str]] | None = None
         try:
             with self._engine.begin() as connection:
@@ -212,7 +214,8 @@ class Journal:
                 for item in batch:
                     self._append_one(connection, item)
         except BaseException:
-            self._state, self._seq, self._versions = saved  # nothing of the batch was written
+            # Nothing of the batch was written: back to the state before it.
+            self._state, self._seq, self._count, self._versions = saved
             if others:  # take in what the other writers appended: the caller re-plans on it
                 self.refresh()
             raise
@@ -258,6 +261,7 @@ class Journal:
     def _take(self, applied: Applied, seq: int) -> None:
         self._state = applied.state
         self._seq = seq
+        self._count += 1
         for slot_id in dict.fromkeys(applied.slots):
             self._versions[slot_id] = self._versions.get(slot_id, 0) + 1
 
