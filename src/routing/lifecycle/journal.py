@@ -156,10 +156,11 @@ class Journal:
 
     def events(self) -> Iterator[Event]:
         """Every event of the journal, in the order appended."""
+        # Read at once: on SQLite a read transaction holds the writers' lock until it ends.
         with self._engine.connect() as connection:
-            rows = connection.execute(select(EventRow.payload).order_by(EventRow.seq))
-            for (payload,) in rows:
-                yield parse_event(payload)
+            payloads = connection.execute(select(EventRow.payload).order_by(EventRow.seq)).all()
+        for (payload,) in payloads:
+            yield parse_event(payload)
 
     def replay(self) -> State:
         """The state rebuilt from every event in the database, from nothing."""
