@@ -144,6 +144,8 @@ def _portal_facilities(path: Path) -> tuple[list[dict[str, Any]], str]:
                 "name": record["lpuFullName"].strip(),
                 "district": record["districtName"],
                 "location": {"lat": float(record["latitude"]), "lon": float(record["longitude"])},
+                "address": record["address"].strip(),
+                "phone": record["phone"].strip(),
                 "level": level,
                 "services": [THERAPIST, FLUOROGRAPHY] if level == 1 else [CONSULTATION, CT],
             }

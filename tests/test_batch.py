@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -273,6 +275,7 @@ def test_bad_and_infeasible_records_are_reported_the_rest_planned(tmp_path: Path
     assert run_batch(args) == 1
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["planned"] == 2
+    assert (report["unplanned_count"], report["invalid_count"]) == (1, 2)
     assert any("NO-REFERRAL" in text and "referral" in text for text in report["rejected"])
     unplanned = {u["request_id"]: u for u in report["unplanned"]}
     assert set(unplanned) == {"BAD-CODE", "NO-SLOTS"}
@@ -280,7 +283,9 @@ def test_bad_and_infeasible_records_are_reported_the_rest_planned(tmp_path: Path
     assert unplanned["NO-SLOTS"]["status"] == "INFEASIBLE"
     plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     assert len(plan["routes"]) == 4
-    assert "not planned: NO-SLOTS" in (out / "summary.txt").read_text(encoding="utf-8")
+    summary = (out / "summary.txt").read_text(encoding="utf-8")
+    assert "not planned: NO-SLOTS" in summary
+    assert "patients: 5: 2 planned, 1 unplanned, 2 invalid" in summary
 
 
 def test_command_bad_input_exit_status(tmp_path: Path) -> None:
@@ -601,3 +606,94 @@ def test_matching_nobody_is_empty() -> None:
         0,
         0,
     )
+
+
+def test_report_counts_unplanned_patients_deadlines_as_missed() -> None:
+    """A patient the single consultation slot cannot take counts both its deadlines as missed."""
+    slots = [
+        make_slot("C1", "consult", 0, "09:00", "F1", 1),
+        make_slot("T1", "ct", 0, "11:00", "F1", 2),
+    ]
+    requests = make_requests(2, [0])
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=0, max_iterations=10)
+    report = build_report(result, index)
+    assert (report.planned, report.unplanned_count, report.invalid_count) == (1, 1, 0)
+    total = report.deadlines_total
+    assert (total.measured, total.fcfs_measured) == (4, 4)
+    assert (total.unplanned, total.fcfs_unplanned) == (2, 2)
+    assert total.met <= 2
+    assert total.rate < 1.0
+    by_id = {c.key: c for c in report.deadlines_by_id}
+    assert set(by_id) == {"consult_1wd", "ct_3wd"}
+    assert all(c.measured == 2 and c.unplanned == 1 for c in by_id.values())
+    summary = report.summary()
+    assert "patients: 2: 1 planned, 1 unplanned, 0 invalid" in summary
+    assert "deadlines met: 100" not in summary
+    data = json.loads(report.to_json())
+    assert data["deadlines_total"]["unplanned"] == 2
+    assert data["deadlines_total"]["rate"] < 1.0
+
+
+def test_header_status_is_the_weakest_route_status() -> None:
+    """A batch proven optimal whose routes are FEASIBLE is FEASIBLE in the report's header."""
+    requests, slots = contended()
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=0, max_iterations=20)
+    assert result.status is SolveStatus.OPTIMAL
+    assert any(r.status is SolveStatus.FEASIBLE for r in result.routes)
+    report = build_report(result, index)
+    assert report.batch_status is SolveStatus.OPTIMAL
+    assert report.status is SolveStatus.FEASIBLE
+    assert report.summary().startswith("batch plan: FEASIBLE (proven optimal; the cohort's")
+    optimal = result.model_copy(
+        update={
+            "routes": tuple(
+                r.model_copy(update={"status": SolveStatus.OPTIMAL}) for r in result.routes
+            )
+        }
+    )
+    assert build_report(optimal, index).status is SolveStatus.OPTIMAL
+    timed_out = result.model_copy(
+        update={
+            "routes": (
+                result.routes[0].model_copy(update={"status": SolveStatus.TIME_LIMIT}),
+                *result.routes[1:],
+            )
+        }
+    )
+    assert build_report(timed_out, index).status is SolveStatus.TIME_LIMIT
+
+
+def test_solver_diagnostics_stay_out_of_the_report(caplog: pytest.LogCaptureFixture) -> None:
+    """The exact model's diagnostics never reach the user as warnings, nor the summary."""
+    requests, slots = contended()
+    index = index_of(slots)
+    with caplog.at_level(logging.DEBUG, logger="routing.batch"):
+        result = plan_batch((requests, index), seed=0, max_iterations=20)
+    assert not [
+        r
+        for r in caplog.records
+        if "exact model" in r.getMessage() and r.levelno >= logging.WARNING
+    ]
+    text = build_report(result, index).summary()
+    assert "exact model's plan" not in text
+    assert "evaluates to" not in text
+
+
+@settings(max_examples=15, deadline=None)
+@given(cohorts())
+def test_bottlenecks_are_unique_and_ranked(cohort: tuple[list[RouteRequest], list[Slot]]) -> None:
+    """Each (kind, id) is listed once, ranked by patients delayed and then by fill rate."""
+    requests, slots = cohort
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=0, max_iterations=10, polish_share=0)
+    report = build_report(result, index)
+    keys = [(b.kind, b.id) for b in report.bottlenecks]
+    assert len(keys) == len(set(keys))
+    figures = [(-b.delayed_patients, -b.fill_rate) for b in report.bottlenecks]
+    assert figures == sorted(figures)
+    for rank, b in enumerate(report.bottlenecks, 1):
+        assert (
+            f"  {rank}. {b.kind} {b.id}: {b.delayed_patients} patients delayed" in report.summary()
+        )

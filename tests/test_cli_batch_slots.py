@@ -22,10 +22,28 @@ def test_batch_example_writes_plan_report_and_summary(
     assert status == 0
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     plan = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
-    assert report
-    assert plan
-    assert "patients planned" in (tmp_path / "summary.txt").read_text(encoding="utf-8")
-    assert "patients planned" in capsys.readouterr().out
+    assert report["planned"] == report["requests"] == len(plan["routes"]) == 30
+    assert "patients: 30: 30 planned" in (tmp_path / "summary.txt").read_text(encoding="utf-8")
+    assert "patients: 30: 30 planned" in capsys.readouterr().out
+
+
+def test_batch_example_beats_first_come_first_served(tmp_path: Path) -> None:
+    """The built-in example's plan misses fewer deadlines than FCFS, says by how much, and how
+    far from the bound it is; its iteration limit, not the clock, ends the search."""
+    assert main(["batch", "--example", "--quiet", "-o", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["stop_reason"] in ("iteration limit", "proven optimal")
+    assert report["iterations"] <= 100
+    assert not report["time_limit_hit"]
+    total = report["deadlines_total"]
+    missed = total["measured"] - total["met"]
+    fcfs_missed = total["fcfs_measured"] - total["fcfs_met"]
+    assert total["measured"] == total["fcfs_measured"]
+    assert missed < fcfs_missed
+    assert report["planned"] > report["fcfs_planned"]
+    summary = (tmp_path / "summary.txt").read_text(encoding="utf-8")
+    assert f"the plan: {missed} deadlines missed against {fcfs_missed} first come" in summary
+    assert "gap to the capacity lower bound" in summary
 
 
 def test_batch_is_deterministic(tmp_path: Path) -> None:

@@ -108,7 +108,8 @@ def test_facility_valid_and_offers() -> None:
         ({"level": 4}, "level"),
         ({"level": 0}, "level"),
         ({"services": ["fer:27", "fer:27"]}, "services"),
-        ({"phone": "123"}, "phone"),
+        ({"fax": "123"}, "fax"),
+        ({"phone": ""}, "phone"),
     ],
 )
 def test_facility_rejects_bad_fields(changes: dict[str, Any], field: str) -> None:

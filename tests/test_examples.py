@@ -17,7 +17,7 @@ import pytest
 
 from nosology.resolve import resolve_code
 from routing.calendar import default_calendar
-from routing.examples import EXAMPLES, example_text, load_example
+from routing.examples import BATCH_EXAMPLE, EXAMPLES, example_text, load_example
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "examples"
@@ -50,7 +50,7 @@ def test_plan_one_patient_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_example_loads_and_is_lung_cancer() -> None:
     """The shipped example loads and every request's diagnosis resolves to the lung pathway."""
-    assert EXAMPLES == ("lung_spb",)
+    assert EXAMPLES == ("lung_spb", "contended_spb")
     problem = load_example()
     assert json.loads(example_text())["format_version"] == 1
     assert len(problem.requests) >= 1
@@ -153,3 +153,36 @@ def test_every_example_runs_in_a_fresh_clone(script: str, tmp_path: Path) -> Non
     # The generator rewrote the clone's example file: byte for byte the committed one.
     assert (clone / "src" / "routing" / "examples" / "lung_spb.json").read_bytes() == before
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.fixture
+def batch_generator(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """examples/make_batch_example.py imported as a module (registered only for the test)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_batch_example", EXAMPLES_DIR / "make_batch_example.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_batch_generator_reproduces_committed_file(
+    batch_generator: ModuleType, tmp_path: Path
+) -> None:
+    """The seeded batch example generator writes the committed file byte for byte."""
+    output = tmp_path / "contended_spb.json"
+    assert batch_generator.main(["--output", str(output)]) == 0
+    assert output.read_text("utf-8") == example_text(BATCH_EXAMPLE)
+    assert batch_generator.main(["--output", str(output), "--check"]) == 0
+    assert batch_generator.PARAMETERS.seed == 2
+
+
+def test_batch_example_is_a_contended_cohort() -> None:
+    """The batch example is a few dozen patients on pathways with deadlines, in the package."""
+    problem = load_example(BATCH_EXAMPLE)
+    assert 30 <= len(problem.requests) <= 60
+    assert len({r.patient.id for r in problem.requests}) == len(problem.requests)
+    assert BATCH_EXAMPLE in EXAMPLES

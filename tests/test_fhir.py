@@ -511,6 +511,26 @@ def test_rest_asks_for_actor_includes_when_the_server_lists_them(server: FhirSer
     assert "Schedule:actor" in query["_include:iterate"]
 
 
+def test_rest_server_declaring_stu3_is_named(server: FhirServer) -> None:
+    """A CapabilityStatement with fhirVersion 3.0.2 makes the search's bundles an STU3 error."""
+    server.metadata = {"resourceType": "CapabilityStatement", "fhirVersion": "3.0.2"}
+    with pytest.raises(InvalidInputError, match="STU3") as caught:
+        FhirRestSource(server.base).fetch(*WINDOW)
+    assert caught.value.field == "fhirVersion"
+
+
+def test_rest_server_declared_version_is_the_one_read(server: FhirServer) -> None:
+    """The declared version decides: R5-shaped pages read under 5.0.0, refused under 4.0.1."""
+    server.metadata = {"resourceType": "CapabilityStatement", "fhirVersion": "5.0.0"}
+    batch = FhirRestSource(server.base).fetch(*WINDOW)
+    assert batch.slots
+    assert not batch.issues
+    server.metadata["fhirVersion"] = "4.0.1"
+    batch = FhirRestSource(server.base).fetch(*WINDOW)
+    assert not batch.slots
+    assert all("R4B" in issue.reason for issue in batch.issues)
+
+
 def test_rest_without_metadata_does_not_ask_iterate(server: FhirServer) -> None:
     """No CapabilityStatement (404) means no _include:iterate."""
     FhirRestSource(server.base).fetch(*WINDOW)

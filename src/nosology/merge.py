@@ -272,6 +272,20 @@ def _merged_stage(group: _Group, name: str, after: tuple[str, ...]) -> Stage:
         facility_level=max(levels) if levels else None,
         shares_day=all(s.shares_day for s in stages),
         after=after,
+        public_title=_joined(s.public_title for s in stages),
+        preparation=_joined(s.preparation for s in stages),
+        bring=_joined(s.bring for s in stages),
+    )
+
+
+def _joined(texts: Iterable[LocalizedText | None]) -> LocalizedText | None:
+    """The texts given, each once, joined per language; ``None`` when none is given."""
+    present = [t for t in texts if t is not None]
+    if not present:
+        return None
+    return LocalizedText(
+        ru=" / ".join(_unique(t.ru for t in present)),
+        en=" / ".join(_unique(t.en for t in present)),
     )
 
 

@@ -213,6 +213,14 @@ class Stage(FrozenModel):
         (remote stages never count: the patient is not there).
     after
         Stages that must have ended before this one starts (each adds ``end -> start >= 0``).
+    public_title
+        A discreet label for what the patient sees (timeline, calendar, notifications): it names
+        neither the diagnosis nor the pathway (e.g. "Консультация специалиста"). Without it, the
+        patient's views use a neutral label by mode.
+    preparation
+        How to prepare (plain, discreet text for the patient), if anything is needed.
+    bring
+        What to bring to the visit (plain, discreet text for the patient).
     """
 
     id: Identifier
@@ -223,6 +231,9 @@ class Stage(FrozenModel):
     facility_level: _Level | None = None
     shares_day: bool = True
     after: tuple[Identifier, ...] = ()
+    public_title: LocalizedText | None = None
+    preparation: LocalizedText | None = None
+    bring: LocalizedText | None = None
 
     @field_validator("services")
     @classmethod

@@ -11,6 +11,8 @@ Commands::
     routing batch SOURCE... [-o DIR] [--json] ...     (see routing.batch.command)
     routing slots import SOURCE... --start T --end T [-o FILE] [--json]
     routing schema [--of NAME]
+    routing timeline PROBLEM.json [--request ID] [--lang ru|en] [--revision N] -o DIR
+    routing propose PROBLEM.json [--request ID] [--lang ru|en] -o DIR
     routing event FILE | --type TYPE --id ID --at T [--route R --stage S ...] [--db URL] [--json]
     routing state [--db URL] [--json]
 
@@ -48,9 +50,9 @@ from nosology.resolve import Resolution, pathway_for, resolve_code
 from routing._version import __version__
 from routing.batch.command import add_batch_arguments, run_batch
 from routing.calendar import WorkingCalendar, calendar_for
-from routing.domain import Facility
+from routing.domain import Facility, RouteRequest
 from routing.exceptions import InvalidInputError, InvalidProblemError
-from routing.outputs.atomic import check_output_file, write_text
+from routing.outputs.atomic import check_output_dir, check_output_file, write_files, write_text
 from routing.outputs.documents import (
     InvalidCode,
     PathwayListing,
@@ -73,7 +75,7 @@ from routing.problem import Problem
 from routing.reading import read_problem
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
-from routing.solve.plan import SolveOptions, plan_route
+from routing.solve.plan import SolveOptions, plan_route, resolve_pathway
 
 __all__ = ["EXIT_STATUS_TEXT", "build_parser", "main", "version_text"]
 
@@ -535,6 +537,133 @@ def _write_results(path: Path, document: PlanDocument, args: argparse.Namespace)
     logger.info("wrote %d results to %s", len(document.results), path)
 
 
+def _view_inputs(
+    args: argparse.Namespace,
+) -> tuple[Problem, SlotIndex, RouteRequest, Catalogue | None, dict[str, Pathway]]:
+    """The problem, its index, the request asked for (the first without --request), the
+    catalogue and the problem's own pathways, for ``timeline`` and ``propose``."""
+    if args.example and args.problem is not None:
+        raise _BadInputError("give a problem file or --example, not both")
+    problem, _, _ = _load(args)
+    if args.request is None:
+        request = problem.requests[0]
+    else:
+        try:
+            request = problem.request(args.request)
+        except KeyError:
+            raise _BadInputError(f"the problem has no request {args.request!r}") from None
+    index = SlotIndex.build(
+        problem.facilities,
+        problem.slots,
+        calendar=calendar_for(problem.timezone),
+        travel=problem.travel,
+    )
+    catalogue = _catalogue(args.catalogue) if args.catalogue else None
+    return problem, index, request, catalogue, {p.id: p for p in problem.pathways}
+
+
+_VIEWS_MISSING = "this command needs the views and ics extras: pip install 'patient-routing[all]'"
+
+
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    try:
+        from routing.views.html import patient_page
+        from routing.views.ics import timeline_ics
+        from routing.views.timeline import build_timeline
+    except ImportError:
+        raise _BadInputError(_VIEWS_MISSING) from None
+    names = ("timeline.html", "route.ics", "timeline.json")
+    directory = check_output_dir(args.output, names, "--output")
+    _, index, request, catalogue, pathways = _view_inputs(args)
+    options = SolveOptions(time_limit=args.time_limit)
+    result = plan_route(request, index, catalogue=catalogue, pathways=pathways, options=options)
+    if not result.has_route:
+        _err(f"request {request.id!r}: {result.status.value}; no timeline written")
+        for reason in result.reasons:
+            _err(f"  {reason}")
+        return EXIT_NO_ROUTE
+    pathway = resolve_pathway(request, catalogue, pathways)
+    timeline = build_timeline(result, index, pathway, language=args.lang)
+    ics = timeline_ics(timeline, revision=args.revision).decode("utf-8")
+    texts = {
+        directory / "timeline.html": patient_page(timeline, ics.encode("utf-8")),
+        directory / "route.ics": ics,
+        directory / "timeline.json": json.dumps(
+            timeline.model_dump(mode="json"), ensure_ascii=False, indent=2
+        )
+        + "\n",
+    }
+    write_files(texts)
+    _say(f"wrote {', '.join(str(p) for p in texts)}", args)
+    return EXIT_OK
+
+
+def _cmd_propose(args: argparse.Namespace) -> int:
+    try:
+        from routing.views.html import doctor_page, doctor_view
+        from routing.views.proposals import propose
+    except ImportError:
+        raise _BadInputError(_VIEWS_MISSING) from None
+    names = ("proposal.html", "proposal.json")
+    directory = check_output_dir(args.output, names, "--output")
+    _, index, request, catalogue, pathways = _view_inputs(args)
+    options = SolveOptions(time_limit=args.time_limit)
+    proposal = propose(request, index, catalogue=catalogue, pathways=pathways, options=options)
+    pathway = None
+    if proposal.fastest.pathway_id is not None:
+        pathway = resolve_pathway(request, catalogue, pathways)
+    view = doctor_view(proposal, index, pathway, language=args.lang)
+    texts = {
+        directory / "proposal.html": doctor_page(view),
+        directory / "proposal.json": json.dumps(
+            view.model_dump(mode="json"), ensure_ascii=False, indent=2
+        )
+        + "\n",
+    }
+    write_files(texts)
+    _say(f"wrote {', '.join(str(p) for p in texts)}", args)
+    return EXIT_OK if proposal.fastest.has_route else EXIT_NO_ROUTE
+
+
+def _add_view_command(
+    commands: Any, name: str, help_text: str, parents: list[argparse.ArgumentParser]
+) -> argparse.ArgumentParser:
+    """The ``timeline`` or ``propose`` command's parser (their arguments are the same)."""
+    command: argparse.ArgumentParser = commands.add_parser(
+        name,
+        parents=parents,
+        help=help_text,
+        epilog=EXIT_STATUS_TEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("problem", nargs="?", metavar="PROBLEM.json", help="the problem file")
+    command.add_argument("--example", action="store_true", help="use the built-in example")
+    command.add_argument(
+        "--request", metavar="ID", help="the request (default: the problem's first)"
+    )
+    command.add_argument(
+        "--lang",
+        choices=("ru", "en"),
+        default="ru",
+        help="language of the pages (default %(default)s)",
+    )
+    command.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="DIR",
+        help="directory to write into (atomically; created when missing)",
+    )
+    command.add_argument(
+        "--time-limit",
+        type=_positive_seconds,
+        default=SolveOptions().time_limit,
+        metavar="S",
+        help="seconds of search per route (default %(default)s)",
+    )
+    return command
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     _dump(schema_of(args.of))
     return EXIT_OK
@@ -623,6 +752,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of search per request (default %(default)s)",
     )
     plan.set_defaults(handler=_cmd_plan)
+
+    timeline = _add_view_command(
+        commands,
+        "timeline",
+        "the patient's timeline of one request: timeline.html, route.ics, timeline.json",
+        [catalogue, loud],
+    )
+    timeline.add_argument(
+        "--revision",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the route's revision, the calendar events' SEQUENCE (default %(default)s)",
+    )
+    timeline.set_defaults(handler=_cmd_timeline)
+    proposal = _add_view_command(
+        commands,
+        "propose",
+        "the doctor's proposal for one request: the fastest route and alternatives "
+        "(proposal.html, proposal.json)",
+        [catalogue, loud],
+    )
+    proposal.set_defaults(handler=_cmd_propose)
 
     schema = commands.add_parser(
         "schema",

@@ -83,7 +83,8 @@ HL7 v2 table 0276 (appointment reason: CHECKUP, EMERGENCY, FOLLOWUP, ROUTINE, WA
 telehealth code, so no appointmentType of that table makes a slot remote.
 
 A Location becomes a :class:`Facility`: name (``"Location <id>"`` when missing),
-``position`` → :class:`GeoPoint`, ``address.district`` → district, level from
+``position`` → :class:`GeoPoint`, ``address.district`` → district, ``address.text`` (else its
+lines, city and postal code) → address, the first ``telecom`` phone → phone, level from
 :attr:`FhirOptions.levels` (by Location id), else the extension :data:`LEVEL_EXTENSION_URL`
 (``valueInteger`` 1–3), else 1; services: those of its offered slots.
 
@@ -883,6 +884,8 @@ class _Reader:
                 location=position,
                 district=district or None,
                 level=self.level_of(location),
+                address=_address_text(getattr(model, "address", None)),
+                phone=_phone(getattr(model, "telecom", None)),
             )
         except (ValidationError, InvalidInputError) as error:
             self.issue(location.label, "", f"not a usable facility ({_first_message(error)})")
@@ -1202,3 +1205,25 @@ class FhirBundleSource:
             self.bundle, self.options, source=self.name, start=start, end=end, services=services
         )
         return read.batch
+
+
+def _address_text(address: Any) -> str | None:
+    """A Location's address as one line: its ``text``, else its lines, city and postal code."""
+    if address is None:
+        return None
+    text = (getattr(address, "text", None) or "").strip()
+    if not text:
+        parts = [*(getattr(address, "line", None) or ()), getattr(address, "city", None)]
+        postal = getattr(address, "postalCode", None)
+        text = ", ".join(p.strip() for p in ([postal] if postal else []) + parts if p and p.strip())
+    text = " ".join(text.split())
+    return text[:500] or None
+
+
+def _phone(telecom: Any) -> str | None:
+    """The first phone number among a Location's contact points."""
+    for point in telecom or ():
+        value = (getattr(point, "value", None) or "").strip()
+        if getattr(point, "system", None) == "phone" and value:
+            return " ".join(value.split())[:100]
+    return None

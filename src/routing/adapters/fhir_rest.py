@@ -163,15 +163,21 @@ class FhirRestSource:
         """The free slots starting in ``[start, end)``, read page by page."""
         check_window(start, end, record=self.name)
         issues: list[SourceIssue] = []
-        include = self.include_actors
+        include, declared = self.include_actors, None
         if include is None:
-            include = self._supports_actor_includes()
+            include, declared = self._capabilities()
         entries, page_issues = self._read_pages(self.search_url(start, end, include))
         issues.extend(page_issues)
         document = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
         lenient = replace(self.options, strict=False)
         read = parse_bundle(
-            document, lenient, source=self.name, start=start, end=end, services=services
+            document,
+            lenient,
+            source=self.name,
+            start=start,
+            end=end,
+            services=services,
+            declared_version=declared,
         )
         batch = read.batch
         issues.extend(batch.issues)
@@ -179,13 +185,19 @@ class FhirRestSource:
             raise InvalidProblemError([issue.to_error() for issue in issues])
         return batch.model_copy(update={"issues": tuple(issues)})
 
-    def _supports_actor_includes(self) -> bool:
-        """Whether the CapabilityStatement lists the actor includes (False if unreadable)."""
+    def _capabilities(self) -> tuple[bool, str | None]:
+        """From the CapabilityStatement: whether it lists the actor includes, and its fhirVersion.
+
+        ``(False, None)`` when it cannot be read; the version is handed to
+        :func:`~routing.adapters.fhir.parse_bundle` as the one the server declared.
+        """
         try:
             statement = self._get(f"{self.base_url.rstrip('/')}/metadata", "metadata")
         except _PageError as error:
             logger.info("%s: no CapabilityStatement (%s)", self.name, error.issue.reason)
-            return False
+            return False, None
+        version = statement.get("fhirVersion") if isinstance(statement, Mapping) else None
+        declared = version if isinstance(version, str) and version else None
         offered: set[str] = set()
         rest = statement.get("rest") if isinstance(statement, Mapping) else None
         for server in rest if isinstance(rest, list) else ():
@@ -195,7 +207,7 @@ class FhirRestSource:
                     resource.get("searchInclude"), list
                 ):
                     offered.update(str(v) for v in resource["searchInclude"])
-        return "Schedule:actor" in offered
+        return "Schedule:actor" in offered, declared
 
     def _read_pages(self, url: str) -> tuple[list[Any], list[SourceIssue]]:
         """Every entry of every page (duplicates across pages once), and the issues met."""

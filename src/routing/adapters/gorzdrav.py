@@ -272,6 +272,7 @@ class Lpu(PortalModel):
     district_id: PortalId | None = None
     district_name: Text = None
     address: Text = None
+    phone: Text = None
     latitude: Latitude = None
     longitude: Longitude = None
     is_active: bool = True
@@ -635,6 +636,8 @@ def lpu_to_facility(
             district=district[:200] if district else None,
             level=options.level_of(lpu),
             services=unique,
+            address=_shown(lpu.address, 500),
+            phone=_shown(lpu.phone, 100),
         )
     except ValidationError as error:
         location_, reason = _first_error(error)
@@ -708,6 +711,15 @@ class _Shared:
         )
 
 
+def _shown(text: str | None, limit: int) -> str | None:
+    """A contact text as shown to the patient: stripped, control characters dropped, cut to
+    ``limit``; ``None`` when blank."""
+    if text is None:
+        return None
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return cleaned[:limit].strip() or None
+
+
 def _fields_for(appointment: Appointment, shared: _Shared) -> dict[str, Any]:
     return {
         "id": shared.prefix + appointment.id,
@@ -718,6 +730,8 @@ def _fields_for(appointment: Appointment, shared: _Shared) -> dict[str, Any]:
         "capacity": 1,
         "resource": shared.resource,
         "mode": VisitMode.IN_PERSON,
+        "room": _shown(appointment.room, 100),
+        "address": _shown(appointment.address, 500),
     }
 
 

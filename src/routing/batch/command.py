@@ -79,6 +79,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_TIME_LIMIT = 60.0
+"""Seconds for a batch when ``--time-limit`` is not given."""
+EXAMPLE_TIME_LIMIT = 10.0
+"""Seconds for ``--example`` when ``--time-limit`` is not given."""
+EXAMPLE_ITERATIONS = 100
+"""Search iterations for ``--example`` when ``--iterations`` is not given: the iteration limit,
+not the clock, ends the example's search, so its plan is the same on every machine."""
+
 EXIT_OK = 0
 EXIT_NOT_ALL_PLANNED = 1
 EXIT_BAD_INPUT = 2
@@ -261,7 +269,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "created if missing (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help=f"seconds (default {DEFAULT_TIME_LIMIT:g}; {EXAMPLE_TIME_LIMIT:g} with --example)",
+    )
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
     parser.add_argument(
         "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
@@ -289,17 +303,23 @@ def run_batch(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.example == bool(args.sources):
         raise _BadInputError("give problem files or directories, or --example (not both)")
-    if not args.time_limit > 0 or args.workers < 1:
+    time_limit, iterations = args.time_limit, args.iterations
+    if args.example:
+        time_limit = EXAMPLE_TIME_LIMIT if time_limit is None else time_limit
+        iterations = EXAMPLE_ITERATIONS if iterations is None else iterations
+    elif time_limit is None:
+        time_limit = DEFAULT_TIME_LIMIT
+    if not time_limit > 0 or args.workers < 1:
         raise _BadInputError("--time-limit must be positive and --workers at least 1")
     try:
         out = check_output_dir(args.output_dir, OUTPUT_FILES)
     except InvalidInputError as exc:
         raise _BadInputError(str(exc)) from None
     if args.example:
-        from routing.examples import example_text
+        from routing.examples import BATCH_EXAMPLE, example_text
 
         sources = CohortSources()
-        _add(sources, "example lung_spb", json.loads(example_text()))
+        _add(sources, f"example {BATCH_EXAMPLE}", json.loads(example_text(BATCH_EXAMPLE)))
     else:
         sources = read_sources(list(args.sources))
     if not sources.requests:
@@ -321,12 +341,12 @@ def _run(args: argparse.Namespace) -> int:
         result = plan_batch(
             (list(sources.requests.values()), index),
             seed=args.seed,
-            time_limit=args.time_limit,
+            time_limit=time_limit,
             workers=args.workers,
             progress=bar,
             allow_moving_existing=args.allow_moving,
             pathways=sources.pathways,
-            max_iterations=args.iterations,
+            max_iterations=iterations,
         )
     finally:
         if bar is not None:

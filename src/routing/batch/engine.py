@@ -66,7 +66,7 @@ from routing.batch.bounds import (
     no_competition_routes,
     patient_bound,
 )
-from routing.batch.cohort import Cohort, build_cohort
+from routing.batch.cohort import Cohort, CohortEntry, build_cohort
 from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
@@ -124,6 +124,9 @@ class BatchResult(FrozenModel):
     input_issues
         Records of the slot index left out, each naming its record and field (a slot outside
         the calendar's span; see :attr:`SlotIndex.issues`).
+    deadline_ids
+        Per request, the ids of its pathway's soft deadlines in force on its referral day
+        (empty without a pathway): what a report counts as missed for a patient without a route.
     """
 
     status: SolveStatus
@@ -135,6 +138,7 @@ class BatchResult(FrozenModel):
     fcfs_routes: tuple[RouteResult, ...]
     alone_routes: tuple[RouteResult, ...]
     weights: tuple[int, ...]
+    deadline_ids: tuple[tuple[str, ...], ...] = ()
     no_competition_bound: BatchBound
     capacity_bound: BatchBound
     moved: tuple[str, ...] = ()
@@ -375,6 +379,7 @@ class _Engine:
             fcfs_routes=tuple(self.final(fcfs)),
             alone_routes=tuple(alone),
             weights=tuple(e.weight for e in cohort.entries),
+            deadline_ids=tuple(self.soft_deadline_ids(e) for e in cohort.entries),
             no_competition_bound=nc_bound,
             capacity_bound=cap_bound,
             moved=self.moved(plan),
@@ -517,7 +522,7 @@ class _Engine:
         for i, slots in sorted(outcome.routes.items()):
             result = cohort.route_fixed(i, slots)
             if result is None:
-                logger.warning(
+                logger.debug(
                     "request %s: the exact model's route fails a rule", cohort.entries[i].request.id
                 )
             else:
@@ -526,15 +531,26 @@ class _Engine:
             if candidate.results[i] is None:
                 candidate.plan(i, self.alone)
         if not candidate.check_capacity():
-            logger.warning("the exact model's plan breaks a capacity; it is not used")
+            logger.debug("the exact model's plan breaks a capacity; it is not used")
             return plan, bound
         if candidate.total() != outcome.objective:
-            logger.warning(
+            logger.debug(
                 "the exact model's plan evaluates to %s, not %s",
                 candidate.total(),
                 outcome.objective,
             )
         return (candidate if candidate.total() < plan.total() else plan), bound
+
+    def soft_deadline_ids(self, entry: CohortEntry) -> tuple[str, ...]:
+        """The ids of ``entry``'s soft deadlines in force on its referral day."""
+        if entry.pathway is None:
+            return ()
+        day = self.cohort.index.calendar.local_date(entry.request.referral)
+        return tuple(
+            d.id
+            for d in entry.pathway.deadlines
+            if not d.hard and d.applies_on(day, entry.request.region)
+        )
 
     def capacity_bound(self, nc_bound: BatchBound, exact_max: int, plan: Assignment) -> BatchBound:
         cohort = self.cohort

@@ -1,11 +1,25 @@
 """The report of a batch plan: what was planned, deadline compliance, bounds and bottlenecks.
 
 :func:`build_report` compares the plan with first-come-first-served (today's practice) side by
-side: patients planned, deadline compliance per pathway and per deadline, time to completion
-(median, 90th percentile, maximum, mean, in days), the gap to both lower bounds, and the
-bottlenecks. A service or facility *binds* when a patient's fastest route alone used one of its
-slots that the plan has filled with other patients, and the patient completes later than alone;
-bottlenecks are ranked by those patients, then by how full their slots are.
+side: patients planned, unplanned and invalid, deadline compliance per pathway and per deadline,
+time to completion (median, 90th percentile, maximum, mean, in days), the gap to both lower bounds,
+and the bottlenecks. A service or facility *binds* when a patient's fastest route alone used one
+of its slots that the plan has filled with other patients, and the patient completes later than
+alone; bottlenecks are ranked by those patients, then by how full their slots are, one row per
+service or facility.
+
+Every patient counts. A patient without a route (unplanned: infeasible, or over the time limit)
+has missed, or is at risk for, each of its deadlines: they count as measured and missed, so the
+headline rate's denominator is the same in the plan and first-come-first-served. The deadlines of
+a patient without a route are its pathway's soft deadlines in force on its referral day. Invalid
+requests (no pathway applies, or unreadable records) are counted apart and have no deadlines to
+measure.
+
+The header status is the weakest of the batch's own status and its routes' statuses, in the order
+OPTIMAL > FEASIBLE > TIME_LIMIT: a cohort proven optimal whose routes are FEASIBLE (each not
+the fastest of its pathway) is FEASIBLE, and a patient left unplanned by the time limit makes it
+TIME_LIMIT. Proven facts about one patient (INFEASIBLE, INVALID) do not weaken it: they are
+counted in the patients line. Solver diagnostics go to the log at debug level, never here.
 
 :func:`plan_document` is the plan file: one entry per request without timings, so the same input
 and seed give the same text byte for byte.
@@ -30,6 +44,7 @@ from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 
 __all__ = [
+    "STATUS_ORDER",
     "BatchReport",
     "Bottleneck",
     "CompletionStats",
@@ -37,18 +52,27 @@ __all__ = [
     "Gap",
     "Unplanned",
     "build_report",
+    "header_status",
     "plan_document",
 ]
 
 
 class Compliance(FrozenModel):
-    """Deadlines met among those measured, for the plan and for first-come-first-served."""
+    """Deadlines met among those measured, for the plan and for first-come-first-served.
+
+    ``measured`` includes the deadlines of patients without a route (``unplanned``), which count
+    as missed.
+    """
 
     key: str
     measured: NonNegativeInt
     met: NonNegativeInt
     fcfs_measured: NonNegativeInt
     fcfs_met: NonNegativeInt
+    unplanned: NonNegativeInt = 0
+    """Deadlines of patients the plan leaves without a route (in ``measured``, missed)."""
+    fcfs_unplanned: NonNegativeInt = 0
+    """The same for first-come-first-served."""
 
     @property
     def rate(self) -> float:
@@ -104,11 +128,36 @@ class Unplanned(FrozenModel):
     reasons: tuple[str, ...]
 
 
+STATUS_ORDER: tuple[SolveStatus, ...] = (
+    SolveStatus.OPTIMAL,
+    SolveStatus.FEASIBLE,
+    SolveStatus.TIME_LIMIT,
+)
+"""Header statuses from strongest to weakest (see :func:`header_status`)."""
+
+
+def header_status(result: BatchResult) -> SolveStatus:
+    """The weakest of the batch's status and its routes' statuses (OPTIMAL > FEASIBLE > TIME_LIMIT).
+
+    A planned route's status counts as it is; an unplanned route counts as TIME_LIMIT when the
+    limit stopped its search and not at all when it is proven INFEASIBLE or INVALID (the report
+    counts those patients apart).
+    """
+    seen = [result.status]
+    seen += [r.status for r in result.routes if r.status in STATUS_ORDER]
+    return max(seen, key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else 0)
+
+
 class BatchReport(FrozenModel):
-    """Everything the batch summary shows, machine-readable."""
+    """Everything the batch summary shows, machine-readable.
+
+    ``status`` is the header status (see :func:`header_status`), ``batch_status`` the batch's
+    own (OPTIMAL when its objective equals the capacity bound).
+    """
 
     generator: str
     status: SolveStatus
+    batch_status: SolveStatus = SolveStatus.FEASIBLE
     stop_reason: str
     time_limit_hit: bool
     seed: int
@@ -119,6 +168,10 @@ class BatchReport(FrozenModel):
     requests: NonNegativeInt
     planned: NonNegativeInt
     fcfs_planned: NonNegativeInt
+    unplanned_count: NonNegativeInt = 0
+    """Readable requests without a route that are not INVALID (infeasible, time limit)."""
+    invalid_count: NonNegativeInt = 0
+    """INVALID requests plus records that could not be read (``rejected``)."""
     unplanned: tuple[Unplanned, ...]
     rejected: tuple[str, ...] = ()
     """Input records that could not be read (malformed), each naming the record and field."""
@@ -149,12 +202,16 @@ class BatchReport(FrozenModel):
     def summary(self) -> str:
         """A readable summary for coordinators."""
         t = self.deadlines_total
+        stop = self.stop_reason
+        if self.batch_status is SolveStatus.OPTIMAL and self.status is not SolveStatus.OPTIMAL:
+            stop += f"; the cohort's objective is proven, its routes are {self.status.value}"
         lines = [
-            f"batch plan: {self.status.value} ({self.stop_reason}), {self.iterations} search "
+            f"batch plan: {self.status.value} ({stop}), {self.iterations} search "
             f"iterations, {self.polished} routes polished, {self.runtime_seconds:.1f} s, "
             f"seed {self.seed}",
-            f"patients planned: {self.planned} of {self.requests} "
-            f"(first come, first served: {self.fcfs_planned})",
+            f"patients: {self.requests + len(self.rejected)}: {self.planned} planned, "
+            f"{self.unplanned_count} unplanned, {self.invalid_count} invalid "
+            f"(first come, first served: {self.fcfs_planned} planned)",
         ]
         for text in self.rejected:
             lines.append(f"  rejected: {text}")
@@ -169,6 +226,12 @@ class BatchReport(FrozenModel):
             f"deadlines met: {_pct(t.rate)} of {t.measured} in the plan, "
             f"{_pct(t.fcfs_rate)} of {t.fcfs_measured} first come, first served",
         ]
+        if t.unplanned or t.fcfs_unplanned:
+            lines.append(
+                f"  (counted as missed: {t.unplanned} deadlines of unplanned patients in the "
+                f"plan, {t.fcfs_unplanned} first come, first served)"
+            )
+        lines += self._comparison()
         rows = [("", "plan", "fcfs")]
         for c in self.deadlines_by_pathway:
             rows.append(
@@ -215,13 +278,41 @@ class BatchReport(FrozenModel):
                 "(a maximum matching to the slots that meet it)"
             )
         if self.bottlenecks:
-            lines += ["", "bottlenecks (patients delayed by full slots; fill rate of the slots):"]
-            for n in self.bottlenecks:
+            lines += [
+                "",
+                "bottlenecks, ranked by patients delayed by their full slots, then fill rate:",
+            ]
+            for rank, n in enumerate(self.bottlenecks, 1):
                 lines.append(
-                    f"  {n.kind} {n.id}: {n.delayed_patients} delayed, "
-                    f"{n.slots_used}/{n.capacity} places ({_pct(n.fill_rate)})"
+                    f"  {rank}. {n.kind} {n.id}: {n.delayed_patients} patients delayed, "
+                    f"{n.slots_used}/{n.capacity} places filled ({_pct(n.fill_rate)})"
                 )
         return "\n".join(lines) + "\n"
+
+    def _comparison(self) -> list[str]:
+        """One line each: the plan against first come, first served, and against the bound."""
+        missed = _missed(self.deadlines_total, plan=True)
+        fcfs_missed = _missed(self.deadlines_total, plan=False)
+        p, f = self.completion.mean_days, self.fcfs_completion.mean_days
+        text = f"the plan: {missed} deadlines missed against {fcfs_missed} first come, first served"
+        if p is not None and f is not None:
+            text += f"; mean days to completion {p:.1f} against {f:.1f}"
+        lines = [text]
+        g = self.gap_capacity
+        if g.unplanned == 0 and g.deadline_cost == 0 and g.weighted_minutes <= 0:
+            lines.append("  it reaches the capacity lower bound (proven best)")
+        else:
+            share = "" if g.minutes_gap is None else f", {_pct(g.minutes_gap)} of its minutes"
+            lines.append(
+                f"  its gap to the capacity lower bound: {g.unplanned} unplanned, "
+                f"{g.deadline_cost} deadline cost, {g.weighted_minutes} weighted minutes{share}"
+            )
+        return lines
+
+
+def _missed(c: Compliance, *, plan: bool) -> int:
+    """Deadlines missed (``measured - met``) in the plan or first come, first served."""
+    return c.measured - c.met if plan else c.fcfs_measured - c.fcfs_met
 
 
 def _pct(x: float) -> str:
@@ -262,23 +353,42 @@ def _stats(routes: Sequence[RouteResult]) -> CompletionStats:
     )
 
 
-def _compliance(
-    key_of: str, plan: Sequence[RouteResult], fcfs: Sequence[RouteResult]
-) -> tuple[Compliance, ...]:
+def _compliance(key_of: str, result: BatchResult) -> tuple[Compliance, ...]:
+    """Deadlines met per pathway (``key_of="pathway"``) or per deadline id, every patient counted.
+
+    A patient without a route counts each soft deadline of its pathway in force on its referral
+    day (:attr:`BatchResult.deadline_ids`) as measured and missed; INVALID requests are not
+    measured.
+    """
     counts: dict[str, list[int]] = {}
-    for column, routes in ((0, plan), (2, fcfs)):
-        for r in routes:
-            if not r.has_route:
+    columns = ((0, result.routes), (2, result.fcfs_routes))
+    for i, plan in enumerate(result.routes):
+        ids = result.deadline_ids[i] if i < len(result.deadline_ids) else ()
+        for column, routes in columns:
+            r = routes[i]
+            if r.status is SolveStatus.INVALID:
                 continue
-            for d in r.deadlines:
-                if d.hard:
-                    continue
-                k = (r.pathway_id or "-") if key_of == "pathway" else d.deadline_id
-                row = counts.setdefault(k, [0, 0, 0, 0])
+            pathway = r.pathway_id or plan.pathway_id or "-"
+            if r.has_route:
+                outcomes = [(d.deadline_id, d.met) for d in r.deadlines if not d.hard]
+            else:
+                outcomes = [(d, False) for d in ids]
+            for deadline_id, met in outcomes:
+                k = pathway if key_of == "pathway" else deadline_id
+                row = counts.setdefault(k, [0, 0, 0, 0, 0, 0])
                 row[column] += 1
-                row[column + 1] += int(d.met)
+                row[column + 1] += int(met)
+                row[4 + column // 2] += int(not r.has_route)
     return tuple(
-        Compliance(key=k, measured=v[0], met=v[1], fcfs_measured=v[2], fcfs_met=v[3])
+        Compliance(
+            key=k,
+            measured=v[0],
+            met=v[1],
+            fcfs_measured=v[2],
+            fcfs_met=v[3],
+            unplanned=v[4],
+            fcfs_unplanned=v[5],
+        )
         for k, v in sorted(counts.items())
     )
 
@@ -348,17 +458,21 @@ def build_report(
     ``rejected`` lists input records the reader could not use (see :mod:`routing.batch.command`).
     """
     routes, fcfs = result.routes, result.fcfs_routes
-    total = _compliance("all", routes, fcfs)
+    total = _compliance("all", result)
     measured = Compliance(
         key="all",
         measured=sum(c.measured for c in total),
         met=sum(c.met for c in total),
         fcfs_measured=sum(c.fcfs_measured for c in total),
         fcfs_met=sum(c.fcfs_met for c in total),
+        unplanned=sum(c.unplanned for c in total),
+        fcfs_unplanned=sum(c.fcfs_unplanned for c in total),
     )
+    invalid = sum(r.status is SolveStatus.INVALID for r in routes)
     return BatchReport(
         generator=f"routing {__version__}",
-        status=result.status,
+        status=header_status(result),
+        batch_status=result.status,
         stop_reason=result.stop_reason,
         time_limit_hit=result.time_limit_hit,
         seed=result.seed,
@@ -369,6 +483,8 @@ def build_report(
         requests=len(routes),
         planned=sum(r.has_route for r in routes),
         fcfs_planned=sum(r.has_route for r in fcfs),
+        unplanned_count=sum(not r.has_route for r in routes) - invalid,
+        invalid_count=invalid + len(rejected),
         unplanned=tuple(
             Unplanned(request_id=r.request_id, status=r.status, reasons=r.reasons)
             for r in routes
@@ -381,7 +497,7 @@ def build_report(
         gap_no_competition=_gap(result.objective, result.no_competition_bound),
         gap_capacity=_gap(result.objective, result.capacity_bound),
         deadlines_total=measured,
-        deadlines_by_pathway=_compliance("pathway", routes, fcfs),
+        deadlines_by_pathway=_compliance("pathway", result),
         deadlines_by_id=total,
         completion=_stats(routes),
         fcfs_completion=_stats(fcfs),

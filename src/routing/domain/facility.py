@@ -34,6 +34,10 @@ class Facility(FrozenModel):
         The services it offers, each once.
     days_off
         Its own closed days, besides the production calendar's days off.
+    address
+        The postal address shown to the patient, if the source carries it.
+    phone
+        The phone number shown to the patient (registry), if the source carries it.
     """
 
     id: RecordId
@@ -45,6 +49,8 @@ class Facility(FrozenModel):
     level: Annotated[int, Strict(), Field(ge=1, le=3)]
     services: tuple[ServiceRef, ...] = ()
     days_off: tuple[date, ...] = ()
+    address: Annotated[PlainText, StringConstraints(min_length=1, max_length=500)] | None = None
+    phone: Annotated[PlainText, StringConstraints(min_length=1, max_length=100)] | None = None
 
     @field_validator("services")
     @classmethod

@@ -36,6 +36,11 @@ class Slot(FrozenModel):
         The doctor, room or device it books, if known.
     mode
         In person or remote (telemedicine).
+    room
+        The room or cabinet (кабинет), if the source says.
+    address
+        Where the appointment takes place when the source gives it per appointment (a facility
+        with several buildings); the facility's address otherwise.
     """
 
     id: RecordId
@@ -46,6 +51,8 @@ class Slot(FrozenModel):
     capacity: Annotated[int, Strict(), Field(ge=1, le=MAX_CAPACITY)] = 1
     resource: Annotated[PlainText, StringConstraints(min_length=1, max_length=200)] | None = None
     mode: VisitMode = VisitMode.IN_PERSON
+    room: Annotated[PlainText, StringConstraints(min_length=1, max_length=100)] | None = None
+    address: Annotated[PlainText, StringConstraints(min_length=1, max_length=500)] | None = None
 
     @model_validator(mode="after")
     def _check_times(self) -> Self:

@@ -4,7 +4,14 @@
 Petersburg, referred in the first week of March 2026. Facilities of level 1 and the ЦАОП of the
 War Veterans' Hospital are the city appointment portal's own records (ids ``gorzdrav-<lpu id>``);
 facilities with ids starting ``synthetic-`` are made up, and so is every slot. The file is
-generated, seeded, by ``examples/make_lung_example.py`` in the source repository.
+generated, seeded, by ``examples/make_lung_example.py`` in the source repository. ``routing plan
+--example`` plans it.
+
+``contended_spb``: the batch example (``routing batch --example``): 30 patients on three
+pathways with tight deadlines in a generated Saint Petersburg-like region whose specialist slots
+barely exceed the demand, so that planning them together beats first come, first served.
+Generated, seeded, by ``examples/make_batch_example.py`` from
+:func:`routing.region.generate_region`.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from importlib import resources
 
 from routing.problem import Problem, load_problem
 
-__all__ = ["EXAMPLES", "example_text", "load_example"]
+__all__ = ["BATCH_EXAMPLE", "EXAMPLES", "example_text", "load_example"]
 
-EXAMPLES = ("lung_spb",)
+EXAMPLES = ("lung_spb", "contended_spb")
 """The names of the shipped examples."""
+BATCH_EXAMPLE = "contended_spb"
+"""The example ``routing batch --example`` plans."""
 
 
 def example_text(name: str = "lung_spb") -> str:
