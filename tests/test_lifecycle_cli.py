@@ -119,3 +119,15 @@ def test_readme_lifecycle_example_runs(
     assert main(["state", "--db", "sqlite:///journal.db", "--json"]) == 0
     routes = json.loads(capsys.readouterr().out)["routes"]
     assert routes[0]["stages"][0]["status"] == "booked"
+
+
+def test_event_file_is_all_or_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file whose last event is refused appends none of its events (exit 2)."""
+    db = f"sqlite:///{tmp_path / 'j.db'}"
+    events = [published(), route_proposed("R1", (ONE_PLACE,)), route_proposed("R2", ("nope",))]
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps([e.model_dump(mode="json") for e in events]), encoding="utf-8")
+    assert main(["event", str(path), "--db", db]) == 2
+    assert "'R2:proposed'" in capsys.readouterr().err
+    assert main(["state", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"routes": [], "holds": [], "waitlist": []}
