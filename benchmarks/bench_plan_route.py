@@ -4,11 +4,17 @@ Usage::
 
     python benchmarks/bench_plan_route.py [--sizes small medium large] [--requests N]
                                           [--direct N] [--seed S]
+    python benchmarks/bench_plan_route.py --pooled [--sizes medium] [--seeds 1-20]
+                                          [--requests N] [--direct N] [--compiled-python PY]
 
 Per size: slots, index build time, p50 / p99 / max latency of ``plan_route`` over the requests
 (``time.perf_counter`` around each call, after an untimed warm-up), status counts, memory, and on
 the first ``--direct`` requests the direct CP-SAT model of :mod:`benchmarks.direct_cpsat` side by
 side, with a check that both objectives are equal. Then the targets and whether each is met.
+
+With ``--pooled``, :mod:`benchmarks.pooled`: the same over many seeds (default medium, seeds
+1-20), per seed and pooled, with search nodes per request, the compiled build side by side when
+``--compiled-python`` names its interpreter, and direct CP-SAT on a sample (``--direct`` per seed).
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 
 from benchmarks.direct_cpsat import DirectResult, solve_direct
-from benchmarks.instances import Instance, make_instance
+from benchmarks.instances import Instance, Size, make_instance
+from benchmarks.pooled import parse_seeds, run_pooled
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve import search as search_module
@@ -293,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sizes",
         nargs="+",
-        default=["small", "medium", "large"],
+        default=None,
+        help="default: small medium large (pooled: medium)",
         choices=["tiny", "small", "medium", "large"],
     )
     parser.add_argument("--requests", type=int, default=100, help="requests per size (>= 100)")
@@ -311,10 +319,33 @@ def main(argv: list[str] | None = None) -> int:
         help="plan_route time limit, seconds (the library default)",
     )
     parser.add_argument("--direct-time-limit", type=float, default=30.0)
+    parser.add_argument(
+        "--pooled", action="store_true", help="per-seed and pooled figures over --seeds"
+    )
+    parser.add_argument("--seeds", default="1-20", help="pooled mode: e.g. 1-20 or 1,5,100-119")
+    parser.add_argument(
+        "--compiled-python",
+        default=None,
+        help="pooled mode: an interpreter with the compiled wheel installed, measured alongside",
+    )
+    parser.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     print(f"bench_plan_route: {_machine()}")
+    if args.pooled:
+        return run_pooled(
+            args.sizes or ["medium"],
+            parse_seeds(args.seeds),
+            args.requests,
+            args.time_limit,
+            n_direct=1 if args.direct is None else args.direct,
+            direct_limit=args.direct_time_limit,
+            compiled_python=args.compiled_python,
+            json_out=args.json_out,
+            build=_build,
+        )
     all_figures: dict[str, SizeFigures] = {}
-    for size in args.sizes:
+    sizes: list[Size] = args.sizes or ["small", "medium", "large"]
+    for size in sizes:
         started = time.perf_counter()
         instance = make_instance(size, args.seed)
         print(f"\n(generated {size} in {time.perf_counter() - started:.1f} s)")

@@ -45,6 +45,9 @@ class Reply:
         If set, the body is sent one byte at a time with this many seconds between bytes.
     trickle_head
         With ``trickle``, the status line and headers are trickled too.
+    delay
+        Seconds to wait before answering (after whatever the request did), e.g. to answer after
+        the client's deadline.
     """
 
     status: int = 200
@@ -52,6 +55,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     trickle: float | None = None
     trickle_head: bool = False
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -115,11 +119,17 @@ def _handler(owner: LocalServer) -> type[BaseHTTPRequestHandler]:
             """Answer with the path's next reply."""
             self._answer()
 
+        def do_PUT(self) -> None:
+            """Answer with the path's next reply."""
+            self._answer()
+
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             received = Received(self.command, self.path, dict(self.headers.items()), body)
             reply = owner.next_reply(received)
+            if reply.delay:
+                time.sleep(reply.delay)
             if reply.status == 0:
                 self.close_connection = True
                 return
@@ -163,6 +173,8 @@ class LocalServer:
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, list[Reply | Callable[[Received], Reply]]] = {}
+        self.handler: Callable[[Received], Reply] | None = None
+        """Answers the paths without a route (a stateful fake server), if set."""
         self.received: list[Received] = []
         self.connections = 0
         self.lock = threading.Lock()
@@ -182,13 +194,15 @@ class LocalServer:
         self.routes[path] = list(replies)
 
     def next_reply(self, received: Received) -> Reply:
-        """Record the request and give its reply (404 for an unknown path)."""
+        """Record the request and give its reply (the handler's, or 404, for an unknown path)."""
         with self.lock:
             self.received.append(received)
             replies = self.routes.get(received.path.split("?")[0])
-            if not replies:
-                return Reply(404, b"not found")
-            reply = replies.pop(0) if len(replies) > 1 else replies[0]
+            reply: Reply | Callable[[Received], Reply] | None = None
+            if replies:
+                reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        if reply is None:
+            return self.handler(received) if self.handler is not None else Reply(404, b"not found")
         return reply(received) if callable(reply) else reply
 
     def hits(self, path: str) -> int:

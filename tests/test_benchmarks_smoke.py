@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from benchmarks.direct_cpsat import solve_direct
@@ -144,3 +147,27 @@ def test_bench_live_runs_and_routes_agree() -> None:
     assert figures.commands["add"][0] == figures.slots // 100 - 1
     assert figures.plans == 4
     assert figures.mismatches == 0
+
+
+def test_pooled_mode_reports_each_seed_and_the_pool(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """bench_plan_route.py --pooled on two tiny seeds: a line per seed and a pooled line for each
+    build (the other build run by a subprocess), both builds equal, no mismatch with CP-SAT."""
+    from benchmarks.bench_plan_route import main
+    from benchmarks.pooled import SeedRun, parse_seeds
+
+    assert parse_seeds("1-3,7,10-11") == [1, 2, 3, 7, 10, 11]
+    out_json = tmp_path / "runs.json"
+    argv = ["--pooled", "--sizes", "tiny", "--seeds", "2-3", "--requests", "4", "--direct", "1"]
+    argv += ["--compiled-python", sys.executable, "--json-out", str(out_json)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert len(re.findall(r"^  seed +2 +p50", out, re.MULTILINE)) == 2
+    assert len(re.findall(r"^  seed +3 +p50", out, re.MULTILINE)) == 2
+    assert len(re.findall(r"^  POOLED +p50 .* nodes p50", out, re.MULTILINE)) == 2
+    assert "both builds: same status, objective and nodes on 8 of 8" in out
+    assert "objective mismatches against direct CP-SAT: 0 of 2" in out
+    runs = [SeedRun.from_json(d) for d in json.loads(out_json.read_text())]
+    assert [(r.seed, len(r.ms), len(r.nodes)) for r in runs] == [(2, 4, 4), (3, 4, 4)]
+    assert all(any(n > 0 for n in r.nodes) for r in runs)  # the search's nodes were recorded

@@ -47,6 +47,7 @@ from routing.domain import Facility, GeoPoint, Patient, Period, RouteRequest, Sl
 from routing.evaluate import evaluate_route
 from routing.result import SolveStatus
 from routing.solve import search as search_module
+from routing.solve.bnb import polish
 
 # Thursday 7 May to Wednesday 13 May 2026: 9-11 May are days off (Victory Day and its transfer).
 DAYS = tuple(date(2026, 5, 7) + timedelta(days=n) for n in range(7))
@@ -386,7 +387,7 @@ def test_descent_by_days_keeps_the_optimum(instance: Instance) -> None:
     least objective: the descent only offers better routes, and the search that follows proves."""
     with (
         patch.object(search_module, "DESCENT_AFTER", 2),
-        patch.object(search_module, "DESCENT_NODES", 5),
+        patch.object(polish, "DESCENT_NODES", 5),
     ):
         solve_and_match_brute_force(instance)
 

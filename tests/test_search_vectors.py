@@ -1,7 +1,7 @@
 """The search's numpy paths for large inputs agree with its plain loops for small ones.
 
 Stages with many candidates, and pairs of stages with many sites on a day, are grouped and
-costed with numpy arrays (:data:`routing.solve.search.VECTOR_SIZE`); the rest with loops. Both
+costed with numpy arrays (:data:`routing.solve.bnb.daymemo.VECTOR_SIZE`); the rest with loops. Both
 are run here on the same stages of realistic requests and must give the same values.
 """
 
@@ -14,6 +14,7 @@ from benchmarks.instances import make_instance
 
 from routing.slot_index import SlotIndex
 from routing.solve import search as search_module
+from routing.solve.bnb import daymemo
 from routing.solve.compiled import compile_request
 from routing.solve.plan import resolve_pathway
 
@@ -46,9 +47,9 @@ def searches() -> list[search_module._Search]:
 
 
 def _both(compute):  # type: ignore[no-untyped-def]
-    with patch.object(search_module, "VECTOR_SIZE", ALWAYS):
+    with patch.object(daymemo, "VECTOR_SIZE", ALWAYS):
         vector = compute()
-    with patch.object(search_module, "VECTOR_SIZE", NEVER):
+    with patch.object(daymemo, "VECTOR_SIZE", NEVER):
         loops = compute()
     return vector, loops
 

@@ -799,6 +799,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_arguments(batch)
     batch.set_defaults(handler=run_batch)
 
+    report = commands.add_parser(
+        "report",
+        help="plan a cohort and write the manager's report (HTML, JSON, CSV tables)",
+    )
+    from routing.manager.command import add_report_arguments, run_report
+
+    add_report_arguments(report)
+    report.set_defaults(handler=run_report)
+
     slots = commands.add_parser("slots", parents=[loud], help="import free slots from adapters")
     slot_commands = slots.add_subparsers(dest="slots_command", metavar="SUBCOMMAND")
     importing = slot_commands.add_parser(

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "BackendUnavailableError",
+    "BookingConflictError",
+    "BookingError",
     "CalendarRangeError",
     "ConflictError",
     "DuplicateEventError",
@@ -26,8 +29,10 @@ __all__ = [
     "OverCapacityError",
     "RoutingError",
     "SlotStateError",
+    "SlotTakenError",
     "SlotWithdrawnError",
     "UnknownEventSlotError",
+    "UnknownOutcomeError",
     "UnknownRouteError",
     "UnknownSlotError",
     "UnknownStageError",
@@ -305,3 +310,61 @@ class ConflictError(RoutingError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.event_id, self.reason))
+class BookingError(RoutingError):
+    """A booking call (hold, confirm, release, cancel) that a back-end refused or could not make.
+
+    The message names the slot id and says why; it never carries the patient's data or the
+    source's free text (which may echo it).
+
+    Parameters
+    ----------
+    slot_id
+        The slot the call names.
+    reason
+        Why it failed (no input values).
+
+    Attributes
+    ----------
+    retryable
+        Whether the same call (with the same idempotency key) may succeed if sent again.
+
+    Examples
+    --------
+    >>> str(SlotTakenError("S17", "taken meanwhile"))
+    "slot 'S17': taken meanwhile"
+    >>> SlotTakenError.retryable, BackendUnavailableError.retryable
+    (False, True)
+    """
+
+    retryable: bool = False
+
+    def __init__(self, slot_id: str, reason: str) -> None:
+        self.slot_id = slot_id
+        self.reason = reason
+        super().__init__(f"slot {slot_id!r}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.slot_id, self.reason))
+
+
+class SlotTakenError(BookingError):
+    """The slot has no free place at the source any more (taken meanwhile, or withdrawn)."""
+
+
+class BackendUnavailableError(BookingError):
+    """The source could not be reached or failed (a connection error, HTTP 5xx, the clinic's own
+    system): the call surely had no effect, and trying it again may succeed."""
+
+    retryable = True
+
+
+class BookingConflictError(BookingError):
+    """The source refused an update because the record changed meanwhile (HTTP 409 / 412): a
+    version conflict, not a lack of places."""
+
+
+class UnknownOutcomeError(BookingError):
+    """The request was sent but no answer came (a timeout after sending): the source may have
+    made the change. Reconcile (look the booking up) before trying again."""
+
+    retryable = True

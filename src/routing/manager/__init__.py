@@ -1,0 +1,1 @@
+"""The manager's report of a batch: tables, figures (JSON), charts, one self-contained HTML page."""

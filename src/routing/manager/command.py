@@ -1,0 +1,214 @@
+"""The ``routing report`` command: plan a batch as ``routing batch`` does; write the report.
+
+Usage::
+
+    routing report SOURCE... -o DIR [--seed N] [--time-limit S] [--workers N] [--iterations N]
+                   [--patient ID] [--facility ID --day DATE] [--json] [-q | -v]
+    routing report --example -o DIR
+
+The sources are read by :func:`routing.batch.command.read_sources` and planned by
+:func:`routing.batch.plan_batch`, exactly as ``routing batch`` does. Writes to ``DIR``, all or
+none (:func:`routing.outputs.atomic.write_files`): ``report.html`` (one self-contained page),
+``figures.json`` (:class:`~routing.manager.figures.ManagerFigures`), and the tables
+``patients.csv``, ``stages.csv`` and ``facility_days.csv``, and the same three tables as Parquet
+when ``pyarrow`` is installed (the ``report`` extra).
+
+A cohort without a request gives an empty, correct report (every chart says it has no data).
+Exit status: 2 for bad input (an unreadable source, a bad option, ``--patient``, ``--facility``
+or ``--day`` naming nothing in the batch; nothing is written), else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from routing.batch.command import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    _BadInputError,
+    read_sources,
+)
+from routing.batch.engine import plan_batch
+from routing.calendar import calendar_for
+from routing.exceptions import InvalidInputError
+from routing.manager.charts import build_charts
+from routing.manager.figures import build_figures
+from routing.manager.html import render_html
+from routing.manager.tables import (
+    FacilityDayRow,
+    PatientRow,
+    StageRow,
+    build_tables,
+    csv_text,
+    parquet_available,
+    parquet_bytes,
+)
+from routing.outputs.atomic import check_output_dir, write_files
+from routing.outputs.terminal import add_verbosity_arguments, emit, verbosity
+from routing.slot_index import SlotIndex
+
+__all__ = ["PARQUET_FILES", "REPORT_FILES", "add_report_arguments", "run_report"]
+
+REPORT_FILES = ("report.html", "figures.json", "patients.csv", "stages.csv", "facility_days.csv")
+"""The files ``routing report`` writes in its output directory (and, with ``pyarrow``,
+:data:`PARQUET_FILES`)."""
+
+PARQUET_FILES = ("patients.parquet", "stages.parquet", "facility_days.parquet")
+"""The same tables as Parquet, written when ``pyarrow`` is installed (the ``report`` extra)."""
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
+
+
+def _write_all(out: Path, texts: dict[str, str], binary: dict[str, bytes]) -> None:
+    """Write the text and binary files in ``out``, all or none.
+
+    The binary files go to temporary files first; the text files are written by
+    :func:`~routing.outputs.atomic.write_files`; only then are the binary files renamed into place.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    temporaries: dict[Path, Path] = {}
+    try:
+        for name, data in binary.items():
+            with tempfile.NamedTemporaryFile(dir=out, prefix=f".{name}.", delete=False) as handle:
+                temporaries[out / name] = Path(handle.name)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        write_files({out / name: text for name, text in texts.items()})
+        for target, temporary in temporaries.items():
+            os.replace(temporary, target)
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``report`` command's arguments to ``parser``."""
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="problem files or directories")
+    parser.add_argument("--example", action="store_true", help="report on the built-in example")
+    parser.add_argument(
+        "--output-dir",
+        "-o",
+        default="manager-report",
+        metavar="DIR",
+        help=f"where to write {', '.join(REPORT_FILES)}, all or none (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
+    parser.add_argument(
+        "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
+    )
+    parser.add_argument(
+        "--patient",
+        metavar="ID",
+        help="request or patient id of the route Gantt (default: the most delayed)",
+    )
+    parser.add_argument(
+        "--facility", metavar="ID", help="facility of the day Gantt (default: the busiest)"
+    )
+    parser.add_argument("--day", type=_day, metavar="DATE", help="local day of the day Gantt")
+    parser.add_argument(
+        "--json", action="store_true", help="print the figures as JSON instead of a summary"
+    )
+    add_verbosity_arguments(parser)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``routing report`` with parsed ``args``; the exit status (see the module docstring)."""
+    try:
+        return _run(args)
+    except (_BadInputError, InvalidInputError) as exc:
+        sys.stderr.write(f"routing report: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except ImportError as exc:  # matplotlib or jinja2 missing
+        sys.stderr.write(
+            f"routing report: error: {exc.name or 'a package'} is not installed; "
+            "install the report extra: pip install 'patient-routing[report]'\n"
+        )
+        return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.example == bool(args.sources):
+        raise _BadInputError("give problem files or directories, or --example (not both)")
+    if not args.time_limit > 0 or args.workers < 1:
+        raise _BadInputError("--time-limit must be positive and --workers at least 1")
+    out = check_output_dir(args.output_dir, REPORT_FILES + PARQUET_FILES, option="--output-dir")
+    if args.example:
+        import routing.examples
+
+        paths = [str(Path(routing.examples.__file__).parent / "lung_spb.json")]
+    else:
+        paths = list(args.sources)
+    sources = read_sources(paths)
+    index = SlotIndex.build(
+        sources.facilities.values(),
+        sources.slots.values(),
+        calendar=calendar_for(sources.timezone),
+        travel=sources.travel,
+    )
+    rejected = [*sources.rejected, *(f"slot index: {issue}" for issue in index.issues)]
+    requests = list(sources.requests.values())
+    result = plan_batch(
+        (requests, index),
+        seed=args.seed,
+        time_limit=args.time_limit,
+        workers=args.workers,
+        pathways=sources.pathways,
+        max_iterations=args.iterations,
+    )
+    tables = build_tables(result, index, districts={r.id: r.patient.district for r in requests})
+    figures = build_figures(
+        result,
+        tables,
+        rejected=rejected,
+        patient=args.patient,
+        facility=args.facility,
+        day=args.day,
+    )
+    charts = build_charts(figures)
+    texts = {
+        "report.html": render_html(figures, charts),
+        "figures.json": figures.to_json(),
+        "patients.csv": csv_text(tables.patients, PatientRow),
+        "stages.csv": csv_text(tables.stages, StageRow),
+        "facility_days.csv": csv_text(tables.facility_days, FacilityDayRow),
+    }
+    tables_out = (
+        ("patients", tables.patients, PatientRow),
+        ("stages", tables.stages, StageRow),
+        ("facility_days", tables.facility_days, FacilityDayRow),
+    )
+    binary = (
+        {f"{name}.parquet": parquet_bytes(rows, kind) for name, rows, kind in tables_out}
+        if parquet_available()
+        else {}
+    )
+    try:
+        _write_all(out, texts, binary)
+    except OSError as exc:
+        raise _BadInputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    if args.json:
+        sys.stdout.write(json.dumps(json.loads(figures.to_json()), ensure_ascii=False) + "\n")
+    elif verbosity(args) >= 0:
+        t = figures.total
+        emit(
+            [
+                f"patients: {figures.requests}, planned {figures.planned}, "
+                f"met {t.met}, at risk {t.at_risk}, missed {t.missed}, unplanned {t.unplanned}",
+                f"{', '.join([*REPORT_FILES, *binary])} written to {out}",
+            ]
+        )
+    return EXIT_OK
