@@ -310,6 +310,8 @@ class ConflictError(RoutingError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.event_id, self.reason))
+
+
 class BookingError(RoutingError):
     """A booking call (hold, confirm, release, cancel) that a back-end refused or could not make.
 
