@@ -22,10 +22,10 @@ from nosology.pathway import LagUnit, Pathway
 from route_helpers import at, deadline, make_pathway, service_of, stage
 from routing.batch import BatchResult, plan_batch
 from routing.batch.cohort import build_cohort
-from routing.batch.command import add_batch_arguments, run_batch
 from routing.batch.exact import solve_exact
 from routing.batch.objective import miss_cost, route_cost, total_cost
 from routing.batch.report import build_report, plan_document
+from routing.commands.batch import add_batch_arguments, run_batch
 from routing.domain import Facility, Patient, RouteRequest, Slot
 from routing.evaluate import evaluate_route
 from routing.result import RouteResult, SolveStatus

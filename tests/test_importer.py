@@ -16,11 +16,11 @@ from routing.adapters.importer import (
     import_sources,
     source_for,
     summarize,
-    write_slots_file,
 )
 from routing.adapters.source import SlotBatch
 from routing.domain import Facility, Slot
 from routing.exceptions import InvalidInputError, InvalidProblemError
+from routing.outputs.slots_document import write_slots_file
 from routing.problem import load_problem
 
 START = datetime(2026, 5, 1, tzinfo=UTC)

@@ -14,9 +14,9 @@ import pytest
 from manager_helpers import INVALID_ID, batch, write_problem
 from routing.batch import plan_batch
 from routing.cli import main
+from routing.commands.report import PARQUET_FILES, REPORT_FILES
 from routing.exceptions import InvalidInputError
 from routing.manager.charts import build_charts
-from routing.manager.command import PARQUET_FILES, REPORT_FILES
 from routing.manager.figures import ManagerFigures, TrendPoint, build_figures
 from routing.manager.html import render_html
 from routing.manager.tables import (

@@ -8,7 +8,7 @@ Commands::
     routing pathways resolve CODE... [--json]
     routing plan PROBLEM.json [--output FILE] [--json] [--time-limit S]
     routing plan --example
-    routing batch SOURCE... [-o DIR] [--json] ...     (see routing.batch.command)
+    routing batch SOURCE... [-o DIR] [--json] ...     (see routing.commands.batch)
     routing slots import SOURCE... --start T --end T [-o FILE] [--json]
     routing schema [--of NAME]
     routing timeline PROBLEM.json [--request ID] [--lang ru|en] [--revision N] -o DIR
@@ -48,8 +48,8 @@ from nosology.pathway import Deadline, Pathway, TemporalConstraint
 from nosology.registry import MKB10_REGISTRY_OID, MKB10_VERSION
 from nosology.resolve import Resolution, pathway_for, resolve_code
 from routing._version import __version__
-from routing.batch.command import add_batch_arguments, run_batch
 from routing.calendar import WorkingCalendar, calendar_for
+from routing.commands.batch import add_batch_arguments, run_batch
 from routing.domain import Facility, RouteRequest
 from routing.exceptions import InvalidInputError, InvalidProblemError
 from routing.outputs.atomic import check_output_dir, check_output_file, write_files, write_text
@@ -803,7 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="plan a cohort and write the manager's report (HTML, JSON, CSV tables)",
     )
-    from routing.manager.command import add_report_arguments, run_report
+    from routing.commands.report import add_report_arguments, run_report
 
     add_report_arguments(report)
     report.set_defaults(handler=run_report)
@@ -994,8 +994,8 @@ def _aware(text: str) -> datetime:
 
 def _cmd_slots_import(args: argparse.Namespace) -> int:
     # Imported here: the FHIR adapters need the optional ``fhir`` extra.
-    from routing.adapters.importer import import_sources, summarize, write_slots_file
-    from routing.outputs.slots_document import SlotImportDocument
+    from routing.adapters.importer import import_sources, summarize
+    from routing.outputs.slots_document import SlotImportDocument, write_slots_file
 
     output = None if args.output is None else check_output_file(args.output)
     batch = import_sources(args.sources, start=args.start, end=args.end, timezone=args.timezone)

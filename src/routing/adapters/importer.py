@@ -44,17 +44,16 @@ from routing.adapters.source import (
 from routing.domain import Slot, resolve_timezone
 from routing.domain.issues import issues_from_validation_error
 from routing.exceptions import InvalidInputError
-from routing.outputs.atomic import write_text
-from routing.problem import Problem, dump_problem
+from routing.problem import Problem
 from routing.reading import read_problem
 
 __all__ = [
     "ProblemFileSource",
     "ServiceSummary",
     "import_sources",
+    "slots_problem",
     "source_for",
     "summarize",
-    "write_slots_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -243,17 +242,11 @@ def summarize(batch: SlotBatch) -> list[ServiceSummary]:
     return summaries
 
 
-def write_slots_file(batch: SlotBatch | Iterable[SlotBatch], path: Path | str) -> Problem:
-    """Write the facilities and slots as a problem document with no requests.
+def slots_problem(batch: SlotBatch | Iterable[SlotBatch]) -> Problem:
+    """The facilities and slots as a problem document with no requests, in a stable order.
 
     The slots are sorted by start, facility and id, the facilities by id, so the same batch
-    always gives the same bytes. The file is replaced atomically, and missing parent
-    directories are created (:func:`routing.outputs.atomic.write_text`).
-
-    Returns
-    -------
-    Problem
-        The problem written (``load_problem(path)`` gives it back).
+    always gives the same document (``routing slots import -o`` writes it to a file).
 
     Raises
     ------
@@ -265,10 +258,7 @@ def write_slots_file(batch: SlotBatch | Iterable[SlotBatch], path: Path | str) -
     facilities = tuple(sorted(batch.facilities, key=lambda f: f.id))
     slots = tuple(sorted(batch.slots, key=lambda s: (s.start, s.facility_id, s.id)))
     try:
-        problem = Problem(format_version=1, facilities=facilities, slots=slots, requests=())
+        return Problem(format_version=1, facilities=facilities, slots=slots, requests=())
     except ValidationError as error:
         raw = {"facilities": facilities, "slots": slots}
         raise issues_from_validation_error(error, raw, _COLLECTIONS) from None
-    write_text(path, dump_problem(problem))
-    logger.info("wrote %d facilities and %d slots", len(problem.facilities), len(problem.slots))
-    return problem

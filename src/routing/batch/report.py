@@ -455,7 +455,7 @@ def build_report(
 ) -> BatchReport:
     """The report of ``result`` (planned over ``index``), ``top`` bottlenecks at most.
 
-    ``rejected`` lists input records the reader could not use (see :mod:`routing.batch.command`).
+    ``rejected`` lists input records the reader could not use (as ``routing batch`` reports them).
     """
     routes, fcfs = result.routes, result.fcfs_routes
     total = _compliance("all", result)

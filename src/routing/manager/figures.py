@@ -28,6 +28,7 @@ from pydantic import NonNegativeInt
 from nosology.pathway import FrozenModel
 from routing._version import __version__
 from routing.batch.engine import BatchResult
+from routing.batch.report import header_status
 from routing.exceptions import InvalidInputError
 from routing.manager.tables import Outcome, PatientRow, StageRow, Tables
 from routing.result import SolveStatus
@@ -132,6 +133,7 @@ class ManagerFigures(FrozenModel):
 
     generator: str
     status: SolveStatus
+    """The weakest of the batch's status and its routes' (see ``header_status``)."""
     seed: int
     requests: NonNegativeInt
     planned: NonNegativeInt
@@ -366,7 +368,7 @@ def build_figures(
     with_route = {r.request_id for r in rows if r.completion_days is not None}
     return ManagerFigures(
         generator=f"routing {__version__}",
-        status=result.status,
+        status=header_status(result),
         seed=result.seed,
         requests=len(rows),
         planned=len(with_route),

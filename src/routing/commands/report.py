@@ -1,4 +1,4 @@
-"""The ``routing report`` command: plan a batch as ``routing batch`` does; write the report.
+"""The ``routing report`` command: plan a cohort as ``routing batch`` does; write the report.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
                    [--patient ID] [--facility ID --day DATE] [--json] [-q | -v]
     routing report --example -o DIR
 
-The sources are read by :func:`routing.batch.command.read_sources` and planned by
+The sources are read by :func:`routing.commands.batch.read_cohort` and planned by
 :func:`routing.batch.plan_batch`, exactly as ``routing batch`` does. Writes to ``DIR``, all or
 none (:func:`routing.outputs.atomic.write_files`): ``report.html`` (one self-contained page),
 ``figures.json`` (:class:`~routing.manager.figures.ManagerFigures`), and the tables
@@ -28,14 +28,15 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from routing.batch.command import (
+from routing.batch.engine import plan_batch
+from routing.commands.batch import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     _BadInputError,
-    read_sources,
+    add_cohort_arguments,
+    cohort_limits,
+    read_cohort,
 )
-from routing.batch.engine import plan_batch
-from routing.calendar import calendar_for
 from routing.exceptions import InvalidInputError
 from routing.manager.charts import build_charts
 from routing.manager.figures import build_figures
@@ -51,7 +52,6 @@ from routing.manager.tables import (
 )
 from routing.outputs.atomic import check_output_dir, write_files
 from routing.outputs.terminal import add_verbosity_arguments, emit, verbosity
-from routing.slot_index import SlotIndex
 
 __all__ = ["PARQUET_FILES", "REPORT_FILES", "add_report_arguments", "run_report"]
 
@@ -95,20 +95,13 @@ def _write_all(out: Path, texts: dict[str, str], binary: dict[str, bytes]) -> No
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``report`` command's arguments to ``parser``."""
-    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="problem files or directories")
-    parser.add_argument("--example", action="store_true", help="report on the built-in example")
+    add_cohort_arguments(parser)
     parser.add_argument(
         "--output-dir",
         "-o",
         default="manager-report",
         metavar="DIR",
         help=f"where to write {', '.join(REPORT_FILES)}, all or none (default %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
-    parser.add_argument(
-        "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
     )
     parser.add_argument(
         "--patient",
@@ -141,39 +134,24 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.example == bool(args.sources):
-        raise _BadInputError("give problem files or directories, or --example (not both)")
-    if not args.time_limit > 0 or args.workers < 1:
-        raise _BadInputError("--time-limit must be positive and --workers at least 1")
+    time_limit, iterations = cohort_limits(args)
     out = check_output_dir(args.output_dir, REPORT_FILES + PARQUET_FILES, option="--output-dir")
-    if args.example:
-        import routing.examples
-
-        paths = [str(Path(routing.examples.__file__).parent / "lung_spb.json")]
-    else:
-        paths = list(args.sources)
-    sources = read_sources(paths)
-    index = SlotIndex.build(
-        sources.facilities.values(),
-        sources.slots.values(),
-        calendar=calendar_for(sources.timezone),
-        travel=sources.travel,
-    )
-    rejected = [*sources.rejected, *(f"slot index: {issue}" for issue in index.issues)]
+    # An empty cohort gives an empty, correct report, not an error.
+    sources, index = read_cohort(args, "report", allow_empty=True)
     requests = list(sources.requests.values())
     result = plan_batch(
         (requests, index),
         seed=args.seed,
-        time_limit=args.time_limit,
+        time_limit=time_limit,
         workers=args.workers,
         pathways=sources.pathways,
-        max_iterations=args.iterations,
+        max_iterations=iterations,
     )
     tables = build_tables(result, index, districts={r.id: r.patient.district for r in requests})
     figures = build_figures(
         result,
         tables,
-        rejected=rejected,
+        rejected=sources.rejected,
         patient=args.patient,
         facility=args.facility,
         day=args.day,

@@ -256,18 +256,10 @@ def _broken_reference(sources: CohortSources, request: RouteRequest) -> tuple[st
     return None
 
 
-def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``batch`` command's arguments to ``parser``."""
+def add_cohort_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add what every command that plans a cohort takes: its sources and the planner's limits."""
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="problem files or directories")
-    parser.add_argument("--example", action="store_true", help="plan the built-in example")
-    parser.add_argument(
-        "--output-dir",
-        "-o",
-        default="batch-output",
-        metavar="DIR",
-        help="where to write plan.json, report.json and summary.txt, all three or none; "
-        "created if missing (default %(default)s)",
-    )
+    parser.add_argument("--example", action="store_true", help="plan the built-in example cohort")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--time-limit",
@@ -279,6 +271,71 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
     parser.add_argument(
         "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
+    )
+
+
+def cohort_limits(args: argparse.Namespace) -> tuple[float, int | None]:
+    """The time limit and iteration limit of ``args`` (the example's own when not given).
+
+    Raises :class:`_BadInputError` for both or neither of sources and ``--example``, a time limit
+    that is not positive, or fewer than one worker.
+    """
+    if args.example == bool(args.sources):
+        raise _BadInputError("give problem files or directories, or --example (not both)")
+    time_limit, iterations = args.time_limit, args.iterations
+    if args.example:
+        time_limit = EXAMPLE_TIME_LIMIT if time_limit is None else time_limit
+        iterations = EXAMPLE_ITERATIONS if iterations is None else iterations
+    elif time_limit is None:
+        time_limit = DEFAULT_TIME_LIMIT
+    if not time_limit > 0 or args.workers < 1:
+        raise _BadInputError("--time-limit must be positive and --workers at least 1")
+    return time_limit, iterations
+
+
+def read_cohort(
+    args: argparse.Namespace, command: str, *, allow_empty: bool = False
+) -> tuple[CohortSources, SlotIndex]:
+    """The cohort ``args`` name (its files, or the built-in example) and the index of its slots.
+
+    Records the index leaves out are added to the sources' ``rejected``. With no request left
+    (and not ``allow_empty``), the rejected records are listed on standard error and
+    :class:`_BadInputError` is raised.
+    """
+    if args.example:
+        from routing.examples import BATCH_EXAMPLE, example_text
+
+        sources = CohortSources()
+        _add(sources, f"example {BATCH_EXAMPLE}", json.loads(example_text(BATCH_EXAMPLE)))
+    else:
+        sources = read_sources(list(args.sources))
+    if not sources.requests and not allow_empty:
+        for text in sources.rejected:
+            sys.stderr.write(f"routing {command}: rejected: {text}\n")
+        raise _BadInputError("no request to plan")
+    try:
+        index = SlotIndex.build(
+            sources.facilities.values(),
+            sources.slots.values(),
+            calendar=calendar_for(sources.timezone),
+            travel=sources.travel,
+        )
+    except InvalidInputError as exc:
+        raise _BadInputError(str(exc)) from None
+    sources.rejected.extend(f"slot index: {issue}" for issue in index.issues)
+    return sources, index
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``batch`` command's arguments to ``parser``."""
+    add_cohort_arguments(parser)
+    parser.add_argument(
+        "--output-dir",
+        "-o",
+        default="batch-output",
+        metavar="DIR",
+        help="where to write plan.json, report.json and summary.txt, all three or none; "
+        "created if missing (default %(default)s)",
     )
     parser.add_argument(
         "--allow-moving", action="store_true", help="let the plan move existing bookings"
@@ -301,41 +358,12 @@ def run_batch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.example == bool(args.sources):
-        raise _BadInputError("give problem files or directories, or --example (not both)")
-    time_limit, iterations = args.time_limit, args.iterations
-    if args.example:
-        time_limit = EXAMPLE_TIME_LIMIT if time_limit is None else time_limit
-        iterations = EXAMPLE_ITERATIONS if iterations is None else iterations
-    elif time_limit is None:
-        time_limit = DEFAULT_TIME_LIMIT
-    if not time_limit > 0 or args.workers < 1:
-        raise _BadInputError("--time-limit must be positive and --workers at least 1")
+    time_limit, iterations = cohort_limits(args)
     try:
         out = check_output_dir(args.output_dir, OUTPUT_FILES)
     except InvalidInputError as exc:
         raise _BadInputError(str(exc)) from None
-    if args.example:
-        from routing.examples import BATCH_EXAMPLE, example_text
-
-        sources = CohortSources()
-        _add(sources, f"example {BATCH_EXAMPLE}", json.loads(example_text(BATCH_EXAMPLE)))
-    else:
-        sources = read_sources(list(args.sources))
-    if not sources.requests:
-        for text in sources.rejected:
-            sys.stderr.write(f"routing batch: rejected: {text}\n")
-        raise _BadInputError("no request to plan")
-    try:
-        index = SlotIndex.build(
-            sources.facilities.values(),
-            sources.slots.values(),
-            calendar=calendar_for(sources.timezone),
-            travel=sources.travel,
-        )
-    except InvalidInputError as exc:
-        raise _BadInputError(str(exc)) from None
-    sources.rejected.extend(f"slot index: {issue}" for issue in index.issues)
+    sources, index = read_cohort(args, "batch")
     bar = None if verbosity(args) < 0 else BatchProgressDisplay()
     try:
         result = plan_batch(
