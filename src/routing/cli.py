@@ -13,6 +13,8 @@ Commands::
     routing schema [--of NAME]
     routing timeline PROBLEM.json [--request ID] [--lang ru|en] [--revision N] -o DIR
     routing propose PROBLEM.json [--request ID] [--lang ru|en] -o DIR
+    routing event FILE | --type TYPE --id ID --at T [--route R --stage S ...] [--db URL] [--json]
+    routing state [--db URL] [--json]
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
 exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
@@ -831,7 +833,152 @@ def build_parser() -> argparse.ArgumentParser:
         help="IANA zone for datetimes without an offset (e.g. Europe/Moscow); else rejected",
     )
     importing.set_defaults(handler=_cmd_slots_import)
+
+    _add_lifecycle_commands(commands, [as_json, loud])
     return parser
+
+
+# -- routing event / routing state (the route lifecycle's journal) ------------------------------
+EXIT_CONFLICT = 4
+"""``routing event``: another writer changed a slot or route first; re-read and re-plan."""
+
+
+def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    from routing.lifecycle.events import EVENT_TYPES
+
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument(
+        "--db",
+        metavar="URL",
+        help="the journal's SQLAlchemy URL (default: sqlite:///routing-journal.db in the "
+        "working directory; PostgreSQL: postgresql+psycopg://...)",
+    )
+    event = commands.add_parser(
+        "event",
+        parents=[*parents, db],
+        help="append lifecycle events to the journal: a JSON file (one event or a list, all "
+        "or none), or one event from options; exit 2 if refused, 4 on a conflict",
+    )
+    event.add_argument("file", nargs="?", metavar="FILE", help="a JSON file of events")
+    event.add_argument("--type", dest="event_type", choices=EVENT_TYPES, metavar="TYPE")
+    event.add_argument("--id", dest="event_id", metavar="ID", help="the event's unique id")
+    event.add_argument("--at", type=_aware, help="when it happened (ISO 8601 with offset)")
+    event.add_argument("--route", metavar="ID", help="the route")
+    event.add_argument("--stage", metavar="ID", help="the stage")
+    event.add_argument("--slot", metavar="ID", help="the slot (slot_withdrawn)")
+    event.add_argument("--pathway", metavar="ID", help="the new pathway (pathway_changed)")
+    event.set_defaults(handler=_cmd_event)
+    state = commands.add_parser(
+        "state", parents=[*parents, db], help="show the journal's routes, holds and waitlist"
+    )
+    state.set_defaults(handler=_cmd_state)
+
+
+def _event_records(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """The events to append as (record name, plain data), from the file or the options."""
+    if args.file is not None:
+        if args.event_type is not None:
+            raise _BadInputError("give an event file or --type, not both")
+        try:
+            data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise _BadInputError(f"cannot read {args.file}: {exc}") from None
+        items = data if isinstance(data, list) else [data]
+        return [(f"{args.file}[{i}]", item) for i, item in enumerate(items)]
+    if args.event_type is None:
+        raise _BadInputError("give an event file or --type with the event's fields")
+    fields = {
+        "type": args.event_type,
+        "event_id": args.event_id,
+        "at": None if args.at is None else args.at.isoformat(),
+        "route_id": args.route,
+        "stage_id": args.stage,
+        "slot_id": args.slot,
+        "pathway_id": args.pathway,
+    }
+    return [("event", {k: v for k, v in fields.items() if v is not None})]
+
+
+def _cmd_event(args: argparse.Namespace) -> int:
+    from routing.exceptions import ConflictError
+    from routing.lifecycle.events import parse_event
+    from routing.lifecycle.service import Service
+
+    events = []
+    for record, item in _event_records(args):
+        if not isinstance(item, dict):
+            raise _BadInputError(f"{record}: an event is a JSON object")
+        events.append(parse_event(item, record=record))
+    with Service.open(args.db) as service:
+        try:
+            service.journal.append_all(events)
+        except ConflictError as exc:
+            _err(f"conflict: {exc}; nothing appended (re-read the state and re-plan)")
+            return EXIT_CONFLICT
+        total = len(service.journal)
+    if args.json:
+        _dump({"applied": [e.event_id for e in events], "events": total})
+    else:
+        _out(f"applied {len(events)} event(s); the journal holds {total}")
+    return EXIT_OK
+
+
+def _cmd_state(args: argparse.Namespace) -> int:
+    from routing.lifecycle.service import Service
+
+    with Service.open(args.db) as service:
+        state = service.state()
+    routes = [
+        {
+            "route_id": r.route_id,
+            "request_id": r.request_id,
+            "patient_id": r.patient_id,
+            "pathway_id": r.pathway_id,
+            "revision": r.revision,
+            "cancelled": r.cancelled,
+            "stages": [s.model_dump(mode="json") for s in r.stages],
+        }
+        for r in sorted(state.routes.values(), key=lambda r: r.route_id)
+    ]
+    holds = [
+        {
+            "slot_id": s.slot_id,
+            "capacity": s.capacity,
+            "held": s.held,
+            "booked": s.booked,
+            "withdrawn": s.withdrawn,
+        }
+        for s in (() if state.live is None else state.live.snapshot().states)
+        if s.held or s.booked
+    ]
+    waitlist = [{"route_id": r, "reason": w.value} for r, w in sorted(state.waitlist.items())]
+    if args.json:
+        _dump({"routes": routes, "holds": holds, "waitlist": waitlist})
+        return EXIT_OK
+    stage_rows = tuple(
+        (
+            r.route_id,
+            s.stage_id,
+            s.status.value,
+            s.slot_id or "-",
+            "-" if s.start is None else s.start.isoformat(),
+        )
+        for r in sorted(state.routes.values(), key=lambda r: r.route_id)
+        for s in r.stages
+    )
+    hold_rows = tuple(
+        (str(h["slot_id"]), str(h["capacity"]), str(h["held"]), str(h["booked"])) for h in holds
+    )
+    wait_rows = tuple((w["route_id"], w["reason"]) for w in waitlist)
+    _out(f"{len(routes)} route(s), {len(holds)} slot(s) held or booked, {len(waitlist)} waiting")
+    emit(
+        [
+            TableBlock(("route", "stage", "status", "slot", "start"), stage_rows),
+            TableBlock(("slot", "capacity", "held", "booked"), hold_rows),
+            TableBlock(("waiting route", "reason"), wait_rows),
+        ]
+    )
+    return EXIT_OK
 
 
 def _aware(text: str) -> datetime:

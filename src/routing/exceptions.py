@@ -15,18 +15,27 @@ __all__ = [
     "BookingConflictError",
     "BookingError",
     "CalendarRangeError",
+    "ConflictError",
+    "DuplicateEventError",
     "InvalidInputError",
     "InvalidProblemError",
+    "InvalidTransitionError",
+    "LifecycleError",
+    "LifecycleSlotError",
     "NaiveDatetimeError",
     "NotHeldError",
+    "OutOfOrderError",
     "OutputPathError",
     "OverCapacityError",
     "RoutingError",
     "SlotStateError",
     "SlotTakenError",
     "SlotWithdrawnError",
+    "UnknownEventSlotError",
     "UnknownOutcomeError",
+    "UnknownRouteError",
     "UnknownSlotError",
+    "UnknownStageError",
 ]
 
 
@@ -183,6 +192,124 @@ class OverCapacityError(SlotStateError):
 class NotHeldError(SlotStateError):
     """A release or booking of a hold that was not taken, or a cancellation of a booking that
     was not made."""
+
+
+class LifecycleError(InvalidInputError):
+    """An event or command of the route lifecycle (:mod:`routing.lifecycle`) that the state
+    refuses; the state and the journal are left as they were.
+
+    The record is the event (``"event 'E17'"``), the field the one at fault; the route, stage and
+    slot the event names are kept as attributes (ids only: never patient data).
+
+    Parameters
+    ----------
+    event_id
+        The refused event.
+    field
+        Its offending field (``"route_id"``, ``"stage_id"``, ``"slot_id"``, ``"at"``, ...).
+    reason
+        Why it is refused.
+    route_id, stage_id, slot_id
+        What the event names, where it names it.
+
+    Examples
+    --------
+    >>> str(UnknownRouteError("E1", "route_id", "no route 'R9'", route_id="R9"))
+    "event 'E1', field 'route_id': no route 'R9'"
+    """
+
+    def __init__(
+        self,
+        event_id: str,
+        field: str,
+        reason: str,
+        *,
+        route_id: str | None = None,
+        stage_id: str | None = None,
+        slot_id: str | None = None,
+    ) -> None:
+        self.event_id = event_id
+        self.route_id = route_id
+        self.stage_id = stage_id
+        self.slot_id = slot_id
+        super().__init__(f"event {event_id!r}", field, reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_lifecycle_error,
+            (
+                type(self),
+                self.event_id,
+                self.field,
+                self.reason,
+                self.route_id,
+                self.stage_id,
+                self.slot_id,
+            ),
+        )
+
+
+def _rebuild_lifecycle_error(
+    cls: type[LifecycleError],
+    event_id: str,
+    field: str,
+    reason: str,
+    route_id: str | None,
+    stage_id: str | None,
+    slot_id: str | None,
+) -> LifecycleError:
+    return cls(event_id, field, reason, route_id=route_id, stage_id=stage_id, slot_id=slot_id)
+
+
+class UnknownRouteError(LifecycleError, LookupError):
+    """An event names a route the state does not hold."""
+
+
+class UnknownStageError(LifecycleError, LookupError):
+    """An event names a stage its route does not have."""
+
+
+class LifecycleSlotError(LifecycleError):
+    """An event whose slot the live capacity refuses (no free place, withdrawn, not held)."""
+
+
+class UnknownEventSlotError(LifecycleSlotError, LookupError):
+    """An event names a slot the live capacity does not hold."""
+
+
+class OutOfOrderError(LifecycleError):
+    """An event that cannot have happened yet: a visit attended or missed before it starts, a
+    result before its visit."""
+
+
+class InvalidTransitionError(LifecycleError):
+    """An event that the stage's or route's status does not allow (booking a cancelled stage,
+    proposing a route twice)."""
+
+
+class DuplicateEventError(LifecycleError):
+    """An event whose id the journal holds already."""
+
+
+class ConflictError(RoutingError):
+    """Another writer changed the slot (or the route) since this one read it: re-read the state
+    and re-plan. The journal is unchanged.
+
+    Parameters
+    ----------
+    event_id
+        The event that lost.
+    reason
+        What changed under it (the slot or route, by id).
+    """
+
+    def __init__(self, event_id: str, reason: str) -> None:
+        self.event_id = event_id
+        self.reason = reason
+        super().__init__(f"event {event_id!r}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.event_id, self.reason))
 
 
 class BookingError(RoutingError):

@@ -229,6 +229,23 @@ class LiveSlots:
             states=tuple(self._state(p) for p in order),
         )
 
+    def copy(self) -> LiveSlots:
+        """An independent copy: commands on one leave the other as it is (the index, which
+        never changes in place, is shared). O(number of slots)."""
+        other = LiveSlots.__new__(LiveSlots)
+        other._index = self._index
+        other._slots = list(self._slots)
+        other._position = dict(self._position)
+        other._facilities = self._facilities
+        other._pending = list(self._pending)
+        other._size = self._size
+        other._capacity = self._capacity.copy()
+        other._held = self._held.copy()
+        other._booked = self._booked.copy()
+        other._withdrawn = self._withdrawn.copy()
+        other._blocked = self._blocked.copy()
+        return other
+
     def __len__(self) -> int:
         return self._size
 

@@ -1,0 +1,41 @@
+"""Living routes: each stage's lifecycle, an event journal, and the state replayed from it.
+
+- :mod:`~routing.lifecycle.model`: the state (stages, routes, history, waitlist);
+- :mod:`~routing.lifecycle.events`: the commands and events;
+- :mod:`~routing.lifecycle.apply`: the fold ``apply(state, event) -> state``;
+- :mod:`~routing.lifecycle.journal`: the journal in SQLite or PostgreSQL (SQLAlchemy, Alembic);
+- :mod:`~routing.lifecycle.service`: the Python API.
+"""
+
+from __future__ import annotations
+
+from routing.lifecycle.apply import apply, apply_all
+from routing.lifecycle.events import EVENT_ADAPTER, Event, parse_event
+from routing.lifecycle.journal import Journal
+from routing.lifecycle.model import (
+    ChangeReason,
+    ChangeRecord,
+    RouteState,
+    StageState,
+    StageStatus,
+    State,
+    WaitReason,
+)
+from routing.lifecycle.service import Service
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "ChangeReason",
+    "ChangeRecord",
+    "Event",
+    "Journal",
+    "RouteState",
+    "Service",
+    "StageState",
+    "StageStatus",
+    "State",
+    "WaitReason",
+    "apply",
+    "apply_all",
+    "parse_event",
+]
