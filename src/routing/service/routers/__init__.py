@@ -1,0 +1,7 @@
+"""The service's endpoints, one router per concern."""
+
+from __future__ import annotations
+
+from routing.service.routers import catalogue, events, routes
+
+__all__ = ["catalogue", "events", "routes"]
