@@ -15,6 +15,7 @@ Commands::
     routing propose PROBLEM.json [--request ID] [--lang ru|en] -o DIR
     routing event FILE | --type TYPE --id ID --at T [--route R --stage S ...] [--db URL] [--json]
     routing state [--db URL] [--json]
+    routing serve [--db URL] [--problem FILE] [--host H] [--port N] [--token-file FILE]
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
 exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
@@ -872,6 +873,27 @@ def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser
         "state", parents=[*parents, db], help="show the journal's routes, holds and waitlist"
     )
     state.set_defaults(handler=_cmd_state)
+    serve = commands.add_parser(
+        "serve",
+        parents=[*parents, db],
+        help="run the HTTP service (FastAPI under uvicorn; needs the service extra)",
+    )
+    serve.add_argument(
+        "--problem",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a problem file whose facilities and slots are published at start (repeatable)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="the port to listen on")
+    serve.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="clinician bearer tokens, one a line (also ROUTING_SERVICE_TOKENS); patient links "
+        "are signed with ROUTING_SERVICE_LINK_SECRET (random per start when unset)",
+    )
+    serve.set_defaults(handler=_cmd_serve)
 
 
 def _event_records(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
@@ -920,6 +942,27 @@ def _cmd_event(args: argparse.Namespace) -> int:
         _dump({"applied": [e.event_id for e in events], "events": total})
     else:
         _out(f"applied {len(events)} event(s); the journal holds {total}")
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from routing.service import ServiceSettings, create_app
+        from routing.service.server import serve
+    except ImportError:
+        raise _BadInputError(
+            "this command needs the service extra: pip install 'patient-routing[service]'"
+        ) from None
+    token_file = None if args.token_file is None else Path(args.token_file)
+    try:
+        settings = ServiceSettings.from_sources(
+            db_url=args.db,
+            problems=tuple(Path(p) for p in args.problem),
+            token_file=token_file,
+        )
+    except OSError as exc:
+        raise _BadInputError(f"cannot read {args.token_file}: {exc.strerror}") from None
+    serve(create_app(settings), host=args.host, port=args.port)
     return EXIT_OK
 
 
