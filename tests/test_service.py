@@ -100,7 +100,8 @@ def test_timeline_and_calendar_of_a_planned_route(client: httpx.Client) -> None:
     route = RouteState.model_validate(client.get("/routes/R-0001").json())
     en = Timeline.model_validate(client.get("/routes/R-0001/timeline?lang=en").json())
     ru = Timeline.model_validate(client.get("/routes/R-0001/timeline?lang=ru").json())
-    assert en.language == "en" and ru.language == "ru"
+    assert en.language == "en"
+    assert ru.language == "ru"
     assert len(en.stages) == len(route.stages)
     assert en.items[0].label != ru.items[0].label
     ics = client.get("/routes/R-0001/route.ics")
@@ -125,7 +126,8 @@ def test_book_books_every_stage_once(client: httpx.Client) -> None:
 def test_catalogue_and_code_resolution(client: httpx.Client) -> None:
     """The pathway list holds the lung pathway; C34.1 resolves to it; a bad code is a 422."""
     ids = [p["id"] for p in client.get("/pathways").json()]
-    assert "zno_lung" in ids and ids == sorted(ids)
+    assert "zno_lung" in ids
+    assert ids == sorted(ids)
     assert client.get("/pathways/zno_lung").json()["id"] == "zno_lung"
     _assert_problem(client.get("/pathways/no_such_pathway"), 404)
     assert client.get("/codes/C34.1/resolve").json()["pathway_id"] == "zno_lung"
