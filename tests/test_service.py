@@ -18,7 +18,7 @@ import pytest
 from http_servers import closed_port
 from routing.examples import load_example
 from routing.exceptions import InvalidInputError
-from routing.lifecycle import RouteState
+from routing.lifecycle import RouteState, Service
 from routing.result import RouteResult
 from routing.service.auth import link_token
 from routing.service.settings import TOKENS_ENV, ServiceSettings, read_tokens
@@ -112,7 +112,7 @@ def test_timeline_and_calendar_of_a_planned_route(client: httpx.Client) -> None:
 
 
 def test_book_books_every_stage_once(client: httpx.Client) -> None:
-    """Booking a planned route books all its stages; booking it again is a conflict."""
+    """Booking books every stage; again is a conflict; proposals then avoid the full slots."""
     reply = client.post("/routes/plan", json=_request(2, id="R-BOOK"))
     assert reply.status_code == 200, reply.text
     booked = client.post("/routes/R-BOOK/book")
@@ -120,6 +120,13 @@ def test_book_books_every_stage_once(client: httpx.Client) -> None:
     route = RouteState.model_validate(booked.json())
     assert {s.status.value for s in route.stages} == {"booked"}
     _assert_problem(client.post("/routes/R-BOOK/book"), 409)
+    full = {s.slot_id for s in route.stages if PROBLEM.slot(s.slot_id).capacity == 1}  # type: ignore[arg-type]
+    assert full
+    proposal = Proposal.model_validate(
+        client.post("/routes/propose", json=_request(2, id="R-AFTER")).json()
+    )
+    for option in (proposal.fastest, *(o.result for o in proposal.options)):
+        assert not full & {b.slot_id for b in option.bookings}
     _assert_problem(client.post("/routes/R-NONE/book"), 404)
 
 
@@ -305,3 +312,52 @@ def test_cli_serve_starts_the_service(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_restarted_service_serves_the_same_route_and_timeline(tmp_path: Path) -> None:
+    """Over the same journal, a new process publishes nothing again and shows the same items."""
+    with (
+        running_service(tmp_path) as base,
+        httpx.Client(base_url=base, headers=clinician_headers(), timeout=120) as client,
+    ):
+        assert client.post("/routes/plan", json=_request(0)).status_code == 200
+        before = Timeline.model_validate(client.get("/routes/R-0001/timeline").json())
+        route = client.get("/routes/R-0001").json()
+    with (
+        running_service(tmp_path) as base,
+        httpx.Client(base_url=base, headers=clinician_headers(), timeout=120) as client,
+    ):
+        assert client.get("/routes/R-0001").json() == route
+        after = Timeline.model_validate(client.get("/routes/R-0001/timeline").json())
+        link = client.get("/routes/R-0001/link").json()["token"]
+        assert httpx.get(f"{base}/routes/R-0001", headers=_bearer(link)).status_code == 200
+    assert after.items == before.items
+    with Service.open(f"sqlite:///{tmp_path / 'journal.db'}") as service:
+        assert len(service.journal) == 2  # published once, proposed once
+
+
+def test_timeline_follows_a_revised_route(client: httpx.Client) -> None:
+    """A route entered by an event and then revised shows its current slot on the timeline."""
+    planned = RouteResult.model_validate(
+        client.post("/routes/plan", json=_request(1, id="R-REV")).json()
+    )
+    first = planned.bookings[0]
+    other = next(
+        s
+        for s in PROBLEM.slots
+        if s.service == first.service and s.id != first.slot_id and s.start > first.start
+    )
+    stages = [{"stage_id": b.stage_id, "slot_id": b.slot_id} for b in planned.bookings]
+    stages[0]["slot_id"] = other.id
+    event = {
+        "type": "route_revised",
+        "event_id": "R-REV:revised",
+        "at": "2026-03-03T12:00:00+03:00",
+        "route_id": "R-REV",
+        "stages": stages,
+    }
+    reply = client.post("/events", json=event)
+    assert reply.status_code == 200, reply.text
+    timeline = Timeline.model_validate(client.get("/routes/R-REV/timeline?lang=en").json())
+    assert other.start in [item.start for item in timeline.stages]
+    assert first.start not in [item.start for item in timeline.stages]

@@ -1,4 +1,4 @@
-"""What the service serves: the lifecycle journal, the pathways and the routes it planned.
+"""What the service serves: the lifecycle journal and the pathways.
 
 One :class:`ServiceContext` per application. Journal writes are serialised by a lock (the
 journal object is not shared between threads otherwise); several service processes over one
@@ -22,8 +22,9 @@ from routing.lifecycle import RouteState, Service, State
 from routing.lifecycle.events import StageBooked
 from routing.live import LiveSlots
 from routing.problem import load_problem
-from routing.result import RouteResult
-from routing.solve import SolveOptions, plan_route, resolve_pathway
+from routing.result import Booking, RouteResult, SolveStatus
+from routing.slot_index import SlotIndex
+from routing.solve import SolveOptions, plan_route
 from routing.views.i18n import Language
 from routing.views.proposals import Proposal, propose
 from routing.views.timeline import Timeline, build_timeline
@@ -39,7 +40,7 @@ def publish_event_id(text: bytes) -> str:
 
 
 class ServiceContext:
-    """The journal, catalogue, problem pathways and planned results behind the endpoints.
+    """The journal, catalogue and problem pathways behind the endpoints.
 
     Parameters
     ----------
@@ -66,7 +67,7 @@ class ServiceContext:
         self.pathways = dict(pathways)
         self.options = options
         self.lock = threading.Lock()
-        self._results: dict[str, tuple[RouteRequest, RouteResult]] = {}
+        self._requests: dict[str, RouteRequest] = {}
 
     @classmethod
     def open(
@@ -136,17 +137,21 @@ class ServiceContext:
             )
             if result.has_route:
                 self.service.propose(result, at=request.referral)
-                self._results[result.request_id] = (request, result)
+                self._requests[result.request_id] = request
             return result
 
     def propose(self, request: RouteRequest) -> Proposal:
-        """The fastest route and its alternatives over the free places (nothing is entered)."""
+        """The fastest route and its alternatives over the slots with a free place (nothing is
+        entered)."""
         with self.lock:
             live = self._live(f"request {request.id!r}")
-            snapshot = live.copy()
+            index = live.index
+            free = SlotIndex.build(
+                index.facilities, live.free_slots(), calendar=index.calendar, travel=index.travel
+            )
         return propose(
             request,
-            snapshot.index,
+            free,
             catalogue=self.catalogue,
             pathways=self.pathways,
             options=self.options,
@@ -192,16 +197,58 @@ class ServiceContext:
                 )
             return self.service.journal.append_all(events).routes[route_id]
 
+    def _pathway(self, route: RouteState) -> Pathway:
+        request = self._requests.get(route.route_id)
+        if request is not None and request.pathway is not None:
+            return request.pathway
+        if route.pathway_id is None:
+            raise KeyError(route.route_id)
+        if route.pathway_id in self.pathways:
+            return self.pathways[route.pathway_id]
+        return self.catalogue.get(route.pathway_id)
+
     def timeline(self, route_id: str, language: Language) -> Timeline:
-        """The patient's timeline of a route this service planned.
+        """The patient's timeline of a route as it now stands (its current slots).
+
+        Stages without a slot (a failed booking waiting for a new one) are left out. The
+        timeline is issued at the request's referral when this process planned the route, else
+        at the route's first appointment.
 
         Raises
         ------
         KeyError
-            No route has that id, or it was not planned by this service process.
+            No route has that id, no stage of it has a slot, or its pathway is unknown.
         """
         with self.lock:
-            request, result = self._results[route_id]
+            state = self.service.state()
+            route = state.routes[route_id]
             live = self._live(f"route {route_id!r}")
-        pathway = resolve_pathway(request, self.catalogue, self.pathways)
+            request = self._requests.get(route_id)
+        bookings = []
+        for stage in route.stages:
+            if stage.slot_id is None:
+                continue
+            slot = live.slot(stage.slot_id)
+            bookings.append(
+                Booking(
+                    stage_id=stage.stage_id,
+                    slot_id=slot.id,
+                    facility_id=slot.facility_id,
+                    service=slot.service,
+                    start=slot.start,
+                    end=slot.end,
+                    mode=slot.mode,
+                )
+            )
+        if not bookings:
+            raise KeyError(route_id)
+        result = RouteResult(
+            request_id=route.request_id,
+            patient_id=route.patient_id,
+            pathway_id=route.pathway_id,
+            status=SolveStatus.FEASIBLE,
+            referral=request.referral if request else min(b.start for b in bookings),
+            bookings=tuple(bookings),
+        )
+        pathway = self._pathway(route)
         return build_timeline(result, live.index, pathway, language=language)
