@@ -361,3 +361,15 @@ def test_timeline_follows_a_revised_route(client: httpx.Client) -> None:
     timeline = Timeline.model_validate(client.get("/routes/R-REV/timeline?lang=en").json())
     assert other.start in [item.start for item in timeline.stages]
     assert first.start not in [item.start for item in timeline.stages]
+
+
+def test_service_docstring_examples_run() -> None:
+    """The examples in the service modules' docstrings hold."""
+    import doctest
+
+    from routing.service import app, auth, settings
+
+    for module in (app, auth, settings):
+        result = doctest.testmod(module)
+        assert result.failed == 0
+        assert result.attempted > 0

@@ -3,7 +3,7 @@
 Examples
 --------
 >>> app = create_app(ServiceSettings(db_url="sqlite://"))
->>> sorted(r.path for r in app.routes if r.path.startswith("/routes"))[:2]
+>>> sorted(p for p in app.openapi()["paths"] if p.startswith("/routes/p"))
 ['/routes/plan', '/routes/propose']
 """
 
