@@ -209,6 +209,11 @@ def test_openapi_uses_the_library_models(anonymous: httpx.Client) -> None:
     assert body == {"$ref": "#/components/schemas/RouteRequest"}
     answer = plan["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"$ref": "#/components/schemas/RouteResult"}
+    for status in ("401", "403", "422"):
+        content = plan["responses"][status]["content"]
+        assert content == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
 
 
 def test_concurrent_bookings_of_the_last_place_give_one_success(tmp_path: Path) -> None:

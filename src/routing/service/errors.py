@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nosology.exceptions import InvalidCodeError, NosologyError, UnknownPathwayError
@@ -29,7 +30,14 @@ from routing.exceptions import (
 )
 from routing.service.auth import AuthError
 
-__all__ = ["PROBLEM_JSON", "NotFoundError", "install_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_RESPONSES",
+    "NotFoundError",
+    "Problem",
+    "install_handlers",
+    "problem_response",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,27 @@ _TITLES = {
     422: "Unprocessable content",
     500: "Internal server error",
 }
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, as every error is answered (for the OpenAPI document)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "model": Problem,
+        "description": _TITLES[status],
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for status in (401, 403, 404, 409, 422)
+}
+"""The error answers every endpoint may give, for :class:`fastapi.FastAPI` ``responses``."""
 
 
 class NotFoundError(Exception):
