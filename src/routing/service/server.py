@@ -1,5 +1,8 @@
 """Run the application under uvicorn: in the foreground (``routing serve``) or in a thread.
 
+uvicorn's access log is off: a request line may carry a diagnosis code
+(``/codes/{code}/resolve``), which must not reach a log.
+
 :func:`serving` is for embedding and tests: the server listens on a socket this process has
 bound already (port 0 picks a free one), in a background thread, and is stopped on exit.
 """
@@ -20,7 +23,7 @@ __all__ = ["serve", "serving"]
 
 def serve(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve ``app`` until interrupted."""
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 @contextmanager
@@ -38,7 +41,9 @@ def serving(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
