@@ -279,7 +279,7 @@ def test_settings_need_a_clinician_token(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_cli_serve_starts_the_service(tmp_path: Path) -> None:
-    """``routing serve`` listens on the port asked for and answers a clinician."""
+    """``routing serve`` listens on the port asked for, answers a clinician, logs no code."""
     free_port = closed_port()
     problem = tmp_path / "p.json"
     problem.write_text(load_example().model_dump_json(), encoding="utf-8")
@@ -314,9 +314,16 @@ def test_cli_serve_starts_the_service(tmp_path: Path) -> None:
             pytest.fail("routing serve did not answer")
         assert reply.status_code == 200
         assert reply.json()["id"] == "zno_lung"
+        resolved = httpx.get(
+            f"http://127.0.0.1:{free_port}/codes/C34.1/resolve",
+            headers=clinician_headers(),
+            timeout=30,
+        )
+        assert resolved.json()["pathway_id"] == "zno_lung"
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        _, stderr = process.communicate(timeout=30)
+    assert b"C34" not in stderr  # no access log line with the code
 
 
 def test_a_restarted_service_serves_the_same_route_and_timeline(tmp_path: Path) -> None:
