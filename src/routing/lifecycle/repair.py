@@ -146,8 +146,10 @@ class Repair:
 def request_for(route: RouteState, request: RouteRequest) -> RouteRequest:
     """The request a route is re-planned for: its current pathway, its unavailable periods."""
     update: dict[str, object] = {}
-    if route.pathway_id is not None and route.pathway_id != request.pathway_id and (
-        request.pathway is None or request.pathway.id != route.pathway_id
+    if (
+        route.pathway_id is not None
+        and route.pathway_id != request.pathway_id
+        and (request.pathway is None or request.pathway.id != route.pathway_id)
     ):
         update.update(pathway_id=route.pathway_id, pathway=None)
     if route.unavailable:
@@ -436,4 +438,3 @@ def _last_change(route: RouteState, stage: StageState) -> ChangeRecord | None:
 def _lost_slot(route: RouteState, stage: StageState) -> str | None:
     last = _last_change(route, stage)
     return None if last is None else last.old_slot
-
