@@ -139,7 +139,8 @@ def test_unaffected_route_keeps_every_visit() -> None:
     """Repairing a route that lost nothing, without a gain to make, changes nothing."""
     state = _booked_world()
     found = repair(state, _requests(), "R-0002", _now(), FAST)
-    assert found.events == () and found.changes == ()
+    assert found.events == ()
+    assert found.changes == ()
 
 
 @pytest.mark.parametrize("freeze", [0, 2, 5])
@@ -156,7 +157,8 @@ def test_freeze_window_keeps_visits_even_when_better_slots_exist(freeze: int) ->
         found = repair(state, _requests(), route_id, now, policy)
         for change in found.changes:
             old = route.stage(change.stage_id)
-            assert old is not None and old.start is not None
+            assert old is not None
+            assert old.start is not None
             assert calendar.local_date(old.start) > frozen_until
         moved += found.moved
         _check_route(apply_all(state, found.events), _requests(), route_id)
@@ -177,7 +179,8 @@ def test_min_gain_is_respected() -> None:
         free = repair(
             state, requests, route_id, now, RepairPolicy(freeze_working_days=0, min_gain_minutes=0)
         )
-        assert before is not None and free.completion_minutes is not None
+        assert before is not None
+        assert free.completion_minutes is not None
         gains.append(before - free.completion_minutes)
     assert max(gains) > 0
     threshold = max(gains) + 1
@@ -200,10 +203,13 @@ def test_no_show_replans_after_now_and_records_the_missed_slot() -> None:
     state = apply(state, NoShow(event_id="N", at=at, route_id="R-0003", stage_id=first.stage_id))
     found = repair(state, _requests(), "R-0003", at, FAST)
     change = next(c for c in found.changes if c.stage_id == first.stage_id)
-    assert change.old_slot == first.slot_id and change.notify
+    assert change.old_slot == first.slot_id
+    assert change.notify
     after = apply_all(state, found.events)
     stage = after.routes["R-0003"].stage(first.stage_id)
-    assert stage is not None and stage.start is not None and stage.start >= at
+    assert stage is not None
+    assert stage.start is not None
+    assert stage.start >= at
     assert stage.missed == (first.slot_id,)
     _check_route(after, _requests(), "R-0003")
 
@@ -231,14 +237,16 @@ def test_cancelled_referral_needs_no_repair() -> None:
     state = _booked_world()
     state = apply(state, ReferralCancelled(event_id="X", at=_now(), route_id="R-0002"))
     found = repair(state, _requests(), "R-0002", _now(), FAST)
-    assert found.events == () and not found.planned
+    assert found.events == ()
+    assert not found.planned
 
 
 def test_deadline_risk_is_flagged_with_a_large_slack_threshold() -> None:
     """A route is flagged at risk when its slack is below the policy's threshold."""
     state = _booked_world()
     found = repair(state, _requests(), "R-0001", _now(), RepairPolicy(risk_slack=10**6))
-    assert found.result is not None and found.result.deadlines
+    assert found.result is not None
+    assert found.result.deadlines
     assert found.at_risk
     relaxed = repair(state, _requests(), "R-0001", _now(), RepairPolicy(risk_slack=0))
     assert relaxed.at_risk == any(not d.met for d in relaxed.result.deadlines)  # type: ignore[union-attr]
@@ -272,7 +280,8 @@ def test_offer_cascade_is_bounded_by_depth(depth: int) -> None:
     for found in offered.repairs:
         _check_route(offered.state, _requests(), found.route_id)
     empty = offer_freed_slot(state, _requests(), slot.id, now, policy, rule=OfferRule.LEAVE_EMPTY)
-    assert empty.repairs == () and empty.state is state
+    assert empty.repairs == ()
+    assert empty.state is state
     first = offer_freed_slot(
         state, _requests(), slot.id, now, policy, rule=OfferRule.FIRST_IN_QUEUE
     )

@@ -219,28 +219,19 @@ def repair(
     live = state.live
     blocked = _blocked(live, route, now, free)
     history, keep, frozen = _fixed(live, route, now, policy)
-    attempts = (
-        {**history, **keep},  # keep every feasible held or booked visit
-        {**history, **frozen},  # move what lies outside the freeze window
-        history,  # move anything not yet attended
-    )
-    results: list[RouteResult | None] = []
-    for pins in attempts:
-        results.append(_plan(request, pathway, live, blocked, pins, policy))
-        if len(results) == 2:
-            kept, moved = results
-            if moved is not None and (
-                kept is None
-                or _completion(kept) - _completion(moved) >= policy.min_gain_minutes
-                or kept.has_route is False
-            ):
-                chosen = moved
-                break
-            if kept is not None:
-                chosen = kept
-                break
-    else:
-        chosen = results[-1]
+    kept = _plan(request, pathway, live, blocked, {**history, **keep}, policy)
+    moved = None
+    if kept is None or keep != frozen:
+        moved = _plan(request, pathway, live, blocked, {**history, **frozen}, policy)
+    chosen: RouteResult | None
+    if kept is not None and (
+        moved is None or _completion(kept) - _completion(moved) < policy.min_gain_minutes
+    ):
+        chosen = kept
+    elif moved is not None:
+        chosen = moved
+    else:  # even the frozen visits cannot stay: move anything not yet attended
+        chosen = _plan(request, pathway, live, blocked, history, policy)
     if chosen is None:
         logger.info("route %s: no repair found", route_id)
         return Repair(route_id, (), (), cause, None, True, None)
@@ -277,7 +268,8 @@ def _blocked(
         except UnknownSlotError:
             continue
     starts = np.array([s.start >= now for s in live.index.slots], dtype=bool)
-    return blocked | ~starts
+    out: npt.NDArray[np.bool_] = blocked | ~starts
+    return out
 
 
 def _fixed(
@@ -307,7 +299,8 @@ def _fixed(
 
 
 def _feasible(live: LiveSlots, route: RouteState, stage: StageState, now: datetime) -> bool:
-    assert stage.slot_id is not None and stage.start is not None
+    assert stage.slot_id is not None
+    assert stage.start is not None
     if live.state(stage.slot_id).withdrawn or stage.start < now:
         return False
     return not any(p.start <= stage.start < p.end for p in route.unavailable)
