@@ -3,7 +3,8 @@
 When a place is given back (a cancellation, a move), :func:`offer_freed_slot` re-plans every
 candidate route with that slot free (:func:`~routing.lifecycle.repair.repair`, so freeze windows
 and the minimum gain hold) and gives it to the route whose plan takes the slot and gains most:
-first deadlines newly met, then minutes of completion (a route waiting for a slot gains more
+deadlines newly met (the current plan judged by :func:`~routing.evaluate_route`), then minutes
+of completion (a route waiting for a slot gains more
 than any planned one). The places the taker gives back are offered in turn, up to
 :attr:`~routing.lifecycle.repair.RepairPolicy.cascade_depth` more times.
 
@@ -20,15 +21,26 @@ from enum import StrEnum
 
 from nosology.catalogue import Catalogue
 from nosology.pathway import Pathway
-from routing.domain import RouteRequest
+from routing.domain import RouteRequest, Slot
+from routing.evaluate import evaluate_route
 from routing.lifecycle.apply import apply_all
 from routing.lifecycle.model import ACTIVE, State
-from routing.lifecycle.repair import Repair, RepairPolicy, current_completion, repair
+from routing.lifecycle.repair import (
+    Repair,
+    RepairPolicy,
+    current_completion,
+    repair,
+    request_for,
+)
+from routing.solve.plan import resolve_pathway
 
 __all__ = ["Offer", "OfferRule", "offer_freed_slot"]
 
 UNPLANNED = 10**9
 """The completion given to a route that waits for a slot (any plan gains on it)."""
+
+UNPLANNED_MISSES = 1_000
+"""The deadline misses counted for a route that waits for a slot."""
 
 
 class OfferRule(StrEnum):
@@ -139,6 +151,30 @@ def _candidates(state: State, slot_id: str, now: datetime) -> list[str]:
     return sorted(ids, key=lambda rid: (rid not in state.waitlist, rid))
 
 
+def _missed(
+    state: State,
+    requests: Mapping[str, RouteRequest],
+    route_id: str,
+    catalogue: Catalogue | None,
+    pathways: Mapping[str, Pathway] | None,
+    slots: Mapping[str, Slot],
+) -> int:
+    """Deadlines the route's current plan misses, by the evaluator (a route waiting for a slot
+    counts as missing :data:`UNPLANNED_MISSES`)."""
+    route = state.routes[route_id]
+    if not route.planned or state.live is None:
+        return UNPLANNED_MISSES
+    request = request_for(route, requests[route.request_id])
+    evaluation = evaluate_route(
+        request,
+        resolve_pathway(request, catalogue, pathways),
+        {s.stage_id: s.slot_id for s in route.stages if s.slot_id is not None},
+        slots=slots,
+        facilities=state.facilities,
+    )
+    return sum(not d.met for d in evaluation.deadlines)
+
+
 def _offer_one(
     state: State,
     requests: Mapping[str, RouteRequest],
@@ -152,6 +188,7 @@ def _offer_one(
     depth: int,
 ) -> Repair | None:
     best: tuple[tuple[int, int], Repair] | None = None
+    slots = {} if state.live is None else {s.id: s for s in state.live.index.slots}
     for rid in _candidates(state, slot_id, now):
         before = current_completion(state, requests, rid)
         found = repair(
@@ -170,7 +207,9 @@ def _offer_one(
         gain = (UNPLANNED if before is None else before) - found.completion_minutes
         if rid not in state.waitlist and gain < policy.min_gain_minutes:
             continue
-        key = (-int(found.at_risk), gain)
+        assert found.result is not None
+        missed_after = sum(not d.met for d in found.result.deadlines)
+        key = (_missed(state, requests, rid, catalogue, pathways, slots) - missed_after, gain)
         if rule is OfferRule.FIRST_IN_QUEUE:
             return found
         if best is None or key > best[0]:
