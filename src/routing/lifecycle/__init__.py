@@ -4,6 +4,8 @@
 - :mod:`~routing.lifecycle.events`: the commands and events;
 - :mod:`~routing.lifecycle.apply`: the fold ``apply(state, event) -> state``;
 - :mod:`~routing.lifecycle.journal`: the journal in SQLite or PostgreSQL (SQLAlchemy, Alembic);
+- :mod:`~routing.lifecycle.repair`: re-planning a route after an event;
+- :mod:`~routing.lifecycle.waitlist`: offering a freed slot;
 - :mod:`~routing.lifecycle.service`: the Python API.
 """
 
@@ -21,7 +23,9 @@ from routing.lifecycle.model import (
     State,
     WaitReason,
 )
+from routing.lifecycle.repair import Repair, RepairPolicy, repair
 from routing.lifecycle.service import Service
+from routing.lifecycle.waitlist import Offer, OfferRule, offer_freed_slot
 
 __all__ = [
     "EVENT_ADAPTER",
@@ -29,6 +33,10 @@ __all__ = [
     "ChangeRecord",
     "Event",
     "Journal",
+    "Offer",
+    "OfferRule",
+    "Repair",
+    "RepairPolicy",
     "RouteState",
     "Service",
     "StageState",
@@ -37,5 +45,7 @@ __all__ = [
     "WaitReason",
     "apply",
     "apply_all",
+    "offer_freed_slot",
     "parse_event",
+    "repair",
 ]

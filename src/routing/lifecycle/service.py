@@ -17,14 +17,16 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from routing.domain import Facility, Slot
+from routing.domain import Facility, RouteRequest, Slot
 from routing.exceptions import InvalidInputError
+from routing.lifecycle.apply import apply
 from routing.lifecycle.events import Event, PlannedStage, RouteProposed, SlotsPublished
 from routing.lifecycle.journal import Journal
 from routing.lifecycle.model import RouteState, State
+from routing.lifecycle.repair import Repair, RepairPolicy, repair
 from routing.result import RouteResult
 
 __all__ = ["Service"]
@@ -64,6 +66,30 @@ class Service:
     def apply(self, event: Event) -> State:
         """Append one event (see :meth:`Journal.append` for what it raises)."""
         return self.journal.append(event)
+
+    def apply_and_repair(
+        self,
+        event: Event,
+        requests: Mapping[str, RouteRequest],
+        policy: RepairPolicy | None = None,
+    ) -> tuple[State, tuple[Repair, ...]]:
+        """Append ``event`` and the repairs of every route it put on the waitlist, in one
+        transaction (see :func:`~routing.lifecycle.repair.repair`; ``now`` is the event's time).
+
+        A route for which no plan is found stays on the waitlist; its :class:`Repair` says so.
+        """
+        before = self.journal.refresh()
+        state = apply(before, event)
+        touched = sorted(r for r in state.waitlist if before.routes.get(r) != state.routes.get(r))
+        events: list[Event] = [event]
+        repairs: list[Repair] = []
+        for route_id in touched:
+            found = repair(state, requests, route_id, event.at, policy)
+            repairs.append(found)
+            for revised in found.events:
+                state = apply(state, revised)
+                events.append(revised)
+        return self.journal.append_all(events), tuple(repairs)
 
     def apply_all(self, events: Iterable[Event]) -> State:
         """Append events in order; the first refused one raises, those before it stay."""
