@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,8 @@ from routing.lifecycle.booking import BookingRecord, book, memory_backend
 from routing.lifecycle.model import StageStatus, WaitReason
 from routing.lifecycle.service import Service
 from routing.live import LiveSlots
+from routing.outputs.lifecycle_documents import book_document
+from routing.outputs.schemas import shipped_schema_text
 from routing.problem import Problem
 from routing.solve import plan_route
 
@@ -212,3 +215,43 @@ def test_book_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert captured.out == ""
         assert named in captured.err
     assert not (tmp_path / "journal.db").exists()
+
+
+def test_lifecycle_documents_match_their_published_schemas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], service: Service
+) -> None:
+    """The --json documents of event, state and book (booked, and a failed saga's) validate
+    against the shipped schemas."""
+    db = f"sqlite:///{tmp_path / 'journal.db'}"
+    problem = str(example_file(tmp_path))
+    schemas = {n: json.loads(shipped_schema_text(n)) for n in ("event", "state", "book")}
+    argv = ["book", problem, "--request", REQUEST.id, "--db", db, "--at", AT.isoformat(), "--json"]
+    assert main(argv) == 0
+    jsonschema.validate(json.loads(capsys.readouterr().out), schemas["book"])
+    assert main(["state", "--db", db, "--json"]) == 0
+    jsonschema.validate(json.loads(capsys.readouterr().out), schemas["state"])
+    event = ["--type", "stage_attended", "--id", "a1", "--at", "2026-03-02T10:00:00+03:00"]
+    assert (
+        main(
+            [
+                "event",
+                *event,
+                "--route",
+                REQUEST.id,
+                "--stage",
+                "consultation",
+                "--db",
+                db,
+                "--json",
+            ]
+        )
+        == 0
+    )
+    jsonschema.validate(json.loads(capsys.readouterr().out), schemas["event"])
+    record, _ = run(service, FailurePlan(calls={3: Fault.TAKEN}))
+    failed = book_document(record, request_id=REQUEST.id, journal_events=len(service.journal))
+    jsonschema.validate(failed.model_dump(mode="json"), schemas["book"])
+    assert main(["state", "--db", db, "--json"]) == 0
+    jsonschema.validate(json.loads(capsys.readouterr().out), schemas["state"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**failed.model_dump(mode="json"), "status": "MAYBE"}, schemas["book"])
