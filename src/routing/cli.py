@@ -15,6 +15,7 @@ Commands::
     routing propose PROBLEM.json [--request ID] [--lang ru|en] -o DIR
     routing event FILE | --type TYPE --id ID --at T [--route R --stage S ...] [--db URL] [--json]
     routing state [--db URL] [--json]
+    routing book PROBLEM.json --request ID [--db URL] [--backend memory] [--json]
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
 exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
@@ -25,7 +26,8 @@ Exit status (:data:`EXIT_STATUS_TEXT`): 0 success; 1 some request not planned, o
 the problem file were left out (each is reported), or, for ``slots import``, some record or source
 not read; 2 bad input (an invalid code, an unreadable problem or pathway file, a problem file with
 no valid request left, an unknown pathway id, a bad option or output path); 3 (``batch`` only)
-every request planned, but the time limit stopped the search before a proof. Only this module and
+every request planned, but the time limit stopped the search before a proof; 4 (``event``,
+``book``) a conflict with another writer. Only this module and
 the batch command print; errors go to standard error, without a traceback.
 """
 
@@ -97,6 +99,8 @@ exit status:
      some records or sources not read)
   2  bad input: an invalid code, problem, pathway file, option or output path; nothing written
   3  batch only: every request planned, but the time limit cut the search before a proof
+  4  event and book: a conflict (another writer changed a slot or route first); nothing
+     appended: re-read the state and re-plan
 
 With --json a command prints exactly one JSON document on standard output; its JSON Schema is
 printed by 'routing schema --of NAME'. Progress, logs and errors go to standard error."""
