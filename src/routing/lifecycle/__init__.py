@@ -4,12 +4,16 @@
 - :mod:`~routing.lifecycle.events`: the commands and events;
 - :mod:`~routing.lifecycle.apply`: the fold ``apply(state, event) -> state``;
 - :mod:`~routing.lifecycle.journal`: the journal in SQLite or PostgreSQL (SQLAlchemy, Alembic);
-- :mod:`~routing.lifecycle.service`: the Python API.
+- :mod:`~routing.lifecycle.service`: the Python API;
+- :mod:`~routing.lifecycle.booking`: a planned route booked through the booking saga, every
+  step journalled (:func:`book`);
+- :mod:`~routing.lifecycle.seen`: the set of applied event ids the fold adds to.
 """
 
 from __future__ import annotations
 
 from routing.lifecycle.apply import apply, apply_all
+from routing.lifecycle.booking import BookingRecord, book
 from routing.lifecycle.events import EVENT_ADAPTER, Event, parse_event
 from routing.lifecycle.journal import Journal
 from routing.lifecycle.model import (
@@ -25,6 +29,7 @@ from routing.lifecycle.service import Service
 
 __all__ = [
     "EVENT_ADAPTER",
+    "BookingRecord",
     "ChangeReason",
     "ChangeRecord",
     "Event",
@@ -37,5 +42,6 @@ __all__ = [
     "WaitReason",
     "apply",
     "apply_all",
+    "book",
     "parse_event",
 ]
