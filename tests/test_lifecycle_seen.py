@@ -43,3 +43,15 @@ def test_order_pickling_and_repr() -> None:
     assert pickle.loads(pickle.dumps(ids)) == ids
     assert "a" not in repr(ids)
     assert 1 not in ids
+
+
+def test_docstring_examples_run() -> None:
+    """The Examples sections of lifecycle.seen and lifecycle.booking run as written."""
+    import doctest
+
+    from routing.lifecycle import booking, seen
+
+    for module in (seen, booking):
+        result = doctest.testmod(module)
+        assert result.attempted > 0
+        assert result.failed == 0

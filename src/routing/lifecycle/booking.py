@@ -140,6 +140,20 @@ def book(
     LifecycleError, ConflictError
         If the journal refuses the events (as :meth:`Journal.append_all`); the back-end's
         bookings are then not journalled.
+
+    Examples
+    --------
+    >>> from routing.examples import load_example
+    >>> from routing.solve import plan_route
+    >>> problem = load_example()
+    >>> request = problem.requests[0]
+    >>> at = request.referral
+    >>> with Service.open("sqlite://") as service:
+    ...     state = service.publish(problem.facilities, problem.slots, event_id="P", at=at)
+    ...     result = plan_route(request, state.live)
+    ...     record = book(service, result, memory_backend(service), at=at)
+    >>> record.outcome.status.value, {s.status.value for s in record.route.stages}
+    ('BOOKED', {'booked'})
     """
     route = route_id or result.request_id
     prefix = key_prefix or route
