@@ -16,6 +16,7 @@ Commands::
     routing event FILE | --type TYPE --id ID --at T [--route R --stage S ...] [--db URL] [--json]
     routing state [--db URL] [--json]
     routing serve [--db URL] [--problem FILE] [--host H] [--port N] [--token-file FILE]
+    routing book PROBLEM.json --request ID [--db URL] [--backend memory] [--json]
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
 exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
@@ -26,7 +27,8 @@ Exit status (:data:`EXIT_STATUS_TEXT`): 0 success; 1 some request not planned, o
 the problem file were left out (each is reported), or, for ``slots import``, some record or source
 not read; 2 bad input (an invalid code, an unreadable problem or pathway file, a problem file with
 no valid request left, an unknown pathway id, a bad option or output path); 3 (``batch`` only)
-every request planned, but the time limit stopped the search before a proof. Only this module and
+every request planned, but the time limit stopped the search before a proof; 4 (``event``,
+``book``) a conflict with another writer. Only this module and
 the batch command print; errors go to standard error, without a traceback.
 """
 
@@ -38,9 +40,9 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nosology.catalogue import Catalogue
 from nosology.codes import split_codes
@@ -78,6 +80,9 @@ from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve.plan import SolveOptions, plan_route, resolve_pathway
 
+if TYPE_CHECKING:
+    from routing.lifecycle.service import Service
+
 __all__ = ["EXIT_STATUS_TEXT", "build_parser", "main", "version_text"]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +100,8 @@ exit status:
      some records or sources not read)
   2  bad input: an invalid code, problem, pathway file, option or output path; nothing written
   3  batch only: every request planned, but the time limit cut the search before a proof
+  4  event and book: a conflict (another writer changed a slot or route first); nothing
+     appended: re-read the state and re-plan
 
 With --json a command prints exactly one JSON document on standard output; its JSON Schema is
 printed by 'routing schema --of NAME'. Progress, logs and errors go to standard error."""
@@ -894,6 +901,47 @@ def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser
         "are signed with ROUTING_SERVICE_LINK_SECRET (random per start when unset)",
     )
     serve.set_defaults(handler=_cmd_serve)
+    book = commands.add_parser(
+        "book",
+        parents=[*parents, db],
+        help="plan one request of a problem over the journal's live slots (publishing the "
+        "problem's slots there first), book it through the booking saga and journal every step; "
+        "exit 1 if not booked, 2 on bad input or a request booked already, 4 on a conflict",
+        description="Only the in-memory back-end (--backend memory, places of the journal's "
+        "live slots) is available from the command line: the city portal and FHIR back-ends "
+        "need the patient's identity and credentials, so they are used from Python "
+        "(routing.lifecycle.booking.book with routing.booking.PortalBackend or FhirBackend).",
+    )
+    book.add_argument("problem", nargs="?", metavar="PROBLEM", help="a problem JSON file")
+    book.add_argument("--example", action="store_true", help="use the built-in example problem")
+    book.add_argument("--request", required=True, metavar="ID", help="the request to book")
+    book.add_argument(
+        "--backend", choices=("memory",), default="memory", help="where to book (memory only)"
+    )
+    book.add_argument(
+        "--at", type=_aware, help="the time of the events (ISO 8601 with offset; default: now)"
+    )
+    book.add_argument(
+        "--max-attempts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="routes tried at most: the plan and its re-plans after a failed call (default 3)",
+    )
+    book.set_defaults(handler=_cmd_book)
+
+
+def _open_service(url: str | None) -> Service:
+    """The journal's service at ``--db`` (a URL that cannot be opened is bad input)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from routing.lifecycle.service import Service
+
+    try:
+        return Service.open(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        reason = type(exc).__name__ if isinstance(exc, SQLAlchemyError) else "bad URL"
+        raise _BadInputError(f"--db: cannot open the journal ({reason})") from None
 
 
 def _event_records(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
@@ -924,14 +972,14 @@ def _event_records(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]
 def _cmd_event(args: argparse.Namespace) -> int:
     from routing.exceptions import ConflictError
     from routing.lifecycle.events import parse_event
-    from routing.lifecycle.service import Service
+    from routing.outputs.lifecycle_documents import EventDocument
 
     events = []
     for record, item in _event_records(args):
         if not isinstance(item, dict):
             raise _BadInputError(f"{record}: an event is a JSON object")
         events.append(parse_event(item, record=record))
-    with Service.open(args.db) as service:
+    with _open_service(args.db) as service:
         try:
             service.journal.append_all(events)
         except ConflictError as exc:
@@ -939,7 +987,8 @@ def _cmd_event(args: argparse.Namespace) -> int:
             return EXIT_CONFLICT
         total = len(service.journal)
     if args.json:
-        _dump({"applied": [e.event_id for e in events], "events": total})
+        document = EventDocument(applied=tuple(e.event_id for e in events), events=total)
+        _dump(document.model_dump(mode="json"))
     else:
         _out(f"applied {len(events)} event(s); the journal holds {total}")
     return EXIT_OK
@@ -967,36 +1016,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_state(args: argparse.Namespace) -> int:
-    from routing.lifecycle.service import Service
+    from routing.outputs.lifecycle_documents import state_document
 
-    with Service.open(args.db) as service:
+    with _open_service(args.db) as service:
         state = service.state()
-    routes = [
-        {
-            "route_id": r.route_id,
-            "request_id": r.request_id,
-            "patient_id": r.patient_id,
-            "pathway_id": r.pathway_id,
-            "revision": r.revision,
-            "cancelled": r.cancelled,
-            "stages": [s.model_dump(mode="json") for s in r.stages],
-        }
-        for r in sorted(state.routes.values(), key=lambda r: r.route_id)
-    ]
-    holds = [
-        {
-            "slot_id": s.slot_id,
-            "capacity": s.capacity,
-            "held": s.held,
-            "booked": s.booked,
-            "withdrawn": s.withdrawn,
-        }
-        for s in (() if state.live is None else state.live.snapshot().states)
-        if s.held or s.booked
-    ]
-    waitlist = [{"route_id": r, "reason": w.value} for r, w in sorted(state.waitlist.items())]
+    document = state_document(state)
     if args.json:
-        _dump({"routes": routes, "holds": holds, "waitlist": waitlist})
+        _dump(document.model_dump(mode="json"))
         return EXIT_OK
     stage_rows = tuple(
         (
@@ -1010,10 +1036,13 @@ def _cmd_state(args: argparse.Namespace) -> int:
         for s in r.stages
     )
     hold_rows = tuple(
-        (str(h["slot_id"]), str(h["capacity"]), str(h["held"]), str(h["booked"])) for h in holds
+        (h.slot_id, str(h.capacity), str(h.held), str(h.booked)) for h in document.holds
     )
-    wait_rows = tuple((w["route_id"], w["reason"]) for w in waitlist)
-    _out(f"{len(routes)} route(s), {len(holds)} slot(s) held or booked, {len(waitlist)} waiting")
+    wait_rows = tuple((w.route_id, w.reason.value) for w in document.waitlist)
+    _out(
+        f"{len(document.routes)} route(s), {len(hold_rows)} slot(s) held or booked, "
+        f"{len(wait_rows)} waiting"
+    )
     emit(
         [
             TableBlock(("route", "stage", "status", "slot", "start"), stage_rows),
@@ -1022,6 +1051,78 @@ def _cmd_state(args: argparse.Namespace) -> int:
         ]
     )
     return EXIT_OK
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from routing.booking.saga import live_replanner
+    from routing.exceptions import ConflictError
+    from routing.lifecycle.booking import book, memory_backend
+    from routing.outputs.lifecycle_documents import book_document
+
+    if args.example and args.problem is not None:
+        raise _BadInputError("give a problem file or --example, not both")
+    if args.max_attempts < 1:
+        raise _BadInputError("--max-attempts: must be at least 1")
+    problem, _label, _rejected = _load(args)
+    request = next((r for r in problem.requests if r.id == args.request), None)
+    if request is None:
+        raise _BadInputError(f"--request: no request {args.request!r} in the problem")
+    at = args.at or datetime.now(UTC)
+    pathways = {p.id: p for p in problem.pathways}
+    with _open_service(args.db) as service:
+        if args.request in service.state().routes:
+            raise _BadInputError(
+                f"--request: request {args.request!r} has a route in the journal already "
+                "(see 'routing state'); nothing booked"
+            )
+        try:
+            _publish_new(service, problem, at)
+            live = service.state().live
+            assert live is not None
+            result = plan_route(request, live, pathways=pathways)
+            backend = memory_backend(service)
+            replan = live_replanner(request, backend.live, partial(plan_route, pathways=pathways))
+            record = book(
+                service, result, backend, at=at, replan=replan, max_attempts=args.max_attempts
+            )
+        except ConflictError as exc:
+            _err(f"conflict: {exc}; nothing appended (re-read the state and re-plan)")
+            return EXIT_CONFLICT
+        total = len(service.journal)
+    document = book_document(record, request_id=request.id, journal_events=total)
+    if args.json:
+        _dump(document.model_dump(mode="json"))
+    else:
+        _out(
+            f"request {request.id}: {record.outcome.status.value} after "
+            f"{record.outcome.attempts} attempt(s), {len(record.outcome.steps)} call(s); "
+            f"{len(record.events)} event(s) appended, the journal holds {total}"
+        )
+        rows = tuple((b.stage_id, b.slot_id, b.start.isoformat()) for b in document.bookings)
+        emit([TableBlock(("stage", "slot", "start"), rows)] if rows else [])
+        if record.outcome.orphans:
+            _err(
+                f"{len(record.outcome.orphans)} hold(s) or booking(s) left unresolved: "
+                + ", ".join(o.slot_id for o in record.outcome.orphans)
+            )
+    return EXIT_OK if record.booked else EXIT_NO_ROUTE
+
+
+def _publish_new(service: Service, problem: Problem, at: datetime) -> None:
+    """Publish the problem's slots the journal does not hold yet (one event, id by content)."""
+    import hashlib
+
+    state = service.state()
+    known = set() if state.live is None else {s.id for s in state.live.snapshot().slots}
+    slots = [s for s in problem.slots if s.id not in known]
+    if not slots:
+        return
+    used = {s.facility_id for s in slots}
+    facilities = [f for f in problem.facilities if f.id in used]
+    digest = hashlib.sha256("\n".join(sorted(s.id for s in slots)).encode()).hexdigest()
+    service.publish(facilities, slots, event_id=f"slots:{digest[:16]}", at=at)
 
 
 def _aware(text: str) -> datetime:

@@ -6,12 +6,16 @@
 - :mod:`~routing.lifecycle.journal`: the journal in SQLite or PostgreSQL (SQLAlchemy, Alembic);
 - :mod:`~routing.lifecycle.repair`: re-planning a route after an event;
 - :mod:`~routing.lifecycle.waitlist`: offering a freed slot;
-- :mod:`~routing.lifecycle.service`: the Python API.
+- :mod:`~routing.lifecycle.service`: the Python API;
+- :mod:`~routing.lifecycle.booking`: a planned route booked through the booking saga, every
+  step journalled (:func:`book`);
+- :mod:`~routing.lifecycle.seen`: the set of applied event ids the fold adds to.
 """
 
 from __future__ import annotations
 
 from routing.lifecycle.apply import apply, apply_all
+from routing.lifecycle.booking import BookingRecord, book
 from routing.lifecycle.events import EVENT_ADAPTER, Event, parse_event
 from routing.lifecycle.journal import Journal
 from routing.lifecycle.model import (
@@ -29,6 +33,7 @@ from routing.lifecycle.waitlist import Offer, OfferRule, offer_freed_slot
 
 __all__ = [
     "EVENT_ADAPTER",
+    "BookingRecord",
     "ChangeReason",
     "ChangeRecord",
     "Event",
@@ -45,6 +50,7 @@ __all__ = [
     "WaitReason",
     "apply",
     "apply_all",
+    "book",
     "offer_freed_slot",
     "parse_event",
     "repair",

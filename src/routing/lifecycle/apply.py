@@ -24,6 +24,7 @@ event               from                               to, and capacity
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ from routing.lifecycle.model import (
     UnavailablePeriod,
     WaitReason,
 )
+from routing.lifecycle.seen import EventIds
 from routing.live import LiveSlots
 
 __all__ = ["Applied", "apply", "apply_all", "apply_with_effects"]
@@ -121,6 +123,11 @@ def apply_with_effects(state: State, event: Event) -> Applied:
     return Applied(work.result(), tuple(work.touched))
 
 
+def _adding(ids: AbstractSet[str], event_id: str) -> EventIds:
+    """``ids`` and ``event_id``, in constant time when ``ids`` is the fold's own."""
+    return (ids if isinstance(ids, EventIds) else EventIds(ids)).adding(event_id)
+
+
 # -- the working copy ---------------------------------------------------------------------------
 @dataclass
 class _Work:
@@ -148,7 +155,7 @@ class _Work:
             live=self.live,
             facilities=self.facilities,
             waitlist=self.waitlist,
-            event_ids=self.base.event_ids | {self.event.event_id},
+            event_ids=_adding(self.base.event_ids, self.event.event_id),
             last_event_at=self.event.at if at is None else max(at, self.event.at),
         )
 

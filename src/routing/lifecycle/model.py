@@ -14,6 +14,7 @@ ids, and times of visits and results.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +23,7 @@ from pydantic import AwareDatetime, NonNegativeInt
 
 from nosology.pathway import FrozenModel
 from routing.domain import Facility
+from routing.lifecycle.seen import EventIds
 from routing.live import LiveSlots, LiveSnapshot
 
 __all__ = [
@@ -206,7 +208,9 @@ class State:
     waitlist
         Routes that need a re-plan, by id, with why.
     event_ids
-        Every event id applied (a second event with one of them is refused).
+        Every event id applied (a second event with one of them is refused); an
+        :class:`~routing.lifecycle.seen.EventIds` as the fold makes it (added to in constant
+        time), any set of strings when given.
     last_event_at
         The time of the latest event applied.
     """
@@ -215,7 +219,7 @@ class State:
     live: LiveSlots | None = None
     facilities: Mapping[str, Facility] = field(default_factory=dict)
     waitlist: Mapping[str, WaitReason] = field(default_factory=dict)
-    event_ids: frozenset[str] = frozenset()
+    event_ids: AbstractSet[str] = field(default_factory=EventIds)
     last_event_at: datetime | None = None
 
     def slots_snapshot(self) -> LiveSnapshot | None:

@@ -16,6 +16,9 @@ name                      the document
 ``pathways-list``         ``routing pathways list --json``
 ``pathways-show``         ``routing pathways show ID --json``
 ``pathways-resolve``      ``routing pathways resolve CODE... --json``
+``event``                 ``routing event --json``
+``state``                 ``routing state --json``
+``book``                  ``routing book --json``
 ========================  ============================================================
 """
 
@@ -43,6 +46,9 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "pathways-list": ("routing.outputs.documents", "PathwayListing"),
     "pathways-show": ("routing.outputs.documents", "ShownPathway"),
     "pathways-resolve": ("routing.outputs.documents", "ResolveDocument"),
+    "event": ("routing.outputs.lifecycle_documents", "EventDocument"),
+    "state": ("routing.outputs.lifecycle_documents", "StateDocument"),
+    "book": ("routing.outputs.lifecycle_documents", "BookDocument"),
 }
 
 SCHEMA_NAMES: tuple[str, ...] = tuple(_SOURCES)
