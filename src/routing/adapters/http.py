@@ -491,7 +491,26 @@ class _Call:
     retry_after: float | None = None
 
 
-class HttpClient:
+class ClosingContext:
+    """A context manager whose exit calls :meth:`close` (which subclasses define)."""
+
+    def close(self) -> None:
+        """Release what the object holds."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class HttpClient(ClosingContext):
     """One outside system's HTTP client: a connection pool, a policy, credentials.
 
     Parameters
@@ -562,17 +581,6 @@ class HttpClient:
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ calls
 
@@ -867,7 +875,7 @@ class HttpClient:
         return HttpError(endpoint, HttpFailureKind.CONNECTION, detail, retryable=call.idempotent)
 
 
-class OwnsHttpClient:
+class OwnsHttpClient(ClosingContext):
     """A client of one outside system that holds one :class:`HttpClient` (its pool) in ``_http``.
 
     :meth:`close` closes the pool; the object is its own context manager (``with Source(...)
@@ -879,14 +887,3 @@ class OwnsHttpClient:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
