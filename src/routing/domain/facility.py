@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, Strict, StringConstraints, field_validator
 
 from nosology.pathway import FrozenModel, PlainText, ServiceRef
-from routing.domain.common import RecordId
+from routing.domain.common import RecordId, Region
 from routing.domain.geo import GeoPoint
 
 __all__ = ["Facility"]
@@ -38,6 +38,9 @@ class Facility(FrozenModel):
         The postal address shown to the patient, if the source carries it.
     phone
         The phone number shown to the patient (registry), if the source carries it.
+    region
+        The ISO 3166-2 region (federal subject) it stands in, e.g. ``"RU-MOW"`` for a federal
+        centre in Moscow; ``None`` means the region of the request being planned.
     """
 
     id: RecordId
@@ -51,6 +54,7 @@ class Facility(FrozenModel):
     days_off: tuple[date, ...] = ()
     address: Annotated[PlainText, StringConstraints(min_length=1, max_length=500)] | None = None
     phone: Annotated[PlainText, StringConstraints(min_length=1, max_length=100)] | None = None
+    region: Region | None = None
 
     @field_validator("services")
     @classmethod
