@@ -56,6 +56,9 @@ class Patient(FrozenModel):
         any.
     preferred_facilities
         Own or attachment facilities, most preferred first.
+    travels_out_of_region
+        The patient's consent to in-person visits at facilities of another region (a federal
+        centre in Moscow, say); without it only remote stages may be served from another region.
     """
 
     id: PatientId
@@ -65,6 +68,7 @@ class Patient(FrozenModel):
     max_visits_per_day: Annotated[int, Strict(), Field(ge=1, le=24)] = 2
     allowed_facilities: frozenset[RecordId] | None = None
     preferred_facilities: tuple[RecordId, ...] = ()
+    travels_out_of_region: Annotated[bool, Strict()] = False
 
     @model_validator(mode="after")
     def _check_facilities(self) -> Self:
