@@ -20,6 +20,7 @@ from routing.lifecycle.events import (
     PlannedStage,
     ReferralCancelled,
     ResultArrived,
+    ResultDelayed,
     RouteProposed,
     RouteRevised,
     SlotsPublished,
@@ -156,6 +157,10 @@ class Generator:
                 return NoShow(**common, stage_id=sid)
             return StageCancelled(**common, stage_id=sid) if self.rng.random() < 0.1 else None
         if status == StageStatus.ATTENDED and stage.result_arrived is None:
+            if self.rng.random() < 0.3:
+                until = stage.result_pending_until or self.at
+                expected = max(until, self.at) + timedelta(hours=self.rng.randint(1, 72))
+                return ResultDelayed(**common, stage_id=sid, expected=expected)
             return ResultArrived(**common, stage_id=sid)
         return None
 
@@ -182,9 +187,21 @@ class Generator:
             for s in route.stages
             if s.status not in ACTIVE - {StageStatus.PROPOSED} and s.status != StageStatus.ATTENDED
         )
-        if not stages:
+        dropped: tuple[str, ...] = ()
+        if route.reshape and self.rng.random() < 0.5:  # reshape to a "new pathway"
+            stages += (PlannedStage(stage_id=f"x{self.count}", slot_id=self._free_slot()),)
+            leaving = [s.stage_id for s in route.stages if s.status != StageStatus.ATTENDED]
+            taken = {p.stage_id for p in stages}
+            dropped = tuple(s for s in leaving if s not in taken)[:1]
+        if not stages and not dropped:
             return None
-        return RouteRevised(event_id=event_id, at=self.at, route_id=route.route_id, stages=stages)
+        return RouteRevised(
+            event_id=event_id,
+            at=self.at,
+            route_id=route.route_id,
+            stages=stages,
+            dropped=dropped,
+        )
 
     def _publish(self, event_id: str) -> Event:
         facilities, slots = world()

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from nosology.pathway import (
     Applicability,
@@ -287,6 +288,21 @@ def test_before_referral() -> None:
     """A slot starting before the referral instant is before_referral."""
     consult = slot("S_CONS", "F1", "fer:27", at(8, 8))
     assert only(run(slots=replace(consult)), "before_referral").stage_ids == ("consult",)
+
+
+def test_not_before_is_inclusive() -> None:
+    """A stage may start exactly at its ``not_before``; a minute earlier it is not_before."""
+    ct_start = S_CT.start
+    assert run(req=request(not_before={"ct": ct_start})).feasible
+    late = request(not_before={"ct": ct_start + timedelta(minutes=1)})
+    violation = only(run(req=late), "not_before")
+    assert violation.stage_ids == ("ct",)
+
+
+def test_not_before_must_name_a_stage_of_an_inline_pathway() -> None:
+    """``not_before`` naming no stage of the pathway given is refused, naming the field."""
+    with pytest.raises(ValidationError, match=r"not_before\.nope"):
+        request(not_before={"nope": REFERRAL})
 
 
 def test_horizon_is_inclusive() -> None:

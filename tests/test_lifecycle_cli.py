@@ -131,3 +131,34 @@ def test_event_file_is_all_or_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "'R2:proposed'" in capsys.readouterr().err
     assert main(["state", "--db", db, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"routes": [], "holds": [], "waitlist": []}
+
+
+def test_delayed_result_from_options_puts_the_route_on_the_waitlist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--type result_delayed --expected``: a result now expected after the route's next visit
+    puts the route on the waitlist (``result_late``); ``state --json`` shows the expected time."""
+    slots = world()[1]
+    ordered = sorted(slots, key=lambda s: s.start)
+    first, second = ordered[0], next(s for s in ordered if s.start > ordered[0].end)
+    db = f"sqlite:///{tmp_path / 'j.db'}"
+    events = [published(), route_proposed("R1", (first.id, second.id))]
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps([e.model_dump(mode="json") for e in events]), encoding="utf-8")
+    assert main(["event", str(path), "--db", db]) == 0
+    after = first.end.isoformat()
+    expected = second.end.isoformat()
+    common = ["--route", "R1", "--stage", "s0", "--db", db]
+    for argv in (
+        ["--type", "stage_booked", "--id", "b", "--at", START.isoformat()],
+        ["--type", "stage_attended", "--id", "a", "--at", after],
+        ["--type", "result_delayed", "--id", "d", "--at", after, "--expected", expected],
+    ):
+        assert main(["event", *argv, *common]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["state", "--db", db, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    stage = document["routes"][0]["stages"][0]
+    assert stage["status"] == "attended"
+    assert stage["result_expected"] is not None
+    assert document["waitlist"] == [{"route_id": "R1", "reason": "result_late"}]

@@ -252,12 +252,19 @@ def instances(draw: st.DrawFn) -> Instance:
         pairs = itertools.combinations(fac_ids, 2)
         matrix = {a: {b: draw(st.integers(0, 8)) * 15} for a, b in pairs}
         travel = TravelModel(matrix=matrix)
+    not_before = {}
+    if draw(st.integers(0, 3)) == 0:  # a stage waits for a result (see RouteRequest.not_before)
+        waiting = draw(st.sampled_from([stg.id for stg in pathway.stages]))
+        not_before[waiting] = at(draw(st.sampled_from(DAYS)), "08:00") + timedelta(
+            minutes=30 * draw(st.integers(0, 24))
+        )
     request = make_request(
         pathway,
         REFERRAL,
         patient=draw(patients(fac_ids)),
         reference_dates={REFERENCE: REFERENCE_DATE} if draw(st.integers(0, 19)) else {},
         horizon_days=draw(st.sampled_from((90,) * 9 + (3,))),
+        not_before=not_before,
     )
     return Instance(request, pathway, facs, slots, travel)
 

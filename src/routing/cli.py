@@ -875,6 +875,9 @@ def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser
     event.add_argument("--stage", metavar="ID", help="the stage")
     event.add_argument("--slot", metavar="ID", help="the slot (slot_withdrawn)")
     event.add_argument("--pathway", metavar="ID", help="the new pathway (pathway_changed)")
+    event.add_argument(
+        "--expected", type=_aware, help="when a delayed result is now expected (result_delayed)"
+    )
     event.set_defaults(handler=_cmd_event)
     state = commands.add_parser(
         "state", parents=[*parents, db], help="show the journal's routes, holds and waitlist"
@@ -965,6 +968,7 @@ def _event_records(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]
         "stage_id": args.stage,
         "slot_id": args.slot,
         "pathway_id": args.pathway,
+        "expected": None if args.expected is None else args.expected.isoformat(),
     }
     return [("event", {k: v for k, v in fields.items() if v is not None})]
 

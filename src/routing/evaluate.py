@@ -13,7 +13,8 @@ Each broken rule is one :class:`Violation` with a code from :data:`RULES`:
   slot that exists;
 - ``service``, ``level``, ``facility_not_allowed``, ``mode``, ``unknown_facility``: the slot fits
   its stage and the patient;
-- ``before_referral``, ``horizon``: ``slot.start >= referral`` and
+- ``before_referral``, ``not_before``, ``horizon``: ``slot.start >= referral``,
+  ``slot.start >= request.not_before[stage]`` where the request names the stage, and
   ``date(slot.start) <= date(referral) + horizon_days``;
 - ``facility_day_off``: ``date(slot.start)`` is not one of the facility's own days off;
 - ``unavailable``: an in-person booking meets no period the patient is unavailable;
@@ -87,6 +88,7 @@ RuleCode = Literal[
     "mode",
     "unknown_facility",
     "before_referral",
+    "not_before",
     "horizon",
     "facility_day_off",
     "unavailable",
@@ -403,7 +405,8 @@ def _check_fit(request: RouteRequest, route: list[_Booked]) -> list[Violation]:
 def _check_dates(
     request: RouteRequest, route: list[_Booked], calendar: WorkingCalendar
 ) -> list[Violation]:
-    """Referral, horizon and the facility's own days off (rules 3 and 4)."""
+    """Referral, the stage's earliest start, horizon and the facility's own days off (rules 3
+    and 4)."""
     found: list[Violation] = []
     referral_day = calendar.local_date(request.referral)
     for b in route:
@@ -415,6 +418,16 @@ def _check_dates(
                     (b.stage.id,),
                     f"{where} starts {_show(b.slot.start, calendar)}, before the referral "
                     f"{_show(request.referral, calendar)}",
+                )
+            )
+        earliest = request.not_before.get(b.stage.id)
+        if earliest is not None and b.slot.start < earliest:
+            found.append(
+                _v(
+                    "not_before",
+                    (b.stage.id,),
+                    f"{where} starts {_show(b.slot.start, calendar)}, before the stage may start "
+                    f"{_show(earliest, calendar)}",
                 )
             )
         if (b.day - referral_day).days > request.horizon_days:

@@ -50,6 +50,9 @@ class RouteRequest(FrozenModel):
         Higher is planned first when patients compete for slots.
     existing_bookings
         Stage id → slot id already booked (kept by batch planning and re-planning).
+    not_before
+        Stage id → the earliest moment the stage may start, later than the referral (e.g. the
+        result of an earlier test it needs is expected then; re-planning a living route sets it).
     """
 
     id: RecordId
@@ -63,6 +66,7 @@ class RouteRequest(FrozenModel):
     horizon_days: Annotated[int, Strict(), Field(ge=1, le=3660)] = 90
     priority: Annotated[int, Strict(), Field(ge=-1_000_000, le=1_000_000)] = 0
     existing_bookings: dict[LowerId, RecordId] = Field(default_factory=dict)
+    not_before: dict[LowerId, Instant] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_pathway(self) -> Self:
@@ -74,11 +78,16 @@ class RouteRequest(FrozenModel):
             reason = "differs from the id of the pathway given"
             raise InvalidInputError(record, "pathway_id", reason)
         if self.pathway is not None:
-            for stage_id in self.existing_bookings:
-                if stage_id not in {s.id for s in self.pathway.stages}:
-                    raise InvalidInputError(
-                        record, f"existing_bookings.{stage_id}", "names no stage of the pathway"
-                    )
+            stage_ids = {s.id for s in self.pathway.stages}
+            for field, named in (
+                ("existing_bookings", self.existing_bookings),
+                ("not_before", self.not_before),
+            ):
+                for stage_id in named:
+                    if stage_id not in stage_ids:
+                        raise InvalidInputError(
+                            record, f"{field}.{stage_id}", "names no stage of the pathway"
+                        )
         return self
 
     def __hash__(self) -> int:

@@ -16,9 +16,14 @@ event               from                               to, and capacity
 ``stage_attended``  booked, not before the visit       attended; the place stays spent
 ``no_show``         booked, not before the visit       no_show; the place stays spent
 ``result_arrived``  attended                           the result's arrival recorded
+``result_delayed``  attended, result not in          the result's new expected time
 ``stage_cancelled`` proposed / held / booked           cancelled; the place given back
 ``route_revised``   proposed / no_show / cancelled     proposed on the new slot
 ==================  =================================  ====================================
+
+After a ``pathway_changed``, the next ``route_revised`` may also add stages the route lacks
+(proposed on their slots) and drop stages the new pathway lacks (their places given back; an
+attended stage cannot be dropped). A ``route_revised`` that names no stage confirms the plan.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from routing.domain import Facility
@@ -50,6 +56,7 @@ from routing.lifecycle.events import (
     PlannedStage,
     ReferralCancelled,
     ResultArrived,
+    ResultDelayed,
     RouteProposed,
     RouteRevised,
     SlotsPublished,
@@ -284,6 +291,39 @@ class _Work:
         self.routes[route.route_id] = updated
         return updated
 
+    def add(self, route: RouteState, new: StageState) -> RouteState:
+        """Append ``new`` to ``route``'s stages, recorded as added."""
+        record = ChangeRecord(
+            event_id=self.event.event_id,
+            stage_id=new.stage_id,
+            old_slot=None,
+            new_slot=new.slot_id,
+            reason=ChangeReason.ADDED,
+            notify=False,
+        )
+        updated = route.model_copy(
+            update={"stages": (*route.stages, new), "history": (*route.history, record)}
+        )
+        self.routes[route.route_id] = updated
+        return updated
+
+    def drop(self, route: RouteState, stage: StageState) -> RouteState:
+        """Give back ``stage``'s place and take it off ``route``, recorded as dropped (the
+        patient is told when the visit was booked)."""
+        self.give_back(route, stage)
+        record = ChangeRecord(
+            event_id=self.event.event_id,
+            stage_id=stage.stage_id,
+            old_slot=stage.slot_id,
+            new_slot=None,
+            reason=ChangeReason.DROPPED,
+            notify=stage.status == StageStatus.BOOKED,
+        )
+        stages = tuple(s for s in route.stages if s.stage_id != stage.stage_id)
+        updated = route.model_copy(update={"stages": stages, "history": (*route.history, record)})
+        self.routes[route.route_id] = updated
+        return updated
+
     def bump(self, route_id: str) -> None:
         route = self.routes[route_id]
         self.routes[route_id] = route.model_copy(update={"revision": route.revision + 1})
@@ -416,8 +456,20 @@ def _attended(work: _Work, event: StageAttended) -> None:
     _expect(work, route, stage, (StageStatus.BOOKED,), "an attendance")
     _visit_past(work, route, stage, "attendance")
     new = stage.model_copy(update={"status": StageStatus.ATTENDED, "result_due": event.result_due})
-    work.change(route, stage, new, ChangeReason.ATTENDED)
+    route = work.change(route, stage, new, ChangeReason.ATTENDED)
+    if event.result_due is not None and _waits_for(route, new, event.result_due):
+        work.waitlist[route.route_id] = WaitReason.RESULT_PENDING
     work.bump(route.route_id)
+
+
+def _waits_for(route: RouteState, stage: StageState, until: datetime) -> bool:
+    """Whether an active stage of ``route`` starts after ``stage`` and before ``until`` (it
+    may need the stage's result; the fold does not know the pathway, the repair does)."""
+    assert stage.start is not None
+    return any(
+        s.status in ACTIVE and s.start is not None and stage.start <= s.start < until
+        for s in route.stages
+    )
 
 
 def _no_show(work: _Work, event: NoShow) -> None:
@@ -455,6 +507,44 @@ def _result(work: _Work, event: ResultArrived) -> None:
     stages = tuple(new if s.stage_id == stage.stage_id else s for s in route.stages)
     work.routes[route.route_id] = route.model_copy(update={"stages": stages})
     if new.result_late and not route.cancelled and any(s.status in ACTIVE for s in stages):
+        work.waitlist[route.route_id] = WaitReason.RESULT_LATE
+    work.bump(route.route_id)
+
+
+def _result_delayed(work: _Work, event: ResultDelayed) -> None:
+    route = work.route(event.route_id)
+    stage = work.stage(route, event.stage_id)
+    if stage.status in ACTIVE:
+        work.refuse(
+            OutOfOrderError,
+            "stage_id",
+            f"a delay of the result of stage {stage.stage_id!r} before its visit",
+            route,
+            stage,
+        )
+    _expect(work, route, stage, (StageStatus.ATTENDED,), "a delayed result")
+    if stage.result_arrived is not None:
+        work.refuse(
+            InvalidTransitionError,
+            "stage_id",
+            f"the result of stage {stage.stage_id!r} arrived already",
+            route,
+            stage,
+        )
+    until = stage.result_pending_until
+    if until is not None and event.expected <= until:
+        work.refuse(
+            InvalidTransitionError,
+            "expected",
+            f"the result of stage {stage.stage_id!r} is expected no later already",
+            route,
+            stage,
+        )
+    new = stage.model_copy(update={"result_expected": event.expected})
+    stages = tuple(new if s.stage_id == stage.stage_id else s for s in route.stages)
+    route = route.model_copy(update={"stages": stages})
+    work.routes[route.route_id] = route
+    if _waits_for(route, new, event.expected):
         work.waitlist[route.route_id] = WaitReason.RESULT_LATE
     work.bump(route.route_id)
 
@@ -501,7 +591,9 @@ def _unavailable(work: _Work, event: PatientUnavailable) -> None:
 
 def _pathway(work: _Work, event: PathwayChanged) -> None:
     route = work.route(event.route_id)
-    work.routes[route.route_id] = route.model_copy(update={"pathway_id": event.pathway_id})
+    work.routes[route.route_id] = route.model_copy(
+        update={"pathway_id": event.pathway_id, "reshape": True}
+    )
     work.waitlist[route.route_id] = WaitReason.PATHWAY_CHANGED
     work.bump(route.route_id)
 
@@ -510,12 +602,21 @@ def _revised(work: _Work, event: RouteRevised) -> None:
     route = work.route(event.route_id)
     seen: set[str] = set()
     for i, planned in enumerate(event.stages):
-        stage = work.stage(route, planned.stage_id)
         if planned.stage_id in seen:
             work.refuse(
-                InvalidTransitionError, f"stages.{i}", "a stage revised twice", route, stage
+                InvalidTransitionError,
+                f"stages.{i}",
+                "a stage revised twice",
+                route,
+                route.stage(planned.stage_id),
             )
         seen.add(planned.stage_id)
+        if route.reshape and route.stage(planned.stage_id) is None:
+            route = work.add(
+                route, work.planned_slot(route.route_id, planned, f"stages.{i}.slot_id")
+            )
+            continue
+        stage = work.stage(route, planned.stage_id)
         _expect(
             work,
             route,
@@ -530,6 +631,38 @@ def _revised(work: _Work, event: RouteRevised) -> None:
             missed = (*missed, stage.slot_id)
         new = new.model_copy(update={"missed": missed})
         route = work.change(route, stage, new, ChangeReason.REPLANNED)
+    for j, stage_id in enumerate(event.dropped):
+        leaving = route.stage(stage_id)
+        if not route.reshape:
+            work.refuse(
+                InvalidTransitionError,
+                f"dropped.{j}",
+                "a stage is dropped only when the pathway changed",
+                route,
+                leaving,
+            )
+        if leaving is None or stage_id in seen:
+            work.refuse(
+                InvalidTransitionError,
+                f"dropped.{j}",
+                f"stage {stage_id!r} is not on the route or is revised too",
+                route,
+                leaving,
+            )
+        assert leaving is not None
+        if leaving.status == StageStatus.ATTENDED:
+            work.refuse(
+                InvalidTransitionError,
+                f"dropped.{j}",
+                f"stage {stage_id!r} is attended: it stays as history",
+                route,
+                leaving,
+            )
+        seen.add(stage_id)
+        route = work.drop(route, leaving)
+    if route.reshape:
+        route = route.model_copy(update={"reshape": False})
+        work.routes[route.route_id] = route
     if route.planned and (
         work.waitlist.get(route.route_id) != WaitReason.PATIENT_UNAVAILABLE or not _clashes(route)
     ):
@@ -650,6 +783,7 @@ _HANDLERS: dict[type[Any], Callable[[_Work, Any], None]] = {
     StageAttended: _attended,
     NoShow: _no_show,
     ResultArrived: _result,
+    ResultDelayed: _result_delayed,
     StageCancelled: _cancelled,
     ReferralCancelled: _referral_cancelled,
     PatientUnavailable: _unavailable,

@@ -7,7 +7,8 @@ Every event has a unique ``event_id``, an aware time ``at`` and a ``type`` that 
   :class:`StageReleased`, :class:`BookingFailed` (a booking saga records its steps with these);
 - what happens to the slots: :class:`SlotsPublished`, :class:`SlotWithdrawn`;
 - what happens to the patient and the care: :class:`StageAttended`, :class:`NoShow`,
-  :class:`ResultArrived`, :class:`StageCancelled`, :class:`ReferralCancelled`,
+  :class:`ResultArrived`, :class:`ResultDelayed`, :class:`StageCancelled`,
+  :class:`ReferralCancelled`,
   :class:`PatientUnavailable`, :class:`PathwayChanged`, and the re-plan that answers them,
   :class:`RouteRevised`.
 
@@ -43,6 +44,7 @@ __all__ = [
     "PlannedStage",
     "ReferralCancelled",
     "ResultArrived",
+    "ResultDelayed",
     "RouteProposed",
     "RouteRevised",
     "SlotWithdrawn",
@@ -143,6 +145,17 @@ class ResultArrived(_StageEvent):
     type: Literal["result_arrived"] = "result_arrived"
 
 
+class ResultDelayed(_StageEvent):
+    """The result of an attended stage will not come when due: it is now ``expected`` then.
+
+    Stages that need it (those after it in the pathway) cannot start before it is in; a route
+    with such a visit planned earlier waits for a re-plan.
+    """
+
+    type: Literal["result_delayed"] = "result_delayed"
+    expected: AwareDatetime
+
+
 class StageCancelled(_StageEvent):
     """One visit is cancelled (its place given back); the route waits for a re-plan."""
 
@@ -180,10 +193,18 @@ class PathwayChanged(_RouteEvent):
 
 class RouteRevised(_RouteEvent):
     """A re-plan: stages without a place taken (proposed, missed, cancelled) move to new slots;
-    the route leaves the waitlist once every stage is planned again."""
+    the route leaves the waitlist once every stage is planned again.
+
+    After a :class:`PathwayChanged`, the first revision reshapes the route to the new pathway:
+    ``stages`` may name stages the route does not have yet (added), and ``dropped`` names the
+    stages the new pathway lacks (their places are given back and they leave the route; an
+    attended stage stays as history). A revision with no stages and nothing dropped confirms
+    the plan as it stands (the re-plan moved nothing).
+    """
 
     type: Literal["route_revised"] = "route_revised"
-    stages: tuple[PlannedStage, ...] = Field(min_length=1)
+    stages: tuple[PlannedStage, ...] = ()
+    dropped: tuple[Id, ...] = ()
 
 
 class SlotsPublished(_Event):
@@ -211,6 +232,7 @@ Event = Annotated[
     | StageAttended
     | NoShow
     | ResultArrived
+    | ResultDelayed
     | StageCancelled
     | ReferralCancelled
     | PatientUnavailable
@@ -233,6 +255,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "stage_attended",
     "no_show",
     "result_arrived",
+    "result_delayed",
     "stage_cancelled",
     "referral_cancelled",
     "patient_unavailable",

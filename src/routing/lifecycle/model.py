@@ -73,6 +73,10 @@ class ChangeReason(StrEnum):
     NO_SHOW = "no_show"
     ATTENDED = "attended"
     REPLANNED = "replanned"
+    DROPPED = "dropped"
+    """The stage left the route: the new pathway does not have it."""
+    ADDED = "added"
+    """The stage joined the route: the new pathway has it."""
 
 
 class WaitReason(StrEnum):
@@ -85,6 +89,9 @@ class WaitReason(StrEnum):
     PATIENT_UNAVAILABLE = "patient_unavailable"
     PATHWAY_CHANGED = "pathway_changed"
     RESULT_LATE = "result_late"
+    RESULT_PENDING = "result_pending"
+    """A visit is planned before a result it may need is due (judged by time: the repair knows
+    which stages need it and may confirm the plan as it stands)."""
 
 
 class ChangeRecord(FrozenModel):
@@ -116,6 +123,9 @@ class StageState(FrozenModel):
         See :class:`StageStatus`.
     result_due, result_arrived
         When the stage's result is due (set when it is attended), and when it arrived.
+    result_expected
+        When a delayed result is now expected (see
+        :class:`~routing.lifecycle.events.ResultDelayed`); ``None`` while it is not delayed.
     missed
         Slots of earlier visits of this stage that were missed (their places stay spent).
     """
@@ -126,7 +136,17 @@ class StageState(FrozenModel):
     status: StageStatus = StageStatus.PROPOSED
     result_due: AwareDatetime | None = None
     result_arrived: AwareDatetime | None = None
+    result_expected: AwareDatetime | None = None
     missed: tuple[str, ...] = ()
+
+    @property
+    def result_pending_until(self) -> datetime | None:
+        """Until when stages that need this stage's result must wait: the delayed result's
+        expected time, else the due time, while the result has not arrived (``None`` once it
+        has, or when no result is due)."""
+        if self.result_arrived is not None:
+            return None
+        return self.result_expected if self.result_expected is not None else self.result_due
 
     @property
     def result_late(self) -> bool:
@@ -165,6 +185,9 @@ class RouteState(FrozenModel):
         Periods the patient declared unavailable.
     history
         Every stage change, oldest first.
+    reshape
+        Whether the pathway changed since the stages were last shaped to it: the next
+        :class:`~routing.lifecycle.events.RouteRevised` may add and drop stages.
     """
 
     route_id: str
@@ -176,6 +199,7 @@ class RouteState(FrozenModel):
     cancelled: bool = False
     unavailable: tuple[UnavailablePeriod, ...] = ()
     history: tuple[ChangeRecord, ...] = ()
+    reshape: bool = False
 
     def stage(self, stage_id: str) -> StageState | None:
         """The stage with that id, or ``None``."""

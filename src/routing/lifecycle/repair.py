@@ -8,7 +8,18 @@
   :attr:`RepairPolicy.min_gain_minutes` of completion, and even then visits inside the freeze
   window (:attr:`RepairPolicy.freeze_working_days` working days from ``now``) stay;
 - every other stage (lost its slot, missed, cancelled, merely proposed) is planned afresh onto
-  free slots that start at or after ``now``.
+  free slots that start at or after ``now``;
+- a stage that needs the result of an attended stage (it comes after it in the pathway, through
+  ``after`` or a temporal constraint) cannot start before the result is in: not before its
+  expected time (:class:`~routing.lifecycle.events.ResultDelayed`) or due time while it has not
+  arrived (``RouteRequest.not_before``); a kept visit earlier than that moves. An overdue result
+  with no new expected time is taken as imminent (only ``now`` bounds its dependants);
+- after a pathway change the route is reshaped to the new pathway: its new stages are planned
+  (added), stages it lacks are dropped (their places given back; attended ones stay as history).
+
+When the route was on the waitlist and nothing needs to move, the answer is a
+:class:`~routing.lifecycle.events.RouteRevised` with no stages, which confirms the plan and
+takes the route off the waitlist.
 
 The answer is a :class:`Repair`: the events to append (a release or cancellation of each held or
 booked place that moves, then one :class:`~routing.lifecycle.events.RouteRevised`, then, with
@@ -32,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nosology.catalogue import Catalogue
-from nosology.pathway import Pathway
+from nosology.pathway import Pathway, parse_event
 from routing.domain import RouteRequest
 from routing.domain.patient import Period
 from routing.exceptions import InvalidInputError, UnknownRouteError, UnknownSlotError
@@ -60,7 +71,14 @@ from routing.solve.compiled import compile_request
 from routing.solve.plan import resolve_pathway, route_result
 from routing.solve.search import SearchLimits, search
 
-__all__ = ["Repair", "RepairPolicy", "current_completion", "repair", "request_for"]
+__all__ = [
+    "Repair",
+    "RepairPolicy",
+    "current_completion",
+    "repair",
+    "request_for",
+    "result_waits",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -216,9 +234,12 @@ def repair(
         return Repair(route_id, (), (), cause, None, False, None)
     request = request_for(route, request)
     pathway = resolve_pathway(request, catalogue, pathways)
+    waits = result_waits(route, pathway, now)
+    if waits:
+        request = request.model_copy(update={"not_before": {**request.not_before, **waits}})
     live = state.live
     blocked = _blocked(live, route, now, free)
-    history, keep, frozen = _fixed(live, route, now, policy)
+    history, keep, frozen = _fixed(live, route, pathway, request, now, policy)
     kept = _plan(request, pathway, live, blocked, {**history, **keep}, policy)
     moved = None
     if kept is None or keep != frozen:
@@ -235,7 +256,49 @@ def repair(
     if chosen is None:
         logger.info("route %s: no repair found", route_id)
         return Repair(route_id, (), (), cause, None, True, None)
-    return _answer(route, chosen, cause, policy, event_id, now)
+    return _answer(route, pathway, chosen, cause, policy, event_id, now)
+
+
+def result_waits(route: RouteState, pathway: Pathway, now: datetime) -> dict[str, datetime]:
+    """Stage id → the earliest start of each stage of ``pathway`` that needs a result not yet
+    in: the latest pending result (see :attr:`StageState.result_pending_until`) among the
+    attended stages it follows, and never before ``now``."""
+    follows = _followers(pathway)
+    waits: dict[str, datetime] = {}
+    for stage in route.stages:
+        until = stage.result_pending_until
+        if stage.status != StageStatus.ATTENDED or until is None:
+            continue
+        for later in follows.get(stage.stage_id, ()):
+            moment = max(until, now)
+            if later not in waits or waits[later] < moment:
+                waits[later] = moment
+    return waits
+
+
+def _followers(pathway: Pathway) -> dict[str, frozenset[str]]:
+    """Stage id → every stage after it, through ``after`` and temporal constraints (from one
+    stage's event to another's), transitively."""
+    direct: dict[str, set[str]] = {s.id: set() for s in pathway.stages}
+    for stage in pathway.stages:
+        for earlier in stage.after:
+            direct.setdefault(earlier, set()).add(stage.id)
+    for c in pathway.constraints:
+        first, _ = parse_event(c.from_event)
+        then, _ = parse_event(c.to_event)
+        if first is not None and then is not None and first != then and c.min is not None:
+            direct.setdefault(first, set()).add(then)
+    out: dict[str, frozenset[str]] = {}
+    for origin in direct:
+        seen: set[str] = set()
+        todo = list(direct[origin])
+        while todo:
+            nxt = todo.pop()
+            if nxt not in seen and nxt != origin:
+                seen.add(nxt)
+                todo.extend(direct.get(nxt, ()))
+        out[origin] = frozenset(seen)
+    return out
 
 
 def current_completion(
@@ -273,22 +336,28 @@ def _blocked(
 
 
 def _fixed(
-    live: LiveSlots, route: RouteState, now: datetime, policy: RepairPolicy
+    live: LiveSlots,
+    route: RouteState,
+    pathway: Pathway,
+    request: RouteRequest,
+    now: datetime,
+    policy: RepairPolicy,
 ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """Pins: attended stages; held or booked visits that can still take place; those of them
-    inside the freeze window."""
+    inside the freeze window (stages of ``pathway`` only: others leave the route)."""
     calendar = live.index.calendar
     freeze_day = calendar.add_working_days(calendar.local_date(now), policy.freeze_working_days)
+    stage_ids = {s.id for s in pathway.stages}
     history: dict[str, int] = {}
     keep: dict[str, int] = {}
     frozen: dict[str, int] = {}
     for stage in route.stages:
-        if stage.slot_id is None:
+        if stage.slot_id is None or stage.stage_id not in stage_ids:
             continue
         if stage.status == StageStatus.ATTENDED:
             history[stage.stage_id] = live.position(stage.slot_id)
         elif stage.status in (StageStatus.HELD, StageStatus.BOOKED) and _feasible(
-            live, route, stage, now
+            live, route, stage, now, request.not_before.get(stage.stage_id)
         ):
             p = live.position(stage.slot_id)
             keep[stage.stage_id] = p
@@ -298,10 +367,18 @@ def _fixed(
     return history, keep, frozen
 
 
-def _feasible(live: LiveSlots, route: RouteState, stage: StageState, now: datetime) -> bool:
+def _feasible(
+    live: LiveSlots,
+    route: RouteState,
+    stage: StageState,
+    now: datetime,
+    not_before: datetime | None,
+) -> bool:
     assert stage.slot_id is not None
     assert stage.start is not None
     if live.state(stage.slot_id).withdrawn or stage.start < now:
+        return False
+    if not_before is not None and stage.start < not_before:
         return False
     return not any(p.start <= stage.start < p.end for p in route.unavailable)
 
@@ -331,6 +408,7 @@ def _completion(result: RouteResult) -> int:
 # -- the answer -----------------------------------------------------------------------------------
 def _answer(
     route: RouteState,
+    pathway: Pathway,
     result: RouteResult,
     cause: WaitReason | None,
     policy: RepairPolicy,
@@ -343,7 +421,18 @@ def _answer(
     planned: list[PlannedStage] = []
     changes: list[ChangeRecord] = []
     after: list[Event] = []
+    dropped: list[str] = []
+    if route.reshape:
+        dropped, reshaped = _reshape(route, pathway, new, base)
+        planned += [
+            PlannedStage(stage_id=c.stage_id, slot_id=c.new_slot)
+            for c in reshaped
+            if c.new_slot is not None
+        ]
+        changes += reshaped
     for stage in route.stages:
+        if stage.stage_id in dropped:
+            continue
         target = new.get(stage.stage_id)
         if target is None or stage.status == StageStatus.ATTENDED:
             continue
@@ -375,12 +464,15 @@ def _answer(
                 )
             )
     events: list[Event] = []
-    if planned:
-        events = [
-            *before,
-            RouteRevised(event_id=base, at=now, route_id=route.route_id, stages=tuple(planned)),
-            *after,
-        ]
+    if planned or dropped or cause is not None:
+        revised = RouteRevised(
+            event_id=base,
+            at=now,
+            route_id=route.route_id,
+            stages=tuple(planned),
+            dropped=tuple(dropped),
+        )
+        events = [*before, revised, *after]
     at_risk = any(not d.met or d.slack < policy.risk_slack for d in result.deadlines)
     return Repair(
         route.route_id,
@@ -391,6 +483,42 @@ def _answer(
         at_risk,
         _completion(result),
     )
+
+
+def _reshape(
+    route: RouteState, pathway: Pathway, new: Mapping[str, str], base: str
+) -> tuple[list[str], list[ChangeRecord]]:
+    """After a pathway change: the route's stages the pathway lacks (but attended ones), and
+    the records of the change: one per stage dropped, one per stage of the pathway the route
+    lacks, on its new slot."""
+    stage_ids = {s.id for s in pathway.stages}
+    leaving = [
+        s for s in route.stages if s.stage_id not in stage_ids and s.status != StageStatus.ATTENDED
+    ]
+    records = [
+        ChangeRecord(
+            event_id=base,
+            stage_id=s.stage_id,
+            old_slot=s.slot_id,
+            new_slot=None,
+            reason=ChangeReason.DROPPED,
+            notify=s.status == StageStatus.BOOKED,
+        )
+        for s in leaving
+    ]
+    added = [
+        ChangeRecord(
+            event_id=base,
+            stage_id=s.id,
+            old_slot=None,
+            new_slot=new[s.id],
+            reason=ChangeReason.ADDED,
+            notify=False,
+        )
+        for s in pathway.stages
+        if route.stage(s.id) is None
+    ]
+    return [s.stage_id for s in leaving], records + added
 
 
 def _release(base: str, route: RouteState, stage: StageState, now: datetime) -> Event:

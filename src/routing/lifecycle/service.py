@@ -23,7 +23,13 @@ from datetime import datetime
 from routing.domain import Facility, RouteRequest, Slot
 from routing.exceptions import InvalidInputError
 from routing.lifecycle.apply import apply
-from routing.lifecycle.events import Event, PlannedStage, RouteProposed, SlotsPublished
+from routing.lifecycle.events import (
+    Event,
+    PlannedStage,
+    ResultArrived,
+    RouteProposed,
+    SlotsPublished,
+)
 from routing.lifecycle.journal import Journal
 from routing.lifecycle.model import RouteState, State
 from routing.lifecycle.repair import Repair, RepairPolicy, repair
@@ -76,11 +82,20 @@ class Service:
         """Append ``event`` and the repairs of every route it put on the waitlist, in one
         transaction (see :func:`~routing.lifecycle.repair.repair`; ``now`` is the event's time).
 
-        A route for which no plan is found stays on the waitlist; its :class:`Repair` says so.
+        A result that arrives early (before it was due or expected) lets the stages that need
+        it move earlier: its route is repaired for a gain too (the policy's minimum gain and
+        freeze window apply). A route for which no plan is found stays on the waitlist; its
+        :class:`Repair` says so.
         """
         before = self.journal.refresh()
         state = apply(before, event)
         touched = sorted(r for r in state.waitlist if before.routes.get(r) != state.routes.get(r))
+        if (
+            isinstance(event, ResultArrived)
+            and _early(before, event)
+            and event.route_id not in touched
+        ):
+            touched.append(event.route_id)
         events: list[Event] = [event]
         repairs: list[Repair] = []
         for route_id in touched:
@@ -160,3 +175,10 @@ class Service:
             ),
         )
         return self.journal.append(event).routes[route]
+
+
+def _early(before: State, event: ResultArrived) -> bool:
+    """Whether the result arrives before it was due (or expected, when delayed)."""
+    stage = before.routes[event.route_id].stage(event.stage_id)
+    until = None if stage is None else stage.result_pending_until
+    return until is not None and event.at < until

@@ -265,9 +265,18 @@ def compile_request(
         # Slots of one place and time are merged before the per-slot filters only when there
         # are none (a taken twin must not hide a free one).
         base = _stage_base(index, stage, merge and not per_slot)
+        earliest = referral
+        not_before = request.not_before.get(stage.id)
+        if not_before is not None:
+            earliest = max(referral, _clipped_minute(calendar, axis, not_before))
         excluded = base.excluded_between(referral, horizon)
         lo = int(np.searchsorted(base.start, referral, side="left"))
         hi = int(np.searchsorted(base.start, horizon, side="left"))
+        if earliest > referral:
+            first = min(int(np.searchsorted(base.start, earliest, side="left")), hi)
+            if first > lo:
+                excluded[_NOT_BEFORE] = first - lo
+                lo = first
         keep = _Narrowing(hi - lo, excluded)
         if allowed is not None:
             keep.by(fac_allowed[base.facility[lo:hi]], "at facilities the patient may not use")
@@ -450,6 +459,7 @@ class _Narrowing:
 _BELOW_LEVEL: Final = "below the facility level required"
 _DAYS_OFF: Final = "on the facility's days off"
 _TWINS: Final = "twins of another slot at the same time and place"
+_NOT_BEFORE: Final = "before the earliest start the request allows (not_before)"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
