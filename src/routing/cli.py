@@ -910,17 +910,16 @@ def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser
         help="plan one request of a problem over the journal's live slots (publishing the "
         "problem's slots there first), book it through the booking saga and journal every step; "
         "exit 1 if not booked, 2 on bad input or a request booked already, 4 on a conflict",
-        description="Only the in-memory back-end (--backend memory, places of the journal's "
-        "live slots) is available from the command line: the city portal and FHIR back-ends "
-        "need the patient's identity and credentials, so they are used from Python "
-        "(routing.lifecycle.booking.book with routing.booking.PortalBackend or FhirBackend).",
+        description="Books through the journal's own places (--backend memory), a FHIR server "
+        "(--backend fhir --fhir-url URL) or the city portal (--backend portal --patient-file "
+        "FILE, the patient's identity, kept in memory only); the journal records every step.",
     )
     book.add_argument("problem", nargs="?", metavar="PROBLEM", help="a problem JSON file")
     book.add_argument("--example", action="store_true", help="use the built-in example problem")
     book.add_argument("--request", required=True, metavar="ID", help="the request to book")
-    book.add_argument(
-        "--backend", choices=("memory",), default="memory", help="where to book (memory only)"
-    )
+    from routing.commands.booking_backends import add_backend_arguments
+
+    add_backend_arguments(book)
     book.add_argument(
         "--at", type=_aware, help="the time of the events (ISO 8601 with offset; default: now)"
     )
@@ -1061,8 +1060,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     from functools import partial
 
     from routing.booking.saga import live_replanner
+    from routing.commands.booking_backends import open_backend
     from routing.exceptions import ConflictError
-    from routing.lifecycle.booking import book, memory_backend
+    from routing.lifecycle.booking import book
     from routing.outputs.lifecycle_documents import book_document
 
     if args.example and args.problem is not None:
@@ -1086,11 +1086,19 @@ def _cmd_book(args: argparse.Namespace) -> int:
             live = service.state().live
             assert live is not None
             result = plan_route(request, live, pathways=pathways)
-            backend = memory_backend(service)
-            replan = live_replanner(request, backend.live, partial(plan_route, pathways=pathways))
-            record = book(
-                service, result, backend, at=at, replan=replan, max_attempts=args.max_attempts
-            )
+            chosen = open_backend(args, service, request.patient.id)
+            replan = live_replanner(request, chosen.live, partial(plan_route, pathways=pathways))
+            try:
+                record = book(
+                    service,
+                    result,
+                    chosen.backend,
+                    at=at,
+                    replan=replan,
+                    max_attempts=args.max_attempts,
+                )
+            finally:
+                chosen.close()
         except ConflictError as exc:
             _err(f"conflict: {exc}; nothing appended (re-read the state and re-plan)")
             return EXIT_CONFLICT
