@@ -16,6 +16,7 @@ from routing.lifecycle.events import (
     BookingFailed,
     Event,
     NoShow,
+    PathwayChanged,
     PatientUnavailable,
     PlannedStage,
     ReferralCancelled,
@@ -90,6 +91,13 @@ class LifecycleMachine(RuleBasedStateMachine):
             end = self.at + timedelta(days=7)
             self._try(PatientUnavailable(**common, start=self.at, end=end))
 
+    @rule(route=st.sampled_from(ROUTES), stage=st.sampled_from(["s0", "s1", "s2"]))
+    def reshape(self, route: str, stage: str) -> None:
+        """The pathway changes and the next revision drops a stage (refused when attended)."""
+        common = {"at": self.at, "route_id": route}
+        self._try(PathwayChanged(event_id=self._id(), pathway_id="other", **common))
+        self._try(RouteRevised(event_id=self._id(), dropped=(stage,), **common))
+
     @rule(slot=st.sampled_from(SLOT_IDS))
     def withdraw(self, slot: str) -> None:
         """Withdraw a slot."""
@@ -133,6 +141,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         held: Counter[str] = Counter()
         booked: Counter[str] = Counter()
         for route in self.state.routes.values():
+            booked.update(route.missed)
             for s in route.stages:
                 booked.update(s.missed)
                 if s.slot_id is None:

@@ -309,7 +309,8 @@ class _Work:
 
     def drop(self, route: RouteState, stage: StageState) -> RouteState:
         """Give back ``stage``'s place and take it off ``route``, recorded as dropped (the
-        patient is told when the visit was booked)."""
+        patient is told when the visit was booked); the slots of its missed visits stay
+        spent, kept in :attr:`RouteState.missed`."""
         self.give_back(route, stage)
         record = ChangeRecord(
             event_id=self.event.event_id,
@@ -320,7 +321,12 @@ class _Work:
             notify=stage.status == StageStatus.BOOKED,
         )
         stages = tuple(s for s in route.stages if s.stage_id != stage.stage_id)
-        updated = route.model_copy(update={"stages": stages, "history": (*route.history, record)})
+        missed = (*route.missed, *stage.missed)
+        if stage.status == StageStatus.NO_SHOW and stage.slot_id is not None:
+            missed = (*missed, stage.slot_id)  # the place of a missed visit stays spent
+        updated = route.model_copy(
+            update={"stages": stages, "history": (*route.history, record), "missed": missed}
+        )
         self.routes[route.route_id] = updated
         return updated
 

@@ -188,6 +188,8 @@ class RouteState(FrozenModel):
     reshape
         Whether the pathway changed since the stages were last shaped to it: the next
         :class:`~routing.lifecycle.events.RouteRevised` may add and drop stages.
+    missed
+        Slots of missed visits of stages dropped from the route (their places stay spent).
     """
 
     route_id: str
@@ -200,6 +202,7 @@ class RouteState(FrozenModel):
     unavailable: tuple[UnavailablePeriod, ...] = ()
     history: tuple[ChangeRecord, ...] = ()
     reshape: bool = False
+    missed: tuple[str, ...] = ()
 
     def stage(self, stage_id: str) -> StageState | None:
         """The stage with that id, or ``None``."""
