@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
@@ -239,3 +240,23 @@ class Generator:
 def generated(n: int, seed: int = 7) -> list[Event]:
     """``n`` accepted events (the first publishes the world)."""
     return Generator(seed).run(n)
+
+
+def assert_no_orphan_place(state: State) -> None:
+    """Every held or booked place of every slot belongs to a stage of a route: held to a held
+    stage, booked to a booked, attended or missed visit (missed visits keep their places)."""
+    held: Counter[str] = Counter()
+    booked: Counter[str] = Counter()
+    for route in state.routes.values():
+        booked.update(route.missed)
+        for s in route.stages:
+            booked.update(s.missed)
+            if s.slot_id is None:
+                continue
+            if s.status == StageStatus.HELD:
+                held[s.slot_id] += 1
+            elif s.status in (StageStatus.BOOKED, StageStatus.ATTENDED, StageStatus.NO_SHOW):
+                booked[s.slot_id] += 1
+    assert state.live is not None
+    for s in state.live.snapshot().states:
+        assert (s.held, s.booked) == (held[s.slot_id], booked[s.slot_id]), s.slot_id

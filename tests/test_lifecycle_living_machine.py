@@ -13,7 +13,6 @@ journal, replayed from the database, equals the live state.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 from functools import cache, partial
 
@@ -22,6 +21,7 @@ from hypothesis import event as event_label
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from lifecycle_world import assert_no_orphan_place
 from nosology.pathway import Pathway
 from routing.booking import live_replanner
 from routing.booking.memory import FailurePlan, Fault
@@ -210,22 +210,7 @@ class LivingRoutes(RuleBasedStateMachine):
     @invariant()
     def no_orphan_place(self) -> None:
         """Every held or booked place belongs to a stage (missed visits keep theirs)."""
-        state = self.service.state()
-        held: Counter[str] = Counter()
-        booked: Counter[str] = Counter()
-        for route in state.routes.values():
-            booked.update(route.missed)
-            for s in route.stages:
-                booked.update(s.missed)
-                if s.slot_id is None:
-                    continue
-                if s.status == StageStatus.HELD:
-                    held[s.slot_id] += 1
-                elif s.status in (StageStatus.BOOKED, StageStatus.ATTENDED, StageStatus.NO_SHOW):
-                    booked[s.slot_id] += 1
-        assert state.live is not None
-        for s in state.live.snapshot().states:
-            assert (s.held, s.booked) == (held[s.slot_id], booked[s.slot_id]), s.slot_id
+        assert_no_orphan_place(self.service.state())
 
     @invariant()
     def planned_routes_pass_the_evaluator(self) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from lifecycle_world import START, published, route_proposed, world
+from lifecycle_world import START, assert_no_orphan_place, published, route_proposed, world
 from routing.exceptions import LifecycleError
 from routing.lifecycle import StageStatus, State, apply
 from routing.lifecycle.events import (
@@ -138,21 +137,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @invariant()
     def no_orphan_hold(self) -> None:
         """Every held or booked place belongs to a stage (missed visits keep theirs)."""
-        held: Counter[str] = Counter()
-        booked: Counter[str] = Counter()
-        for route in self.state.routes.values():
-            booked.update(route.missed)
-            for s in route.stages:
-                booked.update(s.missed)
-                if s.slot_id is None:
-                    continue
-                if s.status == StageStatus.HELD:
-                    held[s.slot_id] += 1
-                elif s.status in (StageStatus.BOOKED, StageStatus.ATTENDED, StageStatus.NO_SHOW):
-                    booked[s.slot_id] += 1
-        assert self.state.live is not None
-        for s in self.state.live.snapshot().states:
-            assert (s.held, s.booked) == (held[s.slot_id], booked[s.slot_id]), s.slot_id
+        assert_no_orphan_place(self.state)
 
 
 LifecycleMachine.TestCase.settings = settings(

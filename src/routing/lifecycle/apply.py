@@ -489,26 +489,32 @@ def _no_show(work: _Work, event: NoShow) -> None:
     work.bump(route.route_id)
 
 
-def _result(work: _Work, event: ResultArrived) -> None:
-    route = work.route(event.route_id, open_only=False)
-    stage = work.stage(route, event.stage_id)
+def _awaited_result(work: _Work, route: RouteState, stage_id: str, what: str) -> StageState:
+    """The attended stage whose result has not arrived (else the event is refused)."""
+    stage = work.stage(route, stage_id)
     if stage.status in ACTIVE:
         work.refuse(
             OutOfOrderError,
             "stage_id",
-            f"a result of stage {stage.stage_id!r} before its visit",
+            f"{what} of stage {stage_id!r} before its visit",
             route,
             stage,
         )
-    _expect(work, route, stage, (StageStatus.ATTENDED,), "a result")
+    _expect(work, route, stage, (StageStatus.ATTENDED,), what)
     if stage.result_arrived is not None:
         work.refuse(
             InvalidTransitionError,
             "stage_id",
-            f"the result of stage {stage.stage_id!r} arrived already",
+            f"the result of stage {stage_id!r} arrived already",
             route,
             stage,
         )
+    return stage
+
+
+def _result(work: _Work, event: ResultArrived) -> None:
+    route = work.route(event.route_id, open_only=False)
+    stage = _awaited_result(work, route, event.stage_id, "a result")
     new = stage.model_copy(update={"result_arrived": event.at})
     stages = tuple(new if s.stage_id == stage.stage_id else s for s in route.stages)
     work.routes[route.route_id] = route.model_copy(update={"stages": stages})
@@ -519,24 +525,7 @@ def _result(work: _Work, event: ResultArrived) -> None:
 
 def _result_delayed(work: _Work, event: ResultDelayed) -> None:
     route = work.route(event.route_id)
-    stage = work.stage(route, event.stage_id)
-    if stage.status in ACTIVE:
-        work.refuse(
-            OutOfOrderError,
-            "stage_id",
-            f"a delay of the result of stage {stage.stage_id!r} before its visit",
-            route,
-            stage,
-        )
-    _expect(work, route, stage, (StageStatus.ATTENDED,), "a delayed result")
-    if stage.result_arrived is not None:
-        work.refuse(
-            InvalidTransitionError,
-            "stage_id",
-            f"the result of stage {stage.stage_id!r} arrived already",
-            route,
-            stage,
-        )
+    stage = _awaited_result(work, route, event.stage_id, "a delayed result")
     until = stage.result_pending_until
     if until is not None and event.expected <= until:
         work.refuse(
