@@ -113,6 +113,7 @@ def run_instance(
         "no_competition_bound": list(result.no_competition_bound.key()),
         "capacity_bound": list(result.capacity_bound.key()),
         "must_miss": result.capacity_bound.first_deadline_misses,
+        "flow_minutes": result.capacity_bound.flow_minutes,
         "polished": result.polished,
     }
 
@@ -197,6 +198,14 @@ def _table(label: str, r: dict[str, Any]) -> list[str]:
         f"   bounds: no competition {tuple(r['no_competition_bound'])}, "
         f"capacity {tuple(r['capacity_bound'])}"
     )
+    flow, (u, _, minutes) = r.get("flow_minutes"), r["objective"]
+    if flow is not None and u == r["capacity_bound"][0]:
+        bound = r["capacity_bound"][2]
+        lines.append(
+            f"   weighted minutes: plan {minutes}, capacity bound {bound} (completion flow "
+            f"{flow}); the plan is {minutes / max(1, bound) - 1:.1%} above the bound, FCFS "
+            f"{r['fcfs_objective'][2] / max(1, bound) - 1:.1%}"
+        )
     must = r.get("must_miss")
     if must is not None:
         share = must / max(1, r["plan"]["patients_with_deadlines"])

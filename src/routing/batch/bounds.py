@@ -18,6 +18,12 @@ groups. Each group small enough is solved by the exact model (:mod:`routing.batc
 proven bound respects every capacity; the others contribute their no-competition bound. The sum
 of lexicographic bounds of independent groups is a lexicographic bound of the whole.
 
+A bound on the minutes under capacity comes from a min-cost flow of the patients to the
+places of their last stage (:mod:`routing.batch.completion_flow`): it holds for every plan that
+routes as many patients, whatever its deadline cost, so the capacity bound takes the larger of
+its minutes and the groups' (and, when the flow cannot place as many as the bound leaves
+planned, more unplanned patients).
+
 A second bound on the deadline cost comes from a maximum matching of the patients to the slots
 that meet their first deadline (:mod:`routing.batch.matching`): those it cannot match miss it in
 every plan that routes them. The capacity bound takes the larger deadline cost of the two (with
@@ -57,6 +63,10 @@ class BatchBound(FrozenModel):
     first_deadline_misses: NonNegativeInt | None = None
     """Patients who miss their first deadline in every plan that routes everyone it can
     (capacity bound only; see :mod:`routing.batch.matching`)."""
+    flow_minutes: NonNegativeInt | None = None
+    """The least weighted completion minutes of any plan that routes as many patients as this
+    bound leaves planned, by a min-cost flow of the last stages' places (capacity bound only;
+    see :mod:`routing.batch.completion_flow`)."""
 
     def key(self) -> Cost:
         """``(unplanned, deadline_cost, weighted_minutes)``."""

@@ -67,6 +67,7 @@ from routing.batch.bounds import (
     patient_bound,
 )
 from routing.batch.cohort import Cohort, CohortEntry, build_cohort
+from routing.batch.completion_flow import completion_flow_bound
 from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
@@ -355,7 +356,7 @@ class _Engine:
             plan, cap_bound = self.exact(plan, plannable, nc_bound)
         if cap_bound is None:
             cap_bound = self.capacity_bound(nc_bound, exact_max, plan)
-        cap_bound = self.with_first_deadlines(cap_bound, nc_bound)
+        cap_bound = self.with_completion_flow(self.with_first_deadlines(cap_bound, nc_bound))
         best = plan.total()
         if best <= cap_bound.key():
             stop = "proven optimal"
@@ -428,6 +429,29 @@ class _Engine:
             meet_deadlines=True,
             pins={i: {stage: slot} for i, (stage, slot) in matched.items()},
         )
+
+    def with_completion_flow(self, bound: BatchBound) -> BatchBound:
+        """``bound`` with the completion flow's minutes, or its unplanned count, when larger
+        (see :mod:`routing.batch.completion_flow`)."""
+        cohort = self.cohort
+        routed = len(cohort) - bound.unplanned
+        flow = completion_flow_bound(cohort, self.alone, routed=routed)
+        least_unplanned = len(cohort) - flow.max_routed
+        if least_unplanned > bound.unplanned:
+            return BatchBound(
+                method="completion min-cost flow: the last stages cannot place more patients",
+                unplanned=least_unplanned,
+                deadline_cost=0,
+                weighted_minutes=flow.weighted_minutes,
+                patients_covered=flow.patients,
+                first_deadline_misses=bound.first_deadline_misses,
+                flow_minutes=flow.weighted_minutes,
+            )
+        update: dict[str, object] = {"flow_minutes": flow.weighted_minutes}
+        if flow.weighted_minutes > bound.weighted_minutes:
+            update["weighted_minutes"] = flow.weighted_minutes
+            update["method"] = f"{bound.method}; minutes by a completion min-cost flow"
+        return bound.model_copy(update=update)
 
     def with_first_deadlines(self, bound: BatchBound, nc_bound: BatchBound) -> BatchBound:
         """``bound`` with the matching's deadline cost when that is larger (see
