@@ -17,6 +17,7 @@ Commands::
     routing state [--db URL] [--json]
     routing serve [--db URL] [--problem FILE] [--host H] [--port N] [--token-file FILE]
     routing book PROBLEM.json --request ID [--db URL] [--backend memory] [--json]
+    routing whatif SOURCE... --budget N | --candidates FILE | --withdraw K   (see its module)
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
 exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
@@ -815,6 +816,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_arguments(report)
     report.set_defaults(handler=run_report)
+
+    whatif = commands.add_parser(
+        "whatif",
+        help="where added slots cut deadline misses most (or which can go), checked by re-planning",
+    )
+    from routing.commands.whatif import add_whatif_arguments, run_whatif
+
+    add_whatif_arguments(whatif)
+    whatif.set_defaults(handler=run_whatif)
 
     slots = commands.add_parser("slots", parents=[loud], help="import free slots from adapters")
     slot_commands = slots.add_subparsers(dest="slots_command", metavar="SUBCOMMAND")

@@ -19,6 +19,7 @@ name                      the document
 ``event``                 ``routing event --json``
 ``state``                 ``routing state --json``
 ``book``                  ``routing book --json``
+``whatif``                ``routing whatif --json``
 ========================  ============================================================
 """
 
@@ -49,6 +50,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "event": ("routing.outputs.lifecycle_documents", "EventDocument"),
     "state": ("routing.outputs.lifecycle_documents", "StateDocument"),
     "book": ("routing.outputs.lifecycle_documents", "BookDocument"),
+    "whatif": ("routing.outputs.whatif_document", "WhatIfDocument"),
 }
 
 SCHEMA_NAMES: tuple[str, ...] = tuple(_SOURCES)
