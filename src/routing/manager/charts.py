@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -216,8 +217,17 @@ def _trend(figures: ManagerFigures) -> Chart:
     return Chart(id="trend", title=title, svg=svg)
 
 
+_PYPLOT = threading.Lock()
+"""pyplot keeps global state: one thread draws at a time (the service draws in worker threads)."""
+
+
 def build_charts(figures: ManagerFigures) -> tuple[Chart, ...]:
-    """Every chart of the report, in the order the page shows them."""
+    """Every chart of the report, in the order the page shows them (thread-safe)."""
+    with _PYPLOT:
+        return _build_charts(figures)
+
+
+def _build_charts(figures: ManagerFigures) -> tuple[Chart, ...]:
     where = "the journal" if figures.source == "journal" else "the batch"
     charts = [
         _compliance("compliance-pathway", "Compliance by pathway", figures.by_pathway, where),
