@@ -261,3 +261,14 @@ def _index():  # type: ignore[no-untyped-def]
     return SlotIndex.build(
         p.facilities, p.slots, calendar=calendar_for(p.timezone), travel=p.travel
     )
+
+
+def test_benchmark_smoke() -> None:
+    """The benchmark's journal of a small region reports what its plan reports."""
+    from benchmarks.bench_manager_journal import run as bench_run
+
+    out = io.StringIO()
+    figures = bench_run(60, 2, iterations=5, out=out)
+    assert figures["same"] is True
+    assert figures["events"] > 60
+    assert "same compliance counts: yes" in out.getvalue()

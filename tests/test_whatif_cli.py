@@ -297,3 +297,26 @@ def test_at_most_caps_the_greedy_prefix(example: Problem) -> None:
     assert capped.pool == ranked.pool
     with pytest.raises(InvalidInputError, match="at_most"):
         propose_additions(example, candidates, at_most=0)
+
+
+def test_rejected_records_are_reported_and_exit_1(
+    capsys: pytest.CaptureFixture[str], example: Problem, tmp_path: Path
+) -> None:
+    """A malformed request is left out and reported (stderr and JSON); the rest are used."""
+    document = json.loads(example.model_dump_json(exclude_none=True))
+    bad = dict(document["requests"][0], id="BAD-REFERRAL", referral="not a time")
+    document["requests"].append(bad)
+    source = tmp_path / "cohort.json"
+    source.write_text(json.dumps(document), encoding="utf-8")
+    status = main(["whatif", str(source), "--budget", "1", "--no-verify", "--json"])
+    captured = capsys.readouterr()
+    assert status == 1
+    printed = json.loads(captured.out)
+    assert printed["exit_status"] == 1
+    assert printed["requests"] == 30
+    assert len(printed["rejected"]) == 1
+    assert "request 'BAD-REFERRAL'" in printed["rejected"][0]
+    assert "referral" in printed["rejected"][0]
+    assert "not a time" not in captured.err
+    assert "routing whatif: rejected: " in captured.err
+    assert len(printed["proposal"]["additions"]) == 1

@@ -102,6 +102,9 @@ class _Context:
         self.catalogue = catalogue
         self.at_risk_slack = at_risk_slack
         self.proposed_at: dict[str, datetime] = {}
+        self.measured: dict[tuple[str, int], _Measured] = {}
+        """By route id and revision: every event on a route bumps its revision, and a slot's
+        times never change, so a revision is measured once however many days it lasts."""
 
     def pathway(self, route: RouteState) -> Pathway | None:
         request = self.requests.get(route.request_id)
@@ -130,6 +133,14 @@ def _calendar(state: State) -> WorkingCalendar:
 
 
 def _measure(route: RouteState, live: LiveSlots | None, context: _Context) -> _Measured:
+    key = (route.route_id, route.revision)
+    found = context.measured.get(key)
+    if found is None or found.route != route:
+        found = context.measured[key] = _measure_now(route, live, context)
+    return found
+
+
+def _measure_now(route: RouteState, live: LiveSlots | None, context: _Context) -> _Measured:
     request = context.requests.get(route.request_id)
     proposed = context.proposed_at.get(route.route_id)
     if request is not None:
