@@ -105,7 +105,12 @@ def run(patients: int, seed: int, *, iterations: int = 20, out: Any = None) -> d
     t0 = time.perf_counter()
     problem = generate_region(RegionParameters(patients=patients, contention=1.0, seed=seed))
     result = plan_batch(
-        problem, seed=seed, max_iterations=iterations, polish_share=0.0, exact_max_patients=0
+        problem,
+        seed=seed,
+        max_iterations=iterations,
+        time_limit=3600.0,  # a safety net: the iteration limit ends the search
+        polish_share=0.0,
+        exact_max_patients=0,
     )
     planned_in = time.perf_counter() - t0
     events = _events(problem, result)

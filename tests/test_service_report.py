@@ -220,3 +220,22 @@ def test_served_report_renders_in_chromium(served: tuple[str, str]) -> None:
     assert drawn >= 5
     assert "Journal report: the live routes" in text
     assert shot.stat().st_size > 10_000
+
+
+def test_the_report_follows_the_journal(tmp_path: Path) -> None:
+    """The report is made again when the journal grows (a route planned in between)."""
+    app = create_app(example_settings(tmp_path, BATCH_EXAMPLE))
+    with (
+        serving(app) as base,
+        httpx.Client(base_url=base, headers=clinician_headers(), timeout=120) as client,
+    ):
+        first = PROBLEM.requests[10].model_dump(mode="json")
+        assert client.post("/routes/plan", json=first).status_code == 200
+        before = _get(base, manager_headers(), format="json").json()
+        again = _get(base, manager_headers(), format="json").json()
+        second = PROBLEM.requests[11].model_dump(mode="json")
+        assert client.post("/routes/plan", json=second).status_code == 200
+        after = _get(base, manager_headers(), format="json").json()
+    assert before == again
+    assert (before["requests"], after["requests"]) == (1, 2)
+    assert after["journal"]["events"] == before["journal"]["events"] + 1

@@ -66,13 +66,13 @@ from routing.outputs.terminal import add_verbosity_arguments, emit, verbosity
 if TYPE_CHECKING:
     from nosology.pathway import Pathway
     from routing.domain import RouteRequest
-    from routing.lifecycle.journal import Journal
+    from routing.lifecycle.events import Event
 
 __all__ = [
     "PARQUET_FILES",
     "REPORT_FILES",
     "add_report_arguments",
-    "open_journal",
+    "journal_events",
     "run_report",
 ]
 
@@ -189,8 +189,8 @@ def _planned(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
     return figures, tables
 
 
-def open_journal(url: str) -> Journal:
-    """The journal at ``url`` for reading: a SQLite file must exist (nothing is created).
+def journal_events(url: str) -> list[Event]:
+    """Every event of the journal at ``url``: a SQLite file must exist (nothing is created).
 
     Raises
     ------
@@ -201,7 +201,7 @@ def open_journal(url: str) -> Journal:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from routing.lifecycle.journal import Journal
+    from routing.lifecycle.journal import read_events
 
     try:
         parsed = make_url(url)
@@ -212,7 +212,7 @@ def open_journal(url: str) -> Journal:
         if database in ("", ":memory:") or not Path(database).is_file():
             raise _BadInputError("--db: no SQLite journal file at this path")
     try:
-        return Journal.open(url)
+        return read_events(url)
     except (SQLAlchemyError, ValueError) as exc:
         reason = type(exc).__name__ if isinstance(exc, SQLAlchemyError) else "bad URL"
         raise _BadInputError(f"--db: cannot open the journal ({reason})") from None
@@ -236,11 +236,7 @@ def _journal(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
             sources.pathways,
             sources.rejected,
         )
-    journal = open_journal(args.db)
-    try:
-        events = list(journal.events())
-    finally:
-        journal.close()
+    events = journal_events(args.db)
     report = journal_report(
         events,
         requests=requests,

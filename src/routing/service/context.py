@@ -72,6 +72,8 @@ class ServiceContext:
         self.options = options
         self.lock = threading.Lock()
         self._requests: dict[str, RouteRequest] = {}
+        self._report: tuple[tuple[object, ...], JournalReport] | None = None
+        """The last report and what it was made of (it is made again when the journal grows)."""
 
     @classmethod
     def open(
@@ -211,7 +213,8 @@ class ServiceContext:
         """The manager's report over the journal (:func:`~routing.manager.journal.journal_report`).
 
         Routes this process planned are measured from their request's referral; the others
-        from the time they were proposed (the service proposes at the referral).
+        from the time they were proposed (the service proposes at the referral). The report is
+        kept until the journal holds a new event (replaying a large journal takes a while).
 
         Raises
         ------
@@ -221,9 +224,15 @@ class ServiceContext:
         from routing.manager.journal import journal_report
 
         with self.lock:
-            events = list(self.service.journal.events())
+            self.service.state()  # other writers' events taken in
+            journal = self.service.journal
+            # Events are only appended: their number says whether the journal changed.
+            key = (len(journal), len(self._requests), patient, facility, day)
+            if self._report is not None and self._report[0] == key:
+                return self._report[1]
+            events = list(journal.events())
             requests = tuple(self._requests.values())
-        return journal_report(
+        report = journal_report(
             events,
             requests=requests,
             pathways=self.pathways,
@@ -232,6 +241,9 @@ class ServiceContext:
             facility=facility,
             day=day,
         )
+        with self.lock:
+            self._report = (key, report)
+        return report
 
     def _pathway(self, route: RouteState) -> Pathway:
         request = self._requests.get(route.route_id)
