@@ -305,7 +305,7 @@ def _patient_gantt(tables: Tables, patient: str | None) -> PatientGantt | None:
             raise InvalidInputError(
                 "report",
                 "--patient",
-                "no request or patient of the batch has this id",
+                "no request or patient of the report has this id",
                 value=patient,
             )
         row = chosen[0]
@@ -329,10 +329,12 @@ def _facility_gantt(tables: Tables, facility: str | None, day: date | None) -> F
         days[(r.facility_id, r.day)] += r.used
     if facility is not None and all(f != facility for f, _ in days):
         raise InvalidInputError(
-            "report", "--facility", "no slot of the batch is at this facility", value=facility
+            "report", "--facility", "no slot of the report is at this facility", value=facility
         )
     if day is not None and all(d != day.isoformat() for _, d in days):
-        raise InvalidInputError("report", "--day", "no slot of the batch is on this day", value=day)
+        raise InvalidInputError(
+            "report", "--day", "no slot of the report is on this day", value=day
+        )
     candidates = [
         k
         for k in days
