@@ -320,3 +320,12 @@ def test_rejected_records_are_reported_and_exit_1(
     assert "not a time" not in captured.err
     assert "routing whatif: rejected: " in captured.err
     assert len(printed["proposal"]["additions"]) == 1
+
+
+def test_a_re_plan_the_clock_stops_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    """A time limit that stops the re-plans is said (their figures are not repeatable)."""
+    assert main(["whatif", "--example", "--budget", "1", "--time-limit", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the time limit stopped the re-plan(s) before, proposed" in out
+    assert main(["whatif", "--example", "--budget", "1", *ITERATIONS]) == 0
+    assert "warning" not in capsys.readouterr().out

@@ -174,7 +174,11 @@ def _day(text: str) -> date:
 
 def add_whatif_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``whatif`` command's arguments to ``parser``."""
-    add_cohort_arguments(parser)
+    add_cohort_arguments(
+        parser,
+        time_limit_help="seconds each re-plan may take at most, a safety net: the iteration "
+        f"limit ends them (default {ReplanOptions().time_limit:g}; a re-plan it stops is flagged)",
+    )
     parser.add_argument(
         "--budget",
         type=int,
@@ -294,6 +298,8 @@ def _option_error(exc: InvalidInputError) -> _BadInputError:
 def _run(args: argparse.Namespace) -> int:
     _check_options(args)
     time_limit, iterations = cohort_limits(args)
+    if args.time_limit is None:  # the iteration limit, not the clock, ends each re-plan
+        time_limit = ReplanOptions().time_limit
     candidates = read_candidates(Path(args.candidates)) if args.candidates is not None else None
     sources, index = read_cohort(args, "whatif", allow_empty=True)
     for text in sources.rejected:
