@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from journal_report_helpers import (
@@ -27,6 +28,7 @@ from routing.manager.charts import build_charts
 from routing.manager.html import render_html
 from routing.manager.journal import journal_report, live_routes
 from routing.manager.tables import build_tables
+from routing.outputs.schemas import schema_of
 
 
 def _report(**kwargs: object):  # type: ignore[no-untyped-def]
@@ -194,6 +196,7 @@ def test_command_over_a_sqlite_journal(tmp_path: Path, capsys: pytest.CaptureFix
     written = json.loads((out / "figures.json").read_text(encoding="utf-8"))
     assert printed == written
     assert written == json.loads(_report().figures.to_json())
+    jsonschema.validate(printed, schema_of("report"))
     patients = list(csv.DictReader(io.StringIO((out / "patients.csv").read_text("utf-8"))))
     assert len(patients) == 29
     html = (out / "report.html").read_text(encoding="utf-8")

@@ -20,6 +20,7 @@ name                      the document
 ``state``                 ``routing state --json``
 ``book``                  ``routing book --json``
 ``whatif``                ``routing whatif --json``
+``report``                ``routing report --json``, its ``figures.json``, ``GET /report``
 ========================  ============================================================
 """
 
@@ -51,6 +52,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "state": ("routing.outputs.lifecycle_documents", "StateDocument"),
     "book": ("routing.outputs.lifecycle_documents", "BookDocument"),
     "whatif": ("routing.outputs.whatif_document", "WhatIfDocument"),
+    "report": ("routing.manager.figures", "ManagerFigures"),
 }
 
 SCHEMA_NAMES: tuple[str, ...] = tuple(_SOURCES)
