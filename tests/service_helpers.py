@@ -13,6 +13,7 @@ from routing.service import ServiceSettings, create_app
 from routing.service.server import serving
 
 CLINICIAN = "clinician-token-1"
+MANAGER = "manager-token-1"
 SECRET = "link-secret-for-tests"
 
 
@@ -24,6 +25,7 @@ def example_settings(directory: Path, name: str = "lung_spb") -> ServiceSettings
         db_url=f"sqlite:///{directory / 'journal.db'}",
         problems=(problem,),
         clinician_tokens=frozenset({SecretStr(CLINICIAN)}),
+        manager_tokens=frozenset({SecretStr(MANAGER)}),
         link_secret=SecretStr(SECRET),
     )
 
@@ -38,3 +40,8 @@ def running_service(directory: Path, name: str = "lung_spb") -> Iterator[str]:
 def clinician_headers() -> dict[str, str]:
     """The Authorization header of the test clinician."""
     return {"Authorization": f"Bearer {CLINICIAN}"}
+
+
+def manager_headers() -> dict[str, str]:
+    """The Authorization header of the test manager (the report only)."""
+    return {"Authorization": f"Bearer {MANAGER}"}

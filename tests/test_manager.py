@@ -8,6 +8,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
@@ -28,6 +29,7 @@ from routing.manager.tables import (
     build_tables,
     csv_text,
 )
+from routing.outputs.schemas import schema_of
 from routing.result import SolveStatus
 from routing.slot_index import SlotIndex
 
@@ -249,6 +251,7 @@ def test_command_writes_the_report_files(
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((out / "figures.json").read_text(encoding="utf-8"))
     assert printed == written
+    jsonschema.validate(printed, schema_of("report"))
     assert written["requests"] == 31
     patients = list(csv.DictReader(io.StringIO((out / "patients.csv").read_text(encoding="utf-8"))))
     assert len(patients) == 31

@@ -106,3 +106,26 @@ def test_empty_report_renders_no_data_notes(tmp_path: Path) -> None:
     assert seen["svg"] == []
     assert seen["no_data"] == len(charts) == len(seen["charts"])  # type: ignore[arg-type]
     assert "no data" in str(seen["text"])
+
+
+def test_journal_report_renders_with_its_trend(tmp_path: Path) -> None:
+    """The report over the route journal renders, with the trend drawn, and no errors."""
+    from journal_report_helpers import journal_events, problem
+    from routing.manager.journal import journal_report
+
+    p = problem()
+    report = journal_report(
+        journal_events(), requests=p.requests, pathways={x.id: x for x in p.pathways}
+    )
+    charts = build_charts(report.figures)
+    page = _page(tmp_path, "journal", render_html(report.figures, charts))
+    shot = ARTIFACTS / "manager_report_journal.png"
+    seen = _open(page, shot)
+    assert seen["errors"] == []
+    assert seen["charts"] == [c.id for c in charts]
+    assert "trend" in seen["svg"]  # type: ignore[operator]
+    assert seen["svg"] == [c.id for c in charts if c.svg]
+    text = str(seen["text"])
+    assert "Journal report: the live routes" in text
+    assert "waiting for a slot (re-plan)" in text
+    assert seen["requests"] == [page.as_uri()]

@@ -16,7 +16,9 @@ Commands::
     routing event FILE | --type TYPE --id ID --at T [--route R --stage S ...] [--db URL] [--json]
     routing state [--db URL] [--json]
     routing serve [--db URL] [--problem FILE] [--host H] [--port N] [--token-file FILE]
+                  [--manager-token-file FILE]
     routing book PROBLEM.json --request ID [--db URL] [--backend memory] [--json]
+    routing whatif SOURCE... --budget N | --candidates FILE | --withdraw K   (see its module)
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
 exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
@@ -816,6 +818,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_arguments(report)
     report.set_defaults(handler=run_report)
 
+    whatif = commands.add_parser(
+        "whatif",
+        help="where added slots cut deadline misses most (or which can go), checked by re-planning",
+    )
+    from routing.commands.whatif import add_whatif_arguments, run_whatif
+
+    add_whatif_arguments(whatif)
+    whatif.set_defaults(handler=run_whatif)
+
     slots = commands.add_parser("slots", parents=[loud], help="import free slots from adapters")
     slot_commands = slots.add_subparsers(dest="slots_command", metavar="SUBCOMMAND")
     importing = slot_commands.add_parser(
@@ -902,6 +913,12 @@ def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser
         metavar="FILE",
         help="clinician bearer tokens, one a line (also ROUTING_SERVICE_TOKENS); patient links "
         "are signed with ROUTING_SERVICE_LINK_SECRET (random per start when unset)",
+    )
+    serve.add_argument(
+        "--manager-token-file",
+        metavar="FILE",
+        help="manager bearer tokens (GET /report only), one a line "
+        "(also ROUTING_SERVICE_MANAGER_TOKENS)",
     )
     serve.set_defaults(handler=_cmd_serve)
     book = commands.add_parser(
@@ -1006,14 +1023,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "this command needs the service extra: pip install 'patient-routing[service]'"
         ) from None
     token_file = None if args.token_file is None else Path(args.token_file)
+    managers = None if args.manager_token_file is None else Path(args.manager_token_file)
     try:
         settings = ServiceSettings.from_sources(
             db_url=args.db,
             problems=tuple(Path(p) for p in args.problem),
             token_file=token_file,
+            manager_token_file=managers,
         )
     except OSError as exc:
-        raise _BadInputError(f"cannot read {args.token_file}: {exc.strerror}") from None
+        name = exc.filename or args.token_file
+        raise _BadInputError(f"cannot read {name}: {exc.strerror}") from None
     serve(create_app(settings), host=args.host, port=args.port)
     return EXIT_OK
 

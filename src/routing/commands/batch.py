@@ -256,8 +256,11 @@ def _broken_reference(sources: CohortSources, request: RouteRequest) -> tuple[st
     return None
 
 
-def add_cohort_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add what every command that plans a cohort takes: its sources and the planner's limits."""
+def add_cohort_arguments(
+    parser: argparse.ArgumentParser, *, time_limit_help: str | None = None
+) -> None:
+    """Add what every command that plans a cohort takes: its sources and the planner's limits
+    (``time_limit_help``: the ``--time-limit`` help of a command with its own default)."""
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="problem files or directories")
     parser.add_argument("--example", action="store_true", help="plan the built-in example cohort")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -266,7 +269,8 @@ def add_cohort_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help=f"seconds (default {DEFAULT_TIME_LIMIT:g}; {EXAMPLE_TIME_LIMIT:g} with --example)",
+        help=time_limit_help
+        or f"seconds (default {DEFAULT_TIME_LIMIT:g}; {EXAMPLE_TIME_LIMIT:g} with --example)",
     )
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
     parser.add_argument(

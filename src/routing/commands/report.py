@@ -5,6 +5,7 @@ Usage::
     routing report SOURCE... -o DIR [--seed N] [--time-limit S] [--workers N] [--iterations N]
                    [--patient ID] [--facility ID --day DATE] [--json] [-q | -v]
     routing report --example -o DIR
+    routing report --db URL [SOURCE...] -o DIR [--patient ID] [--facility ID --day DATE]
 
 The sources are read by :func:`routing.commands.batch.read_cohort` and planned by
 :func:`routing.batch.plan_batch`, exactly as ``routing batch`` does. Writes to ``DIR``, all or
@@ -12,6 +13,13 @@ none (:func:`routing.outputs.atomic.write_files`): ``report.html`` (one self-con
 ``figures.json`` (:class:`~routing.manager.figures.ManagerFigures`), and the tables
 ``patients.csv``, ``stages.csv`` and ``facility_days.csv``, and the same three tables as Parquet
 when ``pyarrow`` is installed (the ``report`` extra).
+
+With ``--db URL`` the report is over the route journal at that SQLAlchemy URL instead
+(:func:`routing.manager.journal.journal_report`): the live routes as they now stand, and the
+trend per day of its events; nothing is planned. The sources are optional then: their requests
+give the routes' referrals, regions and home districts (a route without its request is measured
+from the time it was proposed). A SQLite file that does not exist is bad input (a report never
+creates a journal); a journal with no event gives an empty, correct report.
 
 A cohort without a request gives an empty, correct report (every chart says it has no data).
 Exit status: 2 for bad input (an unreadable source, a bad option, ``--patient``, ``--facility``
@@ -27,6 +35,7 @@ import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from routing.batch.engine import plan_batch
 from routing.commands.batch import (
@@ -37,14 +46,15 @@ from routing.commands.batch import (
     cohort_limits,
     read_cohort,
 )
-from routing.exceptions import InvalidInputError
+from routing.exceptions import InvalidInputError, LifecycleError
 from routing.manager.charts import build_charts
-from routing.manager.figures import build_figures
+from routing.manager.figures import ManagerFigures, build_figures
 from routing.manager.html import render_html
 from routing.manager.tables import (
     FacilityDayRow,
     PatientRow,
     StageRow,
+    Tables,
     build_tables,
     csv_text,
     parquet_available,
@@ -53,7 +63,18 @@ from routing.manager.tables import (
 from routing.outputs.atomic import check_output_dir, write_files
 from routing.outputs.terminal import add_verbosity_arguments, emit, verbosity
 
-__all__ = ["PARQUET_FILES", "REPORT_FILES", "add_report_arguments", "run_report"]
+if TYPE_CHECKING:
+    from nosology.pathway import Pathway
+    from routing.domain import RouteRequest
+    from routing.lifecycle.events import Event
+
+__all__ = [
+    "PARQUET_FILES",
+    "REPORT_FILES",
+    "add_report_arguments",
+    "journal_events",
+    "run_report",
+]
 
 REPORT_FILES = ("report.html", "figures.json", "patients.csv", "stages.csv", "facility_days.csv")
 """The files ``routing report`` writes in its output directory (and, with ``pyarrow``,
@@ -113,6 +134,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--day", type=_day, metavar="DATE", help="local day of the day Gantt")
     parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="report over the route journal at this SQLAlchemy URL (live routes and trends) "
+        "instead of planning; SOURCEs then only give the requests",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the figures as JSON instead of a summary"
     )
     add_verbosity_arguments(parser)
@@ -125,6 +152,9 @@ def run_report(args: argparse.Namespace) -> int:
     except (_BadInputError, InvalidInputError) as exc:
         sys.stderr.write(f"routing report: error: {exc}\n")
         return EXIT_BAD_INPUT
+    except LifecycleError as exc:  # a journal another program wrote, refused on replay
+        sys.stderr.write(f"routing report: error: --db: the journal cannot be replayed: {exc}\n")
+        return EXIT_BAD_INPUT
     except ImportError as exc:  # matplotlib or jinja2 missing
         sys.stderr.write(
             f"routing report: error: {exc.name or 'a package'} is not installed; "
@@ -133,9 +163,9 @@ def run_report(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
 
 
-def _run(args: argparse.Namespace) -> int:
+def _planned(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
+    """The figures and tables of the cohort planned as ``routing batch`` plans it."""
     time_limit, iterations = cohort_limits(args)
-    out = check_output_dir(args.output_dir, REPORT_FILES + PARQUET_FILES, option="--output-dir")
     # An empty cohort gives an empty, correct report, not an error.
     sources, index = read_cohort(args, "report", allow_empty=True)
     requests = list(sources.requests.values())
@@ -156,6 +186,76 @@ def _run(args: argparse.Namespace) -> int:
         facility=args.facility,
         day=args.day,
     )
+    return figures, tables
+
+
+def journal_events(url: str) -> list[Event]:
+    """Every event of the journal at ``url``: a SQLite file must exist (nothing is created).
+
+    Raises
+    ------
+    _BadInputError
+        A URL that cannot be parsed or opened, or a SQLite file that does not exist; the
+        message names ``--db`` and never the URL (it may hold a password).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from routing.lifecycle.journal import read_events
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise _BadInputError("--db: not an SQLAlchemy URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or not Path(database).is_file():
+            raise _BadInputError("--db: no SQLite journal file at this path")
+    try:
+        return read_events(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        reason = type(exc).__name__ if isinstance(exc, SQLAlchemyError) else "bad URL"
+        raise _BadInputError(f"--db: cannot open the journal ({reason})") from None
+
+
+def _journal(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
+    """The figures and tables over the journal at ``--db`` (see the module docstring)."""
+    from routing.manager.journal import journal_report
+
+    if args.example and args.sources:
+        raise _BadInputError("give problem files or directories, or --example (not both)")
+    if args.time_limit is not None or args.iterations is not None:
+        raise _BadInputError("--time-limit and --iterations plan a cohort: not with --db")
+    requests: list[RouteRequest] = []
+    pathways: dict[str, Pathway] = {}
+    rejected: list[str] = []
+    if args.sources or args.example:
+        sources, _ = read_cohort(args, "report", allow_empty=True)
+        requests, pathways, rejected = (
+            list(sources.requests.values()),
+            sources.pathways,
+            sources.rejected,
+        )
+    events = journal_events(args.db)
+    report = journal_report(
+        events,
+        requests=requests,
+        pathways=pathways,
+        patient=args.patient,
+        facility=args.facility,
+        day=args.day,
+    )
+    figures = report.figures
+    if rejected:
+        figures = figures.model_copy(update={"rejected": (*rejected, *figures.rejected)})
+    return figures, report.tables
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.db is None:
+        cohort_limits(args)  # bad options before the output directory is checked
+    out = check_output_dir(args.output_dir, REPORT_FILES + PARQUET_FILES, option="--output-dir")
+    figures, tables = _journal(args) if args.db is not None else _planned(args)
     charts = build_charts(figures)
     texts = {
         "report.html": render_html(figures, charts),
@@ -182,11 +282,18 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(json.loads(figures.to_json()), ensure_ascii=False) + "\n")
     elif verbosity(args) >= 0:
         t = figures.total
-        emit(
-            [
-                f"patients: {figures.requests}, planned {figures.planned}, "
-                f"met {t.met}, at risk {t.at_risk}, missed {t.missed}, unplanned {t.unplanned}",
-                f"{', '.join([*REPORT_FILES, *binary])} written to {out}",
-            ]
-        )
+        lines = [
+            f"patients: {figures.requests}, planned {figures.planned}, "
+            f"met {t.met}, at risk {t.at_risk}, missed {t.missed}, unplanned {t.unplanned}",
+            f"{', '.join([*REPORT_FILES, *binary])} written to {out}",
+        ]
+        j = figures.journal
+        if j is not None:
+            lines.insert(
+                0,
+                f"journal: {j.events} events, {j.routes} routes ({j.cancelled} cancelled, "
+                f"{j.waiting} waiting for a slot, {j.completed} completed), "
+                f"trend over {len(figures.trend)} days",
+            )
+        emit(lines)
     return EXIT_OK

@@ -45,7 +45,7 @@ from routing.lifecycle.events import Event, event_stream, parse_event
 from routing.lifecycle.model import State
 from routing.lifecycle.tables import EventRow, SlotPlacesRow
 
-__all__ = ["DEFAULT_FILE", "Journal", "default_url", "upgrade"]
+__all__ = ["DEFAULT_FILE", "Journal", "default_url", "read_events", "upgrade"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,28 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def read_events(url: str | None = None) -> list[Event]:
+    """Every event of the journal at ``url``, in the order appended, without folding them.
+
+    For readers that fold the events themselves (the manager's report replays them day by
+    day): :meth:`Journal.open` would fold them all once more. The schema is created or
+    upgraded as by :meth:`Journal.open`.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL; :func:`default_url` when ``None``.
+    """
+    engine = _engine(url or default_url())
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            payloads = connection.execute(select(EventRow.payload).order_by(EventRow.seq)).all()
+    finally:
+        engine.dispose()
+    return [parse_event(payload) for (payload,) in payloads]
 
 
 class Journal:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -77,9 +78,11 @@ def _rows_shown(rows: Sequence[CountRow]) -> list[CountRow]:
     return sorted(worst, key=lambda r: r.key)
 
 
-def _compliance(chart_id: str, title: str, rows: Sequence[CountRow]) -> Chart:
+def _compliance(
+    chart_id: str, title: str, rows: Sequence[CountRow], where: str = "the batch"
+) -> Chart:
     if not rows:
-        return Chart(id=chart_id, title=title, note="no data: no patient in the batch")
+        return Chart(id=chart_id, title=title, note=f"no data: no patient in {where}")
     shown = _rows_shown(rows)
     with _figure(7.5, 0.9 + 0.28 * len(shown)) as fig:
         ax = fig.add_subplot()
@@ -98,12 +101,12 @@ def _compliance(chart_id: str, title: str, rows: Sequence[CountRow]) -> Chart:
 
 
 def _completion(figures: ManagerFigures) -> Chart:
-    title = "Days to completion: plan, first come first served, bound"
+    title = "Days to completion: " + ", ".join(s.label for s in figures.completion)
     if not any(s.days for s in figures.completion):
         return Chart(id="completion", title=title, note="no data: no patient has a route")
     with _figure(7.5, 3.2) as fig:
         ax = fig.add_subplot()
-        for series, style in zip(figures.completion, ("-", "--", ":"), strict=True):
+        for series, style in zip(figures.completion, ("-", "--", ":"), strict=False):
             if not series.days:
                 continue
             n = len(series.days)
@@ -188,14 +191,15 @@ def _gantt(chart_id: str, title: str, bars: Sequence[Any], what: str) -> Chart:
 
 
 def _trend(figures: ManagerFigures) -> Chart:
-    title = "Trend over time"
+    title = "Trend over time: patients by outcome at the end of each day of the journal"
     if not figures.trend:
-        return Chart(
-            id="trend",
-            title=title,
-            note="no data: one batch has no trend; the journal of route events will supply the "
-            "dated snapshots (not wired yet)",
+        note = (
+            "no data: the journal has no route event yet"
+            if figures.source == "journal"
+            else "no data: one batch has no trend (a report over the route journal has one: "
+            "routing report --db URL)"
         )
+        return Chart(id="trend", title=title, note=note)
     with _figure(7.5, 3.0) as fig:
         ax = fig.add_subplot()
         days = [p.day for p in figures.trend]
@@ -213,16 +217,29 @@ def _trend(figures: ManagerFigures) -> Chart:
     return Chart(id="trend", title=title, svg=svg)
 
 
+_PYPLOT = threading.Lock()
+"""pyplot keeps global state: one thread draws at a time (the service draws in worker threads)."""
+
+
 def build_charts(figures: ManagerFigures) -> tuple[Chart, ...]:
-    """Every chart of the report, in the order the page shows them."""
+    """Every chart of the report, in the order the page shows them (thread-safe)."""
+    with _PYPLOT:
+        return _build_charts(figures)
+
+
+def _build_charts(figures: ManagerFigures) -> tuple[Chart, ...]:
+    where = "the journal" if figures.source == "journal" else "the batch"
     charts = [
-        _compliance("compliance-pathway", "Compliance by pathway", figures.by_pathway),
-        _compliance("compliance-deadline", "Compliance by deadline", figures.by_deadline),
-        _compliance("compliance-district", "Compliance by home district", figures.by_district),
+        _compliance("compliance-pathway", "Compliance by pathway", figures.by_pathway, where),
+        _compliance("compliance-deadline", "Compliance by deadline", figures.by_deadline, where),
+        _compliance(
+            "compliance-district", "Compliance by home district", figures.by_district, where
+        ),
         _compliance(
             "compliance-facility",
             "Compliance by facility where the route ends",
             figures.by_facility,
+            where,
         ),
         _completion(figures),
     ]
@@ -230,7 +247,7 @@ def build_charts(figures: ManagerFigures) -> tuple[Chart, ...]:
         charts += [_utilisation(i, m) for i, m in enumerate(figures.utilisation)]
     else:
         charts.append(
-            Chart(id="utilisation", title="Utilisation", note="no data: the batch has no slot")
+            Chart(id="utilisation", title="Utilisation", note=f"no data: {where} has no slot")
         )
     charts.append(_bottlenecks(figures))
     p, f = figures.patient_gantt, figures.facility_gantt

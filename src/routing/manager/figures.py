@@ -11,9 +11,9 @@ Bottlenecks are ranked by the deadline misses they cause: a missed deadline name
 caused it (:attr:`~routing.result.DeadlineOutcome.caused_by`), and that stage's booking names a
 service and a facility.
 
-Trends over time take an optional sequence of dated snapshots (:class:`TrendPoint`). The
-journal of route events (issue 14) that will supply them is not wired yet: until it is, a single
-batch has no trend and the chart says so.
+Trends over time take an optional sequence of dated snapshots (:class:`TrendPoint`): a single
+batch has none (the chart says so); the report over the route journal
+(:mod:`routing.manager.journal`) supplies one per day of its events.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
+from typing import Literal
 
-from pydantic import NonNegativeInt
+from pydantic import AwareDatetime, NonNegativeInt
 
 from nosology.pathway import FrozenModel
 from routing._version import __version__
@@ -31,7 +32,7 @@ from routing.batch.engine import BatchResult
 from routing.batch.report import header_status
 from routing.exceptions import InvalidInputError
 from routing.manager.tables import Outcome, PatientRow, StageRow, Tables
-from routing.result import SolveStatus
+from routing.result import RouteResult, SolveStatus
 
 __all__ = [
     "Bar",
@@ -39,11 +40,13 @@ __all__ = [
     "CompletionSeries",
     "CountRow",
     "FacilityGantt",
+    "JournalSummary",
     "ManagerFigures",
     "PatientGantt",
     "TrendPoint",
     "UtilisationMap",
     "build_figures",
+    "figures_of_routes",
 ]
 
 
@@ -128,13 +131,39 @@ class TrendPoint(FrozenModel):
     unplanned: NonNegativeInt
 
 
+class JournalSummary(FrozenModel):
+    """What a report over the route journal was built from (:mod:`routing.manager.journal`)."""
+
+    events: NonNegativeInt
+    """Events in the journal."""
+    first_event_at: AwareDatetime | None
+    last_event_at: AwareDatetime | None
+    """The latest event time (the journal's clock: the state is as of then)."""
+    routes: NonNegativeInt
+    """Routes of the journal, cancelled ones included."""
+    cancelled: NonNegativeInt
+    """Routes whose referral was cancelled (not counted in the figures)."""
+    waiting: NonNegativeInt
+    """Routes with a stage waiting for a slot (counted as unplanned)."""
+    completed: NonNegativeInt
+    """Routes whose every stage was attended."""
+    from_referral: NonNegativeInt
+    """Routes measured from their request's referral (the request was given)."""
+    from_proposal: NonNegativeInt
+    """Routes measured from the time they were proposed (no request given for them)."""
+
+
 class ManagerFigures(FrozenModel):
     """Every aggregate of the manager's report."""
 
     generator: str
-    status: SolveStatus
-    """The weakest of the batch's status and its routes' (see ``header_status``)."""
-    seed: int
+    source: Literal["batch", "journal"] = "batch"
+    """A planned batch, or the live state of the route journal."""
+    status: SolveStatus | None
+    """The weakest of the batch's status and its routes' (see ``header_status``); ``None``
+    over the journal."""
+    seed: int | None
+    """The batch's seed (``None`` over the journal)."""
     requests: NonNegativeInt
     planned: NonNegativeInt
     invalid: NonNegativeInt
@@ -149,14 +178,17 @@ class ManagerFigures(FrozenModel):
     by_district: tuple[CountRow, ...]
     by_facility: tuple[CountRow, ...]
     completion: tuple[CompletionSeries, ...]
-    """The plan, first come first served, and the bound (each patient's fastest route alone)."""
+    """The plan, first come first served, and the bound (each patient's fastest route alone);
+    over the journal, the live routes only."""
     utilisation: tuple[UtilisationMap, ...]
     bottlenecks: tuple[BottleneckRow, ...]
     patient_gantt: PatientGantt | None
     facility_gantt: FacilityGantt | None
     trend: tuple[TrendPoint, ...] = ()
     trend_wired: bool = False
-    """Whether a journal supplied the trend (not yet: see the module docstring)."""
+    """Whether a journal supplied the trend."""
+    journal: JournalSummary | None = None
+    """Over the journal: what the report was built from."""
 
     def to_json(self) -> str:
         """The figures as JSON text (the same input gives the same text)."""
@@ -172,10 +204,11 @@ def _count(rows: Sequence[PatientRow], key: str) -> tuple[CountRow, ...]:
     )
 
 
-def _by_deadline(result: BatchResult, at_risk_slack: int) -> tuple[CountRow, ...]:
+def _by_deadline(
+    routes: Sequence[RouteResult], unplanned: int, at_risk_slack: int
+) -> tuple[CountRow, ...]:
     counts: dict[str, Counter[str]] = {}
-    unplanned = 0
-    for route in result.routes:
+    for route in routes:
         if not route.has_route:
             unplanned += 1
             continue
@@ -231,10 +264,10 @@ def _utilisation(tables: Tables) -> tuple[UtilisationMap, ...]:
     return tuple(maps)
 
 
-def _bottlenecks(result: BatchResult, top: int) -> tuple[BottleneckRow, ...]:
+def _bottlenecks(routes: Sequence[RouteResult], top: int) -> tuple[BottleneckRow, ...]:
     misses: Counter[tuple[str, str]] = Counter()
     patients: dict[tuple[str, str], set[str]] = {}
-    for route in result.routes:
+    for route in routes:
         if not route.has_route:
             continue
         booking = {b.stage_id: b for b in route.bookings}
@@ -272,7 +305,7 @@ def _patient_gantt(tables: Tables, patient: str | None) -> PatientGantt | None:
             raise InvalidInputError(
                 "report",
                 "--patient",
-                "no request or patient of the batch has this id",
+                "no request or patient of the report has this id",
                 value=patient,
             )
         row = chosen[0]
@@ -296,10 +329,12 @@ def _facility_gantt(tables: Tables, facility: str | None, day: date | None) -> F
         days[(r.facility_id, r.day)] += r.used
     if facility is not None and all(f != facility for f, _ in days):
         raise InvalidInputError(
-            "report", "--facility", "no slot of the batch is at this facility", value=facility
+            "report", "--facility", "no slot of the report is at this facility", value=facility
         )
     if day is not None and all(d != day.isoformat() for _, d in days):
-        raise InvalidInputError("report", "--day", "no slot of the batch is on this day", value=day)
+        raise InvalidInputError(
+            "report", "--day", "no slot of the report is on this day", value=day
+        )
     candidates = [
         k
         for k in days
@@ -360,16 +395,81 @@ def build_figures(
         ``--patient``, ``--facility`` or ``--day`` names nothing in the batch (the field is the
         option).
     """
+    return figures_of_routes(
+        result.routes,
+        tables,
+        status=header_status(result),
+        seed=result.seed,
+        rejected=rejected,
+        patient=patient,
+        facility=facility,
+        day=day,
+        trend=trend,
+        at_risk_slack=at_risk_slack,
+        top=top,
+    )
+
+
+def figures_of_routes(
+    routes: Sequence[RouteResult],
+    tables: Tables,
+    *,
+    status: SolveStatus | None,
+    seed: int | None,
+    unplanned: int = 0,
+    rejected: Sequence[str] = (),
+    patient: str | None = None,
+    facility: str | None = None,
+    day: date | None = None,
+    trend: Sequence[TrendPoint] = (),
+    journal: JournalSummary | None = None,
+    at_risk_slack: int = 1,
+    top: int = 10,
+) -> ManagerFigures:
+    """The figures of routes and their tables: a batch's (:func:`build_figures`), or the live
+    routes of the journal's state (:mod:`routing.manager.journal`).
+
+    Parameters
+    ----------
+    routes
+        The results whose deadline outcomes and bookings are counted (those without a route
+        count as unplanned per deadline).
+    tables
+        Their tables (one patient row per patient).
+    status, seed
+        Of the batch (``None`` over the journal).
+    unplanned
+        Patients without a result in ``routes`` who count as unplanned per deadline.
+    journal
+        Over the journal: what it held. With it, the completion series is the live routes'
+        only, and the trend counts as supplied.
+    rejected, patient, facility, day, trend, at_risk_slack, top
+        As in :func:`build_figures`.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`build_figures`.
+    """
     rows = tables.patients
     total = _count(rows, "outcome")
     whole = CountRow(
         key="all", **{o.value: sum(getattr(c, o.value) for c in total) for o in Outcome}
     )
     with_route = {r.request_id for r in rows if r.completion_days is not None}
+    if journal is None:
+        completion: tuple[CompletionSeries, ...] = (
+            _series("plan", [r.completion_days for r in rows]),
+            _series("first come, first served", [r.fcfs_completion_days for r in rows]),
+            _series("bound (alone)", [r.bound_completion_days for r in rows]),
+        )
+    else:
+        completion = (_series("live routes", [r.completion_days for r in rows]),)
     return ManagerFigures(
         generator=f"routing {__version__}",
-        status=header_status(result),
-        seed=result.seed,
+        source="batch" if journal is None else "journal",
+        status=status,
+        seed=seed,
         requests=len(rows),
         planned=len(with_route),
         invalid=sum(r.status == SolveStatus.INVALID.value for r in rows),
@@ -379,18 +479,15 @@ def build_figures(
         rejected=tuple(rejected),
         total=whole,
         by_pathway=_count(rows, "pathway_id"),
-        by_deadline=_by_deadline(result, at_risk_slack),
+        by_deadline=_by_deadline(routes, unplanned, at_risk_slack),
         by_district=_count(rows, "district"),
         by_facility=_count(rows, "last_facility"),
-        completion=(
-            _series("plan", [r.completion_days for r in rows]),
-            _series("first come, first served", [r.fcfs_completion_days for r in rows]),
-            _series("bound (alone)", [r.bound_completion_days for r in rows]),
-        ),
+        completion=completion,
         utilisation=_utilisation(tables),
-        bottlenecks=_bottlenecks(result, top),
+        bottlenecks=_bottlenecks(routes, top),
         patient_gantt=_patient_gantt(tables, patient),
         facility_gantt=_facility_gantt(tables, facility, day),
         trend=tuple(sorted(trend, key=lambda p: p.day)),
-        trend_wired=False,
+        trend_wired=journal is not None,
+        journal=journal,
     )

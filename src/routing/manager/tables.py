@@ -42,8 +42,11 @@ __all__ = [
     "Tables",
     "build_tables",
     "csv_text",
+    "facility_day_rows",
+    "outcome_of",
     "parquet_available",
     "parquet_bytes",
+    "stage_rows",
 ]
 
 AT_RISK_SLACK = 1
@@ -172,7 +175,8 @@ def _patient_row(
     )
 
 
-def _stage_rows(route: RouteResult, zone: tzinfo) -> list[StageRow]:
+def stage_rows(route: RouteResult, zone: tzinfo) -> list[StageRow]:
+    """The booked stages of ``route`` as rows, in time order (local days in ``zone``)."""
     waits = {w.stage_id: w for w in route.waits}
     rows = []
     for b in sorted(route.bookings, key=lambda b: (b.start, b.end, b.stage_id)):
@@ -195,17 +199,33 @@ def _stage_rows(route: RouteResult, zone: tzinfo) -> list[StageRow]:
     return rows
 
 
-def _facility_days(result: BatchResult, index: SlotIndex) -> list[FacilityDayRow]:
-    used = Counter(b.slot_id for r in result.routes if r.has_route for b in r.bookings)
+def facility_day_rows(
+    index: SlotIndex,
+    used: Mapping[str, int],
+    offered: Mapping[str, int] | None = None,
+) -> tuple[FacilityDayRow, ...]:
+    """Places offered and taken per facility, service and local day.
+
+    Parameters
+    ----------
+    index
+        The slots and facilities.
+    used
+        Places taken, by slot id (a slot not named: none).
+    offered
+        Places offered, by slot id (a slot not named: its capacity); a facility, service and
+        day that offers no place and has none taken gets no row.
+    """
     zone = index.calendar.zone
     capacity: Counter[tuple[str, str, date]] = Counter()
     taken: Counter[tuple[str, str, date]] = Counter()
     for slot in index.slots:
         key = (slot.facility_id, str(slot.service), slot.start.astimezone(zone).date())
-        capacity[key] += slot.capacity
-        taken[key] += used[slot.id]
+        places = slot.capacity if offered is None else offered.get(slot.id, slot.capacity)
+        capacity[key] += max(places, used.get(slot.id, 0))
+        taken[key] += used.get(slot.id, 0)
     district = {f.id: f.district or NO_VALUE for f in index.facilities}
-    return [
+    return tuple(
         FacilityDayRow(
             facility_id=facility,
             district=district.get(facility, NO_VALUE),
@@ -216,8 +236,9 @@ def _facility_days(result: BatchResult, index: SlotIndex) -> list[FacilityDayRow
             fill=round(taken[key] / capacity[key], 4),
         )
         for key in sorted(capacity)
+        if capacity[key] > 0
         for facility, service, day in (key,)
-    ]
+    )
 
 
 def build_tables(
@@ -253,11 +274,10 @@ def build_tables(
         for r, f, a in zip(result.routes, result.fcfs_routes, result.alone_routes, strict=True)
     )
     stages = tuple(
-        row for r in result.routes if r.has_route for row in _stage_rows(r, index.calendar.zone)
+        row for r in result.routes if r.has_route for row in stage_rows(r, index.calendar.zone)
     )
-    return Tables(
-        patients=patients, stages=stages, facility_days=tuple(_facility_days(result, index))
-    )
+    used = Counter(b.slot_id for r in result.routes if r.has_route for b in r.bookings)
+    return Tables(patients=patients, stages=stages, facility_days=facility_day_rows(index, used))
 
 
 def _columns(row_type: type[Any]) -> list[str]:

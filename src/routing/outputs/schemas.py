@@ -19,6 +19,8 @@ name                      the document
 ``event``                 ``routing event --json``
 ``state``                 ``routing state --json``
 ``book``                  ``routing book --json``
+``whatif``                ``routing whatif --json``
+``report``                ``routing report --json``, its ``figures.json``, ``GET /report``
 ========================  ============================================================
 """
 
@@ -49,6 +51,8 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "event": ("routing.outputs.lifecycle_documents", "EventDocument"),
     "state": ("routing.outputs.lifecycle_documents", "StateDocument"),
     "book": ("routing.outputs.lifecycle_documents", "BookDocument"),
+    "whatif": ("routing.outputs.whatif_document", "WhatIfDocument"),
+    "report": ("routing.manager.figures", "ManagerFigures"),
 }
 
 SCHEMA_NAMES: tuple[str, ...] = tuple(_SOURCES)

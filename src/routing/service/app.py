@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from routing._version import __version__
 from routing.service.context import ServiceContext
 from routing.service.errors import PROBLEM_JSON, PROBLEM_RESPONSES, install_handlers
-from routing.service.routers import catalogue, events, routes
+from routing.service.routers import catalogue, events, report, routes
 from routing.service.settings import ServiceSettings
 
 __all__ = ["create_app"]
@@ -58,6 +58,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(events.router)
     app.include_router(catalogue.router)
+    app.include_router(report.router)
     return app
 
 

@@ -1,8 +1,10 @@
-"""Who may call: clinicians by bearer token, patients by an unguessable per-route link token.
+"""Who may call: clinicians and managers by bearer token, patients by a per-route link token.
 
-A clinician token (from the settings) may read and change every route. A patient link is the
-HMAC-SHA256 of the route id under the service's link secret: it may read that route, its
-timeline and its calendar, nothing else. Every comparison is :func:`hmac.compare_digest`.
+A clinician token (from the settings) may read and change every route. A manager token may read
+the manager's report (``GET /report``) and nothing else; clinicians and patient links may not
+read the report. A patient link is the HMAC-SHA256 of the route id under the service's link
+secret: it may read that route, its timeline and its calendar, nothing else. Every comparison
+is :func:`hmac.compare_digest`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from routing.service.context import ServiceContext
 from routing.service.deps import get_context as _context
@@ -28,16 +31,20 @@ __all__ = [
     "Role",
     "clinician",
     "link_token",
+    "manager",
     "route_reader",
 ]
 
-_bearer = HTTPBearer(auto_error=False, description="A clinician token or a patient link token")
+_bearer = HTTPBearer(
+    auto_error=False, description="A clinician or manager token, or a patient link token"
+)
 
 
 class Role(StrEnum):
     """What a caller is."""
 
     CLINICIAN = "clinician"
+    MANAGER = "manager"
     PATIENT = "patient"
 
 
@@ -70,11 +77,19 @@ def link_token(secret: str, route_id: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
 
-def _is_clinician(settings: ServiceSettings, token: str) -> bool:
+def _known(tokens: frozenset[SecretStr], token: str) -> bool:
     found = False
-    for known in settings.clinician_tokens:  # no early exit: the time does not tell which
+    for known in tokens:  # no early exit: the time does not tell which
         found |= hmac.compare_digest(known.get_secret_value().encode(), token.encode())
     return found
+
+
+def _is_clinician(settings: ServiceSettings, token: str) -> bool:
+    return _known(settings.clinician_tokens, token)
+
+
+def _is_manager(settings: ServiceSettings, token: str) -> bool:
+    return _known(settings.manager_tokens, token)
 
 
 def _link_route(settings: ServiceSettings, context: ServiceContext, token: str) -> str | None:
@@ -101,6 +116,21 @@ def clinician(request: Request, credentials: Credentials) -> Caller:
     settings = _settings(request)
     if _is_clinician(settings, token):
         return Caller(Role.CLINICIAN)
+    if _is_manager(settings, token):
+        raise AuthError(403, "a manager token may only read the report")
+    if _link_route(settings, _context(request), token) is not None:
+        raise AuthError(403, "a patient link may only read its own route")
+    raise AuthError(401, "the bearer token is not valid")
+
+
+def manager(request: Request, credentials: Credentials) -> Caller:
+    """The caller, who must be a manager (clinicians and patient links get 403, else 401)."""
+    token = _token(credentials)
+    settings = _settings(request)
+    if _is_manager(settings, token):
+        return Caller(Role.MANAGER)
+    if _is_clinician(settings, token):
+        raise AuthError(403, "the report is for managers; a clinician token may not read it")
     if _link_route(settings, _context(request), token) is not None:
         raise AuthError(403, "a patient link may only read its own route")
     raise AuthError(401, "the bearer token is not valid")
@@ -115,6 +145,8 @@ def route_reader(route_id: str, request: Request, credentials: Credentials) -> C
     secret = settings.link_secret.get_secret_value()
     if hmac.compare_digest(link_token(secret, route_id).encode(), token.encode()):
         return Caller(Role.PATIENT, route_id)
+    if _is_manager(settings, token):
+        raise AuthError(403, "a manager token may only read the report")
     if _link_route(settings, _context(request), token) is not None:
         raise AuthError(403, "a patient link may only read its own route")
     raise AuthError(401, "the bearer token is not valid")

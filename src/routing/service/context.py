@@ -11,8 +11,9 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nosology.catalogue import Catalogue
 from nosology.pathway import Pathway
@@ -28,6 +29,9 @@ from routing.solve import SolveOptions, plan_route
 from routing.views.i18n import Language
 from routing.views.proposals import Proposal, propose
 from routing.views.timeline import Timeline, build_timeline
+
+if TYPE_CHECKING:
+    from routing.manager.journal import JournalReport
 
 __all__ = ["ServiceContext", "publish_event_id"]
 
@@ -68,6 +72,8 @@ class ServiceContext:
         self.options = options
         self.lock = threading.Lock()
         self._requests: dict[str, RouteRequest] = {}
+        self._report: tuple[tuple[object, ...], JournalReport] | None = None
+        """The last report and what it was made of (it is made again when the journal grows)."""
 
     @classmethod
     def open(
@@ -196,6 +202,48 @@ class ServiceContext:
                     f"{route_id}:book", "stages", "no stage is proposed", route_id=route_id
                 )
             return self.service.journal.append_all(events).routes[route_id]
+
+    def report(
+        self,
+        *,
+        patient: str | None = None,
+        facility: str | None = None,
+        day: date | None = None,
+    ) -> JournalReport:
+        """The manager's report over the journal (:func:`~routing.manager.journal.journal_report`).
+
+        Routes this process planned are measured from their request's referral; the others
+        from the time they were proposed (the service proposes at the referral). The report is
+        kept until the journal holds a new event (replaying a large journal takes a while).
+
+        Raises
+        ------
+        InvalidInputError
+            ``patient``, ``facility`` or ``day`` names nothing in the journal.
+        """
+        from routing.manager.journal import journal_report
+
+        with self.lock:
+            self.service.state()  # other writers' events taken in
+            journal = self.service.journal
+            # Events are only appended: their number says whether the journal changed.
+            key = (len(journal), len(self._requests), patient, facility, day)
+            if self._report is not None and self._report[0] == key:
+                return self._report[1]
+            events = list(journal.events())
+            requests = tuple(self._requests.values())
+        report = journal_report(
+            events,
+            requests=requests,
+            pathways=self.pathways,
+            catalogue=self.catalogue,
+            patient=patient,
+            facility=facility,
+            day=day,
+        )
+        with self.lock:
+            self._report = (key, report)
+        return report
 
     def _pathway(self, route: RouteState) -> Pathway:
         request = self._requests.get(route.route_id)

@@ -52,6 +52,7 @@ _TITLES = {
     409: "Conflict",
     422: "Unprocessable content",
     500: "Internal server error",
+    503: "Service unavailable",
 }
 
 

@@ -6,15 +6,24 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from nosology.pathway import FrozenModel
 from routing.exceptions import InvalidInputError
 
-__all__ = ["LINK_SECRET_ENV", "TOKENS_ENV", "ServiceSettings", "read_tokens"]
+__all__ = [
+    "LINK_SECRET_ENV",
+    "MANAGER_TOKENS_ENV",
+    "TOKENS_ENV",
+    "ServiceSettings",
+    "read_tokens",
+]
 
 TOKENS_ENV = "ROUTING_SERVICE_TOKENS"
 """Environment variable with clinician tokens, separated by commas or whitespace."""
+
+MANAGER_TOKENS_ENV = "ROUTING_SERVICE_MANAGER_TOKENS"
+"""Environment variable with manager tokens (the report only), as :data:`TOKENS_ENV`."""
 
 LINK_SECRET_ENV = "ROUTING_SERVICE_LINK_SECRET"
 """Environment variable with the secret that patient links are signed with."""
@@ -33,6 +42,9 @@ class ServiceSettings(FrozenModel):
         per file content: a restart does not publish them again).
     clinician_tokens
         Bearer tokens of clinicians (may read and change every route).
+    manager_tokens
+        Bearer tokens of managers: they may read the manager's report (``GET /report``) and
+        nothing else; no token may be both a clinician's and a manager's.
     link_secret
         The key of patient links (an HMAC of the route id). Links stay valid across restarts only
         with the same secret.
@@ -43,8 +55,18 @@ class ServiceSettings(FrozenModel):
     db_url: str | None = None
     problems: tuple[Path, ...] = ()
     clinician_tokens: frozenset[SecretStr] = frozenset()
+    manager_tokens: frozenset[SecretStr] = frozenset()
     link_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     plan_time_limit: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _roles_apart(self) -> ServiceSettings:
+        clinicians = {t.get_secret_value() for t in self.clinician_tokens}
+        if any(t.get_secret_value() in clinicians for t in self.manager_tokens):
+            raise InvalidInputError(
+                "service settings", "manager_tokens", "a manager token is also a clinician token"
+            )
+        return self
 
     @classmethod
     def from_sources(
@@ -53,16 +75,18 @@ class ServiceSettings(FrozenModel):
         db_url: str | None = None,
         problems: tuple[Path, ...] = (),
         token_file: Path | None = None,
+        manager_token_file: Path | None = None,
     ) -> ServiceSettings:
-        """Settings from arguments, a token file and the environment (:data:`TOKENS_ENV`,
-        :data:`LINK_SECRET_ENV`).
+        """Settings from arguments, token files and the environment (:data:`TOKENS_ENV`,
+        :data:`MANAGER_TOKENS_ENV`, :data:`LINK_SECRET_ENV`).
 
         Raises
         ------
         InvalidInputError
-            If no clinician token is configured anywhere.
+            If no clinician token is configured anywhere, or a token is both a clinician's and
+            a manager's.
         OSError
-            If the token file cannot be read.
+            If a token file cannot be read.
         """
         tokens = set(read_tokens(os.environ.get(TOKENS_ENV, "")))
         if token_file is not None:
@@ -71,10 +95,18 @@ class ServiceSettings(FrozenModel):
             raise InvalidInputError(
                 "service settings", "clinician_tokens", f"none given (--token-file or {TOKENS_ENV})"
             )
+        managers = set(read_tokens(os.environ.get(MANAGER_TOKENS_ENV, "")))
+        if manager_token_file is not None:
+            managers |= set(read_tokens(manager_token_file.read_text(encoding="utf-8")))
+        if managers & tokens:
+            raise InvalidInputError(
+                "service settings", "manager_tokens", "a manager token is also a clinician token"
+            )
         settings = cls(
             db_url=db_url,
             problems=problems,
             clinician_tokens=frozenset(SecretStr(t) for t in tokens),
+            manager_tokens=frozenset(SecretStr(t) for t in managers),
         )
         secret = os.environ.get(LINK_SECRET_ENV)
         if secret:

@@ -49,6 +49,7 @@ def propose_additions(
     *,
     catalogue: Catalogue | None = None,
     pathways: Mapping[str, Pathway] | None = None,
+    at_most: int | None = None,
 ) -> CapacityProposal:
     """Propose where to add slots so that the most patients can meet their first deadline.
 
@@ -61,6 +62,9 @@ def propose_additions(
         more than once), or candidate additions (each added at most once; all are ranked).
     catalogue, pathways
         Where pathways come from.
+    at_most
+        With candidate additions: propose at most this many of them (the first ones the greedy
+        chooses); ``None``: rank them all. Ignored with a :class:`CapacityBudget`.
 
     Returns
     -------
@@ -72,7 +76,7 @@ def propose_additions(
     ------
     InvalidInputError
         An empty candidate list, or a candidate (or budget filter) naming an unknown facility or
-        service, or no slot to copy.
+        service, or no slot to copy; ``at_most`` below 1.
 
     Examples
     --------
@@ -97,7 +101,10 @@ def propose_additions(
         s = setting(inputs, catalogue=catalogue, pathways=pathways)
         pool = resolve_candidates(s, candidates)
         days = tuple(sorted({c.day for c in candidates}))
-        count, repeat = len(candidates), False
+        if at_most is not None and (isinstance(at_most, bool) or at_most < 1):
+            raise InvalidInputError("candidates", "at_most", "must be a whole number ≥ 1")
+        count = len(candidates) if at_most is None else min(at_most, len(candidates))
+        repeat = False
     return _greedy(s, pool, count, repeat, days)
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from routing.service.routers import catalogue, events, routes
+from routing.service.routers import catalogue, events, report, routes
 
-__all__ = ["catalogue", "events", "routes"]
+__all__ = ["catalogue", "events", "report", "routes"]
