@@ -406,3 +406,26 @@ def test_added_slots_in_projected_years_count_as_projected() -> None:
     rebuilt = SlotIndex.build([facility("F1")], [live.slot(i) for i in ("S0", "P1", "P0")])
     assert rebuilt.projected_slots == 1
     assert live.index.warnings == rebuilt.warnings
+
+
+def test_a_copy_and_its_original_add_slots_independently() -> None:
+    """Copies share the slot records until one adds a slot (copy on write): a slot added to
+    either is unknown to the other, and both plan over their own slots."""
+    original = _live(2)
+    copy = original.copy()
+    late = slot("S9", "a", DAYS[1], "09:00")
+    assert copy.add(late) == 2
+    assert len(copy) == 3
+    assert len(original) == 2
+    with pytest.raises(UnknownSlotError):
+        original.state("S9")
+    again = original.copy()
+    other = slot("S8", "a", DAYS[1], "10:00")
+    assert original.add(other) == 2
+    assert original.slot("S8") == other
+    with pytest.raises(UnknownSlotError):
+        again.state("S8")
+    with pytest.raises(UnknownSlotError):
+        copy.state("S8")
+    assert [s.id for s in copy.free_slots()] == ["S0", "S1", "S9"]
+    assert [s.id for s in again.free_slots()] == ["S0", "S1"]

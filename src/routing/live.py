@@ -146,6 +146,7 @@ class LiveSlots:
         self._position: dict[str, int] = dict(index.slot_position)
         self._facilities = frozenset(index.facility_position)
         self._pending: list[Slot] = []
+        self._owns_lists = True  # False while _slots, _position, _pending are shared by a copy
         self._size = n
         room = max(16, n)
         self._capacity = np.zeros(room, dtype=np.int64)
@@ -231,13 +232,16 @@ class LiveSlots:
 
     def copy(self) -> LiveSlots:
         """An independent copy: commands on one leave the other as it is (the index, which
-        never changes in place, is shared). O(number of slots)."""
+        never changes in place, is shared). The slot records and their positions are shared
+        too until either adds a slot (copy on write): a copy costs the places' arrays, a few
+        machine words per slot."""
         other = LiveSlots.__new__(LiveSlots)
         other._index = self._index
-        other._slots = list(self._slots)
-        other._position = dict(self._position)
+        other._slots = self._slots
+        other._position = self._position
         other._facilities = self._facilities
-        other._pending = list(self._pending)
+        other._pending = self._pending
+        other._owns_lists = self._owns_lists = False
         other._size = self._size
         other._capacity = self._capacity.copy()
         other._held = self._held.copy()
@@ -288,6 +292,11 @@ class LiveSlots:
         p = self._size
         if p == len(self._capacity):
             self._grow()
+        if not self._owns_lists:
+            self._slots = list(self._slots)
+            self._position = dict(self._position)
+            self._pending = list(self._pending)
+            self._owns_lists = True
         self._capacity[p] = slot.capacity
         self._size = p + 1
         self._slots.append(slot)
