@@ -13,19 +13,24 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.messages.pofile import read_po
 
+import routing.notify
 import routing.views
 from routing.views import html as views_html
 from routing.views.i18n import Texts, texts_for
 
-_CALL = re.compile(r'(?:gettext|\b_)\(\s*"((?:[^"\\]|\\.)*)"')
+_CALL = re.compile(r'(?:gettext|\b_)\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)')
+_LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 def _used_messages() -> set[str]:
-    """Every message id the views' code and templates ask for."""
+    """Every message id the views' and notifications' code and the templates ask for (adjacent
+    string literals joined, as Python joins them)."""
     root = Path(routing.views.__file__).parent
+    notify = Path(routing.notify.__file__).parent
     found: set[str] = set()
-    for path in [*root.glob("*.py"), *root.glob("templates/*.j2")]:
-        found.update(_CALL.findall(path.read_text(encoding="utf-8")))
+    for path in [*root.glob("*.py"), *root.glob("templates/*.j2"), *notify.glob("*.py")]:
+        for call in _CALL.findall(path.read_text(encoding="utf-8")):
+            found.add("".join(_LITERAL.findall(call)))
     found.update(views_html._NAMES.values())
     found.update(views_html._UNITS.values())
     return found

@@ -19,6 +19,7 @@ Commands::
                   [--manager-token-file FILE]
     routing book PROBLEM.json --request ID [--db URL] [--backend memory] [--json]
     routing whatif SOURCE... --budget N | --candidates FILE | --withdraw K   (see its module)
+    routing notify [--db URL] [--smtp H:P --smtp-from A --contacts F] [--webhook URL ...] [--json]
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
 exactly one JSON document on standard output (its schema: ``routing schema --of NAME``); progress,
@@ -948,6 +949,16 @@ def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser
         help="routes tried at most: the plan and its re-plans after a failed call (default 3)",
     )
     book.set_defaults(handler=_cmd_book)
+    notify = commands.add_parser(
+        "notify",
+        parents=[*parents, db],
+        help="tell patients what changed: notices from the journal into the outbox, then "
+        "delivered by e-mail (SMTP) and/or a signed webhook; exit 1 if some wait for a retry",
+    )
+    from routing.commands.notify import add_notify_arguments, run_notify
+
+    add_notify_arguments(notify)
+    notify.set_defaults(handler=run_notify)
 
 
 def _open_service(url: str | None) -> Service:

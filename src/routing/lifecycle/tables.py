@@ -5,7 +5,9 @@ its unique id, its stream (the route, or ``"slots"``), its type and its JSON pay
 ``slot_places`` holds, per slot, the places as the journal's events leave them and a version
 bumped by every event that touches the slot: the row a writer updates, conditionally, in the
 same transaction that appends its event (optimistic concurrency; see
-:mod:`routing.lifecycle.journal`).
+:mod:`routing.lifecycle.journal`). ``notification_outbox`` holds the messages to patients
+(:mod:`routing.notify`): one row per notice and channel, unique on both, so that a replayed
+event never sends twice.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "EventRow", "SlotPlacesRow"]
+__all__ = ["Base", "EventRow", "OutboxRow", "SlotPlacesRow"]
 
 
 class Base(DeclarativeBase):
@@ -51,3 +53,30 @@ class SlotPlacesRow(Base):
     booked: Mapped[int] = mapped_column(Integer)
     withdrawn: Mapped[bool]
     version: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxRow(Base):
+    """One message to one patient through one channel, and its delivery."""
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (
+        UniqueConstraint("notice_key", "channel", name="uq_notification_outbox_key_channel"),
+        Index("ix_notification_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_key: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(40))
+    route_id: Mapped[str] = mapped_column(String(200))
+    patient_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    ics: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -23,10 +23,11 @@ from routing.lifecycle import RouteState, Service, State
 from routing.lifecycle.events import StageBooked
 from routing.live import LiveSlots
 from routing.problem import load_problem
-from routing.result import Booking, RouteResult, SolveStatus
+from routing.result import RouteResult
 from routing.slot_index import SlotIndex
 from routing.solve import SolveOptions, plan_route
 from routing.views.i18n import Language
+from routing.views.living import route_result_of
 from routing.views.proposals import Proposal, propose
 from routing.views.timeline import Timeline, build_timeline
 
@@ -272,31 +273,10 @@ class ServiceContext:
             route = state.routes[route_id]
             live = self._live(f"route {route_id!r}")
             request = self._requests.get(route_id)
-        bookings = []
-        for stage in route.stages:
-            if stage.slot_id is None:
-                continue
-            slot = live.slot(stage.slot_id)
-            bookings.append(
-                Booking(
-                    stage_id=stage.stage_id,
-                    slot_id=slot.id,
-                    facility_id=slot.facility_id,
-                    service=slot.service,
-                    start=slot.start,
-                    end=slot.end,
-                    mode=slot.mode,
-                )
-            )
-        if not bookings:
-            raise KeyError(route_id)
-        result = RouteResult(
-            request_id=route.request_id,
-            patient_id=route.patient_id,
-            pathway_id=route.pathway_id,
-            status=SolveStatus.FEASIBLE,
-            referral=request.referral if request else min(b.start for b in bookings),
-            bookings=tuple(bookings),
+        result = route_result_of(
+            route, live, referral=request.referral if request is not None else None
         )
+        if result is None:
+            raise KeyError(route_id)
         pathway = self._pathway(route)
         return build_timeline(result, live.index, pathway, language=language)
