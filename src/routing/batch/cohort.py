@@ -123,6 +123,9 @@ class Cohort:
     horizon_days: int = 0
     """The first search of a route looks this many days past the referral (0: the request's own
     horizon); see :meth:`route`."""
+    searches: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
+    """How many single-route searches this cohort has run (one counter in a list): the batch's
+    deterministic work measure."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -236,6 +239,7 @@ class Cohort:
     ) -> RouteResult:
         e = self.entries[entry]
         started = time.perf_counter()
+        self.searches[0] += 1
         fixed = {**e.fixed, **(pins or {})}
         cr = compile_request(
             request, pathway, self.index, blocked, pins=fixed, per_day=self.per_day

@@ -47,6 +47,7 @@ wall clock (each single-patient search is limited by nodes, CP-SAT by determinis
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -170,6 +171,7 @@ def plan_batch(
     per_day: int = 20,
     horizon_days: int = 21,
     polish_share: float = 0.25,
+    work_limit: int | None = None,
 ) -> BatchResult:
     """Plan every request of a cohort at once over shared slot capacities.
 
@@ -209,6 +211,12 @@ def plan_batch(
     polish_share
         The largest share of the time limit kept for polishing the routes (fewest visit days,
         least travel, preferred facilities); 0 skips it.
+    work_limit
+        Measure the run in work instead of wall-clock time: single-route searches at most
+        (the baselines always complete; CP-SAT gets a deterministic time in proportion, and
+        each search's own clock a minute's safety margin). Every phase then stops on work
+        alone, so the same input, seed and workers give the same plan on any machine and
+        under any load, as long as ``time_limit`` (a safety net here) does not bind.
 
     Returns
     -------
@@ -226,6 +234,11 @@ def plan_batch(
     started = time.perf_counter()
     if not 0 <= polish_share < 1:
         raise ValueError("polish_share must be in [0, 1)")
+    if work_limit is not None:
+        if work_limit < 1:
+            raise ValueError("work_limit must be at least 1")
+        if options is not None:  # the node limit ends each search, the clock is a safety net
+            options = dataclasses.replace(options, time_limit=max(options.time_limit, 60.0))
     capacity: IntArray | None = None
     if isinstance(cohort_input, Problem):
         problem = cohort_input
@@ -256,6 +269,7 @@ def plan_batch(
     engine = _Engine(
         cohort, seed, time_limit, workers, progress, started, max_destroy, polish_share
     )
+    engine.work_limit = work_limit
     return engine.run(max_iterations, exact_max_patients)
 
 
@@ -273,6 +287,10 @@ def _live_capacity(requests: Sequence[RouteRequest], live: LiveSlots) -> IntArra
         state = live.state(live.index.slots[p].id)
         capacity[p] += min(n, state.held + state.booked)
     return capacity
+
+
+DET_SECONDS_PER_SEARCH = 0.002
+"""CP-SAT deterministic seconds a single-route search of the work limit is worth."""
 
 
 class _Engine:
@@ -305,6 +323,26 @@ class _Engine:
         self.alone_cost: list[Cost] = []
         self._urgency: list[int] | None = None
         self._matching: FirstDeadlineMatching | None = None
+        self.work_limit: int | None = None
+        """Single-route searches at most (see :func:`plan_batch`); ``None``: the wall clock."""
+
+    def used(self) -> float:
+        """The share of the limit used: searches over ``work_limit``, else seconds over the
+        time limit."""
+        if self.work_limit is not None:
+            return self.cohort.searches[0] / self.work_limit
+        return (time.perf_counter() - self.started) / self.time_limit
+
+    def solver_time(self, share: float) -> tuple[float, float | None]:
+        """``(time_limit, deterministic_time)`` for CP-SAT given ``share`` of what is left:
+        seconds of the wall clock (and as much deterministic time), or, by work, a
+        deterministic time of :data:`DET_SECONDS_PER_SEARCH` per search left (the wall clock
+        then only a safety net)."""
+        if self.work_limit is not None:
+            left = max(0, self.work_limit - self.cohort.searches[0])
+            return self.time_limit, max(0.05, share * left * DET_SECONDS_PER_SEARCH)
+        remaining = max(0.05, self.deadline - time.perf_counter())
+        return remaining * share, remaining * share
 
     def report(self, phase: str, done: int, total: int, best: Cost | None) -> None:
         if self.progress is not None:
@@ -321,9 +359,13 @@ class _Engine:
         began = time.perf_counter()
         alone = no_competition_routes(cohort, on_patient=self.counter("no competition"))
         # A polish search (all objectives) costs a few no-competition searches (the earliest
-        # completion only): keep three times their time, at most the polish share of the limit.
-        estimate = 3.0 * (time.perf_counter() - began)
-        self.polish_reserve = min(self.polish_share * self.time_limit, estimate)
+        # completion only): keep three times their cost, at most the polish share of the limit
+        # (a share of the limit; by work, one search a patient).
+        if self.work_limit is not None:
+            estimate = len(cohort.plannable()) / self.work_limit
+        else:
+            estimate = 3.0 * (time.perf_counter() - began) / self.time_limit
+        self.polish_reserve = min(self.polish_share, estimate)
         self.alone = alone
         self.alone_cost = [
             route_cost(r, e.weight) for r, e in zip(alone, cohort.entries, strict=True)
@@ -332,7 +374,7 @@ class _Engine:
         fcfs = first_come_first_served(cohort, free=alone, on_patient=self.counter("first come"))
         fcfs_total = plan_total = fcfs.total()
         plan = fcfs.copy()
-        if time.perf_counter() - self.started < 0.5 * self.time_limit:
+        if self.used() < 0.5:
             greedy = plan_in_order(
                 cohort,
                 self.due_order(),
@@ -342,7 +384,7 @@ class _Engine:
             )
             if greedy.total() < plan_total:
                 plan, plan_total = greedy, greedy.total()
-        if time.perf_counter() - self.started < 0.5 * self.time_limit:
+        if self.used() < 0.5:
             matched = self.matched_start()
             if matched.total() < plan_total:
                 plan, plan_total = matched, matched.total()
@@ -518,16 +560,17 @@ class _Engine:
         self, plan: Assignment, plannable: list[int], nc_bound: BatchBound
     ) -> tuple[Assignment, BatchBound | None]:
         cohort = self.cohort
-        remaining = max(0.05, self.deadline - time.perf_counter())
+        wall, deterministic = self.solver_time(0.8)
         self.report("exact model", 0, 1, plan.total())
         outcome = solve_exact(
             cohort,
             plannable,
-            time_limit=remaining * 0.8,
-            deterministic_time=remaining * 0.8,
+            time_limit=wall,
+            deterministic_time=deterministic,
             seed=self.seed,
             workers=self.workers,
             hint=dict(enumerate(plan.results)),
+            interleave=self.work_limit is not None,
         )
         unroutable = len(cohort) - len(plannable)
         lb = (outcome.bound[0] + unroutable, outcome.bound[1], outcome.bound[2])
@@ -581,18 +624,28 @@ class _Engine:
         parts: list[Cost] = []
         covered = 0
         budget = max(0.0, (self.deadline - time.perf_counter()) * 0.2)
-        for group in groups(cohort):
+        every = groups(cohort)
+        small = sum(len(g) <= exact_max for g in every) if supports_exact(cohort) else 0
+        _, by_work = self.solver_time(0.2)
+        for group in every:
             alone = total_cost(patient_bound(cohort, i, self.alone[i]) for i in group)
-            if len(group) <= exact_max and supports_exact(cohort) and budget > 0.05:
+            enough = self.work_limit is not None or budget > 0.05
+            if len(group) <= exact_max and supports_exact(cohort) and enough:
                 t0 = time.perf_counter()
+                if self.work_limit is not None:  # the same share for each, by work
+                    assert by_work is not None
+                    wall, deterministic = self.time_limit, by_work / max(1, small)
+                else:
+                    wall, deterministic = budget, budget
                 outcome = solve_exact(
                     cohort,
                     group,
-                    time_limit=budget,
-                    deterministic_time=budget,
+                    time_limit=wall,
+                    deterministic_time=deterministic,
                     seed=self.seed,
                     workers=self.workers,
                     hint={i: plan.results[i] for i in group},
+                    interleave=self.work_limit is not None,
                 )
                 budget -= time.perf_counter() - t0
                 parts.append(max(outcome.bound, alone))
@@ -622,7 +675,7 @@ class _Engine:
         cohort = self.cohort
         order = [i for i in cohort.arrival_order() if plan.results[i] is not None]
         for n, i in enumerate(order, start=1):
-            if time.perf_counter() >= self.deadline:
+            if self.used() >= 1.0 or time.perf_counter() >= self.deadline:
                 break
             current = plan.results[i]
             if current is None or not current.has_route:
@@ -657,7 +710,12 @@ class _Engine:
                 return "proven optimal"
             if max_iterations is not None and self.iterations >= max_iterations:
                 return "iteration limit"
-            if time.perf_counter() >= self.deadline - self.polish_reserve:
+            if self.work_limit is not None:
+                if self.used() >= 1.0 - self.polish_reserve:
+                    return "work limit"
+                if time.perf_counter() >= self.deadline:
+                    return "time limit"
+            elif time.perf_counter() >= self.deadline - self.polish_reserve * self.time_limit:
                 return "time limit"
             worse = [
                 i

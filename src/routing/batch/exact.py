@@ -350,6 +350,7 @@ def solve_exact(
     seed: int = 0,
     workers: int = 1,
     hint: Mapping[int, RouteResult | None] | None = None,
+    interleave: bool = False,
 ) -> ExactOutcome:
     """Solve the batch of ``entries`` (all plannable ones by default) exactly, in three phases.
 
@@ -367,6 +368,10 @@ def solve_exact(
         CP-SAT's ``random_seed`` and ``num_workers``.
     hint
         A plan to start from (entry → result).
+    interleave
+        Make several workers deterministic (CP-SAT's ``interleave_search``): with a
+        ``deterministic_time`` that binds before ``time_limit``, the same input, seed and
+        workers give the same answer.
     """
     started = time.perf_counter()
     chosen = list(cohort.plannable() if entries is None else entries)
@@ -376,6 +381,8 @@ def solve_exact(
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = max(1, workers)
+    if interleave and workers > 1:
+        solver.parameters.interleave_search = True
     terms = built.terms()
     values: list[int] = []
     bound: list[int] = []

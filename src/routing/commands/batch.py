@@ -3,7 +3,7 @@
 Usage::
 
     routing batch SOURCE... --output-dir DIR [--seed N] [--time-limit S] [--workers N]
-                  [--iterations N] [--allow-moving] [--json] [-q | -v]
+                  [--iterations N] [--work-limit N] [--allow-moving] [--json] [-q | -v]
     routing batch --example --output-dir DIR
 
 A SOURCE is a problem file (JSON, :mod:`routing.problem` format) or a directory of them (every
@@ -345,6 +345,15 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-moving", action="store_true", help="let the plan move existing bookings"
     )
     parser.add_argument(
+        "--work-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="measure the run in single-route searches, at most N, instead of seconds: the same "
+        "input, seed and workers then give the same files on any machine (--time-limit stays "
+        "a safety net)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print one JSON document (the report and the files written) instead of the summary",
@@ -363,6 +372,8 @@ def run_batch(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     time_limit, iterations = cohort_limits(args)
+    if args.work_limit is not None and args.work_limit < 1:
+        raise _BadInputError("--work-limit must be at least 1")
     try:
         out = check_output_dir(args.output_dir, OUTPUT_FILES)
     except InvalidInputError as exc:
@@ -379,6 +390,7 @@ def _run(args: argparse.Namespace) -> int:
             allow_moving_existing=args.allow_moving,
             pathways=sources.pathways,
             max_iterations=iterations,
+            work_limit=args.work_limit,
         )
     finally:
         if bar is not None:
