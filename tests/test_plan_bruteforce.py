@@ -178,6 +178,9 @@ def facilities(draw: st.DrawFn) -> tuple[Facility, ...]:
         plain = facility(f"F{i}", level=draw(st.sampled_from((1, 2, 3, 3))), lat=lat, lon=lon)
         if draw(st.integers(0, 4)) == 0:
             plain = plain.model_copy(update={"days_off": (draw(st.sampled_from(DAYS)),)})
+        if draw(st.integers(0, 5)) == 0:  # a federal centre in another region (a day away)
+            region = draw(st.sampled_from(("RU-MOW", "RU-SPE")))
+            plain = plain.model_copy(update={"region": region})
         result.append(plain)
     return tuple(result)
 
@@ -228,6 +231,7 @@ def patients(draw: st.DrawFn, fac_ids: list[str]) -> Patient:
     if draw(st.integers(0, 7)) == 0:
         allowed = frozenset(draw(st.lists(st.sampled_from(fac_ids), min_size=1, unique=True)))
     return patient(
+        travels_out_of_region=draw(st.booleans()),
         max_visits_per_day=draw(st.integers(1, 3)),
         unavailable=away,
         location=(

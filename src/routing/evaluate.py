@@ -11,8 +11,9 @@ Each broken rule is one :class:`Violation` with a code from :data:`RULES`:
 
 - ``missing_stage``, ``unknown_stage``, ``unknown_slot``: every stage booked, nothing else, into a
   slot that exists;
-- ``service``, ``level``, ``facility_not_allowed``, ``mode``, ``unknown_facility``: the slot fits
-  its stage and the patient;
+- ``service``, ``level``, ``facility_not_allowed``, ``out_of_region``, ``mode``,
+  ``unknown_facility``: the slot fits its stage and the patient (an in-person visit at a facility
+  of another region than the request's only with ``patient.travels_out_of_region``);
 - ``before_referral``, ``not_before``, ``horizon``: ``slot.start >= referral``,
   ``slot.start >= request.not_before[stage]`` where the request names the stage, and
   ``date(slot.start) <= date(referral) + horizon_days``;
@@ -85,6 +86,7 @@ RuleCode = Literal[
     "service",
     "level",
     "facility_not_allowed",
+    "out_of_region",
     "mode",
     "unknown_facility",
     "before_referral",
@@ -393,6 +395,22 @@ def _check_fit(request: RouteRequest, route: list[_Booked]) -> list[Violation]:
                     (stage.id,),
                     f"{where} at facility {slot.facility_id!r}, outside the facilities "
                     f"patient {patient.id!r} may be routed to",
+                )
+            )
+        if (
+            b.in_person
+            and b.facility is not None
+            and b.facility.region is not None
+            and b.facility.region != request.region
+            and not patient.travels_out_of_region
+        ):
+            found.append(
+                _v(
+                    "out_of_region",
+                    (stage.id,),
+                    f"{where} in person at facility {b.facility.id!r} in {b.facility.region}, "
+                    f"outside the request's region {request.region}, without the patient's "
+                    "consent to travel",
                 )
             )
         if slot.mode is not stage.mode:

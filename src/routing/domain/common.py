@@ -27,6 +27,8 @@ from pydantic import (
     WrapValidator,
 )
 
+from routing.domain.regions import is_known_region
+
 __all__ = [
     "NAIVE_TIMEZONE_KEY",
     "Instant",
@@ -51,8 +53,20 @@ PatientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_le
 LowerId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)]
 """A pathway, stage or reference-date id: a lower-case letter, then letters, digits or ``_``."""
 
-Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]
-"""``"RU"`` or an ISO 3166-2 subdivision code such as ``"RU-SPE"``."""
+
+def _known_region(code: str) -> str:
+    if not is_known_region(code):
+        raise ValueError(f"unknown region {code!r}: give 'RU' or a federal subject's code")
+    return code
+
+
+Region = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"),
+    AfterValidator(_known_region),
+]
+"""``"RU"`` or a federal subject's ISO 3166-2 code such as ``"RU-SPE"``
+(:data:`~routing.domain.regions.REGIONS`); any other code is refused."""
 
 _ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$"
 _DATETIME = TypeAdapter(datetime)

@@ -215,6 +215,7 @@ def compile_request(
     preferred = set(patient.preferred_facilities)
     fac_allowed = _facility_mask(index, allowed)
     fac_preferred_array = _facility_mask(index, frozenset(preferred))
+    away = None if patient.travels_out_of_region else _other_region_mask(index, request.region)
     busy = [
         (_clipped_minute(calendar, axis, p.start), _clipped_minute(calendar, axis, p.end))
         for p in patient.unavailable
@@ -280,6 +281,8 @@ def compile_request(
         keep = _Narrowing(hi - lo, excluded)
         if allowed is not None:
             keep.by(fac_allowed[base.facility[lo:hi]], "at facilities the patient may not use")
+        if stage.mode is VisitMode.IN_PERSON and away is not None:
+            keep.by(~away[base.facility[lo:hi]], _OTHER_REGION)
         if pinned is not None:
             # A kept booking or a pin: its own slot is the only candidate, taken or not.
             keep.by(base.pos[lo:hi] == pinned, "another slot is booked for the stage")
@@ -460,6 +463,7 @@ _BELOW_LEVEL: Final = "below the facility level required"
 _DAYS_OFF: Final = "on the facility's days off"
 _TWINS: Final = "twins of another slot at the same time and place"
 _NOT_BEFORE: Final = "before the earliest start the request allows (not_before)"
+_OTHER_REGION: Final = "in person in another region, without the patient's consent to travel"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -565,6 +569,21 @@ def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[
         cached = np.array([ids is None or f.id in ids for f in index.facilities], dtype=np.bool_)
         index.cache[key] = cached
     assert isinstance(cached, np.ndarray)
+    return cached
+
+
+def _other_region_mask(index: SlotIndex, region: str) -> npt.NDArray[np.bool_] | None:
+    """Which facilities stand in a region other than ``region`` (``None`` when none does),
+    cached."""
+    key = ("other-region", region)
+    if key not in index.cache:
+        mask = np.array(
+            [f.region is not None and f.region != region for f in index.facilities],
+            dtype=np.bool_,
+        )
+        index.cache[key] = mask if mask.any() else None
+    cached = index.cache[key]
+    assert cached is None or isinstance(cached, np.ndarray)
     return cached
 
 

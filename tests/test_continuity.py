@@ -1,0 +1,141 @@
+"""Continuity across regions: facilities of another region (federal centres), the patient's
+consent to travel there, travel between regions in days, remote stages from anywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from nosology.pathway import VisitMode
+from route_helpers import (
+    facility,
+    make_pathway,
+    make_request,
+    patient,
+    slot,
+    solve_and_check,
+    stage,
+)
+from routing.domain import Facility, RouteRequest, TravelModel
+from routing.domain.regions import REGIONS, is_known_region
+from routing.evaluate import evaluate_route
+from routing.exceptions import InvalidProblemError
+from routing.problem import load_problem
+from routing.result import SolveStatus
+from test_plan_bruteforce import DAYS, REFERRAL
+from test_problem import base_document
+
+PATHWAY = make_pathway(
+    [
+        stage("consult"),
+        stage("treat", after=["consult"]),
+        stage("board", after=["treat"], mode=VisitMode.REMOTE),
+    ]
+)
+"""A consultation at home, a treatment that only a federal centre gives, a remote board."""
+HOME = facility("F1")
+MOSCOW = facility("FC").model_copy(update={"region": "RU-MOW"})
+SLOTS = [
+    slot("C1", "consult", DAYS[0], "10:00"),
+    slot("T1", "treat", DAYS[0], "15:00", facility_id="FC"),  # the same day: too soon
+    slot("T2", "treat", DAYS[1], "15:00", facility_id="FC"),  # a day's journey later
+    slot("B1", "board", DAYS[2], "12:00", facility_id="FC", mode=VisitMode.REMOTE),
+]
+REMOTE_BOARD = make_pathway(
+    [stage("consult"), stage("board", after=["consult"], mode=VisitMode.REMOTE)]
+)
+
+
+def _request(consent: bool, pathway: Any = PATHWAY) -> RouteRequest:
+    return make_request(
+        pathway, REFERRAL, patient=patient(travels_out_of_region=consent), region="RU-SPE"
+    )
+
+
+def test_without_consent_no_in_person_visit_in_another_region() -> None:
+    """The only treatment is in Moscow: without the patient's consent there is no route, and
+    the reason says why."""
+    result = solve_and_check(_request(False), PATHWAY, [HOME, MOSCOW], SLOTS)
+    assert result.status is SolveStatus.INFEASIBLE
+    assert any("another region" in r for r in result.reasons)
+
+
+def test_with_consent_the_journey_takes_a_day() -> None:
+    """With consent the Moscow treatment is planned, not on the day of the consultation in
+    Saint Petersburg (a day's journey between the regions), and the evaluator agrees."""
+    result = solve_and_check(_request(True), PATHWAY, [HOME, MOSCOW], SLOTS)
+    assert result.status is SolveStatus.OPTIMAL
+    assert {b.stage_id: b.slot_id for b in result.bookings}["treat"] == "T2"
+
+
+def test_a_remote_stage_is_served_from_another_region_without_consent() -> None:
+    """A remote board by a federal centre needs no travel and no consent."""
+    slots = [slot("C1", "consult", DAYS[0], "10:00"), SLOTS[-1]]
+    result = solve_and_check(_request(False, REMOTE_BOARD), REMOTE_BOARD, [HOME, MOSCOW], slots)
+    assert result.status is SolveStatus.OPTIMAL
+    assert {b.stage_id: b.slot_id for b in result.bookings} == {"consult": "C1", "board": "B1"}
+
+
+def test_the_evaluator_flags_a_visit_out_of_region_without_consent() -> None:
+    """The independent evaluator: an in-person Moscow visit without consent is out_of_region."""
+    evaluation = evaluate_route(
+        _request(False),
+        PATHWAY,
+        {"consult": "C1", "treat": "T2", "board": "B1"},
+        slots=SLOTS,
+        facilities=[HOME, MOSCOW],
+    )
+    assert [v.rule for v in evaluation.violations] == ["out_of_region"]
+    assert (
+        evaluate_route(
+            _request(True),
+            PATHWAY,
+            {"consult": "C1", "treat": "T1", "board": "B1"},
+            slots=SLOTS,
+            facilities=[HOME, MOSCOW],
+        )
+        .violations[0]
+        .rule
+        == "travel"
+    )
+
+
+def test_region_travel_days_by_table_either_way_or_the_default() -> None:
+    """Travel between regions: the table's days (looked up both ways), else the default."""
+    kazan = facility("FK").model_copy(update={"region": "RU-TA"})
+    spb = facility("FS").model_copy(update={"region": "RU-SPE"})
+    travel = TravelModel(region_days={"RU-MOW": {"RU-TA": 2}}, other_region_days=1)
+    assert travel.minutes(kazan, MOSCOW) == travel.minutes(MOSCOW, kazan) == 2 * 1440
+    assert travel.minutes(spb, MOSCOW) == 1440
+    assert travel.minutes(HOME, MOSCOW) == 1440  # no region: the home region
+    assert travel.minutes(HOME, facility("F2")) == travel.unknown_minutes
+
+
+def test_the_85_federal_subjects_are_known_and_nothing_else() -> None:
+    """The region table: 85 subjects and the country; an unknown code is refused."""
+    assert len(REGIONS) == 85
+    assert is_known_region("RU")
+    assert is_known_region("RU-SEV")
+    assert not is_known_region("RU-ZZZ")
+    with pytest.raises(ValidationError, match="unknown region 'RU-ZZZ'"):
+        Facility(id="F", name="F", level=1, region="RU-ZZZ")
+
+
+@pytest.mark.parametrize(
+    ("where", "record", "field"),
+    [
+        ("facilities", "facility 'F1'", "region"),
+        ("requests", "request 'R1'", "region"),
+    ],
+)
+def test_an_unknown_region_in_a_problem_names_the_record(
+    where: str, record: str, field: str
+) -> None:
+    """A facility or a referral naming an unknown region: the record and the field named."""
+    document = base_document()
+    document[where][0]["region"] = "RU-ZZZ"
+    with pytest.raises(InvalidProblemError) as info:
+        load_problem(document)
+    assert [(i.record, i.field) for i in info.value.issues] == [(record, field)]
