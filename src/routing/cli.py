@@ -19,6 +19,7 @@ Commands::
                   [--manager-token-file FILE]
     routing book PROBLEM.json --request ID [--db URL] [--backend memory] [--json]
     routing whatif SOURCE... --budget N | --candidates FILE | --withdraw K   (see its module)
+    routing country [--referrals N] [--regions CODES] [--workers N | --scheduler URL] -o DIR
     routing notify [--db URL] [--smtp H:P --smtp-from A --contacts F] [--webhook URL ...] [--json]
 
 ``-v``/``-vv``/``-q`` are accepted before and after the command. With ``--json`` a command prints
@@ -959,6 +960,16 @@ def _add_lifecycle_commands(commands: Any, parents: list[argparse.ArgumentParser
 
     add_notify_arguments(notify)
     notify.set_defaults(handler=run_notify)
+    country = commands.add_parser(
+        "country",
+        parents=[*parents],
+        help="generate a synthetic country-day (85 regions, federal centres) and plan it by "
+        "region on Dask",
+    )
+    from routing.commands.country import add_country_arguments, run_country
+
+    add_country_arguments(country)
+    country.set_defaults(handler=run_country)
 
 
 def _open_service(url: str | None) -> Service:

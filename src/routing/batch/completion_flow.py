@@ -117,8 +117,8 @@ def completion_flow_bound(
     alone: Sequence[RouteResult],
     routed: int | None = None,
     *,
-    probe_days: int = 10,
-    max_probes: int = 6000,
+    probe_days: int = 4,
+    max_probes: int = 1500,
 ) -> CompletionFlowBound:
     """The bound for plans that route ``routed`` of the patients taking part (default: as many
     as can be routed at once); see the module docstring.

@@ -172,6 +172,7 @@ def plan_batch(
     horizon_days: int = 21,
     polish_share: float = 0.25,
     work_limit: int | None = None,
+    bound_probes: int = 1500,
 ) -> BatchResult:
     """Plan every request of a cohort at once over shared slot capacities.
 
@@ -217,6 +218,10 @@ def plan_batch(
         each search's own clock a minute's safety margin). Every phase then stops on work
         alone, so the same input, seed and workers give the same plan on any machine and
         under any load, as long as ``time_limit`` (a safety net here) does not bind.
+    bound_probes
+        Single-route searches the completion-flow bound may spend, at most (see
+        :func:`~routing.batch.completion_flow.completion_flow_bound`; 0 prices only with each
+        patient's fastest route and the stages' tails).
 
     Returns
     -------
@@ -270,6 +275,7 @@ def plan_batch(
         cohort, seed, time_limit, workers, progress, started, max_destroy, polish_share
     )
     engine.work_limit = work_limit
+    engine.bound_probes = max(0, bound_probes)
     return engine.run(max_iterations, exact_max_patients)
 
 
@@ -324,6 +330,7 @@ class _Engine:
         self._urgency: list[int] | None = None
         self._matching: FirstDeadlineMatching | None = None
         self.work_limit: int | None = None
+        self.bound_probes = 1500
         """Single-route searches at most (see :func:`plan_batch`); ``None``: the wall clock."""
 
     def used(self) -> float:
@@ -389,7 +396,7 @@ class _Engine:
             if matched.total() < plan_total:
                 plan, plan_total = matched, matched.total()
         else:
-            logger.warning("the baselines took half the time limit; the greedy start is skipped")
+            logger.warning("the baselines took half the limit; the greedy start is skipped")
         logger.info("first come, first served %s, start %s", fcfs_total, plan_total)
         plannable = cohort.plannable()
         stop = ""
@@ -477,7 +484,9 @@ class _Engine:
         (see :mod:`routing.batch.completion_flow`)."""
         cohort = self.cohort
         routed = len(cohort) - bound.unplanned
-        flow = completion_flow_bound(cohort, self.alone, routed=routed)
+        flow = completion_flow_bound(
+            cohort, self.alone, routed=routed, max_probes=self.bound_probes
+        )
         least_unplanned = len(cohort) - flow.max_routed
         if least_unplanned > bound.unplanned:
             return BatchBound(
