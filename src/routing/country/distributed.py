@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -36,16 +37,24 @@ class DaskRunner:
         """Plan every region on the cluster; the outcomes in the order submitted."""
         order = sorted(tasks, key=lambda t: (-t.patients, t.code))
         run_id = uuid.uuid4().hex[:8]
-        futures = self.client.map(
+        # The problems travel inside the task graph, not scattered: the scheduler keeps them,
+        # so a region whose worker is lost is planned again elsewhere (scattered data would
+        # be lost with its worker). Dask warns about the graph's size; that is the price.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            futures = self._submit(order, run_id)
+        outcomes: list[RegionOutcome] = self.client.gather(futures)
+        logger.info("dask: %d regions planned", len(outcomes))
+        return outcomes
+
+    def _submit(self, order: Sequence[RegionTask], run_id: str) -> Any:
+        return self.client.map(
             plan_region,
             order,
             key=[f"region-{t.code}-{run_id}" for t in order],
             retries=self.retries,
             pure=False,
         )
-        outcomes: list[RegionOutcome] = self.client.gather(futures)
-        logger.info("dask: %d regions planned", len(outcomes))
-        return outcomes
 
 
 @contextmanager
