@@ -56,8 +56,9 @@ from routing.manager.tables import (
     outcome_of,
     stage_rows,
 )
-from routing.result import Booking, DeadlineOutcome, RouteResult, SolveStatus
+from routing.result import DeadlineOutcome, RouteResult, SolveStatus
 from routing.solve.explain import deadline_outcomes
+from routing.views.living import route_result_of
 
 __all__ = ["JournalReport", "journal_report", "live_routes"]
 
@@ -150,23 +151,10 @@ def _measure_now(route: RouteState, live: LiveSlots | None, context: _Context) -
         referral, from_request = proposed, False
     if live is None or not route.planned:
         return _Measured(route, None, referral, from_request, None)
-    bookings = []
-    times: dict[str, tuple[datetime, datetime]] = {}
-    for stage in route.stages:
-        assert stage.slot_id is not None
-        slot = live.slot(stage.slot_id)
-        times[stage.stage_id] = (slot.start, slot.end)
-        bookings.append(
-            Booking(
-                stage_id=stage.stage_id,
-                slot_id=slot.id,
-                facility_id=slot.facility_id,
-                service=slot.service,
-                start=slot.start,
-                end=slot.end,
-                mode=slot.mode,
-            )
-        )
+    planned = route_result_of(route, live, referral=referral)
+    assert planned is not None  # a planned route has a slot for every stage
+    bookings = list(planned.bookings)
+    times: dict[str, tuple[datetime, datetime]] = {b.stage_id: (b.start, b.end) for b in bookings}
     note = None
     outcomes: tuple[DeadlineOutcome, ...] = ()
     pathway = context.pathway(route)
