@@ -104,3 +104,20 @@ def test_stage_tails_follow_after_and_minimum_lags() -> None:
         constraints=[constraint("a.end", "b.start", LagUnit.WORKING_DAYS, min=5)],
     )
     assert stage_tails(days)["a"] == 4 * 1440 + 1
+
+
+def test_a_proven_plan_says_how_long_the_proof_took() -> None:
+    """A cohort the plan meets the bound on: ``seconds_to_bound`` is set (no later than the
+    run's end) and the summary says it; unproven runs leave it ``None``."""
+    from routing.batch.report import build_report
+    from test_batch import make_requests, make_slot
+
+    slots = [make_slot(f"consult{d}", "consult", 0, f"{9 + d:02d}:00", "F1", 1) for d in range(3)]
+    slots += [make_slot(f"ct{d}", "ct", 1, f"{9 + d:02d}:00", "F1", 1) for d in range(3)]
+    requests = make_requests(2, [0])
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=1, time_limit=10)
+    assert result.status.value == "OPTIMAL"
+    assert result.seconds_to_bound is not None
+    assert 0 <= result.seconds_to_bound <= result.runtime_seconds
+    assert "the bound met after" in build_report(result, index).summary()

@@ -152,6 +152,9 @@ class BatchResult(FrozenModel):
     """Routes planned again for the secondary objectives (see ``polish_share``)."""
     input_issues: tuple[str, ...] = ()
     runtime_seconds: float
+    seconds_to_bound: float | None = None
+    """Wall-clock seconds until the plan was proven to meet the capacity bound (before the
+    polish), ``None`` when it was not proven."""
 
 
 def plan_batch(
@@ -413,6 +416,7 @@ class _Engine:
             stop = "proven optimal"
         else:
             stop = self.search(plan, max_iterations, cap_bound.key())
+        to_bound = time.perf_counter() - self.started if stop == "proven optimal" else None
         if self.polish_share > 0:
             self.polish(plan)
         best = plan.total()
@@ -442,6 +446,7 @@ class _Engine:
             improvements=self.improvements,
             polished=self.polished,
             runtime_seconds=time.perf_counter() - self.started,
+            seconds_to_bound=to_bound,
         )
 
     def final(self, plan: Assignment) -> list[RouteResult]:

@@ -165,6 +165,7 @@ class BatchReport(FrozenModel):
     iterations: int
     polished: NonNegativeInt = 0
     runtime_seconds: float
+    seconds_to_bound: float | None = None
     requests: NonNegativeInt
     planned: NonNegativeInt
     fcfs_planned: NonNegativeInt
@@ -207,8 +208,13 @@ class BatchReport(FrozenModel):
             stop += f"; the cohort's objective is proven, its routes are {self.status.value}"
         lines = [
             f"batch plan: {self.status.value} ({stop}), {self.iterations} search "
-            f"iterations, {self.polished} routes polished, {self.runtime_seconds:.1f} s, "
-            f"seed {self.seed}",
+            f"iterations, {self.polished} routes polished, {self.runtime_seconds:.1f} s"
+            + (
+                ""
+                if self.seconds_to_bound is None
+                else f" (the bound met after {self.seconds_to_bound:.1f} s)"
+            )
+            + f", seed {self.seed}",
             f"patients: {self.requests + len(self.rejected)}: {self.planned} planned, "
             f"{self.unplanned_count} unplanned, {self.invalid_count} invalid "
             f"(first come, first served: {self.fcfs_planned} planned)",
@@ -480,6 +486,9 @@ def build_report(
         iterations=result.iterations,
         polished=result.polished,
         runtime_seconds=round(result.runtime_seconds, 3),
+        seconds_to_bound=(
+            None if result.seconds_to_bound is None else round(result.seconds_to_bound, 3)
+        ),
         requests=len(routes),
         planned=sum(r.has_route for r in routes),
         fcfs_planned=sum(r.has_route for r in fcfs),
