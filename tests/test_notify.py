@@ -285,3 +285,26 @@ def test_outbox_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
         added = outbox.enqueue(notices, ["email"], now)
         assert added == len(notices) > 0
         assert outbox.enqueue(notices, ["email"], now) == 0
+
+
+def test_many_notices_are_added_once_across_lookup_chunks(tmp_path: Path) -> None:
+    """More notices than one key lookup takes: all added, then none again."""
+    from routing.notify import Notice
+
+    url, now, _ = _journal(tmp_path / "j.db")
+    notices = [
+        Notice(
+            key=f"k{n}",
+            kind=NoticeKind.REMINDER,
+            route_id="R-0001",
+            patient_id="P",
+            language="ru",
+            subject="s",
+            body="b",
+        )
+        for n in range(1200)
+    ]
+    with Journal.open(url) as journal:
+        outbox = Outbox(journal)
+        assert outbox.enqueue(notices, ["email"], now) == 1200
+        assert outbox.enqueue(notices, ["email"], now) == 0

@@ -144,10 +144,12 @@ def completion_flow_bound(
         fit (a work limit, so the bound is the same on every run).
     """
     free = cohort.capacity - cohort.reserved
+    probes: dict[tuple[int, str, int], int | None] = {}  # choices often pick the same stage
     taking_part = max(1, len(cohort.plannable()))
     probe_days = max(0, min(probe_days, max_probes // (taking_part * len(STAGE_CHOICES))))
     graphs = [
-        (choice, *_graph(cohort, alone, choice, free, probe_days)) for choice in STAGE_CHOICES
+        (choice, *_graph(cohort, alone, choice, free, probe_days, probes))
+        for choice in STAGE_CHOICES
     ]
     most = min(graph.solve(None)[0] for _, graph, _ in graphs)
     k = most if routed is None else max(0, min(routed, most))
@@ -166,6 +168,7 @@ def _graph(
     choice: str,
     free: npt.NDArray[np.int64],
     probe_days: int,
+    probes: dict[tuple[int, str, int], int | None],
 ) -> tuple[_Graph, int]:
     """The flow network of one choice of stages, and how many patients take part."""
     patients = _patients(cohort, alone, choice, free)
@@ -174,7 +177,7 @@ def _graph(
     for n, p in enumerate(patients):
         node = 2 + n
         graph.arc(_SOURCE, node, 1, 0)
-        costs = _day_costs(cohort, alone[p.entry], p, probe_days)
+        costs = _day_costs(cohort, alone[p.entry], p, probe_days, probes)
         if p.fixed is not None:  # its own reserved place of its kept booking
             day = cohort.index.calendar.day_of_minute(int(cohort.index.start[p.fixed]))
             if day in costs:
@@ -215,12 +218,19 @@ def _day_nodes(
     return nodes
 
 
-def _day_costs(cohort: Cohort, alone: RouteResult, p: _Patient, probe_days: int) -> dict[int, int]:
+def _day_costs(
+    cohort: Cohort,
+    alone: RouteResult,
+    p: _Patient,
+    probe_days: int,
+    probes: dict[tuple[int, str, int], int | None],
+) -> dict[int, int]:
     """Day index → the least completion minutes of ``p`` when its chosen stage starts that
     day or later, for every day from its referral's to the end of the calendar: its fastest
     completion up to the day the fastest route puts the stage on; for the next
     ``probe_days`` days a search with the stage held back (``RouteRequest.not_before``: its
-    optimum, or its proven bound when it stops early; no route, no later day); after those,
+    optimum, or its proven bound when it stops early; no route, no later day; ``probes`` keeps
+    each search's answer for the other choices of the same stage); after those,
     the last probe's figure or the day's start plus the stage's tail, whichever is more."""
     index = cohort.index
     calendar = index.calendar
@@ -233,7 +243,10 @@ def _day_costs(cohort: Cohort, alone: RouteResult, p: _Patient, probe_days: int)
     floor = p.completion
     day = fastest
     for day in range(fastest + 1, min(fastest + probe_days, last) + 1):
-        probed = _probe(cohort, p, day)
+        key = (p.entry, p.stage_id, day)
+        if key not in probes:
+            probes[key] = _probe(cohort, p, day)
+        probed = probes[key]
         if probed is None:
             return costs
         floor = max(floor, probed)

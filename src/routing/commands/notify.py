@@ -69,15 +69,23 @@ def run_notify(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from routing.lifecycle.journal import Journal
+    from routing.lifecycle.journal import Journal, default_url, missing_journal
     from routing.notify import Outbox, state_notices
 
     now = _now(args.now)
     channels = _channels(args)
+    url = args.db or default_url()
     try:
-        journal = Journal.open(args.db)
-    except Exception as exc:  # a URL that cannot be opened is bad input
-        raise InvalidInputError("routing notify", "--db", type(exc).__name__) from None
+        missing = missing_journal(url)
+        if missing is not None:  # opening it would create an empty journal and tell nobody
+            raise InvalidInputError("routing notify", "--db", missing)
+        try:
+            journal = Journal.open(url)
+        except Exception as exc:  # a URL that cannot be opened is bad input
+            raise InvalidInputError("routing notify", "--db", type(exc).__name__) from None
+    except InvalidInputError:
+        _close(channels)
+        raise
     try:
         state = journal.state()
         notices = state_notices(state, now, language=args.language)
@@ -86,10 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         report = outbox.deliver(channels, now)
     finally:
         journal.close()
-        for channel in channels.values():
-            close = getattr(channel, "close", None)
-            if callable(close):
-                close()
+        _close(channels)
     figures = {
         "notices": len(notices),
         "added": added,
@@ -103,6 +108,13 @@ def _run(args: argparse.Namespace) -> int:
     else:
         emit([TableBlock(("messages", "count"), tuple((k, str(v)) for k, v in figures.items()))])
     return EXIT_PENDING if report.retrying or report.failed else EXIT_OK
+
+
+def _close(channels: Mapping[str, Channel]) -> None:
+    for channel in channels.values():
+        close = getattr(channel, "close", None)
+        if callable(close):
+            close()
 
 
 def _now(text: str | None) -> datetime:

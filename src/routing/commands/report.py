@@ -198,19 +198,13 @@ def journal_events(url: str) -> list[Event]:
         A URL that cannot be parsed or opened, or a SQLite file that does not exist; the
         message names ``--db`` and never the URL (it may hold a password).
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from routing.lifecycle.journal import read_events
+    from routing.lifecycle.journal import missing_journal, read_events
 
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise _BadInputError("--db: not an SQLAlchemy URL") from None
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or not Path(database).is_file():
-            raise _BadInputError("--db: no SQLite journal file at this path")
+    missing = missing_journal(url)
+    if missing is not None:
+        raise _BadInputError(f"--db: {missing}")
     try:
         return read_events(url)
     except (SQLAlchemyError, ValueError) as exc:

@@ -45,7 +45,14 @@ from routing.lifecycle.events import Event, event_stream, parse_event
 from routing.lifecycle.model import State
 from routing.lifecycle.tables import EventRow, SlotPlacesRow
 
-__all__ = ["DEFAULT_FILE", "Journal", "default_url", "read_events", "upgrade"]
+__all__ = [
+    "DEFAULT_FILE",
+    "Journal",
+    "default_url",
+    "missing_journal",
+    "read_events",
+    "upgrade",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +65,24 @@ _PG_LOCK = 0x726F757465  # the advisory lock that serialises appends on PostgreS
 def default_url() -> str:
     """``sqlite:///`` + :data:`DEFAULT_FILE` in the current working directory."""
     return f"sqlite:///{Path.cwd() / DEFAULT_FILE}"
+
+
+def missing_journal(url: str) -> str | None:
+    """Why ``url`` names no journal to read (``None`` when it may): not an SQLAlchemy URL, or an
+    SQLite file that does not exist (opening it would create an empty journal). The reason never
+    repeats the URL, which may hold a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "not an SQLAlchemy URL"
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or not Path(database).is_file():
+            return "no SQLite journal file at this path"
+    return None
 
 
 def _engine(url: str) -> Engine:

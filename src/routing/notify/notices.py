@@ -203,12 +203,20 @@ class _Words:
         self.referral = referral
         self.state = state
         self.stages = {s.id: s for s in pathway.stages} if pathway is not None else {}
+        self.superseded = _superseded(route.history)
+        self._told: dict[str, str | None] = {}
+        self._route_calendar: tuple[str | None] | None = None
 
     # -- one record ------------------------------------------------------------------------------
     def change(self, i: int, record: ChangeRecord) -> Notice | None:
+        """The notice of record ``i`` (``None``: nothing to tell); records go in history order."""
+        told = self._told.get(record.stage_id)
+        self._told[record.stage_id] = self._told_after(i, record, told)
+        return self._change(i, record, told)
+
+    def _change(self, i: int, record: ChangeRecord, told: str | None) -> Notice | None:
         route = self.route
         base = f"{route.route_id}:h{i}:{record.stage_id}"
-        told = self._last_told(i, record.stage_id)
         if record.reason == ChangeReason.BOOKED and record.new_slot is not None:
             if told == record.new_slot:
                 return None  # the re-plan that moved it here told the patient already
@@ -241,7 +249,7 @@ class _Words:
                 self._calendar(),
             )
         if record.reason in _CANCELLING and record.notify and record.old_slot is not None:
-            if self._replanned_after(i, record):
+            if i in self.superseded:
                 return None  # told as the change the re-plan makes
             old = self._when(record.old_slot)
             return self._notice(
@@ -257,38 +265,17 @@ class _Words:
             )
         return None
 
-    def _last_told(self, i: int, stage_id: str) -> str | None:
-        """The slot of the stage the patient was last told of before record ``i``: that of its
-        last booking or of a re-plan after one; ``None`` when never booked, or after a
-        cancellation they were told of."""
-        told: str | None = None
-        for n, earlier in enumerate(self.route.history[:i]):
-            if earlier.stage_id != stage_id:
-                continue
-            if earlier.reason == ChangeReason.BOOKED or (
-                earlier.reason == ChangeReason.REPLANNED and told is not None
-            ):
-                told = earlier.new_slot
-            elif (
-                earlier.reason in _CANCELLING
-                and earlier.notify
-                and not self._replanned_after(n, earlier)
-            ):
-                told = None
+    def _told_after(self, i: int, record: ChangeRecord, told: str | None) -> str | None:
+        """The slot of the stage the patient knows of after record ``i``: that of its last
+        booking or of a re-plan after one; ``None`` when never booked, or after a cancellation
+        they were told of."""
+        if record.reason == ChangeReason.BOOKED or (
+            record.reason == ChangeReason.REPLANNED and told is not None
+        ):
+            return record.new_slot
+        if record.reason in _CANCELLING and record.notify and i not in self.superseded:
+            return None
         return told
-
-    def _replanned_after(self, i: int, record: ChangeRecord) -> bool:
-        """Whether a re-plan later moves the stage whose place record ``i`` gave up: a
-        cancellation a re-plan made to move the visit (its id extends the revision's: see
-        :func:`routing.lifecycle.repair.repair`), or a withdrawn slot re-planned since."""
-        for later in self.route.history[i + 1 :]:
-            if later.stage_id != record.stage_id or later.reason != ChangeReason.REPLANNED:
-                continue
-            if record.reason == ChangeReason.SLOT_WITHDRAWN:
-                return True
-            if record.event_id.startswith(later.event_id + ":"):
-                return True
-        return False
 
     # -- the state now ---------------------------------------------------------------------------
     def reminders(self, now: datetime) -> list[Notice]:
@@ -397,10 +384,14 @@ class _Words:
         return build_timeline(result, self.live.index, self.pathway, language=self.texts.language)
 
     def _calendar(self) -> str | None:
-        timeline = self._timeline()
-        if timeline is None:
-            return None
-        return timeline_ics(timeline, revision=self.route.revision).decode("utf-8")
+        """The route's calendar as it now stands (built once per route)."""
+        if self._route_calendar is None:
+            timeline = self._timeline()
+            ics = None
+            if timeline is not None:
+                ics = timeline_ics(timeline, revision=self.route.revision).decode("utf-8")
+            self._route_calendar = (ics,)
+        return self._route_calendar[0]
 
     def _cancellation(self, stage_id: str, slot_id: str) -> str | None:
         if stage_id not in self.stages:
@@ -412,6 +403,25 @@ class _Words:
         if uid not in {item.uid for item in timeline.stages}:
             return None
         return cancellation_ics(timeline, [uid], revision=self.route.revision).decode("utf-8")
+
+
+def _superseded(history: tuple[ChangeRecord, ...]) -> frozenset[int]:
+    """Positions of the cancelling records a later re-plan moves on from: a cancellation a
+    re-plan made to move the visit (its id extends the revision's: see
+    :func:`routing.lifecycle.repair.repair`), or a withdrawn slot re-planned since. One pass from
+    the end."""
+    replanned: dict[str, set[str]] = {}  # stage -> ids of the re-plans after this point
+    out: set[int] = set()
+    for i in range(len(history) - 1, -1, -1):
+        record = history[i]
+        later = replanned.get(record.stage_id, set())
+        if record.reason == ChangeReason.REPLANNED:
+            replanned.setdefault(record.stage_id, set()).add(record.event_id)
+        elif record.reason in _CANCELLING and later:
+            prefixes = {record.event_id[:n] for n, ch in enumerate(record.event_id) if ch == ":"}
+            if record.reason == ChangeReason.SLOT_WITHDRAWN or prefixes & later:
+                out.add(i)
+    return frozenset(out)
 
 
 class _When:

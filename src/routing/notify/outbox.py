@@ -31,6 +31,9 @@ __all__ = ["Backoff", "DeliveryReport", "Outbox", "OutboxStatus"]
 
 logger = logging.getLogger(__name__)
 
+_KEYS_PER_QUERY = 500
+"""Notice keys looked up per query (SQLite allows 999 bound parameters in older builds)."""
+
 
 class OutboxStatus(StrEnum):
     """Where a message stands."""
@@ -95,15 +98,19 @@ class Outbox:
         if not wanted:
             return 0
         added = 0
+        keys = sorted({n.key for n, _ in wanted})
         with self.journal.engine.begin() as connection:
-            known = {
-                (row.notice_key, row.channel)
-                for row in connection.execute(
-                    select(OutboxRow.notice_key, OutboxRow.channel).where(
-                        OutboxRow.notice_key.in_({n.key for n, _ in wanted})
+            known: set[tuple[str, str]] = set()
+            for at in range(0, len(keys), _KEYS_PER_QUERY):  # SQLite caps bound parameters
+                chunk = keys[at : at + _KEYS_PER_QUERY]
+                known.update(
+                    (row.notice_key, row.channel)
+                    for row in connection.execute(
+                        select(OutboxRow.notice_key, OutboxRow.channel).where(
+                            OutboxRow.notice_key.in_(chunk)
+                        )
                     )
                 )
-            }
             for notice, channel in wanted:
                 if (notice.key, channel) in known:
                     continue
