@@ -308,3 +308,16 @@ def test_many_notices_are_added_once_across_lookup_chunks(tmp_path: Path) -> Non
         outbox = Outbox(journal)
         assert outbox.enqueue(notices, ["email"], now) == 1200
         assert outbox.enqueue(notices, ["email"], now) == 0
+
+
+def test_a_db_that_names_no_journal_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing SQLite file is bad input (opening it would create an empty journal and tell
+    nobody), and nothing is created."""
+    (tmp_path / "secret").write_bytes(SECRET)
+    missing = tmp_path / "typo.db"
+    argv = ["notify", "--db", f"sqlite:///{missing}", "--webhook", "http://127.0.0.1:1/h"]
+    assert main([*argv, "--webhook-secret-file", str(tmp_path / "secret")]) == 2
+    assert "--db" in capsys.readouterr().err
+    assert not missing.exists()
