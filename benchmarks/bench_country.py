@@ -41,16 +41,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--contention", type=float, default=0.6)
     parser.add_argument("--work-per-patient", type=int, default=4)
+    parser.add_argument(
+        "--no-second-round", action="store_true", help="do not offer unused federal places again"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     country = generate_country(
         CountryParameters(referrals=args.referrals, seed=args.seed, contention=args.contention)
     )
     generated = time.perf_counter() - started
-    slots = sum(len(p.slots) for p in country.regions.values()) + len(country.federal.slots)
     print(
-        f"country: {country.referrals} referrals in {len(country.regions)} regions, "
-        f"{slots} slots; generated in {generated:.1f} s (peak {_peak_rss_mib():.0f} MiB here)"
+        f"country: {country.referrals} referrals in {len(country.sizes)} regions (largest "
+        f"{max(country.sizes.values())}), {len(country.federal.slots)} federal slots; sized in "
+        f"{generated:.1f} s (each region is generated on the worker that plans it)"
     )
     runs: list[dict[str, Any]] = []
     first_key = None
@@ -58,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with dask_runner(workers=workers) as runner:
             t0 = time.perf_counter()
             result = plan_country(
-                country, seed=args.seed, work_per_patient=args.work_per_patient, runner=runner
+                country,
+                seed=args.seed,
+                work_per_patient=args.work_per_patient,
+                runner=runner,
+                second_round=not args.no_second_round,
             )
             wall = time.perf_counter() - t0
             peaks = runner.client.run(_peak_rss_mib)
@@ -69,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "wall_seconds": wall,
             "speed_up": runs[0]["wall_seconds"] / wall if runs else 1.0,
             "peak_worker_mib": max(peaks.values()),
+            "peak_driver_mib": _peak_rss_mib(),
+            "region_seconds": sum(o.seconds for o in result.outcomes),
             "same_plans_as_first": key == first_key,
             "totals": result.totals(),
         }
@@ -76,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         t = run["totals"]
         print(
             f"{workers} worker(s): {wall:.1f} s, speed-up {run['speed_up']:.2f}, peak worker "
-            f"{run['peak_worker_mib']:.0f} MiB, same plans: {run['same_plans_as_first']}"
+            f"{run['peak_worker_mib']:.0f} MiB (driver {run['peak_driver_mib']:.0f} MiB), same "
+            f"plans: {run['same_plans_as_first']}"
         )
     t = runs[0]["totals"]
     print(
@@ -84,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{t['fcfs_unplanned']}); deadlines missed {t['missed']} of {t['deadlines']} (FCFS "
         f"{t['fcfs_missed']}; at least {t['must_miss']} patients miss their first deadline in "
         f"any plan); mean days {t['mean_days']:.2f} (FCFS {t['fcfs_mean_days']:.2f}); federal "
-        f"places {t['federal_places']}, used {t['federal_used']}"
+        f"places {t['federal_places']}, used {t['federal_used']}; second round: "
+        f"{t['federal_reoffered']} offered again to {t['replanned_regions']} regions, "
+        f"{t['improved_regions']} improved"
     )
     figures = {"referrals": country.referrals, "generate_seconds": generated, "runs": runs}
     print(json.dumps(figures, indent=2, sort_keys=True, default=str))

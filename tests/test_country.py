@@ -42,15 +42,19 @@ def test_the_generator_is_seeded_and_shares_referrals_by_population() -> None:
     )
     country = _country()
     assert country.referrals == 240
-    assert {c: len(p.requests) for c, p in country.regions.items()} == {
-        c: len(p.requests) for c, p in again.regions.items()
-    }
-    sizes = {c: len(p.requests) for c, p in country.regions.items()}
+    assert again.sizes == country.sizes
+    assert again.region("RU-TA") == country.region("RU-TA")
+    sizes = country.sizes
     assert max(sizes, key=sizes.__getitem__) == "RU-MOW"
     assert min(sizes.values()) >= 1
-    for code, problem in country.regions.items():
+    for code in country.codes:
+        problem = country.region(code)
+        assert len(problem.requests) == sizes[code]
         assert all(f.region == code and f.id.startswith(f"{code}:") for f in problem.facilities)
         assert all(r.region == code and r.id.startswith(f"{code}:") for r in problem.requests)
+    with pytest.raises(InvalidInputError) as info:
+        country.region("RU-SAK")  # a subject, but not of this country
+    assert info.value.field == "regions"
     assert len(POPULATION_THOUSANDS) == 85
 
 
@@ -128,3 +132,24 @@ def test_routing_country_writes_the_same_file_in_process_and_on_dask(
     assert a == b
     assert main([*common, "--regions", "RU-ZZZ", "-o", str(tmp_path / "c")]) == 2
     assert "regions" in capsys.readouterr().err
+
+
+def test_a_second_round_gives_unused_federal_places_to_regions_short_of_them() -> None:
+    """Scarce federal places: the regions that used all they were given and still miss get the
+    places others left unused; no place is used by two regions, no region ends worse than its
+    first plan, and a region not planned again keeps its first plan byte for byte."""
+    country = generate_country(
+        CountryParameters(referrals=240, regions=SMALL, seed=2, contention=0.6, federal_share=0.01)
+    )
+    first = plan_country(country, seed=1, work_per_patient=4, second_round=False)
+    both = plan_country(country, seed=1, work_per_patient=4)
+    short = {o.code for o in first.outcomes if o.federal_short and o.need > 0}
+    assert short and both.replanned == len(short) and both.reoffered > 0
+    used = Counter(s for o in both.outcomes for s in o.federal_used_slots)
+    assert set(used.values()) <= {1}
+    assert set(used) <= {s.id for s in country.federal.slots}
+    for before, after in zip(first.outcomes, both.outcomes, strict=True):
+        assert after.rank() <= before.rank()
+        if before.code not in short:
+            assert after.plan_sha256 == before.plan_sha256
+    assert both.totals()["federal_places"] == sum(s.capacity for s in country.federal.slots)

@@ -4,16 +4,17 @@ Usage::
 
     routing country [--referrals N] [--regions CODE,CODE...] [--seed S] [--contention C]
                     [--workers N | --scheduler tcp://HOST:PORT | --in-process]
-                    [--work-per-patient K] -o DIR [--json]
+                    [--work-per-patient K] [--single-round] -o DIR [--json]
 
 Generates the country (:func:`routing.country.generate_country`: 85 regions by population
 share, the federal centres), shares out the federal capacity, plans every region
 (:func:`routing.country.plan_country`) on a Dask ``LocalCluster`` of ``--workers`` processes
 (default 2), on the cluster of ``--scheduler``, or in this process (``--in-process``), and writes
 ``country.json``: the totals (referrals, unplanned, deadlines missed against first come, first
-served and the matching bound, mean days, federal places given and used) and one line per
-region. The same options give the same file whatever the runner and the number of workers
-(timings aside, which go to the terminal only).
+served and the matching bound, mean days, federal places given and used, and what the second
+round offered again; ``--single-round`` leaves that round out) and one line per region. The same
+options give the same file whatever the runner and the number of workers (timings aside, which
+go to the terminal only).
 
 Exit status: 0 when written, 2 on bad input.
 """
@@ -35,6 +36,8 @@ from routing.outputs.terminal import TableBlock, emit
 __all__ = ["add_country_arguments", "run_country"]
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
+_NOT_IN_FILE = frozenset({"seconds", "federal_used_slots"})
+"""Outcome fields left out of country.json: timings differ between runs, slot ids are bulk."""
 
 
 def add_country_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +56,11 @@ def add_country_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         metavar="K",
         help="single-route searches per referral each region's plan may spend (default 4)",
+    )
+    parser.add_argument(
+        "--single-round",
+        action="store_true",
+        help="do not offer the federal places the first plans left unused to regions short of them",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -95,13 +103,22 @@ def _run(args: argparse.Namespace) -> int:
     country = generate_country(params)
     generated = time.perf_counter() - started
     if args.in_process:
-        result = plan_country(country, seed=args.seed, work_per_patient=args.work_per_patient)
+        result = plan_country(
+            country,
+            seed=args.seed,
+            work_per_patient=args.work_per_patient,
+            second_round=not args.single_round,
+        )
     else:
         from routing.country.distributed import dask_runner
 
         with dask_runner(workers=args.workers, scheduler=args.scheduler) as runner:
             result = plan_country(
-                country, seed=args.seed, work_per_patient=args.work_per_patient, runner=runner
+                country,
+                seed=args.seed,
+                work_per_patient=args.work_per_patient,
+                runner=runner,
+                second_round=not args.single_round,
             )
     planned = time.perf_counter() - started - generated
     document: dict[str, Any] = {
@@ -111,11 +128,12 @@ def _run(args: argparse.Namespace) -> int:
             "seed": params.seed,
             "contention": params.contention,
             "work_per_patient": args.work_per_patient,
+            "second_round": not args.single_round,
         },
         "plans_sha256": result.key(),
         "totals": result.totals(),
         "regions": [
-            {k: v for k, v in asdict(o).items() if k != "seconds"} for o in result.outcomes
+            {k: v for k, v in asdict(o).items() if k not in _NOT_IN_FILE} for o in result.outcomes
         ],
     }
     text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"

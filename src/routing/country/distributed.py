@@ -3,7 +3,8 @@
 :func:`dask_runner` yields a :class:`DaskRunner` (a :data:`~routing.country.plan.Runner`)
 over a ``LocalCluster`` it starts (``workers`` processes, one thread each: the planner is pure
 Python) or over the cluster of a ``scheduler`` address it attaches to. Each region is one task of
-:func:`~routing.country.plan.plan_region`, submitted largest first (so that the big regions do
+:func:`~routing.country.plan.plan_region` (which generates the region on its worker), submitted
+largest first (so that the big regions do
 not end the run alone), retried when a worker is lost; a region that fails for good fails the
 run with its error, never silently. Results do not depend on the workers: every task is a pure
 function of its input.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -37,12 +37,10 @@ class DaskRunner:
         """Plan every region on the cluster; the outcomes in the order submitted."""
         order = sorted(tasks, key=lambda t: (-t.patients, t.code))
         run_id = uuid.uuid4().hex[:8]
-        # The problems travel inside the task graph, not scattered: the scheduler keeps them,
-        # so a region whose worker is lost is planned again elsewhere (scattered data would
-        # be lost with its worker). Dask warns about the graph's size; that is the price.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-            futures = self._submit(order, run_id)
+        # A task is small (parameters and a federal allotment; the region is generated where
+        # it is planned) and travels inside the task graph, so the scheduler keeps it and a
+        # region whose worker is lost is planned again elsewhere.
+        futures = self._submit(order, run_id)
         outcomes: list[RegionOutcome] = self.client.gather(futures)
         logger.info("dask: %d regions planned", len(outcomes))
         return outcomes

@@ -8,7 +8,10 @@ another region (``travels_out_of_region``). The federal centres are facilities o
 regions (Moscow, Saint Petersburg, Obninsk, Tomsk) that give remote tumour boards and
 in-person specialised treatment to every region: the capacity the regions compete for.
 
-Seeded and deterministic: the same :class:`CountryParameters` give the same country.
+Seeded and deterministic: the same :class:`CountryParameters` give the same country. A
+:class:`Country` holds the parameters, the regions' sizes and the federal centres; each region is
+generated when asked for (:meth:`Country.region`), so that a distributed run generates every
+region on the worker that plans it and the driver never holds the country's slots.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from routing.exceptions import InvalidInputError
 from routing.problem import Problem
 from routing.region import TIMEZONE, RegionParameters, generate_region, working_days
 
-__all__ = ["FEDERAL_CENTRES", "Country", "CountryParameters", "generate_country"]
+__all__ = [
+    "FEDERAL_CENTRES",
+    "Country",
+    "CountryParameters",
+    "generate_country",
+    "region_problem",
+]
 
 _RECORD = "country parameters"
 
@@ -93,40 +102,71 @@ class CountryParameters:
 
 @dataclass(frozen=True, slots=True)
 class Country:
-    """A generated country-day.
+    """A generated country-day: its regions' sizes and the federal centres.
 
     Attributes
     ----------
-    regions
-        Region code → its problem (its facilities, slots and referrals).
+    parameters
+        What was generated.
+    sizes
+        Region code → its referrals, by code.
     federal
         The federal centres and their slots (a problem without requests).
     """
 
-    regions: Mapping[str, Problem]
+    parameters: CountryParameters
+    sizes: Mapping[str, int]
     federal: Problem
 
     @property
     def referrals(self) -> int:
         """Requests across the regions."""
-        return sum(len(p.requests) for p in self.regions.values())
+        return sum(self.sizes.values())
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The regions' codes, sorted."""
+        return tuple(sorted(self.sizes))
+
+    def region(self, code: str) -> Problem:
+        """Region ``code``'s problem (its facilities, slots and referrals), generated now: the
+        same each time (:func:`region_problem`).
+
+        Raises
+        ------
+        InvalidInputError
+            If ``code`` is not one of :attr:`codes`.
+        """
+        return region_problem(self.parameters, code)
 
 
 def generate_country(params: CountryParameters) -> Country:
     """Generate the country-day of ``params`` (see the module docstring)."""
     sizes = _shares(params)
-    regions: dict[str, Problem] = {}
-    for n, code in enumerate(sorted(sizes)):
-        local = generate_region(
-            RegionParameters(
-                patients=sizes[code],
-                days=params.days,
-                contention=params.contention,
-                seed=params.seed * 1000 + n,
-            )
+    return Country(params, dict(sorted(sizes.items())), _federal(params, sum(sizes.values())))
+
+
+def region_problem(params: CountryParameters, code: str) -> Problem:
+    """Generate region ``code`` of the country of ``params``: a pure function of the two.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``code`` is not one of the parameters' regions.
+    """
+    sizes = _shares(params)
+    if code not in sizes:
+        raise InvalidInputError(_RECORD, "regions", f"no region {code!r} in this country")
+    n = sorted(sizes).index(code)
+    local = generate_region(
+        RegionParameters(
+            patients=sizes[code],
+            days=params.days,
+            contention=params.contention,
+            seed=params.seed * 1000 + n,
         )
-        regions[code] = _relabelled(local, code, random.Random(f"{params.seed}:{code}"), params)
-    return Country(regions, _federal(params, sum(sizes.values())))
+    )
+    return _relabelled(local, code, random.Random(f"{params.seed}:{code}"), params)
 
 
 def _shares(params: CountryParameters) -> dict[str, int]:

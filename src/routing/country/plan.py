@@ -8,15 +8,20 @@ capacity. The scheme:
    ``demand / (slots given + 1)``, ties by code). Every region gets federal places in proportion
    to its demand, spread over the days; no place is given twice, so the regional plans can
    never conflict over one.
-2. :func:`plan_region` plans one region with its own slots and its federal allotment, by
-   :func:`routing.batch.plan_batch` measured in work (single-route searches in proportion to its
-   referrals, so the plan does not depend on the machine's speed or load), and sums it up.
-3. :func:`plan_country` runs the regions through a *runner*: in this process by default, or on
+2. :func:`plan_region` generates one region (from the country's parameters, where it runs) and
+   plans it with its own slots and its federal allotment, by :func:`routing.batch.plan_batch`
+   measured in work (single-route searches in proportion to its referrals, so the plan does not
+   depend on the machine's speed or load), and sums it up.
+3. A second round offers the federal places the first round's plans left unused to the regions
+   that could use more: those with patients unplanned or deadlines missed whose plan took every
+   place of some federal service it was given places of. The places go out by the same rule,
+   weighted by that need; each such region is planned again with the places its first plan used
+   and its new share, and keeps the better plan (fewer unplanned, then fewer misses, then fewer
+   days), so a second round never makes a region worse. The shares are disjoint from each other
+   and from every kept plan's places, so the plans still cannot conflict.
+4. :func:`plan_country` runs the regions through a *runner*: in this process by default, or on
    Dask (:mod:`routing.country.distributed`). Every region is a pure task of its own input, so
    the answer is the same whichever runner and however many workers, byte for byte.
-
-A federal place one region leaves unused is not offered to another (a second round would be);
-the figures say how many there are.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from routing.batch import plan_batch
 from routing.batch.report import plan_document
-from routing.country.generate import Country
-from routing.domain import Slot
+from routing.country.generate import Country, CountryParameters, region_problem
+from routing.domain import Facility, Slot
 from routing.exceptions import InvalidInputError
 from routing.problem import Problem
 from routing.result import RouteResult
@@ -52,27 +58,42 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RegionTask:
-    """One region's input: its problem with its federal allotment, and the limits."""
+    """One region's input: how to generate it, its federal allotment, and the limits.
+
+    Small by design: the region's own facilities, slots and referrals are generated from
+    ``parameters`` where the task runs (:meth:`problem`), so a distributed run ships parameters,
+    not the country.
+    """
 
     code: str
-    problem: Problem
+    parameters: CountryParameters
+    federal_facilities: tuple[Facility, ...]
+    federal_slots: tuple[Slot, ...]
+    patients: int
     seed: int
     work_limit: int
     time_limit: float
     bound_probes: int = 0
 
-    @property
-    def patients(self) -> int:
-        """The region's referrals."""
-        return len(self.problem.requests)
+    def problem(self) -> Problem:
+        """The region's problem with its federal allotment (generated now, the same each time)."""
+        own = region_problem(self.parameters, self.code)
+        return own.model_copy(
+            update={
+                "facilities": (*own.facilities, *self.federal_facilities),
+                "slots": (*own.slots, *self.federal_slots),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class RegionOutcome:
     """One region's plan, summed up (``plan_sha256`` identifies the plan document).
 
-    ``federal_places`` are the federal places the region was given, ``federal_used`` those its
-    plan takes.
+    ``federal_places`` are the federal places the region was given for this plan,
+    ``federal_used`` those its plan takes (``federal_used_slots``: their ids). ``federal_short``
+    says whether the plan took every place of some federal service it was given places of: the
+    sign that more might help it. ``round`` is the round whose plan this is.
     """
 
     code: str
@@ -89,13 +110,33 @@ class RegionOutcome:
     federal_used: int
     plan_sha256: str
     seconds: float
+    federal_used_slots: tuple[str, ...] = ()
+    federal_short: bool = False
+    round: int = 1
+
+    @property
+    def need(self) -> int:
+        """Patients left unplanned and deadlines missed."""
+        return self.unplanned + self.missed
+
+    def rank(self) -> tuple[int, int, float]:
+        """The plan's quality, smaller is better: unplanned, missed, days to completion."""
+        return (self.unplanned, self.missed, self.completion_days)
 
 
 @dataclass(frozen=True, slots=True)
 class CountryResult:
-    """Every region's outcome (by code) and the country's totals."""
+    """Every region's outcome (by code) and the country's totals.
+
+    ``federal_total`` counts every federal place; ``reoffered`` the unused places given out
+    again in the second round, to ``replanned`` regions, of which ``improved`` kept the new plan.
+    """
 
     outcomes: tuple[RegionOutcome, ...]
+    federal_total: int = 0
+    reoffered: int = 0
+    replanned: int = 0
+    improved: int = 0
 
     def totals(self) -> dict[str, float | int]:
         """Sums over the regions; mean days over the routed patients."""
@@ -113,8 +154,11 @@ class CountryResult:
             "must_miss": sum(x.must_miss for x in o),
             "mean_days": sum(x.completion_days for x in o) / max(1, routed),
             "fcfs_mean_days": sum(x.fcfs_completion_days for x in o) / max(1, fcfs_routed),
-            "federal_places": sum(x.federal_places for x in o),
+            "federal_places": self.federal_total,
             "federal_used": sum(x.federal_used for x in o),
+            "federal_reoffered": self.reoffered,
+            "replanned_regions": self.replanned,
+            "improved_regions": self.improved,
         }
 
     def key(self) -> str:
@@ -129,10 +173,14 @@ Runner = Callable[[Sequence[RegionTask]], list[RegionOutcome]]
 
 def allot_federal(country: Country) -> dict[str, tuple[Slot, ...]]:
     """Region code → the federal slots it is given (see the module docstring)."""
-    demand = {code: len(p.requests) for code, p in country.regions.items()}
+    return _dhondt(country.federal.slots, country.sizes)
+
+
+def _dhondt(slots: Iterable[Slot], demand: Mapping[str, int]) -> dict[str, tuple[Slot, ...]]:
+    """Each slot, in time order, to the region of the largest ``demand / (given + 1)``."""
     given = dict.fromkeys(demand, 0)
     allotted: dict[str, list[Slot]] = {code: [] for code in demand}
-    for slot in sorted(country.federal.slots, key=lambda s: (s.start, s.id)):
+    for slot in sorted(slots, key=lambda s: (s.start, s.id)):
         code = max(demand, key=lambda c: (demand[c] / (given[c] + 1), _reverse(c)))
         allotted[code].append(slot)
         given[code] += slot.capacity
@@ -152,26 +200,26 @@ def region_tasks(
     if work_per_patient < 1:
         raise InvalidInputError("country plan", "work_per_patient", "must be at least 1")
     allotment = allot_federal(country)
-    federal = country.federal.facilities
-    tasks = []
-    for n, code in enumerate(sorted(country.regions)):
-        own = country.regions[code]
-        problem = own.model_copy(
-            update={
-                "facilities": (*own.facilities, *federal),
-                "slots": (*own.slots, *allotment[code]),
-            }
+    return [
+        RegionTask(
+            code=code,
+            parameters=country.parameters,
+            federal_facilities=country.federal.facilities,
+            federal_slots=allotment[code],
+            patients=country.sizes[code],
+            seed=seed + n,
+            work_limit=work_per_patient * max(1, country.sizes[code]),
+            time_limit=time_limit,
         )
-        work = work_per_patient * max(1, len(own.requests))
-        tasks.append(RegionTask(code, problem, seed + n, work, time_limit))
-    return tasks
+        for n, code in enumerate(country.codes)
+    ]
 
 
 def plan_region(task: RegionTask) -> RegionOutcome:
     """Plan one region (a pure function of ``task``: same task, same outcome but ``seconds``)."""
     started = time.perf_counter()
     result = plan_batch(
-        task.problem,
+        task.problem(),
         seed=task.seed,
         time_limit=task.time_limit,
         work_limit=task.work_limit,
@@ -179,8 +227,13 @@ def plan_region(task: RegionTask) -> RegionOutcome:
         bound_probes=task.bound_probes,
     )
     document = json.dumps(plan_document(result), sort_keys=True, ensure_ascii=False)
-    federal = {s.id for s in task.problem.slots if s.facility_id.startswith("fed-")}
-    used = sum(b.slot_id in federal for r in result.routes for b in r.bookings)
+    federal = {s.id: s for s in task.federal_slots}
+    used = sorted({b.slot_id for r in result.routes for b in r.bookings if b.slot_id in federal})
+    given = Counter[str]()
+    for s in task.federal_slots:
+        given[str(s.service)] += s.capacity
+    taken = Counter(str(federal[i].service) for i in used)
+    services = set(_federal_services(task))
     return RegionOutcome(
         code=task.code,
         patients=len(result.routes),
@@ -192,11 +245,18 @@ def plan_region(task: RegionTask) -> RegionOutcome:
         must_miss=result.capacity_bound.first_deadline_misses or 0,
         completion_days=_days(result.routes),
         fcfs_completion_days=_days(result.fcfs_routes),
-        federal_places=sum(s.capacity for s in task.problem.slots if s.id in federal),
-        federal_used=used,
+        federal_places=sum(given.values()),
+        federal_used=len(used),
         plan_sha256=hashlib.sha256(document.encode()).hexdigest(),
         seconds=time.perf_counter() - started,
+        federal_used_slots=tuple(used),
+        federal_short=any(0 < given[s] <= taken[s] for s in services),
     )
+
+
+def _federal_services(task: RegionTask) -> Iterable[str]:
+    """The services the federal centres give."""
+    return (str(s) for f in task.federal_facilities for s in f.services)
 
 
 def _missed(routes: Sequence[RouteResult]) -> int:
@@ -220,6 +280,7 @@ def plan_country(
     work_per_patient: int = 12,
     time_limit: float = 3600.0,
     runner: Runner | None = None,
+    second_round: bool = True,
 ) -> CountryResult:
     """Plan the country-day (module docstring); ``runner`` runs the regions (here by default).
 
@@ -228,16 +289,69 @@ def plan_country(
     InvalidInputError
         If the runner loses a region or returns one twice (never silently).
     """
+    run = runner or in_process
     tasks = region_tasks(
         country, seed=seed, work_per_patient=work_per_patient, time_limit=time_limit
     )
-    outcomes = (runner or in_process)(tasks)
-    by_code: Mapping[str, RegionOutcome] = {o.code: o for o in outcomes}
+    first = _checked(run(tasks), tasks)
+    federal_total = sum(s.capacity for s in country.federal.slots)
+    if not second_round:
+        return CountryResult(tuple(first[t.code] for t in tasks), federal_total)
+    again, pool = _second_round(tasks, first)
+    second = _checked(run(again), again) if again else {}
+    final = {
+        code: (second[code] if code in second and second[code].rank() < o.rank() else o)
+        for code, o in first.items()
+    }
+    logger.info(
+        "country: %d regions planned; %d federal places offered again to %d regions",
+        len(final),
+        pool,
+        len(again),
+    )
+    return CountryResult(
+        tuple(final[t.code] for t in tasks),
+        federal_total,
+        reoffered=pool,
+        replanned=len(again),
+        improved=sum(1 for code in second if final[code] is second[code]),
+    )
+
+
+def _second_round(
+    tasks: Sequence[RegionTask], first: Mapping[str, RegionOutcome]
+) -> tuple[list[RegionTask], int]:
+    """The second round's tasks and how many places they share (module docstring)."""
+    unused = [
+        s
+        for t in tasks
+        for s in t.federal_slots
+        if s.id not in set(first[t.code].federal_used_slots)
+    ]
+    needy = {t.code: first[t.code].need for t in tasks}
+    wanting = {code: need for code, need in needy.items() if need > 0 and first[code].federal_short}
+    if not unused or not wanting:
+        return [], 0
+    shares = _dhondt(unused, wanting)
+    again = []
+    for t in tasks:
+        if t.code not in wanting or not shares[t.code]:
+            continue
+        kept = set(first[t.code].federal_used_slots)
+        slots = tuple(s for s in t.federal_slots if s.id in kept) + shares[t.code]
+        again.append(replace(t, federal_slots=tuple(sorted(slots, key=lambda s: s.id))))
+    return again, sum(s.capacity for t in again for s in shares[t.code])
+
+
+def _checked(
+    outcomes: Sequence[RegionOutcome], tasks: Sequence[RegionTask]
+) -> dict[str, RegionOutcome]:
+    """The outcomes by code; a lost or repeated region is an error naming it."""
+    by_code: dict[str, RegionOutcome] = {o.code: o for o in outcomes}
     wanted = [t.code for t in tasks]
     if len(outcomes) != len(tasks) or set(by_code) != set(wanted):
         missing = sorted(set(wanted) - set(by_code))
         raise InvalidInputError(
             "country plan", "regions", f"the run lost regions {missing or '(duplicates)'}"
         )
-    logger.info("country: %d regions planned", len(outcomes))
-    return CountryResult(tuple(by_code[c] for c in wanted))
+    return by_code
