@@ -139,3 +139,101 @@ def test_an_unknown_region_in_a_problem_names_the_record(
     with pytest.raises(InvalidProblemError) as info:
         load_problem(document)
     assert [(i.record, i.field) for i in info.value.issues] == [(record, field)]
+
+
+# -- stages done in person or remotely -------------------------------------------------------
+EITHER_TREAT = make_pathway(
+    [stage("consult"), stage("treat", after=["consult"], mode=VisitMode.EITHER)]
+)
+"""A consultation at home, then a consultation that a federal centre gives in person in Moscow
+or by telemedicine: whichever slot the route takes decides."""
+EITHER_SLOTS = [
+    slot("C1", "consult", DAYS[0], "10:00"),
+    slot("T2", "treat", DAYS[1], "15:00", facility_id="FC"),  # in person, a day's journey
+    slot("TR", "treat", DAYS[3], "11:00", facility_id="FC", mode=VisitMode.REMOTE),
+]
+
+
+@pytest.mark.parametrize(
+    ("consent", "taken", "mode"), [(True, "T2", "in_person"), (False, "TR", "remote")]
+)
+def test_an_either_stage_is_a_visit_only_when_its_slot_is(
+    consent: bool, taken: str, mode: str
+) -> None:
+    """With consent the earlier in-person slot in Moscow is best (a day's journey after the
+    consultation); without it the stage is done remotely, later, with no journey. The booking
+    carries the slot's mode; the evaluator agrees (solve_and_check)."""
+    request = _request(consent, EITHER_TREAT)
+    result = solve_and_check(request, EITHER_TREAT, [HOME, MOSCOW], EITHER_SLOTS)
+    assert result.status is SolveStatus.OPTIMAL
+    booked = {b.stage_id: b for b in result.bookings}
+    assert booked["treat"].slot_id == taken
+    assert booked["treat"].mode.value == mode
+
+
+def test_an_either_stage_goes_remote_when_the_visit_would_break_the_day_rules() -> None:
+    """A same-day in-person slot at home cannot follow a consultation that does not share its
+    day; the same-day remote slot can (a remote stage is no visit), and it is the best route."""
+    pathway = make_pathway(
+        [
+            stage("consult", shares_day=False),
+            stage("treat", after=["consult"], mode=VisitMode.EITHER),
+        ]
+    )
+    slots = [
+        slot("C1", "consult", DAYS[0], "10:00"),
+        slot("TP", "treat", DAYS[0], "12:00"),
+        slot("TR", "treat", DAYS[0], "14:00", mode=VisitMode.REMOTE),
+        slot("TL", "treat", DAYS[2], "09:00"),
+    ]
+    result = solve_and_check(_request(False, pathway), pathway, [HOME], slots)
+    assert {b.stage_id: b.slot_id for b in result.bookings}["treat"] == "TR"
+
+
+def test_the_evaluator_takes_either_mode_for_an_either_stage_and_slots_are_never_either() -> None:
+    """An either stage may be booked into an in-person or a remote slot; a slot cannot be
+    either (named by record and field)."""
+    slots = {s.id: s for s in EITHER_SLOTS}
+    facilities = {f.id: f for f in (HOME, MOSCOW)}
+    for taken in ("T2", "TR"):
+        evaluation = evaluate_route(
+            _request(True, EITHER_TREAT),
+            EITHER_TREAT,
+            {"consult": "C1", "treat": taken},
+            slots=slots,
+            facilities=facilities,
+        )
+        assert evaluation.feasible, evaluation.violations
+    with pytest.raises(ValidationError) as info:
+        slot("X", "treat", DAYS[0], mode=VisitMode.EITHER)
+    assert "mode" in str(info.value)
+
+
+def test_a_batch_with_either_stages_plans_by_cases_and_shares_the_remote_slot() -> None:
+    """Two patients without consent, one remote slot of the federal centre, one in-person slot
+    at home later: one gets each, and every route passes the evaluator (plan_batch checks)."""
+    from routing.batch import plan_batch
+    from routing.slot_index import SlotIndex
+
+    slots = [
+        slot("C1", "consult", DAYS[0], "10:00"),
+        slot("C2", "consult", DAYS[0], "11:00"),
+        slot("TR", "treat", DAYS[1], "11:00", facility_id="FC", mode=VisitMode.REMOTE),
+        slot("TH", "treat", DAYS[3], "11:00"),
+    ]
+    requests = [
+        make_request(
+            EITHER_TREAT,
+            REFERRAL,
+            patient=patient(travels_out_of_region=False).model_copy(update={"id": f"P{n}"}),
+            request_id=f"R{n}",
+            region="RU-SPE",
+        )
+        for n in (1, 2)
+    ]
+    result = plan_batch((requests, SlotIndex.build([HOME, MOSCOW], slots)), seed=1)
+    taken = sorted(b.slot_id for r in result.routes for b in r.bookings if b.stage_id == "treat")
+    assert taken == ["TH", "TR"]
+    modes = {b.slot_id: b.mode.value for r in result.routes for b in r.bookings}
+    assert modes["TR"] == "remote"
+    assert modes["TH"] == "in_person"

@@ -760,7 +760,7 @@ def random_case(draw: st.DrawFn) -> dict[str, Any]:
                 draw(st.sampled_from(SERVICES)),
                 start,
                 draw(st.integers(5, 120)),
-                draw(st.sampled_from(list(VisitMode))),
+                draw(st.sampled_from((VisitMode.IN_PERSON, VisitMode.REMOTE))),
             )
         )
     choices = [s.id for s in slots] + ["NOPE"]

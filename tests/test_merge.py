@@ -325,3 +325,24 @@ def test_merge_is_commutative(pathways: tuple[Pathway, ...]) -> None:
         assert len(merged.stages) <= sum(len(p.stages) for p in pathways)
         assert len(merged.stages) >= max(len(p.stages) for p in pathways)
         assert merge_pathways([*pathways, *pathways]) == merged
+
+
+@pytest.mark.parametrize(
+    ("modes", "merged_mode"),
+    [
+        ((VisitMode.EITHER, VisitMode.IN_PERSON), VisitMode.IN_PERSON),
+        ((VisitMode.REMOTE, VisitMode.EITHER), VisitMode.REMOTE),
+        ((VisitMode.EITHER, VisitMode.EITHER), VisitMode.EITHER),
+        ((VisitMode.REMOTE, VisitMode.IN_PERSON), VisitMode.IN_PERSON),
+    ],
+)
+def test_a_shared_stage_takes_the_mode_that_satisfies_both(
+    modes: tuple[VisitMode, VisitMode], merged_mode: VisitMode
+) -> None:
+    """In person satisfies in person and either, remote satisfies remote and either; two
+    stages that may be either stay either."""
+    first = _pathway("aaa", [_stage("visit", ONCOLOGIST, mode=modes[0])])
+    second = _pathway("bbb", [_stage("visit", ONCOLOGIST, mode=modes[1])])
+    merged = merge_pathways([first, second])
+    (stage,) = merged.stages
+    assert stage.mode is merged_mode

@@ -77,12 +77,13 @@ def stages(draw: st.DrawFn) -> tuple[Stage, ...]:
         after = [f"s{j}" for j in range(i) if draw(st.booleans())]
         # Sometimes an earlier stage's service is an alternative too: its slots are shared.
         also = [f"s{j}" for j in range(i) if draw(st.sampled_from((False,) * 5 + (True,)))]
-        remote = draw(st.integers(0, 7)) == 0
+        # Mostly in person; sometimes remote, sometimes either (the slot decides).
+        mode = (VisitMode.REMOTE, VisitMode.EITHER, *(VisitMode.IN_PERSON,) * 6)
         result.append(
             stage(
                 f"s{i}",
                 after=after,
-                mode=VisitMode.REMOTE if remote else VisitMode.IN_PERSON,
+                mode=draw(st.sampled_from(mode)),
                 level=draw(st.sampled_from((None,) * 6 + (2, 3))),
                 shares_day=draw(st.integers(0, 5)) != 0,
                 duration=30 * draw(st.integers(1, 3)),
@@ -204,6 +205,8 @@ def slots_for(draw: st.DrawFn, stage_: Stage, fac_ids: list[str]) -> list[Slot]:
         start = slot_start(draw, draw(st.sampled_from(DAYS)))
         other = VisitMode.REMOTE if stage_.mode is VisitMode.IN_PERSON else VisitMode.IN_PERSON
         mode = other if draw(st.integers(0, 14)) == 0 else stage_.mode
+        if stage_.mode is VisitMode.EITHER:  # a slot is one or the other
+            mode = draw(st.sampled_from((VisitMode.IN_PERSON, VisitMode.REMOTE)))
         result.append(
             Slot(
                 id=f"{stage_.id}_{n}",

@@ -259,7 +259,9 @@ def _merged_stage(group: _Group, name: str, after: tuple[str, ...]) -> Stage:
     if len(stages) == 1:
         return first.model_copy(update={"id": name, "after": after})
     levels = [s.facility_level for s in stages if s.facility_level is not None]
-    in_person = any(s.mode is VisitMode.IN_PERSON for s in stages)
+    modes = {s.mode for s in stages}
+    # In person satisfies in person and either; remote satisfies remote and either.
+    mode = next((m for m in (VisitMode.IN_PERSON, VisitMode.REMOTE) if m in modes), first.mode)
     return Stage(
         id=name,
         title=LocalizedText(
@@ -268,7 +270,7 @@ def _merged_stage(group: _Group, name: str, after: tuple[str, ...]) -> Stage:
         ),
         services=tuple(s for s in first.services if str(s) in group.services),
         duration_minutes=max(s.duration_minutes for s in stages),
-        mode=VisitMode.IN_PERSON if in_person else VisitMode.REMOTE,
+        mode=mode,
         facility_level=max(levels) if levels else None,
         shares_day=all(s.shares_day for s in stages),
         after=after,

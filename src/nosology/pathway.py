@@ -113,6 +113,9 @@ class VisitMode(StrEnum):
     """The patient comes to the facility: counts as a visit, needs travel."""
     REMOTE = "remote"
     """Telemedicine or without the patient (e.g. a tumour board in absentia): no travel."""
+    EITHER = "either"
+    """A stage only: in person or remotely, whichever slot the route takes (a consultation a
+    federal centre also gives by telemedicine). A slot is always one or the other."""
 
 
 class EventPoint(StrEnum):
@@ -204,7 +207,8 @@ class Stage(FrozenModel):
     duration_minutes
         How long the appointment takes when a slot does not say.
     mode
-        In person (a visit: travel, counts towards visits a day) or remote.
+        In person (a visit: travel, counts towards visits a day), remote, or either (the slot
+        the route takes decides: an in-person slot is a visit, a remote one is not).
     facility_level
         The lowest facility level that may provide it (1 primary, 2 inter-district / ЦАОП,
         3 regional hospital or dispensary), or ``None`` for any.

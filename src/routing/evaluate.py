@@ -413,7 +413,7 @@ def _check_fit(request: RouteRequest, route: list[_Booked]) -> list[Violation]:
                     "consent to travel",
                 )
             )
-        if slot.mode is not stage.mode:
+        if stage.mode is not VisitMode.EITHER and slot.mode is not stage.mode:
             found.append(
                 _v("mode", (stage.id,), f"{where} is {slot.mode}, the stage is {stage.mode}")
             )

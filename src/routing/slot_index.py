@@ -360,7 +360,9 @@ class SlotIndex:
         return np.asarray(self.facility_level[self.facility[positions]] >= level)
 
     def mode_is(self, positions: IntArray, mode: VisitMode) -> npt.NDArray[np.bool_]:
-        """Mask of the slots at ``positions`` offered in ``mode``."""
+        """Mask of the slots at ``positions`` offered in ``mode`` (every slot for ``EITHER``)."""
+        if mode is VisitMode.EITHER:
+            return np.ones(len(positions), dtype=np.bool_)
         flags = self.in_person[positions]
         return np.asarray(flags if mode is VisitMode.IN_PERSON else ~flags)
 

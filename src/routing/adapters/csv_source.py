@@ -420,10 +420,9 @@ def _integer(value: str, name: str) -> int:
 def _mode(value: str) -> VisitMode:
     if not value:
         return VisitMode.IN_PERSON
-    try:
-        return VisitMode(value)
-    except ValueError:
-        raise _RowError("mode", "expected 'in_person' or 'remote'") from None
+    if value not in (VisitMode.IN_PERSON.value, VisitMode.REMOTE.value):
+        raise _RowError("mode", "expected 'in_person' or 'remote'")
+    return VisitMode(value)
 
 
 def _location(row: Mapping[str, str]) -> GeoPoint | None:

@@ -36,6 +36,7 @@ from routing.exceptions import CalendarRangeError
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.compiled import check_pins, compile_request
+from routing.solve.modes import search_in_modes
 from routing.solve.plan import (
     SolveOptions,
     invalid_result,
@@ -45,7 +46,7 @@ from routing.solve.plan import (
     route_result,
 )
 from routing.solve.projection import check_request_dates
-from routing.solve.search import SearchLimits, search
+from routing.solve.search import SearchLimits
 
 __all__ = [
     "Cohort",
@@ -241,17 +242,22 @@ class Cohort:
         started = time.perf_counter()
         self.searches[0] += 1
         fixed = {**e.fixed, **(pins or {})}
-        cr = compile_request(
-            request, pathway, self.index, blocked, pins=fixed, per_day=self.per_day
-        )
-        if cr.problems:
-            return _invalid(e.request, pathway, "; ".join(cr.problems))
         limits = SearchLimits(
             time_limit=self.options.time_limit,
             node_limit=node_limit or self.options.node_limit,
             secondary=secondary,
         )
-        return route_result(cr, search(cr, limits), started)
+        cr, outcome = search_in_modes(
+            lambda p: compile_request(
+                request, p, self.index, blocked, pins=fixed, per_day=self.per_day
+            ),
+            pathway,
+            self.index,
+            limits,
+        )
+        if outcome is None:
+            return _invalid(e.request, pathway, "; ".join(cr.problems))
+        return route_result(cr, outcome, started)
 
     def route_fixed(self, entry: int, slots: Mapping[str, int]) -> RouteResult | None:
         """The route of ``entry`` through exactly ``slots`` (stage id → position), if it holds."""
@@ -259,13 +265,19 @@ class Cohort:
         if e.invalid is not None or e.pathway is None:
             return None
         started = time.perf_counter()
-        cr = compile_request(e.request, e.pathway, self.index, None, pins=slots)
-        if cr.problems or set(slots) != {st.stage_id for st in cr.stages}:
-            return None
         limits = SearchLimits(
             time_limit=self.options.time_limit, node_limit=self.options.node_limit
         )
-        result = route_result(cr, search(cr, limits), started)
+        request = e.request
+        cr, outcome = search_in_modes(
+            lambda p: compile_request(request, p, self.index, None, pins=slots),
+            e.pathway,
+            self.index,
+            limits,
+        )
+        if outcome is None or set(slots) != {st.stage_id for st in cr.stages}:
+            return None
+        result = route_result(cr, outcome, started)
         return result if result.has_route else None
 
     def routed_slots(self, entry: int, result: RouteResult) -> list[int]:

@@ -47,6 +47,7 @@ from routing.batch.objective import Cost, miss_cost
 from routing.result import RouteResult, SolveStatus
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest, Link, compile_request
 from routing.solve.explain import measure
+from routing.solve.modes import has_either
 
 __all__ = ["ExactOutcome", "solve_exact", "supports_exact"]
 
@@ -80,8 +81,12 @@ class ExactOutcome:
 
 
 def supports_exact(cohort: Cohort) -> bool:
-    """Whether the model is exact for ``cohort``: travel times obey the triangle inequality."""
-    return cohort.index.travel_is_metric
+    """Whether the model is exact for ``cohort``: travel times obey the triangle inequality,
+    and no stage may be done either in person or remotely (the model fixes each stage's mode;
+    such cohorts are planned by the heuristic phases, each route searched by cases)."""
+    return cohort.index.travel_is_metric and not any(
+        e.pathway is not None and has_either(e.pathway) for e in cohort.entries
+    )
 
 
 @dataclass(slots=True)

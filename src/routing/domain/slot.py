@@ -35,7 +35,7 @@ class Slot(FrozenModel):
     resource
         The doctor, room or device it books, if known.
     mode
-        In person or remote (telemedicine).
+        In person or remote (telemedicine); never ``either`` (that is for stages).
     room
         The room or cabinet (кабинет), if the source says.
     address
@@ -58,6 +58,10 @@ class Slot(FrozenModel):
     def _check_times(self) -> Self:
         if self.end <= self.start:
             raise InvalidInputError(record_name("slot", self.id), "end", "end must be after start")
+        if self.mode is VisitMode.EITHER:
+            raise InvalidInputError(
+                record_name("slot", self.id), "mode", "a slot is in_person or remote, not either"
+            )
         return self
 
     @property

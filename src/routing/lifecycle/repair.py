@@ -68,8 +68,9 @@ from routing.lifecycle.model import (
 from routing.live import LiveSlots
 from routing.result import RouteResult
 from routing.solve.compiled import compile_request
+from routing.solve.modes import search_in_modes
 from routing.solve.plan import resolve_pathway, route_result
-from routing.solve.search import SearchLimits, search
+from routing.solve.search import SearchLimits
 
 __all__ = [
     "Repair",
@@ -392,10 +393,14 @@ def _plan(
     policy: RepairPolicy,
 ) -> RouteResult | None:
     started = time.perf_counter()
-    cr = compile_request(request, pathway, live.index, blocked, merge_twins=True, pins=pins)
-    if cr.problems:
+    cr, outcome = search_in_modes(
+        lambda p: compile_request(request, p, live.index, blocked, merge_twins=True, pins=pins),
+        pathway,
+        live.index,
+        SearchLimits(time_limit=policy.time_limit, node_limit=policy.node_limit),
+    )
+    if outcome is None:
         return None
-    outcome = search(cr, SearchLimits(time_limit=policy.time_limit, node_limit=policy.node_limit))
     result = route_result(cr, outcome, started)
     return result if result.has_route else None
 

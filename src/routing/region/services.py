@@ -179,10 +179,12 @@ def service_usage(pathways: Iterable[Pathway]) -> dict[str, StageService]:
                 if key not in SERVICES:
                     raise ValueError(f"pathway {pathway.id!r}: service {key!r} has no region entry")
                 old = found.get(key)
-                if old is not None and old.mode is not stage.mode:
+                # The region's own slots of a stage that may be either are in person.
+                mode = VisitMode.IN_PERSON if stage.mode is VisitMode.EITHER else stage.mode
+                if old is not None and old.mode is not mode:
                     raise ValueError(f"service {key!r} is used both in person and remotely")
                 minutes = max(stage.duration_minutes, old.duration_minutes if old else 0)
-                found[key] = StageService(minutes, stage.mode)
+                found[key] = StageService(minutes, mode)
     return found
 
 

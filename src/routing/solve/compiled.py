@@ -32,6 +32,7 @@ __all__ = [
     "CompiledRequest",
     "Link",
     "StageCandidates",
+    "cached_on_index",
     "check_pins",
     "compile_request",
 ]
@@ -416,7 +417,7 @@ def _pathway_links(
     # the referrals under the same ones.
     in_force = tuple(d.hard and d.applies_on(referral_date, region) for d in pathway.deadlines)
     key = (id(pathway), in_force, max_visits)
-    cached = _cached(index, "links", key, LINKS_CACHED, make, lambda v: v[0] is pathway)
+    cached = cached_on_index(index, "links", key, LINKS_CACHED, make, lambda v: v[0] is pathway)
     _, links_t, problems_t, precedes_t = cached
     return list(links_t), list(problems_t), [list(row) for row in precedes_t]
 
@@ -600,13 +601,13 @@ def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], bool]:
         minutes = [index.travel.from_home(home, f) for f in index.facilities]
         return minutes, _home_is_metric(minutes, index)
 
-    return _cached(index, "homes", (home.lat, home.lon), HOMES_CACHED, make)
+    return cached_on_index(index, "homes", (home.lat, home.lon), HOMES_CACHED, make)
 
 
 _T = TypeVar("_T")
 
 
-def _cached(
+def cached_on_index(
     index: SlotIndex,
     name: str,
     key: Hashable,

@@ -29,8 +29,9 @@ from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.explain import deadline_outcomes, waits_and_chain
+from routing.solve.modes import search_in_modes
 from routing.solve.projection import projection_warnings
-from routing.solve.search import SearchLimits, SearchOutcome, search
+from routing.solve.search import SearchLimits, SearchOutcome
 
 __all__ = [
     "SolveOptions",
@@ -154,20 +155,26 @@ def plan_route(
         full = index.blocked()
         blocked = full if blocked is None else full | blocked
         index = index.index
+    limits = SearchLimits(time_limit=opts.time_limit, node_limit=opts.node_limit)
+    index_: SlotIndex = index
     try:
         pathway = _pathway_or_invalid(request, catalogue, pathways)
         try:
-            cr = compile_request(request, pathway, index, blocked, merge_twins=True)
+            cr, outcome = search_in_modes(
+                lambda p: compile_request(request, p, index_, blocked, merge_twins=True),
+                pathway,
+                index_,
+                limits,
+            )
         except CalendarRangeError as exc:
             raise _InvalidRequestError(str(exc), pathway.id) from None
-        if cr.problems:
+        if outcome is None:
             raise _InvalidRequestError("; ".join(cr.problems), pathway.id)
     except _InvalidRequestError as exc:
         logger.info("request %s is invalid", request.id)
         return invalid_result(
             request, exc.reason, exc.pathway_id, runtime=time.perf_counter() - started
         )
-    outcome = search(cr, SearchLimits(time_limit=opts.time_limit, node_limit=opts.node_limit))
     result = route_result(cr, outcome, started)
     logger.debug(
         "request %s: %s in %.4f s, %d nodes",
@@ -256,7 +263,7 @@ def route_result(cr: CompiledRequest, outcome: SearchOutcome, started: float) ->
     index = cr.index
     bookings = []
     times: dict[str, tuple[datetime, datetime]] = {}
-    for st, c, stage in zip(cr.stages, outcome.choice, cr.pathway.stages, strict=True):
+    for st, c in zip(cr.stages, outcome.choice, strict=True):
         slot = index.slots[st.slot[c]]
         times[st.stage_id] = (slot.start, slot.end)
         bookings.append(
@@ -267,7 +274,7 @@ def route_result(cr: CompiledRequest, outcome: SearchOutcome, started: float) ->
                 service=slot.service,
                 start=slot.start,
                 end=slot.end,
-                mode=stage.mode,
+                mode=slot.mode,
             )
         )
     waits, chain, wait_map, chain_of = waits_and_chain(cr, outcome.choice)

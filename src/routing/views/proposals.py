@@ -269,7 +269,7 @@ def _preferred(planner: _Planner, pathway: Pathway) -> RouteResult | None:
     allowed = set(preferred)
     for stage in pathway.stages:
         givers = {f.id for f in index.facilities if any(f.offers(s) for s in stage.services)}
-        if stage.mode is VisitMode.IN_PERSON and not givers & preferred:
+        if stage.mode is not VisitMode.REMOTE and not givers & preferred:
             allowed |= givers
     result = planner.in_person_only_at(allowed)
     return result if result.has_route else None
