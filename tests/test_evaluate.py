@@ -771,7 +771,14 @@ def random_case(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):  # a tidy route: each stage in a fitting slot, a day apart, at F0
         facilities[0] = Facility(id="F0", name="F0", level=3)
         fitted = [
-            slot(f"T{i}", "F0", str(s.services[0]), referral + timedelta(days=i + 1), 30, s.mode)
+            slot(
+                f"T{i}",
+                "F0",
+                str(s.services[0]),
+                referral + timedelta(days=i + 1),
+                30,
+                VisitMode.IN_PERSON if s.mode is VisitMode.EITHER else s.mode,
+            )
             for i, s in enumerate(stages)
         ]
         slots += fitted
