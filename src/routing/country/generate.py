@@ -16,6 +16,7 @@ region on the worker that plans it and the driver never holds the country's slot
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "FEDERAL_CENTRES",
     "Country",
     "CountryParameters",
+    "federal_problem",
     "generate_country",
     "region_problem",
 ]
@@ -143,7 +145,7 @@ class Country:
 def generate_country(params: CountryParameters) -> Country:
     """Generate the country-day of ``params`` (see the module docstring)."""
     sizes = _shares(params)
-    return Country(params, dict(sorted(sizes.items())), _federal(params, sum(sizes.values())))
+    return Country(params, dict(sorted(sizes.items())), federal_problem(params))
 
 
 def region_problem(params: CountryParameters, code: str) -> Problem:
@@ -216,9 +218,12 @@ def _relabelled(
     )
 
 
-def _federal(params: CountryParameters, referrals: int) -> Problem:
+@functools.lru_cache(maxsize=4)
+def federal_problem(params: CountryParameters) -> Problem:
     """The federal centres, each with remote boards and in-person treatment every working day,
-    ``federal_share`` of the country's referrals in all for each of the two services."""
+    ``federal_share`` of the country's referrals in all for each of the two services (a pure
+    function of ``params``, kept for the last few: workers ask for it once per region)."""
+    referrals = params.referrals
     rng = random.Random(f"{params.seed}:federal")
     tz = ZoneInfo(TIMEZONE)
     days = working_days(RegionParameters().start, params.days)

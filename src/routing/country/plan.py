@@ -35,12 +35,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from routing.batch import plan_batch
+from routing.batch.cohort import build_cohort
+from routing.batch.matching import match_first_deadlines
 from routing.batch.report import plan_document
-from routing.country.generate import Country, CountryParameters, region_problem
+from routing.calendar import calendar_for
+from routing.country.generate import (
+    Country,
+    CountryParameters,
+    federal_problem,
+    region_problem,
+)
 from routing.domain import Facility, Slot
 from routing.exceptions import InvalidInputError
 from routing.problem import Problem
-from routing.result import RouteResult
+from routing.result import RouteResult, SolveStatus
+from routing.slot_index import SlotIndex
 
 __all__ = [
     "CountryResult",
@@ -74,6 +83,7 @@ class RegionTask:
     work_limit: int
     time_limit: float
     bound_probes: int = 0
+    round: int = 1
 
     def problem(self) -> Problem:
         """The region's problem with its federal allotment (generated now, the same each time)."""
@@ -94,6 +104,11 @@ class RegionOutcome:
     ``federal_used`` those its plan takes (``federal_used_slots``: their ids). ``federal_short``
     says whether the plan took every place of some federal service it was given places of: the
     sign that more might help it. ``round`` is the round whose plan this is.
+
+    ``must_miss`` is the region's matching bound with its federal allotment (patients who miss
+    their first deadline in every plan of the region that routes all its routable patients);
+    ``country_must_miss`` the same with every federal place open to the region, a relaxation
+    of every share-out: summed over the regions, a bound for every plan of the country.
     """
 
     code: str
@@ -113,6 +128,7 @@ class RegionOutcome:
     federal_used_slots: tuple[str, ...] = ()
     federal_short: bool = False
     round: int = 1
+    country_must_miss: int = 0
 
     @property
     def need(self) -> int:
@@ -152,6 +168,7 @@ class CountryResult:
             "missed": sum(x.missed for x in o),
             "fcfs_missed": sum(x.fcfs_missed for x in o),
             "must_miss": sum(x.must_miss for x in o),
+            "country_must_miss": sum(x.country_must_miss for x in o),
             "mean_days": sum(x.completion_days for x in o) / max(1, routed),
             "fcfs_mean_days": sum(x.fcfs_completion_days for x in o) / max(1, fcfs_routed),
             "federal_places": self.federal_total,
@@ -218,8 +235,9 @@ def region_tasks(
 def plan_region(task: RegionTask) -> RegionOutcome:
     """Plan one region (a pure function of ``task``: same task, same outcome but ``seconds``)."""
     started = time.perf_counter()
+    problem = task.problem()
     result = plan_batch(
-        task.problem(),
+        problem,
         seed=task.seed,
         time_limit=task.time_limit,
         work_limit=task.work_limit,
@@ -227,6 +245,9 @@ def plan_region(task: RegionTask) -> RegionOutcome:
         bound_probes=task.bound_probes,
     )
     document = json.dumps(plan_document(result), sort_keys=True, ensure_ascii=False)
+    must_miss = result.capacity_bound.first_deadline_misses or 0
+    # More places never make the bound larger: nothing to look for when it is 0 already.
+    open_must_miss = _open_must_miss(task, problem, result.alone_routes) if must_miss else 0
     federal = {s.id: s for s in task.federal_slots}
     used = sorted({b.slot_id for r in result.routes for b in r.bookings if b.slot_id in federal})
     given = Counter[str]()
@@ -242,7 +263,7 @@ def plan_region(task: RegionTask) -> RegionOutcome:
         deadlines=sum(len([d for d in r.deadlines if not d.hard]) for r in result.routes),
         missed=_missed(result.routes),
         fcfs_missed=_missed(result.fcfs_routes),
-        must_miss=result.capacity_bound.first_deadline_misses or 0,
+        must_miss=must_miss,
         completion_days=_days(result.routes),
         fcfs_completion_days=_days(result.fcfs_routes),
         federal_places=sum(given.values()),
@@ -251,7 +272,27 @@ def plan_region(task: RegionTask) -> RegionOutcome:
         seconds=time.perf_counter() - started,
         federal_used_slots=tuple(used),
         federal_short=any(0 < given[s] <= taken[s] for s in services),
+        round=task.round,
+        country_must_miss=open_must_miss,
     )
+
+
+def _open_must_miss(task: RegionTask, problem: Problem, alone: Sequence[RouteResult]) -> int:
+    """The region's first-deadline matching bound with every federal place open to it.
+
+    Over the patients its plan found routable alone (routable with more places too; a bound
+    over fewer patients is weaker, never wrong): patients that miss their first deadline
+    whatever share of the federal capacity the region gets."""
+    own = {s.id for s in task.federal_slots}
+    everything = federal_problem(task.parameters).slots
+    slots = (*(s for s in problem.slots if s.id not in own), *everything)
+    index = SlotIndex.build(
+        problem.facilities, slots, calendar=calendar_for(problem.timezone), travel=problem.travel
+    )
+    cohort = build_cohort(problem.requests, index, pathways={p.id: p for p in problem.pathways})
+    unroutable = (SolveStatus.INVALID, SolveStatus.INFEASIBLE)
+    routable = [i for i in cohort.plannable() if alone[i].status not in unroutable]
+    return match_first_deadlines(cohort, routable).must_miss
 
 
 def _federal_services(task: RegionTask) -> Iterable[str]:
@@ -339,7 +380,7 @@ def _second_round(
             continue
         kept = set(first[t.code].federal_used_slots)
         slots = tuple(s for s in t.federal_slots if s.id in kept) + shares[t.code]
-        again.append(replace(t, federal_slots=tuple(sorted(slots, key=lambda s: s.id))))
+        again.append(replace(t, federal_slots=tuple(sorted(slots, key=lambda s: s.id)), round=2))
     return again, sum(s.capacity for t in again for s in shares[t.code])
 
 
