@@ -94,8 +94,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{t['fcfs_unplanned']}); deadlines missed {t['missed']} of {t['deadlines']} (FCFS "
         f"{t['fcfs_missed']}); at least {t['country_must_miss']} patients miss their first "
         f"deadline in any country plan routing every routable patient ({t['must_miss']} under "
-        f"this share-out of the federal places); mean days {t['mean_days']:.2f} (FCFS {t['fcfs_mean_days']:.2f}); federal "
-        f"places {t['federal_places']}, used {t['federal_used']}; second round: "
+        f"this share-out of the federal places); mean days {t['mean_days']:.2f} (FCFS "
+        f"{t['fcfs_mean_days']:.2f}); federal places {t['federal_places']}, used "
+        f"{t['federal_used']}; second round: "
         f"{t['federal_reoffered']} offered again to {t['replanned_regions']} regions, "
         f"{t['improved_regions']} improved"
     )
