@@ -44,6 +44,7 @@ from ortools.graph.python import min_cost_flow
 from nosology.pathway import LagUnit, Pathway, Stage, VisitMode, parse_event
 from routing.batch.cohort import Cohort
 from routing.result import RouteResult, SolveStatus
+from routing.slot_index import SlotIndex
 
 __all__ = [
     "STAGE_CHOICES",
@@ -235,7 +236,9 @@ def _day_costs(
     index = cohort.index
     calendar = index.calendar
     first = calendar.day_of_minute(p.referral)
-    last = calendar.day_index(calendar.last_date)
+    # No place lies after the last slot's day: costs beyond it would never be read (the
+    # calendar's span runs years further).
+    last = min(calendar.day_index(calendar.last_date), _last_slot_day(index))
     at = {b.stage_id: b.slot_id for b in alone.bookings}.get(p.stage_id)
     position = None if at is None else index.slot_position.get(at)
     fastest = calendar.day_of_minute(int(index.start[position])) if position is not None else first
@@ -254,6 +257,15 @@ def _day_costs(
     for later in range(day + 1, last + 1):
         costs[later] = max(floor, calendar.day_start_minute(later) - p.referral + p.tail)
     return costs
+
+
+def _last_slot_day(index: SlotIndex) -> int:
+    """The day index of the latest slot start (``-1`` without slots), cached on the index."""
+    cached = index.cache.get("last-slot-day")
+    if not isinstance(cached, int):
+        cached = int(index.day.max()) if len(index) else -1
+        index.cache["last-slot-day"] = cached
+    return cached
 
 
 def _probe(cohort: Cohort, p: _Patient, day: int) -> int | None:
