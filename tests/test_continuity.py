@@ -237,3 +237,36 @@ def test_a_batch_with_either_stages_plans_by_cases_and_shares_the_remote_slot() 
     modes = {b.slot_id: b.mode.value for r in result.routes for b in r.bookings}
     assert modes["TR"] == "remote"
     assert modes["TH"] == "in_person"
+
+
+def test_a_far_facility_the_route_cannot_use_leaves_the_search_metric() -> None:
+    """Home legs by distance to a centre 700 km away break the triangle inequality with the
+    flat day between regions; the request's visits cannot go there (no consent), so its compiled
+    request keeps the metric pruning; when they can (consent), it does not. Both plan the
+    route the evaluator accepts."""
+    from routing.slot_index import SlotIndex
+    from routing.solve.compiled import compile_request
+
+    home = facility("F1", lat=55.79, lon=49.12).model_copy(update={"region": "RU-SPE"})
+    near = facility("F2", lat=55.80, lon=49.20).model_copy(update={"region": "RU-SPE"})
+    moscow = facility("FC", lat=55.66, lon=37.63).model_copy(update={"region": "RU-MOW"})
+    slots = [
+        slot("C1", "consult", DAYS[0], "10:00"),
+        slot("T1", "treat", DAYS[1], "11:00", facility_id="F2"),
+        slot("T2", "treat", DAYS[2], "11:00", facility_id="FC"),
+    ]
+    pathway = make_pathway([stage("consult"), stage("treat", after=["consult"])])
+    travel = TravelModel(other_region_days=1)
+    index = SlotIndex.build([home, near, moscow], slots, travel=travel)
+    assert index.travel_is_metric
+    for consent, metric in ((False, True), (True, False)):
+        request = make_request(
+            pathway,
+            REFERRAL,
+            patient=patient(travels_out_of_region=consent, location=home.location),
+            region="RU-SPE",
+        )
+        cr = compile_request(request, pathway, index, None, merge_twins=True)
+        assert cr.travel_is_metric is metric
+        result = solve_and_check(request, pathway, [home, near, moscow], slots, travel)
+        assert {b.stage_id: b.slot_id for b in result.bookings}["treat"] == "T1"

@@ -350,6 +350,11 @@ def compile_request(
                 arrays=arrays,
             )
         )
+    if not metric and index.travel_is_metric and home_array is not None:
+        # The legs from home break the triangle inequality somewhere (a far facility of another
+        # region, say); only the facilities this request's visits can use matter.
+        sites = sorted({f for st in stages if st.in_person for f in st.facility})
+        metric = _home_is_metric_on(home_array, index, sites)
     return CompiledRequest(
         request=request,
         pathway=pathway,
@@ -638,6 +643,17 @@ def _home_is_metric(home: list[int], index: SlotIndex) -> bool:
     via = h[:, None] + index.travel_minutes
     back = index.travel_minutes + h[None, :]
     return bool(np.all(h[None, :] <= via) and np.all(h[:, None] <= back))
+
+
+def _home_is_metric_on(home: npt.NDArray[np.int64], index: SlotIndex, sites: list[int]) -> bool:
+    """:func:`_home_is_metric` over the facilities ``sites`` only (the travel between them
+    being metric already)."""
+    if not sites:
+        return True
+    chosen = np.asarray(sites, dtype=np.int64)
+    h = home[chosen]
+    t = index.travel_minutes[np.ix_(chosen, chosen)]
+    return bool(np.all(h[None, :] <= h[:, None] + t) and np.all(h[:, None] <= t + h[None, :]))
 
 
 def _successors(links: list[Link], n: int) -> dict[int, set[int]]:

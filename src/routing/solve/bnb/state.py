@@ -113,9 +113,10 @@ class SearchState:
         """Days holding an assigned in-person stage that does not share its day."""
         self.open_in_person = sum(1 for st in self.stages if st.in_person)
         """In-person stages not assigned yet."""
-        self.reach = int(cr.index.travel_minutes.max()) if self.metric and self.travel else 0
+        self.reach = _dearest_trip(cr) if self.metric and self.travel else 0
         """The most time a visit may need after an earlier one ends before it starts (the
-        dearest trip between facilities; 0 when travel is checked only on whole routes)."""
+        dearest trip between the facilities of this request's in-person candidates; 0 when
+        travel is checked only on whole routes)."""
         self.late_reach: list[int] = []
         """``end + reach`` of each assigned in-person visit that reaches past its day's end, in
         order: only these can constrain a visit on a later day (the travel rule across midnight)."""
@@ -379,3 +380,15 @@ class SearchState:
                 1 for i, c in chosen if stages[i].in_person and not stages[i].preferred[c]
             )
         return (completion, days, travel, non_pref)
+
+
+def _dearest_trip(cr: CompiledRequest) -> int:
+    """The longest trip between two facilities of ``cr``'s in-person candidates (0 with fewer
+    than one): no two visits of its routes are further apart. The whole index's dearest trip
+    would do too, but one far facility (a federal centre a day's journey away) would make
+    every visit of every request reach past midnight."""
+    sites = sorted({f for st in cr.stages if st.in_person for f in st.facility})
+    if not sites:
+        return 0
+    chosen = np.asarray(sites, dtype=np.int64)
+    return int(cr.index.travel_minutes[np.ix_(chosen, chosen)].max())
