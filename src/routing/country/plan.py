@@ -363,14 +363,13 @@ def _second_round(
     tasks: Sequence[RegionTask], first: Mapping[str, RegionOutcome]
 ) -> tuple[list[RegionTask], int]:
     """The second round's tasks and how many places they share (module docstring)."""
-    unused = [
-        s
+    used = {t.code: set(first[t.code].federal_used_slots) for t in tasks}
+    unused = [s for t in tasks for s in t.federal_slots if s.id not in used[t.code]]
+    wanting = {
+        t.code: first[t.code].need
         for t in tasks
-        for s in t.federal_slots
-        if s.id not in set(first[t.code].federal_used_slots)
-    ]
-    needy = {t.code: first[t.code].need for t in tasks}
-    wanting = {code: need for code, need in needy.items() if need > 0 and first[code].federal_short}
+        if first[t.code].need > 0 and first[t.code].federal_short
+    }
     if not unused or not wanting:
         return [], 0
     shares = _dhondt(unused, wanting)
@@ -378,9 +377,9 @@ def _second_round(
     for t in tasks:
         if t.code not in wanting or not shares[t.code]:
             continue
-        kept = set(first[t.code].federal_used_slots)
-        slots = tuple(s for s in t.federal_slots if s.id in kept) + shares[t.code]
-        again.append(replace(t, federal_slots=tuple(sorted(slots, key=lambda s: s.id)), round=2))
+        kept = tuple(s for s in t.federal_slots if s.id in used[t.code])
+        slots = tuple(sorted(kept + shares[t.code], key=lambda s: s.id))
+        again.append(replace(t, federal_slots=slots, round=2))
     return again, sum(s.capacity for t in again for s in shares[t.code])
 
 
