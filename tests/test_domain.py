@@ -291,6 +291,27 @@ def test_travel_from_distance() -> None:
     assert TravelModel(unknown_minutes=5).minutes(a, facility("C")) == 5
 
 
+@given(
+    st.floats(-90, 90),
+    st.floats(-180, 180),
+    st.lists(st.one_of(st.none(), st.tuples(st.floats(-90, 90), st.floats(-180, 180))), max_size=8),
+    st.floats(0.5, 200),
+)
+@settings(max_examples=200, deadline=None)
+def test_travel_from_home_to_each_is_from_home(
+    lat: float, lon: float, places: list[tuple[float, float] | None], speed: float
+) -> None:
+    """The solver's batch of home legs equals :meth:`TravelModel.from_home` minute for minute."""
+    home = GeoPoint(lat=lat, lon=lon)
+    facilities = [
+        facility(f"F{n}", None if p is None else GeoPoint(lat=p[0], lon=p[1]))
+        for n, p in enumerate(places)
+    ]
+    travel = TravelModel(speed_kmh=speed, overhead_minutes=7, unknown_minutes=33)
+    expected = [travel.from_home(home, f) for f in facilities]
+    assert travel.from_home_to_each(home, facilities) == expected
+
+
 @pytest.mark.parametrize("changes", [{"speed_kmh": 0}, {"overhead_minutes": -1}])
 def test_travel_rejects_bad_parameters(changes: dict[str, Any]) -> None:
     """Speed must be positive and overhead non-negative."""

@@ -24,11 +24,12 @@ import functools
 import logging
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -41,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 BUILTIN = "builtin"
 """The origin of a pathway shipped with the package."""
+MEMO_ENTRIES = 4096
+"""Results a catalogue keeps of what is derived from it alone (see :meth:`Catalogue.memoised`)."""
+
+_T = TypeVar("_T")
 
 _ITEM_RE = re.compile(r"\b(constraint|deadline|window) (\d+):")
 _STAGE_RE = re.compile(
@@ -156,10 +161,11 @@ class Catalogue:
         If two pathways share an id (naming both origins).
     """
 
-    __slots__ = ("_origins", "_pathways")
+    __slots__ = ("_memo", "_origins", "_pathways")
 
     _pathways: Mapping[str, Pathway]
     _origins: Mapping[str, str]
+    _memo: dict[Hashable, object]
 
     def __init__(self, pathways: Iterable[tuple[Pathway, str]]) -> None:
         by_id: dict[str, Pathway] = {}
@@ -176,6 +182,21 @@ class Catalogue:
         ordered = sorted(by_id)
         object.__setattr__(self, "_pathways", MappingProxyType({i: by_id[i] for i in ordered}))
         object.__setattr__(self, "_origins", MappingProxyType({i: origins[i] for i in ordered}))
+        object.__setattr__(self, "_memo", {})
+
+    def memoised(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """``make()``, kept on the catalogue under ``key`` (the catalogue never changes, so
+        neither does what is derived from it); at most :data:`MEMO_ENTRIES` entries, the
+        oldest dropped first. ``make`` raising stores nothing."""
+        memo = self._memo
+        if key in memo:
+            return cast(_T, memo[key])
+        value = make()
+        if len(memo) >= MEMO_ENTRIES:
+            with suppress(KeyError, StopIteration, RuntimeError):
+                del memo[next(iter(memo))]
+        memo[key] = value
+        return value
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Catalogue is immutable: cannot set {name!r}")

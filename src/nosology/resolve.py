@@ -118,6 +118,19 @@ def pathway_for(raws: Iterable[str], catalogue: Catalogue | None = None) -> Path
         If the pathways cannot be merged.
     """
     chosen = Catalogue.builtin() if catalogue is None else catalogue
+    codes = tuple(raws)
+    # The same diagnoses give the same pathway (the merged one too, so that what is cached per
+    # pathway downstream is found again).
+    pathway, unresolved, total = chosen.memoised(
+        ("pathway_for", codes), lambda: _pathway_for(codes, chosen)
+    )
+    if unresolved:
+        logger.info("%d of %d diagnosis codes lead to no pathway", unresolved, total)
+    return pathway
+
+
+def _pathway_for(raws: tuple[str, ...], chosen: Catalogue) -> tuple[Pathway, int, int]:
+    """:func:`pathway_for`'s pathway, with how many codes led to none and how many there were."""
     resolutions = resolve_codes(raws, chosen)
     ids = list(dict.fromkeys(r.pathway_id for r in resolutions if r.pathway_id is not None))
     if not ids:
@@ -126,11 +139,10 @@ def pathway_for(raws: Iterable[str], catalogue: Catalogue | None = None) -> Path
             f"no pathway applies to any of the {len(codes)} diagnosis code(s) given", codes
         )
     unresolved = sum(1 for r in resolutions if r.pathway_id is None)
-    if unresolved:
-        logger.info("%d of %d diagnosis codes lead to no pathway", unresolved, len(resolutions))
     pathways = [chosen.get(i) for i in ids]
     refined = {generic for p in pathways for generic in p.refines}
-    return merge_pathways([p for p in pathways if p.id not in refined])
+    merged = merge_pathways([p for p in pathways if p.id not in refined])
+    return merged, unresolved, len(resolutions)
 
 
 def _resolve(code: DiagnosisCode, catalogue: Catalogue) -> Resolution:

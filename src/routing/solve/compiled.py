@@ -8,6 +8,7 @@ the rules between stages are kept as :class:`Link` records for the solver to pro
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from contextlib import suppress
@@ -238,13 +239,7 @@ def compile_request(
         last = calendar.day_index(ref) + w.max_days
         windows.setdefault((stage_id, point), []).append((first, last, w.reference))
 
-    shared_services = {
-        stage.id: any(
-            other.id != stage.id and other.service_keys & stage.service_keys
-            for other in pathway.stages
-        )
-        for stage in pathway.stages
-    }
+    shared_services, services_of = _pathway_shape(index, pathway)
     home_minutes: list[int] | None = None
     home_array: npt.NDArray[np.int64] | None = None
     metric = index.travel_is_metric
@@ -260,22 +255,23 @@ def compile_request(
                 problems.append(f"stage {stage_id}: the booked slot {slot_id!r} is not known")
             pins[stage_id] = -1 if position is None else position  # -1: no candidate
     stages: list[StageCandidates] = []
-    for stage in pathway.stages:
-        merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared_services[stage.id])
+    for stage, shared, services in zip(pathway.stages, shared_services, services_of, strict=True):
+        merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared)
         pinned = pins.get(stage.id)
         per_slot = pinned is not None or blocked is not None
         # Slots of one place and time are merged before the per-slot filters only when there
         # are none (a taken twin must not hide a free one).
-        base = _stage_base(index, stage, merge and not per_slot)
+        base = _stage_base(index, stage, services, merge and not per_slot)
         earliest = referral
         not_before = request.not_before.get(stage.id)
         if not_before is not None:
             earliest = max(referral, _clipped_minute(calendar, axis, not_before))
         excluded = base.excluded_between(referral, horizon)
-        lo = int(np.searchsorted(base.start, referral, side="left"))
-        hi = int(np.searchsorted(base.start, horizon, side="left"))
+        base_starts = base.lists[1]
+        lo = bisect_left(base_starts, referral)
+        hi = bisect_left(base_starts, horizon)
         if earliest > referral:
-            first = min(int(np.searchsorted(base.start, earliest, side="left")), hi)
+            first = min(bisect_left(base_starts, earliest), hi)
             if first > lo:
                 excluded[_NOT_BEFORE] = first - lo
                 lo = first
@@ -481,8 +477,8 @@ class _StageBase:
     starts are two look-ups. The kept slots are sorted by start, end, facility and slot id.
     """
 
-    all_start: npt.NDArray[np.int64]
-    removed: dict[str, npt.NDArray[np.int64]]
+    all_start: list[int]
+    removed: dict[str, list[int]]
     pos: npt.NDArray[np.int64]
     start: npt.NDArray[np.int64]
     end: npt.NDArray[np.int64]
@@ -496,17 +492,43 @@ class _StageBase:
     def excluded_between(self, first: int, limit: int) -> dict[str, int]:
         """How many slots starting outside ``[first, limit)`` there are, and how many inside it
         each rule removed."""
-        lo = int(np.searchsorted(self.all_start, first, side="left"))
-        hi = int(np.searchsorted(self.all_start, limit, side="left"))
+        lo = bisect_left(self.all_start, first)
+        hi = bisect_left(self.all_start, limit)
         counts = {"outside the horizon": len(self.all_start) - (hi - lo)}
         for reason, running in self.removed.items():
-            counts[reason] = int(running[hi] - running[lo])
+            counts[reason] = running[hi] - running[lo]
         return counts
 
 
-def _stage_base(index: SlotIndex, stage: Stage, merge: bool) -> _StageBase:
-    """The cached :class:`_StageBase` of ``stage``'s services, level and mode on ``index``."""
-    services = tuple(sorted(str(s) for s in stage.services))
+SHAPES_CACHED = 1_000
+"""Pathways whose :func:`_pathway_shape` an index keeps."""
+
+
+def _pathway_shape(
+    index: SlotIndex, pathway: Pathway
+) -> tuple[tuple[bool, ...], tuple[tuple[str, ...], ...]]:
+    """Per stage of ``pathway``: whether another stage shares one of its services, and its
+    services as sorted strings (the key of its :func:`_stage_base`); cached on the index."""
+
+    def make() -> tuple[Pathway, tuple[bool, ...], tuple[tuple[str, ...], ...]]:
+        stages = pathway.stages
+        shared = tuple(
+            any(o.id != stage.id and o.service_keys & stage.service_keys for o in stages)
+            for stage in stages
+        )
+        services = tuple(tuple(sorted(str(s) for s in stage.services)) for stage in stages)
+        return pathway, shared, services
+
+    cached = cached_on_index(
+        index, "shapes", id(pathway), SHAPES_CACHED, make, lambda v: v[0] is pathway
+    )
+    return cached[1], cached[2]
+
+
+def _stage_base(
+    index: SlotIndex, stage: Stage, services: tuple[str, ...], merge: bool
+) -> _StageBase:
+    """The cached :class:`_StageBase` of ``stage``'s ``services``, level and mode on ``index``."""
     key = ("stage-base", services, stage.facility_level, stage.mode, merge)
     cached = index.cache.get(key)
     if isinstance(cached, _StageBase):
@@ -539,14 +561,14 @@ def _stage_base(index: SlotIndex, stage: Stage, merge: bool) -> _StageBase:
         reason[kept[same]] = len(rules)
         names = (*names, _TWINS)
     removed = {
-        name: np.concatenate(([0], np.cumsum(reason == code))).astype(np.int64)
+        name: np.concatenate(([0], np.cumsum(reason == code))).astype(np.int64).tolist()
         for code, name in enumerate(names)
     }
     kept_pos = pos[reason < 0]
     start = index.start[kept_pos]
     end = index.end[kept_pos]
     base = _StageBase(
-        all_start=index.start[pos],
+        all_start=index.start[pos].tolist(),
         removed=removed,
         pos=kept_pos,
         start=start,
@@ -603,7 +625,7 @@ def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], bool]:
     :data:`HOMES_CACHED` homes, so that a long-running service does not grow without end)."""
 
     def make() -> tuple[list[int], bool]:
-        minutes = [index.travel.from_home(home, f) for f in index.facilities]
+        minutes = index.travel.from_home_to_each(home, index.facilities)
         return minutes, _home_is_metric(minutes, index)
 
     return cached_on_index(index, "homes", (home.lat, home.lon), HOMES_CACHED, make)

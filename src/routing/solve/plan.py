@@ -7,10 +7,10 @@ searched exactly (:mod:`routing.solve.search`). The result says how good the rou
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,17 +96,30 @@ def resolve_pathway(
     return pathway_for(request.diagnoses, catalogue)
 
 
-@functools.lru_cache(maxsize=256)
+PROBLEMS_CACHED = 256
+"""Pathways whose :func:`pathway_problem` is kept (the oldest dropped first)."""
+_problems: dict[int, tuple[Pathway, str | None]] = {}
+
+
 def pathway_problem(pathway: Pathway) -> str | None:
     """Why ``pathway`` cannot be planned (its lags contradict each other), or ``None``.
 
-    Durations are not taken as exact: real slots set them. Cached per pathway.
+    Durations are not taken as exact: real slots set them. Cached per pathway object (by
+    identity: hashing a pathway costs more than the look-up saves).
     """
+    cached = _problems.get(id(pathway))
+    if cached is not None and cached[0] is pathway:
+        return cached[1]
     try:
         compile_pathway(pathway, exact_durations=False).check_consistency()
+        problem = None
     except InconsistentPathwayError as exc:
-        return str(exc)
-    return None
+        problem = str(exc)
+    if len(_problems) >= PROBLEMS_CACHED:
+        with suppress(KeyError, StopIteration, RuntimeError):
+            del _problems[next(iter(_problems))]
+    _problems[id(pathway)] = (pathway, problem)
+    return problem
 
 
 def plan_route(
