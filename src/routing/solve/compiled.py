@@ -40,6 +40,9 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int64]
 
+GROUP_WITH_NUMPY: Final = 600
+"""Candidates of a stage from which :meth:`StageCandidates.by_facility` groups them with numpy
+(below, a plain loop is faster)."""
 REFERRAL_STAGE: Final = -1
 """The stage index that stands for the referral event in a :class:`Link`."""
 
@@ -89,6 +92,41 @@ class StageCandidates:
         default=None, compare=False, repr=False
     )
     """``start``, ``end``, ``day`` and ``facility`` as arrays, when the compiler had them."""
+    facility_rows: tuple[tuple[tuple[int, list[int]], ...], int] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """The candidates by facility, when the compiler had them grouped: ``(groups, offset)``,
+    each group ``(facility, rows)`` with ``rows`` ascending, candidate ``c`` being row
+    ``c + offset``; rows outside ``[offset, offset + len(slot))`` are not candidates (the rows
+    are shared with other requests: read only)."""
+
+    def by_facility(self) -> list[tuple[int, list[int], int]]:
+        """The candidates by facility, in facility order: ``(facility, rows, offset)``, candidate
+        ``c`` of the facility being ``rows[n] - offset`` for the ``n`` with
+        ``offset <= rows[n] < offset + len(slot)``; read only."""
+        if self.facility_rows is not None:
+            groups, offset = self.facility_rows
+            limit = offset + len(self.slot)
+            found = []
+            for f, rows in groups:
+                n = bisect_left(rows, offset)
+                if n < len(rows) and rows[n] < limit:
+                    found.append((f, rows, offset))
+            return found
+        if self.arrays is not None and len(self.slot) >= GROUP_WITH_NUMPY:
+            return [(f, rows, 0) for f, rows in _rows_by_facility(self.arrays[3])]
+        members: dict[int, list[int]] = {}
+        for c, f in enumerate(self.facility):
+            listed = members.get(f)
+            if listed is None:
+                members[f] = [c]
+            else:
+                listed.append(c)
+        return [(f, members[f], 0) for f in sorted(members)]
+
+    def sites(self) -> list[int]:
+        """The facilities of the candidates, ascending."""
+        return [f for f, _, _ in self.by_facility()]
 
 
 @dataclass(slots=True)
@@ -344,12 +382,13 @@ def compile_request(
                 min_duration=int(durations.min()) if len(slot) else 0,
                 max_duration=int(durations.max()) if len(slot) else 0,
                 arrays=arrays,
+                facility_rows=(base.by_facility, lo) if isinstance(chosen, slice) else None,
             )
         )
     if not metric and index.travel_is_metric and home_array is not None:
         # The legs from home break the triangle inequality somewhere (a far facility of another
         # region, say); only the facilities this request's visits can use matter.
-        sites = sorted({f for st in stages if st.in_person for f in st.facility})
+        sites = sorted({f for st in stages if st.in_person for f in st.sites()})
         metric = _home_is_metric_on(home_array, index, sites)
     return CompiledRequest(
         request=request,
@@ -487,6 +526,8 @@ class _StageBase:
     facility: npt.NDArray[np.int64]
     lists: tuple[list[int], list[int], list[int], list[int], list[int]]
     """Slot position, start, end, day and facility of the kept slots, as lists."""
+    by_facility: tuple[tuple[int, list[int]], ...]
+    """The kept slots' rows by facility (ascending facility, rows ascending)."""
     longest: int
 
     def excluded_between(self, first: int, limit: int) -> dict[str, int]:
@@ -584,9 +625,23 @@ def _stage_base(
             index.facility[kept_pos].tolist(),
         ),
         longest=int((end - start).max()) if len(kept_pos) else 0,
+        by_facility=_rows_by_facility(index.facility[kept_pos]),
     )
     index.cache[key] = base
     return base
+
+
+def _rows_by_facility(facility: npt.NDArray[np.int64]) -> tuple[tuple[int, list[int]], ...]:
+    """The rows of ``facility`` grouped by its values: ``(facility, rows ascending)``,
+    ascending facility."""
+    if not len(facility):
+        return ()
+    order = np.argsort(facility, kind="stable")
+    ordered = facility[order]
+    cuts = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(order)]
+    rows = order.tolist()
+    firsts = ordered[cuts[:-1]].tolist()
+    return tuple((f, rows[lo:hi]) for f, lo, hi in zip(firsts, cuts[:-1], cuts[1:], strict=True))
 
 
 def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[np.bool_]:

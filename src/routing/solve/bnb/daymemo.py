@@ -12,7 +12,7 @@ numpy arrays, small ones with plain loops (:data:`VECTOR_SIZE`); both give the s
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import combinations, pairwise
+from itertools import combinations
 
 import numpy as np
 
@@ -255,45 +255,29 @@ class DayMemo(Propagation):
             )
         return found
 
-    def groups(self, i: int) -> list[tuple[int, int, int, list[int]]]:
+    def groups(self, i: int) -> list[tuple[int, int, int, list[int], int]]:
         """Stage ``i``'s candidates by facility, cheapest first (built on first use).
 
         Rows are (travel of a day alone there, 1 if outside the preferred facilities, facility,
-        candidate indices in start order); the travel is 0 unless it is a metric and home is
-        known.
+        rows, offset): the facility's candidates are ``rows[n] - offset`` for the rows in
+        ``[offset, offset + candidates)`` (:meth:`StageCandidates.by_facility`, read only). The
+        travel is 0 unless it is a metric and home is known.
         """
-        rows = self._groups[i]
-        if rows is None:
+        found = self._groups[i]
+        if found is None:
             st = self.stages[i]
-            rows = []
-            for f, indices in self._by_facility(i):
-                alone = 2 * self.home[f] if self.home is not None and self.metric else 0
-                outside = 1 if self.has_preferences and not st.preferred[indices[0]] else 0
-                rows.append((alone, outside, f, indices))
-            rows.sort(key=lambda row: row[:3])
-            self._groups[i] = rows
-        return rows
-
-    def _by_facility(self, i: int) -> list[tuple[int, list[int]]]:
-        """Stage ``i``'s candidate indices by facility (ascending within each)."""
-        st = self.stages[i]
-        if len(st.facility) >= VECTOR_SIZE:
-            facilities = self.arrays(i)[3]
-            by_order = np.argsort(facilities, kind="stable")
-            cuts = (np.flatnonzero(np.diff(facilities[by_order])) + 1).tolist()
-            order = by_order.tolist()
-            return [
-                (st.facility[order[lo]], order[lo:hi])
-                for lo, hi in pairwise([0, *cuts, len(order)])
-            ]
-        by_facility: dict[int, list[int]] = {}
-        for c, f in enumerate(st.facility):
-            members = by_facility.get(f)
-            if members is None:
-                by_facility[f] = [c]
-            else:
-                members.append(c)
-        return list(by_facility.items())
+            found = []
+            home = self.home if self.metric else None
+            for f, rows, offset in st.by_facility():
+                alone = 2 * home[f] if home is not None else 0
+                outside = 0
+                if self.has_preferences:
+                    first = rows[bisect_left(rows, offset)] - offset
+                    outside = 0 if st.preferred[first] else 1
+                found.append((alone, outside, f, rows, offset))
+            found.sort(key=lambda row: row[:3])
+            self._groups[i] = found
+        return found
 
     def _day_legs(self, i: int, lo: int, hi: int, preferred_only: bool = False) -> int:
         """The two home legs of stage ``i``'s nearest facility with a candidate in ``[lo, hi]``.
@@ -310,11 +294,11 @@ class DayMemo(Propagation):
             # Candidates are in start order: those starting in [lo, hi] are the indices a .. z - 1.
             starts = self.stages[i].start
             a, z = bisect_left(starts, lo), bisect_right(starts, hi)
-            for legs, outside, _, indices in self.groups(i):
+            for legs, outside, _, rows, offset in self.groups(i):
                 if preferred_only and outside:
                     continue
-                n = bisect_left(indices, a)
-                if n < len(indices) and indices[n] < z:
+                n = bisect_left(rows, a + offset)
+                if n < len(rows) and rows[n] < z + offset:
                     found = legs
                     break
             self._legs[key] = found

@@ -83,13 +83,13 @@ class Ordering(Bounds):
         travel = self.travel_total if self.metric else 0
         # Candidates are in start order: those starting in [lo, hi] are the indices a .. z - 1.
         a, z = bisect_left(starts, lo), bisect_right(starts, hi)
-        for alone, outside, _, indices in self.groups(i):
+        for alone, outside, _, rows, offset in self.groups(i):
             if (days, travel + alone, self.non_preferred + outside) >= self.best_key[1:]:
                 return
-            first = bisect_left(indices, a)
-            last = bisect_left(indices, z)
+            first = bisect_left(rows, a + offset)
+            last = bisect_left(rows, z + offset)
             for n in range(first, last):
-                c = indices[n]
+                c = rows[n] - offset
                 if st.day[c] not in used_set:
                     yield c
 

@@ -50,7 +50,7 @@ class SearchState:
         self.has_preferences = bool(cr.request.patient.preferred_facilities)
         self._pref_starts: list[list[int] | None] = [None] * self.k
         self._arrays: list[tuple[IntArray, IntArray, IntArray, IntArray] | None] = [None] * self.k
-        self._groups: list[list[tuple[int, int, int, list[int]]] | None] = [None] * self.k
+        self._groups: list[list[tuple[int, int, int, list[int], int]] | None] = [None] * self.k
         self.completion_only = False
         """Phase 1: only a strictly earlier completion counts."""
         self.phase2_root: list[list[int]] | None = None
@@ -387,7 +387,7 @@ def _dearest_trip(cr: CompiledRequest) -> int:
     than one): no two visits of its routes are further apart. The whole index's dearest trip
     would do too, but one far facility (a federal centre a day's journey away) would make
     every visit of every request reach past midnight."""
-    sites = sorted({f for st in cr.stages if st.in_person for f in st.facility})
+    sites = sorted({f for st in cr.stages if st.in_person for f in st.sites()})
     if not sites:
         return 0
     chosen = np.asarray(sites, dtype=np.int64)
