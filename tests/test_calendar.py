@@ -312,3 +312,32 @@ def test_calendar_for_a_zone() -> None:
     assert calendar_for("Asia/Yekaterinburg").zone.key == "Asia/Yekaterinburg"
     with pytest.raises(InvalidInputError, match="zone"):
         calendar_for("Not/AZone")
+
+
+_AXIS_CALENDARS = [
+    CAL,
+    WorkingCalendar(zone="Pacific/Apia", first_year=2010, last_year=2013),  # skipped 2011-12-30
+    WorkingCalendar(zone="America/Sao_Paulo", first_year=2015, last_year=2020),
+]
+
+
+@given(st.sampled_from(range(len(_AXIS_CALENDARS))), st.integers(-5, 10**8), st.integers(-3, 3))
+@settings(max_examples=400, deadline=None)
+def test_time_axis_day_of_is_the_day_starts_search(which: int, minute: int, shift: int) -> None:
+    """The solver's day of a minute (a guess by whole days, mended) is the day whose minutes
+    hold it, by a search of the day starts, around midnights and offset changes too."""
+    from bisect import bisect_right
+
+    from routing.solve.timeaxis import time_axis
+
+    axis = time_axis(_AXIS_CALENDARS[which])
+    starts = axis.day_start
+    if shift and 0 <= minute < axis.end_minute:  # near a midnight
+        minute = starts[bisect_right(starts, minute) - 1] + shift
+    if minute < 0:
+        expected = -1
+    elif minute >= axis.end_minute:
+        expected = axis.n_days
+    else:
+        expected = bisect_right(starts, minute) - 1
+    assert axis.day_of(minute) == expected

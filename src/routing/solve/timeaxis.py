@@ -12,7 +12,6 @@ Days are local day indices of the calendar; ``wd(d, n)`` is the n-th working day
 from __future__ import annotations
 
 import functools
-from bisect import bisect_right
 from typing import Final
 
 from nosology.pathway import LagUnit
@@ -23,6 +22,7 @@ __all__ = ["TimeAxis", "time_axis"]
 _MINUTES: Final = LagUnit.MINUTES
 _HOURS: Final = LagUnit.HOURS
 _CALENDAR_DAYS: Final = LagUnit.CALENDAR_DAYS
+_DAY: Final = 1440
 """The units, looked up once (a compiled build reads a final name without a dictionary)."""
 
 
@@ -46,7 +46,16 @@ class TimeAxis:
             return -1
         if minute >= self.end_minute:
             return self.n_days
-        return bisect_right(self.day_start, minute) - 1
+        # Day i starts at i days of minutes, shifted by the change of the zone's UTC offset
+        # since the first day (hours at most): the whole days are the guess, a step or two
+        # mends it (day_start[0] is 0 and day_start[n_days] the end, so both loops stop).
+        day_start = self.day_start
+        day = min(minute // _DAY, self.n_days - 1)
+        while day_start[day] > minute:
+            day -= 1
+        while day_start[day + 1] <= minute:
+            day += 1
+        return day
 
     def first_minute(self, day: int) -> int:
         """The first minute of ``day`` (clamped outside the span)."""

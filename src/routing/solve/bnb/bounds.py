@@ -352,10 +352,10 @@ class Bounds(TravelMemo):
             return key
         completion, days, travel, _ = key
         open_stages = [i for i, st in enumerate(self.stages) if st.in_person]
-        day_of = self.axis.day_of
         legs = []
+        axis = self.axis
         for i in open_stages:
-            first, last = day_of(b[0][i]), day_of(b[1][i])
+            first, last = axis.day_of(b[0][i]), axis.day_of(b[1][i])
             legs.append({d: v for d, v in self.day_legs.get(i, {}).items() if first <= d <= last})
         plan = DayPlan(
             legs=legs,

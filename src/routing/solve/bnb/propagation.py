@@ -43,10 +43,11 @@ class Propagation(SearchState):
         snap = set(starts)
         if visit_day is not None:
             # Only a stage whose first or last candidate lies on the visit's day can lose it.
-            day_of = axis.day_of
             stages = self.stages
             for i in range(self.k):
-                if stages[i].in_person and visit_day in (day_of(lo_s[i]), day_of(hi_s[i])):
+                if stages[i].in_person and (
+                    visit_day in (axis.day_of(lo_s[i]), axis.day_of(hi_s[i]))
+                ):
                     snap.add(i)
         for i in sorted(snap):
             if self.assigned[i] < 0:
@@ -131,12 +132,11 @@ class Propagation(SearchState):
         a = bisect_left(starts, lo_s[i])
         z = bisect_right(starts, hi_s[i]) - 1
         le, he = lo_e[i], hi_e[i]
-        usable = self.usable
         days = st.day
         skip_days = st.in_person and bool(self.day_visits)
         while a <= z:
             if le <= ends[a] <= he:
-                if usable(i, a):
+                if self.usable(i, a):
                     break
                 if skip_days and self.day_closed(i, days[a]):
                     a = bisect_left(starts, self.axis.first_minute(days[a] + 1))
@@ -144,7 +144,7 @@ class Propagation(SearchState):
             a += 1
         while z >= a:
             if le <= ends[z] <= he:
-                if usable(i, z):
+                if self.usable(i, z):
                     break
                 if skip_days and self.day_closed(i, days[z]):
                     z = bisect_left(starts, self.axis.first_minute(days[z])) - 1

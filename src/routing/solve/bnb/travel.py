@@ -46,8 +46,8 @@ class TravelMemo(DayMemo):
         The root's least travel of a day holding both, on the days in both stages' ranges
         (``None`` when there is no such day): the deeper the node, the fewer the days.
         """
-        day_of = self.axis.day_of
-        spans = [(day_of(b[0][i]), day_of(b[1][i])) for i in stages]
+        axis = self.axis
+        spans = [(axis.day_of(b[0][i]), axis.day_of(b[1][i])) for i in stages]
         key = (*stages, *spans)
         cached = self._pair_costs.get(key)
         if cached is not None:
@@ -134,15 +134,15 @@ class TravelMemo(DayMemo):
     ) -> tuple[list[list[int | None]], list[int]]:
         """What each open stage adds to each visited day with room that it may use in ``b``
         (stage ``preferred_stage`` at its preferred facilities only), and those days' room."""
-        day_of = self.axis.day_of
         days = [
             (d, left, tuple(f for _, _, f in self.day_visits[d]))
             for d, left in self._days_with_room()
         ]
         exact = len(open_stages) <= JOINERS_EXACT
         added: list[list[int | None]] = []
+        axis = self.axis
         for i, _, _, joins in open_stages:
-            first, last = day_of(b[0][i]), day_of(b[1][i])
+            first, last = axis.day_of(b[0][i]), axis.day_of(b[1][i])
             row: list[int | None] = []
             for d, _, stops in days:
                 if not joins or not first <= d <= last or self.day_closed(i, d):
@@ -180,7 +180,6 @@ class TravelMemo(DayMemo):
         seen: set[tuple[int, int]] = set()
         metric, travel = self.metric, self.travel
         starts, ends, facilities, preferred = st.start, st.end, st.facility, st.preferred
-        tour = self.tour
         for c in range(first, last):
             e = ends[c]
             if not lo_e <= e <= hi_e or (preferred_only and not preferred[c]):
@@ -201,7 +200,7 @@ class TravelMemo(DayMemo):
                     break
             else:
                 seen.add((f, at))
-                least = min(least, tour([*visits[:at], (s, e, f), *visits[at:]]) - base)
+                least = min(least, self.tour([*visits[:at], (s, e, f), *visits[at:]]) - base)
         self._additions[key] = least
         return least
 
@@ -213,8 +212,8 @@ class TravelMemo(DayMemo):
         every place in the day's tour (metric travel, home known); ``INF`` when there is no
         such day.
         """
-        day_of = self.axis.day_of
-        first, last = day_of(lo), day_of(hi)
+        axis = self.axis
+        first, last = axis.day_of(lo), axis.day_of(hi)
         least = INF
         for day, visits in self.day_visits.items():
             if first <= day <= last and not self.day_closed(i, day):
