@@ -100,10 +100,20 @@ class StageCandidates:
     ``c + offset``; rows outside ``[offset, offset + len(slot))`` are not candidates (the rows
     are shared with other requests: read only)."""
 
+    grouped: list[tuple[int, list[int], int]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
+    """:meth:`by_facility`, once computed."""
+
     def by_facility(self) -> list[tuple[int, list[int], int]]:
         """The candidates by facility, in facility order: ``(facility, rows, offset)``, candidate
         ``c`` of the facility being ``rows[n] - offset`` for the ``n`` with
-        ``offset <= rows[n] < offset + len(slot)``; read only."""
+        ``offset <= rows[n] < offset + len(slot)``; computed once, read only."""
+        if self.grouped is None:
+            self.grouped = self._group_by_facility()
+        return self.grouped
+
+    def _group_by_facility(self) -> list[tuple[int, list[int], int]]:
         if self.facility_rows is not None:
             groups, offset = self.facility_rows
             limit = offset + len(self.slot)
@@ -364,7 +374,12 @@ def compile_request(
         else:
             slot = base.pos[chosen].tolist()
             start, end, day, facs = (array.tolist() for array in arrays)
-        durations = end_at - start_at
+        if base.uniform >= 0:
+            shortest = longest = base.uniform if len(slot) else 0
+        else:
+            durations = end_at - start_at
+            shortest = int(durations.min()) if len(slot) else 0
+            longest = int(durations.max()) if len(slot) else 0
         stages.append(
             StageCandidates(
                 stage_id=stage.id,
@@ -379,8 +394,8 @@ def compile_request(
                     fac_preferred_array[facility_at].tolist() if preferred else [False] * len(slot)
                 ),
                 excluded_by={k: v for k, v in excluded.items() if v},
-                min_duration=int(durations.min()) if len(slot) else 0,
-                max_duration=int(durations.max()) if len(slot) else 0,
+                min_duration=shortest,
+                max_duration=longest,
                 arrays=arrays,
                 facility_rows=(base.by_facility, lo) if isinstance(chosen, slice) else None,
             )
@@ -529,6 +544,8 @@ class _StageBase:
     by_facility: tuple[tuple[int, list[int]], ...]
     """The kept slots' rows by facility (ascending facility, rows ascending)."""
     longest: int
+    uniform: int
+    """The duration every kept slot has, or -1 when they differ (or there are none)."""
 
     def excluded_between(self, first: int, limit: int) -> dict[str, int]:
         """How many slots starting outside ``[first, limit)`` there are, and how many inside it
@@ -625,10 +642,18 @@ def _stage_base(
             index.facility[kept_pos].tolist(),
         ),
         longest=int((end - start).max()) if len(kept_pos) else 0,
+        uniform=_uniform(end - start),
         by_facility=_rows_by_facility(index.facility[kept_pos]),
     )
     index.cache[key] = base
     return base
+
+
+def _uniform(durations: npt.NDArray[np.int64]) -> int:
+    """The one value of ``durations``, or -1 when they differ or there are none."""
+    if not len(durations) or int(durations.min()) != int(durations.max()):
+        return -1
+    return int(durations[0])
 
 
 def _rows_by_facility(facility: npt.NDArray[np.int64]) -> tuple[tuple[int, list[int]], ...]:

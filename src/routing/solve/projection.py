@@ -83,7 +83,11 @@ def projection_warnings(
     if calendar.is_projected(calendar.local_date(request.referral)):
         relied.append("the referral")
     if times:
-        for stage_id, (start, end) in times.items():
+        # An offset change shifts a local date by less than a day: times two days before the
+        # first projected year's midnight are surely in known years (the common case, cheaply).
+        soon = datetime(known_last + 1, 1, 1, tzinfo=calendar.zone) - timedelta(days=2)
+        near = any(end >= soon for _, end in times.values())
+        for stage_id, (start, end) in times.items() if near else ():
             if calendar.is_projected(calendar.local_date(start)) or calendar.is_projected(
                 calendar.local_date(end)
             ):

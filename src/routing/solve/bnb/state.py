@@ -24,6 +24,7 @@ import time
 from bisect import insort
 from collections.abc import Hashable
 from itertools import pairwise
+from typing import Final
 
 import numpy as np
 
@@ -382,13 +383,23 @@ class SearchState:
         return (completion, days, travel, non_pref)
 
 
+_FEW_SITES: Final = 24
+"""Facilities up to which :func:`_dearest_trip` reads the travel table in a plain loop."""
+
+
 def _dearest_trip(cr: CompiledRequest) -> int:
     """The longest trip between two facilities of ``cr``'s in-person candidates (0 with fewer
     than one): no two visits of its routes are further apart. The whole index's dearest trip
     would do too, but one far facility (a federal centre a day's journey away) would make
     every visit of every request reach past midnight."""
     sites = sorted({f for st in cr.stages if st.in_person for f in st.sites()})
-    if not sites:
-        return 0
-    chosen = np.asarray(sites, dtype=np.int64)
-    return int(cr.index.travel_minutes[np.ix_(chosen, chosen)].max())
+    if len(sites) > _FEW_SITES:
+        chosen = np.asarray(sites, dtype=np.int64)
+        return int(cr.index.travel_minutes[np.ix_(chosen, chosen)].max())
+    travel = cr.index.travel_table
+    dearest = 0
+    for a in sites:
+        row = travel[a]
+        for b in sites:
+            dearest = max(dearest, row[b])
+    return dearest
