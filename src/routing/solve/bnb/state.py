@@ -114,10 +114,12 @@ class SearchState:
         """Days holding an assigned in-person stage that does not share its day."""
         self.open_in_person = sum(1 for st in self.stages if st.in_person)
         """In-person stages not assigned yet."""
-        self.reach = _dearest_trip(cr) if self.metric and self.travel else 0
-        """The most time a visit may need after an earlier one ends before it starts (the
-        dearest trip between the facilities of this request's in-person candidates; 0 when
-        travel is checked only on whole routes)."""
+        self.reach_bound = _index_dearest_trip(cr) if self.metric and self.travel else 0
+        """At least :meth:`reach` (the dearest trip of the whole index; 0 when travel is
+        checked only on whole routes): where a visit's end plus this stays within its day, the
+        exact reach is not needed."""
+        self._reach = -1 if self.reach_bound else 0
+        """:meth:`reach`, once computed (-1 until then)."""
         self.late_reach: list[int] = []
         """``end + reach`` of each assigned in-person visit that reaches past its day's end, in
         order: only these can constrain a visit on a later day (the travel rule across midnight)."""
@@ -126,6 +128,23 @@ class SearchState:
             for stage in {link.x_stage, link.y_stage}:
                 if stage != REFERRAL_STAGE:
                     self.incident[stage].append(n)
+
+    def reach(self) -> int:
+        """The most time a visit may need after an earlier one ends before it starts: the
+        dearest trip between the facilities of this request's in-person candidates (computed
+        on first use; most visits end early enough that :attr:`reach_bound` answers)."""
+        if self._reach < 0:
+            self._reach = _dearest_trip(self.cr)
+        return self._reach
+
+    def late(self, end: int, day: int) -> int:
+        """``end + reach`` of a visit of ``day`` ending at ``end`` when it reaches past the
+        day's end, else -1."""
+        next_day = self.axis.first_minute(day + 1)
+        if end + self.reach_bound <= next_day:
+            return -1
+        reach = end + self.reach()
+        return reach if reach > next_day else -1
 
     def assign(self, i: int, c: int) -> None:
         """Book candidate ``c`` for stage ``i`` and update the running totals."""
@@ -138,8 +157,8 @@ class SearchState:
         day = st.day[c]
         visits = self.day_visits.setdefault(day, [])
         insort(visits, (st.start[c], st.end[c], st.facility[c]))
-        reach = st.end[c] + self.reach
-        if reach > self.axis.first_minute(day + 1):
+        reach = self.late(st.end[c], day)
+        if reach >= 0:
             insort(self.late_reach, reach)
         if not st.shares_day:
             self.exclusive_days.add(day)
@@ -160,8 +179,8 @@ class SearchState:
         day = st.day[c]
         visits = self.day_visits[day]
         visits.remove((st.start[c], st.end[c], st.facility[c]))
-        reach = st.end[c] + self.reach
-        if reach > self.axis.first_minute(day + 1):
+        reach = self.late(st.end[c], day)
+        if reach >= 0:
             self.late_reach.remove(reach)
         if not st.shares_day:
             self.exclusive_days.discard(day)
@@ -220,7 +239,7 @@ class SearchState:
 
     def usable(self, i: int, c: int) -> bool:
         """:meth:`compatible`, with a fast path for days that hold no assigned visit (and no
-        visit of another day within :attr:`reach` of the candidate)."""
+        visit of another day within :meth:`reach` of the candidate)."""
         st = self.stages[i]
         if st.slot[c] in self.used_slots:
             return False
@@ -230,7 +249,7 @@ class SearchState:
         if (
             day not in self.day_visits
             and (not self.late_reach or self.late_reach[-1] <= st.start[c])
-            and st.end[c] + self.reach <= self.axis.first_minute(day + 1)
+            and self.late(st.end[c], day) < 0
         ):
             return True
         return self.compatible(i, c)
@@ -253,7 +272,7 @@ class SearchState:
         day = st.day[c]
         visits = 1
         s, e, f = st.start[c], st.end[c], st.facility[c]
-        metric, reach, travel = self.metric, self.reach, self.travel
+        metric, reach, travel = self.metric, self.reach_bound, self.travel
         for j, cj in enumerate(self.assigned):
             if cj < 0:
                 continue
@@ -381,6 +400,17 @@ class SearchState:
                 1 for i, c in chosen if stages[i].in_person and not stages[i].preferred[c]
             )
         return (completion, days, travel, non_pref)
+
+
+def _index_dearest_trip(cr: CompiledRequest) -> int:
+    """The longest trip between two facilities of ``cr``'s index (cached on it)."""
+    index = cr.index
+    key = ("dearest trip",)
+    found = index.cache.get(key)
+    if not isinstance(found, int):
+        found = int(index.travel_minutes.max()) if len(index.facilities) else 0
+        index.cache[key] = found
+    return found
 
 
 _FEW_SITES: Final = 24
