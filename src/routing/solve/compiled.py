@@ -15,6 +15,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from graphlib import CycleError, TopologicalSorter
+from operator import itemgetter
 from typing import Final, TypeVar, cast
 
 import numpy as np
@@ -636,10 +637,10 @@ def _stage_base(
         facility=index.facility[kept_pos],
         lists=(
             kept_pos.tolist(),
-            start.tolist(),
-            end.tolist(),
-            index.day[kept_pos].tolist(),
-            index.facility[kept_pos].tolist(),
+            _shared_ints(start),
+            _shared_ints(end),
+            _shared_ints(index.day[kept_pos]),
+            _shared_ints(index.facility[kept_pos]),
         ),
         longest=int((end - start).max()) if len(kept_pos) else 0,
         uniform=_uniform(end - start),
@@ -647,6 +648,22 @@ def _stage_base(
     )
     index.cache[key] = base
     return base
+
+
+def _shared_ints(values: npt.NDArray[np.int64]) -> list[int]:
+    """``values.tolist()``, each distinct value one int object.
+
+    Slots share few distinct times, days and facilities; every request copies slices of these
+    lists, and a copy touches each element's object: a few objects stay in the CPU's cache where
+    thousands (one per slot) would not.
+    """
+    if len(values) < 2:
+        few: list[int] = values.tolist()
+        return few
+    distinct, inverse = np.unique(values, return_inverse=True)
+    objects = distinct.tolist()
+    shared: list[int] = list(itemgetter(*inverse.tolist())(objects))
+    return shared
 
 
 def _uniform(durations: npt.NDArray[np.int64]) -> int:
