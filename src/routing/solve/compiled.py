@@ -372,9 +372,13 @@ def compile_request(
         )
         if isinstance(chosen, slice):
             slot, start, end, day, facs = (values[chosen] for values in base.lists)
+        elif len(chosen) > 1:
+            # The base's own objects (:func:`_shared_ints`), not new ones.
+            pick = itemgetter(*chosen.tolist())
+            slot, start, end, day, facs = (list(pick(values)) for values in base.lists)
         else:
-            slot = base.pos[chosen].tolist()
-            start, end, day, facs = (array.tolist() for array in arrays)
+            rows = chosen.tolist()
+            slot, start, end, day, facs = ([values[c] for c in rows] for values in base.lists)
         if base.uniform >= 0:
             shortest = longest = base.uniform if len(slot) else 0
         else:
