@@ -328,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="pooled mode: an interpreter with the compiled wheel installed, measured alongside",
     )
+    parser.add_argument(
+        "--unprepared",
+        action="store_true",
+        help="pooled mode: do not prepare each index (prepare_index) before timing its requests",
+    )
     parser.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     print(f"bench_plan_route: {_machine()}")
@@ -342,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             compiled_python=args.compiled_python,
             json_out=args.json_out,
             build=_build,
+            prepare=not args.unprepared,
         )
     all_figures: dict[str, SizeFigures] = {}
     sizes: list[Size] = args.sizes or ["small", "medium", "large"]

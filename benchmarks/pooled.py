@@ -30,7 +30,7 @@ from benchmarks.direct_cpsat import solve_direct
 from benchmarks.instances import Instance, Size, make_instance
 from routing.slot_index import SlotIndex
 from routing.solve import modes as modes_module
-from routing.solve.plan import SolveOptions, plan_route
+from routing.solve.plan import SolveOptions, plan_route, prepare_index
 
 __all__ = ["POOLED_TARGETS", "SeedRun", "parse_seeds", "run_pooled"]
 
@@ -56,6 +56,8 @@ class SeedRun:
     statuses: list[str] = field(default_factory=list)
     keys: list[Key | None] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
+    prepare_ms: float = 0.0
+    """The index's :func:`~routing.prepare_index` (untimed in the latencies; 0 when skipped)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SeedRun:
@@ -98,8 +100,11 @@ def _counting_nodes(into: list[int]) -> Iterator[None]:
         names["search"] = original
 
 
-def measure_seed(instance: Instance, n_requests: int, time_limit: float) -> SeedRun:
-    """Time the first ``n_requests`` requests of ``instance`` after an untimed warm-up."""
+def measure_seed(
+    instance: Instance, n_requests: int, time_limit: float, *, prepare: bool = True
+) -> SeedRun:
+    """Time the first ``n_requests`` requests of ``instance`` after an untimed warm-up (and,
+    with ``prepare``, :func:`~routing.prepare_index` of the index, timed apart)."""
     index = SlotIndex.build(instance.facilities, instance.slots)
     options = SolveOptions(time_limit=time_limit)
     empty = SlotIndex.build(instance.facilities, ())
@@ -110,6 +115,10 @@ def measure_seed(instance: Instance, n_requests: int, time_limit: float) -> Seed
             seen.add(kind)
             plan_route(request, empty, pathways=instance.pathways, options=options)
     run = SeedRun(size=instance.size, seed=instance.seed)
+    if prepare:
+        started = time.perf_counter()
+        prepare_index(index, pathways=instance.pathways)
+        run.prepare_ms = (time.perf_counter() - started) * 1000
     for request in instance.requests[:n_requests]:
         nodes: list[int] = []
         with _counting_nodes(nodes):
@@ -143,18 +152,29 @@ def _summary(label: str, runs: list[SeedRun]) -> None:
     nodes = [x for r in runs for x in r.nodes]
     statuses = Counter(s for r in runs for s in r.statuses)
     print(f"  POOLED     {_figures(ms, cpu, nodes)}  ({len(ms)} requests)")
+    prepared = [r.prepare_ms for r in runs]
+    if any(prepared):
+        print(
+            f"  prepare_index (untimed above): p50 {_quantile(prepared, 0.5):.1f} ms, "
+            f"max {max(prepared):.1f} ms per index"
+        )
+    else:
+        print("  index not prepared: the first requests of each pathway build its stages")
     print("  statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
 
 
-def _measure_all(size: Size, seeds: list[int], n_requests: int, time_limit: float) -> list[SeedRun]:
+def _measure_all(
+    size: Size, seeds: list[int], n_requests: int, time_limit: float, prepare: bool
+) -> list[SeedRun]:
     runs = []
     for seed in seeds:
-        runs.append(measure_seed(make_instance(size, seed), n_requests, time_limit))
+        instance = make_instance(size, seed)
+        runs.append(measure_seed(instance, n_requests, time_limit, prepare=prepare))
     return runs
 
 
 def _in_subprocess(
-    python: str, size: Size, seeds: list[int], n_requests: int, time_limit: float
+    python: str, size: Size, seeds: list[int], n_requests: int, time_limit: float, prepare: bool
 ) -> list[SeedRun]:
     """The same measurement by another interpreter (its own ``routing``, PYTHONPATH cleared)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,6 +196,7 @@ def _in_subprocess(
             "0",
             "--json-out",
             str(out),
+            *([] if prepare else ["--unprepared"]),
         ]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         return [SeedRun.from_json(d) for d in json.loads(out.read_text())]
@@ -262,8 +283,13 @@ def run_pooled(
     compiled_python: str | None = None,
     json_out: str | None = None,
     build: Callable[[], str] = lambda: "this build",
+    prepare: bool = True,
 ) -> int:
     """Measure every size over ``seeds``; print per-seed and pooled figures and the targets.
+
+    With ``prepare`` (the default) each index is prepared (:func:`~routing.prepare_index`, as
+    a service does once after building it) before its requests are timed, its time printed
+    apart; without, the first requests of each pathway build what it would have.
 
     Returns the exit status: 1 when an objective mismatch (against direct CP-SAT, or between
     the two builds) was found.
@@ -272,7 +298,7 @@ def run_pooled(
     all_runs: list[SeedRun] = []
     for size in sizes:
         started = time.perf_counter()
-        runs = _measure_all(size, seeds, n_requests, time_limit)
+        runs = _measure_all(size, seeds, n_requests, time_limit, prepare)
         all_runs.extend(runs)
         print(
             f"\n== {size} pooled: seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), "
@@ -283,7 +309,7 @@ def run_pooled(
         target_runs = runs
         if compiled_python is not None:
             started = time.perf_counter()
-            other = _in_subprocess(compiled_python, size, seeds, n_requests, time_limit)
+            other = _in_subprocess(compiled_python, size, seeds, n_requests, time_limit, prepare)
             _summary(f"compiled, {compiled_python} ({time.perf_counter() - started:.0f} s)", other)
             differ = _builds_agree(runs, other)
             failures += differ

@@ -52,7 +52,7 @@ from routing.result import (
     StageWait,
 )
 from routing.slot_index import SlotIndex
-from routing.solve import SolveOptions, plan_route
+from routing.solve import SolveOptions, plan_route, prepare_index
 
 __all__ = [
     "BatchResult",
@@ -96,6 +96,7 @@ __all__ = [
     "load_problem",
     "plan_batch",
     "plan_route",
+    "prepare_index",
     "problem_json_schema",
     "read_problem",
 ]

@@ -563,6 +563,16 @@ class _StageBase:
         return counts
 
 
+def prepare_stage_bases(index: SlotIndex, pathway: Pathway) -> int:
+    """Build on ``index`` the stage bases that :func:`compile_request` reads for ``pathway``
+    when a request is planned alone (slots of one place and time merged), so that the first
+    requests do not pay for them; returns how many stages it prepared."""
+    shared, services_of = _pathway_shape(index, pathway)
+    for stage, shares, services in zip(pathway.stages, shared, services_of, strict=True):
+        _stage_base(index, stage, services, stage.mode is VisitMode.IN_PERSON or not shares)
+    return len(pathway.stages)
+
+
 SHAPES_CACHED = 1_000
 """Pathways whose :func:`_pathway_shape` an index keeps."""
 

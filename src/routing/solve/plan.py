@@ -27,9 +27,9 @@ from routing.exceptions import CalendarRangeError
 from routing.live import LiveSlots
 from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import CompiledRequest, compile_request
+from routing.solve.compiled import CompiledRequest, compile_request, prepare_stage_bases
 from routing.solve.explain import deadline_outcomes, waits_and_chain
-from routing.solve.modes import search_in_modes
+from routing.solve.modes import mode_variants, search_in_modes
 from routing.solve.projection import projection_warnings
 from routing.solve.search import SearchLimits, SearchOutcome
 
@@ -38,6 +38,7 @@ __all__ = [
     "invalid_result",
     "pathway_problem",
     "plan_route",
+    "prepare_index",
     "resolve_pathway",
     "route_result",
 ]
@@ -120,6 +121,38 @@ def pathway_problem(pathway: Pathway) -> str | None:
             del _problems[next(iter(_problems))]
     _problems[id(pathway)] = (pathway, problem)
     return problem
+
+
+def prepare_index(
+    index: SlotIndex | LiveSlots,
+    *,
+    catalogue: Catalogue | None = None,
+    pathways: Mapping[str, Pathway] | None = None,
+) -> int:
+    """Build ahead of the first requests what :func:`plan_route` keeps on ``index`` per pathway.
+
+    For each pathway of ``catalogue`` (the built-in one by default) and of ``pathways``, in each
+    combination of modes of its *either* stages, the stages' candidate slots before any
+    request's own rules (sorted, counted by rule, grouped by facility) and the pathway's
+    consistency check. :func:`plan_route` builds these on first use anyway; a service that
+    keeps an index for many requests calls this once after building it, so that the first
+    requests of each pathway are as fast as the rest. Pathways merged from several diagnoses
+    share the stages of the pathways they merge.
+
+    Returns
+    -------
+    int
+        The stages prepared.
+    """
+    index_ = index.index if isinstance(index, LiveSlots) else index
+    chosen = Catalogue.builtin() if catalogue is None else catalogue
+    prepared = 0
+    for pathway in [*chosen, *(pathways or {}).values()]:
+        if pathway_problem(pathway) is not None:
+            continue  # never planned
+        for variant in mode_variants(pathway, index_):
+            prepared += prepare_stage_bases(index_, variant)
+    return prepared
 
 
 def plan_route(

@@ -1,0 +1,62 @@
+"""``prepare_index``: what plan_route keeps on an index, built ahead of the first requests."""
+
+from __future__ import annotations
+
+from benchmarks.instances import make_instance
+
+from nosology.pathway import VisitMode
+from route_helpers import facility, make_pathway, slot, stage
+from routing import SlotIndex, plan_route, prepare_index
+from routing.live import LiveSlots
+from test_plan_bruteforce import DAYS
+
+
+def _stage_bases(index: SlotIndex) -> set[object]:
+    return {key for key in index.cache if isinstance(key, tuple) and key[0] == "stage-base"}
+
+
+def test_a_prepared_index_plans_the_same_routes_and_builds_nothing_more() -> None:
+    """Every request plans to the same result on a prepared index as on a fresh one, and the
+    requests add no stage base to the prepared index (they were all built ahead)."""
+    instance = make_instance("small", 3)
+    fresh = SlotIndex.build(instance.facilities, instance.slots)
+    prepared = SlotIndex.build(instance.facilities, instance.slots)
+    count = prepare_index(prepared, pathways=instance.pathways)
+    assert count > 0
+    built = _stage_bases(prepared)
+    assert built
+    assert not _stage_bases(fresh)
+    for request in instance.requests[:40]:
+        ours = plan_route(request, prepared, pathways=instance.pathways)
+        theirs = plan_route(request, fresh, pathways=instance.pathways)
+        assert ours.status == theirs.status
+        assert ours.objective == theirs.objective
+        assert ours.bookings == theirs.bookings
+    assert _stage_bases(prepared) == built
+    assert _stage_bases(fresh) <= built
+
+
+def test_prepare_a_live_state_twice_finds_what_it_built() -> None:
+    """A live state is prepared through its index; a second call builds nothing new."""
+    instance = make_instance("tiny", 1)
+    live = LiveSlots.build(instance.facilities, instance.slots)
+    first = prepare_index(live, pathways=instance.pathways)
+    built = _stage_bases(live.index)
+    assert prepare_index(live, pathways=instance.pathways) == first
+    assert _stage_bases(live.index) == built
+
+
+def test_an_either_stage_is_prepared_in_each_mode_it_is_offered_in() -> None:
+    """A stage done in person or remotely gets a stage base for each mode its slots offer."""
+    pathway = make_pathway(
+        [stage("consult"), stage("treat", after=["consult"], mode=VisitMode.EITHER)]
+    )
+    slots = [
+        slot("C1", "consult", DAYS[0], "10:00"),
+        slot("T1", "treat", DAYS[1], "15:00"),
+        slot("T2", "treat", DAYS[2], "11:00", mode=VisitMode.REMOTE),
+    ]
+    index = SlotIndex.build([facility("F1")], slots)
+    prepare_index(index, pathways={pathway.id: pathway})
+    modes = {key[3] for key in _stage_bases(index) if key[1] == ("nmu:TREAT",)}  # type: ignore[index]
+    assert modes == {VisitMode.IN_PERSON, VisitMode.REMOTE}
