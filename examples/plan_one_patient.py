@@ -5,14 +5,14 @@ Run from the repository root (after ``pip install -e .``)::
     python examples/plan_one_patient.py
 
 It loads the built-in example problem (facilities and free slots in Saint Petersburg), resolves
-the patient's diagnosis to a care pathway, builds the slot index once, plans the route and prints
-it with the regulatory deadlines it meets or misses.
+the patient's diagnosis to a care pathway, builds the slot index once (and prepares it, as a
+service does), plans the route and prints it with the regulatory deadlines it meets or misses.
 """
 
 from __future__ import annotations
 
 from nosology import resolve_code
-from routing import SlotIndex, SolveOptions, plan_route
+from routing import SlotIndex, SolveOptions, plan_route, prepare_index
 from routing.examples import load_example
 
 __all__ = ["main"]
@@ -29,6 +29,9 @@ def main() -> None:
 
     index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
     print(index)
+    # A service keeping the index for many requests prepares it once (optional: plan_route
+    # builds the same on first use).
+    print(f"prepared {prepare_index(index)} stages of the built-in pathways")
 
     result = plan_route(request, index, options=SolveOptions(time_limit=5.0))
     print(result.summary())

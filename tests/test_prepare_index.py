@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmarks.instances import make_instance
 
 from nosology.pathway import VisitMode
 from route_helpers import facility, make_pathway, slot, stage
 from routing import SlotIndex, plan_route, prepare_index
+from routing.examples import example_text
 from routing.live import LiveSlots
+from routing.service.context import ServiceContext
 from test_plan_bruteforce import DAYS
 
 
@@ -60,3 +64,16 @@ def test_an_either_stage_is_prepared_in_each_mode_it_is_offered_in() -> None:
     prepare_index(index, pathways={pathway.id: pathway})
     modes = {key[3] for key in _stage_bases(index) if key[1] == ("nmu:TREAT",)}  # type: ignore[index]
     assert modes == {VisitMode.IN_PERSON, VisitMode.REMOTE}
+
+
+def test_the_service_prepares_its_index_when_it_opens(tmp_path: Path) -> None:
+    """The HTTP service's context prepares the published slots' index once, at start."""
+    problem = tmp_path / "problem.json"
+    problem.write_text(example_text(), encoding="utf-8")
+    context = ServiceContext.open(f"sqlite:///{tmp_path / 'journal.db'}", [problem], time_limit=1)
+    try:
+        live = context.state().live
+        assert live is not None
+        assert _stage_bases(live.index)
+    finally:
+        context.close()

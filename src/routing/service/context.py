@@ -25,7 +25,7 @@ from routing.live import LiveSlots
 from routing.problem import load_problem
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
-from routing.solve import SolveOptions, plan_route
+from routing.solve import SolveOptions, plan_route, prepare_index
 from routing.views.i18n import Language
 from routing.views.living import route_result_of
 from routing.views.proposals import Proposal, propose
@@ -101,9 +101,13 @@ class ServiceContext:
                     problem.facilities, problem.slots, event_id=event_id, at=datetime.now(UTC)
                 )
                 logger.info("published %d slots as %s", len(problem.slots), event_id)
+        catalogue = Catalogue.builtin()
+        live = service.state().live
+        if live is not None:  # the index serves every request: prepared once, up front
+            prepare_index(live, catalogue=catalogue, pathways=pathways)
         return cls(
             service,
-            catalogue=Catalogue.builtin(),
+            catalogue=catalogue,
             pathways=pathways,
             options=SolveOptions(time_limit=time_limit),
         )
