@@ -13,9 +13,10 @@ import pytest
 from benchmarks.instances import make_instance
 
 from routing.slot_index import SlotIndex
+from routing.solve import compiled as compiled_module
 from routing.solve import search as search_module
 from routing.solve.bnb import daymemo
-from routing.solve.compiled import compile_request
+from routing.solve.compiled import StageCandidates, compile_request
 from routing.solve.plan import resolve_pathway
 
 ALWAYS, NEVER = 0, 1 << 40
@@ -54,15 +55,40 @@ def _both(compute):  # type: ignore[no-untyped-def]
     return vector, loops
 
 
+def _candidates_by_facility(st: StageCandidates) -> list[tuple[int, list[int]]]:
+    """``st.by_facility()`` computed afresh, in candidate indices."""
+    st.grouped = None
+    found = [
+        (f, [r - offset for r in rows if offset <= r < offset + len(st.slot)])
+        for f, rows, offset in st.by_facility()
+    ]
+    st.grouped = None
+    return found
+
+
 def test_grouping_by_facility_agrees(searches: list[search_module._Search]) -> None:
-    """Candidates by facility: the same facilities, starts and indices either way."""
-    compared = 0
+    """Candidates by facility: the same facilities and indices from the stage base's shared
+    groups, with numpy and with a loop; each facility's candidates are exactly its own."""
+    compared = shared = 0
     for search in searches:
-        for i in range(search.k):
-            vector, loops = _both(lambda: search._by_facility(i))  # noqa: B023
-            assert sorted(vector) == sorted(loops)
-            compared += len(loops)
+        for st in search.stages:
+            given = _candidates_by_facility(st)
+            rows, st.facility_rows = st.facility_rows, None
+            shared += rows is not None
+            try:
+                with patch.object(compiled_module, "GROUP_WITH_NUMPY", ALWAYS):
+                    vector = _candidates_by_facility(st)
+                with patch.object(compiled_module, "GROUP_WITH_NUMPY", NEVER):
+                    loops = _candidates_by_facility(st)
+            finally:
+                st.facility_rows = rows
+            assert given == vector == loops
+            assert [f for f, _ in loops] == sorted({f for f in st.facility})
+            for f, members in loops:
+                assert members == [c for c, g in enumerate(st.facility) if g == f]
+            compared += len(st.slot)
     assert compared > 100
+    assert shared > 0
 
 
 def test_day_sites_agree(searches: list[search_module._Search]) -> None:
