@@ -41,7 +41,7 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int64]
 
-GROUP_WITH_NUMPY: Final = 600
+GROUP_WITH_NUMPY = 600
 """Candidates of a stage from which :meth:`StageCandidates.by_facility` groups them with numpy
 (below, a plain loop is faster)."""
 REFERRAL_STAGE: Final = -1
