@@ -9,7 +9,7 @@ from benchmarks.instances import make_instance
 from nosology.pathway import VisitMode
 from route_helpers import facility, make_pathway, slot, stage
 from routing import SlotIndex, plan_route, prepare_index
-from routing.examples import example_text
+from routing.examples import example_text, load_example
 from routing.live import LiveSlots
 from routing.service.context import ServiceContext
 from test_plan_bruteforce import DAYS
@@ -40,13 +40,18 @@ def test_a_prepared_index_plans_the_same_routes_and_builds_nothing_more() -> Non
     assert _stage_bases(fresh) <= built
 
 
-def test_prepare_a_live_state_twice_finds_what_it_built() -> None:
-    """A live state is prepared through its index; a second call builds nothing new."""
-    instance = make_instance("tiny", 1)
+def test_prepare_a_live_state_for_what_its_requests_read() -> None:
+    """A live state is prepared for requests over it (places may be taken): planning over it
+    builds nothing more, and a second call builds nothing new."""
+    instance = make_instance("small", 2)
     live = LiveSlots.build(instance.facilities, instance.slots)
     first = prepare_index(live, pathways=instance.pathways)
     built = _stage_bases(live.index)
+    assert built
     assert prepare_index(live, pathways=instance.pathways) == first
+    assert _stage_bases(live.index) == built
+    for request in instance.requests[:30]:
+        plan_route(request, live, pathways=instance.pathways)
     assert _stage_bases(live.index) == built
 
 
@@ -74,6 +79,10 @@ def test_the_service_prepares_its_index_when_it_opens(tmp_path: Path) -> None:
     try:
         live = context.state().live
         assert live is not None
-        assert _stage_bases(live.index)
+        built = _stage_bases(live.index)
+        assert built
+        result = context.plan(load_example().requests[0])
+        assert result.has_route
+        assert _stage_bases(live.index) == built  # the requests read what was prepared
     finally:
         context.close()

@@ -563,13 +563,15 @@ class _StageBase:
         return counts
 
 
-def prepare_stage_bases(index: SlotIndex, pathway: Pathway) -> int:
+def prepare_stage_bases(index: SlotIndex, pathway: Pathway, *, per_slot: bool = False) -> int:
     """Build on ``index`` the stage bases that :func:`compile_request` reads for ``pathway``
-    when a request is planned alone (slots of one place and time merged), so that the first
-    requests do not pay for them; returns how many stages it prepared."""
+    when a request is planned alone (``merge_twins``), so that the first requests do not pay
+    for them; ``per_slot``: for requests with slots blocked (a live state), whose twins are not
+    merged in the base. Returns how many stages it prepared."""
     shared, services_of = _pathway_shape(index, pathway)
     for stage, shares, services in zip(pathway.stages, shared, services_of, strict=True):
-        _stage_base(index, stage, services, stage.mode is VisitMode.IN_PERSON or not shares)
+        merge = stage.mode is VisitMode.IN_PERSON or not shares
+        _stage_base(index, stage, services, merge and not per_slot)
     return len(pathway.stages)
 
 

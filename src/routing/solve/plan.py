@@ -137,13 +137,16 @@ def prepare_index(
     consistency check. :func:`plan_route` builds these on first use anyway; a service that
     keeps an index for many requests calls this once after building it, so that the first
     requests of each pathway are as fast as the rest. Pathways merged from several diagnoses
-    share the stages of the pathways they merge.
+    share the stages of the pathways they merge. Prepare what the requests will be planned
+    over: a live state (:class:`~routing.live.LiveSlots`) or a plain index (a request with
+    kept bookings reads, like one over a live state, the slots without merging twins).
 
     Returns
     -------
     int
         The stages prepared.
     """
+    live = isinstance(index, LiveSlots)
     index_ = index.index if isinstance(index, LiveSlots) else index
     chosen = Catalogue.builtin() if catalogue is None else catalogue
     prepared = 0
@@ -151,7 +154,8 @@ def prepare_index(
         if pathway_problem(pathway) is not None:
             continue  # never planned
         for variant in mode_variants(pathway, index_):
-            prepared += prepare_stage_bases(index_, variant)
+            # Over a live state some places are taken: the bases keep every slot.
+            prepared += prepare_stage_bases(index_, variant, per_slot=live)
     return prepared
 
 
