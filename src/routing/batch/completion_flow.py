@@ -45,6 +45,7 @@ from nosology.pathway import LagUnit, Pathway, Stage, VisitMode, parse_event
 from routing.batch.cohort import Cohort
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
+from routing.solve.compiled import cached_on_index
 
 __all__ = [
     "STAGE_CHOICES",
@@ -261,11 +262,9 @@ def _day_costs(
 
 def _last_slot_day(index: SlotIndex) -> int:
     """The day index of the latest slot start (``-1`` without slots), cached on the index."""
-    cached = index.cache.get("last-slot-day")
-    if not isinstance(cached, int):
-        cached = int(index.day.max()) if len(index) else -1
-        index.cache["last-slot-day"] = cached
-    return cached
+    return cached_on_index(
+        index, "last slot day", None, 1, lambda: int(index.day.max()) if len(index) else -1
+    )
 
 
 def _probe(cohort: Cohort, p: _Patient, day: int) -> int | None:

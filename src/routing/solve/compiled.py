@@ -37,6 +37,8 @@ __all__ = [
     "cached_on_index",
     "check_pins",
     "compile_request",
+    "memoised_in",
+    "prepare_stage_bases",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -760,7 +762,19 @@ def cached_on_index(
     does not grow without end."""
     cache = index.cache.setdefault(name, OrderedDict())
     assert isinstance(cache, OrderedDict)
-    value = cache.get(key)
+    return memoised_in(cache, key, limit, make, valid)
+
+
+def memoised_in(
+    cache: OrderedDict[Hashable, object],
+    key: Hashable,
+    limit: int,
+    make: Callable[[], _T],
+    valid: Callable[[_T], bool] | None = None,
+) -> _T:
+    """``make()`` memoised in ``cache`` under ``key`` (remade unless ``valid`` accepts the
+    entry), the last ``limit`` entries used kept (:func:`cached_on_index` on an index)."""
+    value = cast("_T | None", cache.get(key))
     if value is None or (valid is not None and not valid(value)):
         value = make()
         cache[key] = value
@@ -769,7 +783,7 @@ def cached_on_index(
     else:
         with suppress(KeyError):  # another thread may have dropped it meanwhile
             cache.move_to_end(key)
-    return cast(_T, value)
+    return value
 
 
 def _home_is_metric(home: list[int], index: SlotIndex) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from contextlib import suppress
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +27,12 @@ from routing.exceptions import CalendarRangeError
 from routing.live import LiveSlots
 from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import CompiledRequest, compile_request, prepare_stage_bases
+from routing.solve.compiled import (
+    CompiledRequest,
+    compile_request,
+    memoised_in,
+    prepare_stage_bases,
+)
 from routing.solve.explain import deadline_outcomes, waits_and_chain
 from routing.solve.modes import mode_variants, search_in_modes
 from routing.solve.projection import projection_warnings
@@ -98,8 +103,8 @@ def resolve_pathway(
 
 
 PROBLEMS_CACHED = 256
-"""Pathways whose :func:`pathway_problem` is kept (the oldest dropped first)."""
-_problems: dict[int, tuple[Pathway, str | None]] = {}
+"""Pathways whose :func:`pathway_problem` is kept (the least recently used dropped first)."""
+_problems: OrderedDict[Hashable, object] = OrderedDict()
 
 
 def pathway_problem(pathway: Pathway) -> str | None:
@@ -108,18 +113,17 @@ def pathway_problem(pathway: Pathway) -> str | None:
     Durations are not taken as exact: real slots set them. Cached per pathway object (by
     identity: hashing a pathway costs more than the look-up saves).
     """
-    cached = _problems.get(id(pathway))
-    if cached is not None and cached[0] is pathway:
-        return cached[1]
-    try:
-        compile_pathway(pathway, exact_durations=False).check_consistency()
-        problem = None
-    except InconsistentPathwayError as exc:
-        problem = str(exc)
-    if len(_problems) >= PROBLEMS_CACHED:
-        with suppress(KeyError, StopIteration, RuntimeError):
-            del _problems[next(iter(_problems))]
-    _problems[id(pathway)] = (pathway, problem)
+
+    def check() -> tuple[Pathway, str | None]:
+        try:
+            compile_pathway(pathway, exact_durations=False).check_consistency()
+        except InconsistentPathwayError as exc:
+            return pathway, str(exc)
+        return pathway, None
+
+    _, problem = memoised_in(
+        _problems, id(pathway), PROBLEMS_CACHED, check, lambda v: v[0] is pathway
+    )
     return problem
 
 

@@ -29,7 +29,7 @@ from typing import Final
 import numpy as np
 
 from routing.solve.bnb.common import INF, NO_KEY, CostTable, IntArray, Key, SearchLimits, Sites
-from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
+from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest, cached_on_index
 
 __all__ = ["SearchState"]
 
@@ -405,12 +405,13 @@ class SearchState:
 def _index_dearest_trip(cr: CompiledRequest) -> int:
     """The longest trip between two facilities of ``cr``'s index (cached on it)."""
     index = cr.index
-    key = ("dearest trip",)
-    found = index.cache.get(key)
-    if not isinstance(found, int):
-        found = int(index.travel_minutes.max()) if len(index.facilities) else 0
-        index.cache[key] = found
-    return found
+    return cached_on_index(
+        index,
+        "dearest trip",
+        None,
+        1,
+        lambda: int(index.travel_minutes.max()) if len(index.facilities) else 0,
+    )
 
 
 _FEW_SITES: Final = 24
