@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from benchmarks.instances import make_instance
 
 from nosology.pathway import VisitMode
@@ -86,3 +87,15 @@ def test_the_service_prepares_its_index_when_it_opens(tmp_path: Path) -> None:
         assert _stage_bases(live.index) == built  # the requests read what was prepared
     finally:
         context.close()
+
+
+def test_prepare_refuses_what_is_not_an_index_or_a_pathway_naming_it() -> None:
+    """Not an index, or a pathway that is not one: a TypeError naming the argument and key; an
+    index without slots prepares (nothing to read, no error)."""
+    instance = make_instance("tiny", 1)
+    empty = SlotIndex.build(instance.facilities, [])
+    assert prepare_index(empty) > 0
+    with pytest.raises(TypeError, match="index: expected a SlotIndex or LiveSlots, not str"):
+        prepare_index("slots.csv")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"pathways\['mine'\]: expected a Pathway, not int"):
+        prepare_index(empty, pathways={"mine": 3})  # type: ignore[dict-item]

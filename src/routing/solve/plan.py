@@ -149,12 +149,24 @@ def prepare_index(
     -------
     int
         The stages prepared.
+
+    Raises
+    ------
+    TypeError
+        ``index`` is neither a :class:`SlotIndex` nor a live state, or a value of ``pathways``
+        is not a :class:`~nosology.pathway.Pathway` (named by its key).
     """
     live = isinstance(index, LiveSlots)
     index_ = index.index if isinstance(index, LiveSlots) else index
+    if not isinstance(index_, SlotIndex):
+        raise TypeError(f"index: expected a SlotIndex or LiveSlots, not {type(index).__name__}")
+    extra = dict(pathways or {})
+    for key, value in extra.items():
+        if not isinstance(value, Pathway):
+            raise TypeError(f"pathways[{key!r}]: expected a Pathway, not {type(value).__name__}")
     chosen = Catalogue.builtin() if catalogue is None else catalogue
     prepared = 0
-    for pathway in [*chosen, *(pathways or {}).values()]:
+    for pathway in [*chosen, *extra.values()]:
         if pathway_problem(pathway) is not None:
             continue  # never planned
         for variant in mode_variants(pathway, index_):
