@@ -26,7 +26,7 @@ from routing.calendar import WorkingCalendar
 from routing.domain import GeoPoint, RouteRequest
 from routing.slot_index import SlotIndex
 from routing.solve.projection import check_request_dates
-from routing.solve.thinning import THINNED, nearest_per_day
+from routing.solve.thinning import THINNED, ThinningOrder, nearest_per_day_in, thinning_order
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = [
@@ -295,9 +295,7 @@ def compile_request(
     home_array: npt.NDArray[np.int64] | None = None
     metric = index.travel_is_metric
     if patient.location is not None:
-        home_minutes, home_metric = _home_legs(index, patient.location)
-        home_array = np.asarray(home_minutes, dtype=np.int64)
-        metric = metric and home_metric
+        home_minutes, home_array = _home_legs(index, patient.location)
     if pins is None:
         pins = {}
         for stage_id, slot_id in request.existing_bookings.items():
@@ -365,7 +363,7 @@ def compile_request(
                     excluded[_TWINS] = excluded.get(_TWINS, 0) + twins
                     chosen = chosen[np.r_[True, ~same]]
         if per_day > 0 and pinned is None:
-            chosen = _thinned(base, chosen, home_array, per_day, excluded)
+            chosen = _thinned(base, chosen, lo, hi, home_array, per_day, excluded)
         start_at, end_at, _, facility_at = arrays = (
             base.start[chosen],
             base.end[chosen],
@@ -407,9 +405,9 @@ def compile_request(
                 facility_rows=(base.by_facility, lo) if isinstance(chosen, slice) else None,
             )
         )
-    if not metric and index.travel_is_metric and home_array is not None:
-        # The legs from home break the triangle inequality somewhere (a far facility of another
-        # region, say); only the facilities this request's visits can use matter.
+    if metric and home_array is not None:
+        # Only the facilities this request's visits can use matter: the legs from home may
+        # break the triangle inequality elsewhere (a far facility of another region, say).
         sites = sorted({f for st in stages if st.in_person for f in st.sites()})
         metric = _home_is_metric_on(home_array, index, sites)
     return CompiledRequest(
@@ -487,19 +485,28 @@ def _pathway_links(
 def _thinned(
     base: _StageBase,
     chosen: npt.NDArray[np.int64] | slice,
+    lo: int,
+    hi: int,
     home: npt.NDArray[np.int64] | None,
     per_day: int,
     excluded: dict[str, int],
 ) -> npt.NDArray[np.int64] | slice:
-    """``chosen`` rows of ``base`` thinned to ``per_day`` a day, the rest counted as excluded."""
-    rows = np.arange(chosen.start, chosen.stop) if isinstance(chosen, slice) else chosen
-    if len(rows) <= per_day:
+    """``chosen`` rows of ``base`` (within ``[lo, hi)``) thinned to ``per_day`` a day
+    (:func:`~routing.solve.thinning.nearest_per_day`), the rest counted as excluded."""
+    count = chosen.stop - chosen.start if isinstance(chosen, slice) else len(chosen)
+    if count <= per_day:
         return chosen
-    kept = rows[
-        nearest_per_day(base.facility[rows], base.start[rows], base.day[rows], home, per_day)
-    ]
-    if len(kept) < len(rows):
-        excluded[THINNED] = excluded.get(THINNED, 0) + len(rows) - len(kept)
+    keep: npt.NDArray[np.bool_] | None = None
+    if not isinstance(chosen, slice):
+        keep = np.zeros(hi - lo, dtype=np.bool_)
+        keep[chosen - lo] = True
+    if not base.thinning:
+        base.thinning.append(thinning_order(base.facility, base.start, base.day))
+    kept = nearest_per_day_in(
+        base.thinning[0], lo, hi, keep, base.facility, base.day, home, per_day
+    )
+    if len(kept) < count:
+        excluded[THINNED] = excluded.get(THINNED, 0) + count - len(kept)
     return kept
 
 
@@ -553,6 +560,9 @@ class _StageBase:
     longest: int
     uniform: int
     """The duration every kept slot has, or -1 when they differ (or there are none)."""
+    thinning: list[ThinningOrder] = field(default_factory=list)
+    """The kept slots' :class:`~routing.solve.thinning.ThinningOrder`, once a request thins
+    them (built then)."""
 
     def excluded_between(self, first: int, limit: int) -> dict[str, int]:
         """How many slots starting outside ``[first, limit)`` there are, and how many inside it
@@ -734,14 +744,14 @@ HOMES_CACHED = 50_000
 """Homes whose travel minutes an index keeps (least recently used dropped first)."""
 
 
-def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], bool]:
-    """Travel minutes from ``home`` to each facility, and whether they keep the triangle
-    inequality with the travel between facilities; cached per home (the last
-    :data:`HOMES_CACHED` homes, so that a long-running service does not grow without end)."""
+def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], npt.NDArray[np.int64]]:
+    """Travel minutes from ``home`` to each facility, as a list and as an array; cached per
+    home (the last :data:`HOMES_CACHED` homes, so that a long-running service does not grow
+    without end)."""
 
-    def make() -> tuple[list[int], bool]:
+    def make() -> tuple[list[int], npt.NDArray[np.int64]]:
         minutes = index.travel.from_home_to_each(home, index.facilities)
-        return minutes, _home_is_metric(minutes, index)
+        return minutes, np.asarray(minutes, dtype=np.int64)
 
     return cached_on_index(index, "homes", (home.lat, home.lon), HOMES_CACHED, make)
 
@@ -786,17 +796,9 @@ def memoised_in(
     return value
 
 
-def _home_is_metric(home: list[int], index: SlotIndex) -> bool:
-    h = np.asarray(home, dtype=np.int64)
-    # Both legs of a tour: h[b] <= h[a] + t[a, b] (going out) and h[a] <= t[a, b] + h[b] (back).
-    via = h[:, None] + index.travel_minutes
-    back = index.travel_minutes + h[None, :]
-    return bool(np.all(h[None, :] <= via) and np.all(h[:, None] <= back))
-
-
 def _home_is_metric_on(home: npt.NDArray[np.int64], index: SlotIndex, sites: list[int]) -> bool:
-    """:func:`_home_is_metric` over the facilities ``sites`` only (the travel between them
-    being metric already)."""
+    """Whether the legs from ``home`` keep the triangle inequality with the travel between the
+    facilities ``sites`` (that travel being metric already), going out and coming back."""
     if not sites:
         return True
     chosen = np.asarray(sites, dtype=np.int64)
