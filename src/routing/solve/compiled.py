@@ -295,7 +295,8 @@ def compile_request(
     home_array: npt.NDArray[np.int64] | None = None
     metric = index.travel_is_metric
     if patient.location is not None:
-        home_minutes, home_array = _home_legs(index, patient.location)
+        home_minutes, home_array, home_metric = _home_legs(index, patient.location)
+        metric = metric and home_metric
     if pins is None:
         pins = {}
         for stage_id, slot_id in request.existing_bookings.items():
@@ -405,9 +406,9 @@ def compile_request(
                 facility_rows=(base.by_facility, lo) if isinstance(chosen, slice) else None,
             )
         )
-    if metric and home_array is not None:
-        # Only the facilities this request's visits can use matter: the legs from home may
-        # break the triangle inequality elsewhere (a far facility of another region, say).
+    if not metric and index.travel_is_metric and home_array is not None:
+        # The legs from home break the triangle inequality somewhere (a far facility of another
+        # region, say); only the facilities this request's visits can use matter.
         sites = sorted({f for st in stages if st.in_person for f in st.sites()})
         metric = _home_is_metric_on(home_array, index, sites)
     return CompiledRequest(
@@ -744,14 +745,16 @@ HOMES_CACHED = 50_000
 """Homes whose travel minutes an index keeps (least recently used dropped first)."""
 
 
-def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], npt.NDArray[np.int64]]:
-    """Travel minutes from ``home`` to each facility, as a list and as an array; cached per
-    home (the last :data:`HOMES_CACHED` homes, so that a long-running service does not grow
-    without end)."""
+def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], npt.NDArray[np.int64], bool]:
+    """Travel minutes from ``home`` to each facility (as a list and as an array), and whether
+    they keep the triangle inequality with the travel between facilities; cached per home (the
+    last :data:`HOMES_CACHED` homes, so that a long-running service does not grow without
+    end)."""
 
-    def make() -> tuple[list[int], npt.NDArray[np.int64]]:
+    def make() -> tuple[list[int], npt.NDArray[np.int64], bool]:
         minutes = index.travel.from_home_to_each(home, index.facilities)
-        return minutes, np.asarray(minutes, dtype=np.int64)
+        array = np.asarray(minutes, dtype=np.int64)
+        return minutes, array, _home_is_metric(array, index)
 
     return cached_on_index(index, "homes", (home.lat, home.lon), HOMES_CACHED, make)
 
@@ -796,9 +799,16 @@ def memoised_in(
     return value
 
 
+def _home_is_metric(h: npt.NDArray[np.int64], index: SlotIndex) -> bool:
+    # Both legs of a tour: h[b] <= h[a] + t[a, b] (going out) and h[a] <= t[a, b] + h[b] (back).
+    via = h[:, None] + index.travel_minutes
+    back = index.travel_minutes + h[None, :]
+    return bool(np.all(h[None, :] <= via) and np.all(h[:, None] <= back))
+
+
 def _home_is_metric_on(home: npt.NDArray[np.int64], index: SlotIndex, sites: list[int]) -> bool:
-    """Whether the legs from ``home`` keep the triangle inequality with the travel between the
-    facilities ``sites`` (that travel being metric already), going out and coming back."""
+    """:func:`_home_is_metric` over the facilities ``sites`` only (the travel between them
+    being metric already)."""
     if not sites:
         return True
     chosen = np.asarray(sites, dtype=np.int64)
