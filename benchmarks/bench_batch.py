@@ -11,10 +11,13 @@ no-competition bound, side by side; then the runtime curve and the targets, met 
 Usage::
 
     python benchmarks/bench_batch.py --sizes 100 1000
+    python benchmarks/bench_batch.py --sizes 1000 10000 --baselines-only
     python benchmarks/bench_batch.py --calibrate 1000 --grid 0.6 0.8 1.0 1.2
 
-``--calibrate`` runs first-come-first-served alone over a grid of contention values: this is how
-:data:`CONTENDED` and :data:`RELAXED` were chosen (never by the plan). See
+``--baselines-only`` stops after the baselines and bounds (no search, no polish): the runtime
+curve's "baselines" lines, in minutes instead of the full time limit; the plan is then the best
+start. ``--calibrate`` runs first-come-first-served alone over a grid of contention values:
+this is how :data:`CONTENDED` and :data:`RELAXED` were chosen (never by the plan). See
 ``benchmarks/README_batch.md``.
 """
 
@@ -72,9 +75,15 @@ def measure(routes: Sequence[Any]) -> dict[str, Any]:
 
 
 def run_instance(
-    patients: int, contention: float, seed: int, workers: int, time_limit: float
+    patients: int,
+    contention: float,
+    seed: int,
+    workers: int,
+    time_limit: float,
+    baselines_only: bool = False,
 ) -> dict[str, Any]:
-    """Generate one instance and plan it; the figures as a JSON-ready dict."""
+    """Generate one instance and plan it (``baselines_only``: no search, no polish); the
+    figures as a JSON-ready dict."""
     from routing.batch import BatchProgress, plan_batch
     from routing.region import RegionParameters, generate_region
 
@@ -88,7 +97,13 @@ def run_instance(
 
     started = time.perf_counter()
     result = plan_batch(
-        problem, seed=seed, time_limit=time_limit, workers=workers, progress=progress
+        problem,
+        seed=seed,
+        time_limit=time_limit,
+        workers=workers,
+        progress=progress,
+        max_iterations=0 if baselines_only else None,
+        polish_share=0.0 if baselines_only else 0.25,
     )
     runtime = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -162,6 +177,7 @@ def _child(patients: int, contention: float, args: argparse.Namespace) -> dict[s
         str(args.workers),
         "--time-limit",
         str(limit),
+        *(["--baselines-only"] if args.baselines_only else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -314,13 +330,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grid", type=float, nargs="+", default=[0.4, 0.6, 0.8, 1.0, 1.2, 1.5])
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument(
+        "--baselines-only",
+        action="store_true",
+        help="stop after the baselines and bounds (no search, no polish)",
+    )
+    parser.add_argument(
         "--one", nargs=2, metavar=("PATIENTS", "CONTENTION"), help=argparse.SUPPRESS
     )
     parser.add_argument("--time-limit", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         figures = run_instance(
-            int(args.one[0]), float(args.one[1]), args.seed, args.workers, args.time_limit
+            int(args.one[0]),
+            float(args.one[1]),
+            args.seed,
+            args.workers,
+            args.time_limit,
+            args.baselines_only,
         )
         print(json.dumps(figures))
         return 0
