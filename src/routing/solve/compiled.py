@@ -26,7 +26,7 @@ from routing.calendar import WorkingCalendar
 from routing.domain import GeoPoint, RouteRequest
 from routing.slot_index import SlotIndex
 from routing.solve.projection import check_request_dates
-from routing.solve.thinning import THINNED, ThinningOrder, nearest_per_day_in, thinning_order
+from routing.solve.thinning import THINNED, nearest_per_day
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = [
@@ -364,7 +364,7 @@ def compile_request(
                     excluded[_TWINS] = excluded.get(_TWINS, 0) + twins
                     chosen = chosen[np.r_[True, ~same]]
         if per_day > 0 and pinned is None:
-            chosen = _thinned(base, chosen, lo, hi, home_array, per_day, excluded)
+            chosen = _thinned(base, chosen, home_array, per_day, excluded)
         start_at, end_at, _, facility_at = arrays = (
             base.start[chosen],
             base.end[chosen],
@@ -486,28 +486,19 @@ def _pathway_links(
 def _thinned(
     base: _StageBase,
     chosen: npt.NDArray[np.int64] | slice,
-    lo: int,
-    hi: int,
     home: npt.NDArray[np.int64] | None,
     per_day: int,
     excluded: dict[str, int],
 ) -> npt.NDArray[np.int64] | slice:
-    """``chosen`` rows of ``base`` (within ``[lo, hi)``) thinned to ``per_day`` a day
-    (:func:`~routing.solve.thinning.nearest_per_day`), the rest counted as excluded."""
-    count = chosen.stop - chosen.start if isinstance(chosen, slice) else len(chosen)
-    if count <= per_day:
+    """``chosen`` rows of ``base`` thinned to ``per_day`` a day, the rest counted as excluded."""
+    rows = np.arange(chosen.start, chosen.stop) if isinstance(chosen, slice) else chosen
+    if len(rows) <= per_day:
         return chosen
-    keep: npt.NDArray[np.bool_] | None = None
-    if not isinstance(chosen, slice):
-        keep = np.zeros(hi - lo, dtype=np.bool_)
-        keep[chosen - lo] = True
-    if not base.thinning:
-        base.thinning.append(thinning_order(base.facility, base.start, base.day))
-    kept = nearest_per_day_in(
-        base.thinning[0], lo, hi, keep, base.facility, base.day, home, per_day
-    )
-    if len(kept) < count:
-        excluded[THINNED] = excluded.get(THINNED, 0) + count - len(kept)
+    kept = rows[
+        nearest_per_day(base.facility[rows], base.start[rows], base.day[rows], home, per_day)
+    ]
+    if len(kept) < len(rows):
+        excluded[THINNED] = excluded.get(THINNED, 0) + len(rows) - len(kept)
     return kept
 
 
@@ -561,9 +552,6 @@ class _StageBase:
     longest: int
     uniform: int
     """The duration every kept slot has, or -1 when they differ (or there are none)."""
-    thinning: list[ThinningOrder] = field(default_factory=list)
-    """The kept slots' :class:`~routing.solve.thinning.ThinningOrder`, once a request thins
-    them (built then)."""
 
     def excluded_between(self, first: int, limit: int) -> dict[str, int]:
         """How many slots starting outside ``[first, limit)`` there are, and how many inside it
