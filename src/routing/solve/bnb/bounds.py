@@ -4,7 +4,9 @@
 completion beats; the driver prunes the node when it is not better than the best route's. Each
 part is valid for every completion of the partial route:
 
-1. completion: the greatest lower bound on any stage's end;
+1. completion: the greatest lower bound on any stage's end, and, when the open in-person stages
+   cannot each have their earliest day (at most ``max_visits`` visits a day), the least end of
+   a visit on the last day they need (:meth:`Bounds._days_apart_completion`);
 2. visit days: the distinct days of the in-person stages assigned, plus the days the open
    in-person stages must open (no room for them on a visited day), and one more when no
    partition of them into that many days exists (:meth:`Bounds._partition_key`,
@@ -64,6 +66,8 @@ class Bounds(TravelMemo):
         """The node's lower bound, or ``None`` when it cannot beat the incumbent."""
         lo_e = b[2]
         completion = max(lo_e) - self.r
+        if self.open_in_person > 1 and completion <= best_completion:
+            completion = max(completion, self._days_apart_completion(b))
         if completion > best_completion or (self.completion_only and completion == best_completion):
             return None
         if completion < best_completion:
@@ -164,6 +168,79 @@ class Bounds(TravelMemo):
                 key, open_stages, preferred_legs, forced_outside, new_days, room, b
             )
         return key
+
+    def _days_apart_completion(self, b: list[list[int]]) -> int:
+        """A lower bound on the completion from the days the open in-person stages need.
+
+        Each open in-person stage needs a day of its own share of ``max_visits`` visits (a
+        visited day only its room; none on a day held by a stage that does not share its day),
+        no earlier than the day of its first candidate within its bounds. Placing them earliest
+        first, each on the first day from its own with room left among the days that have
+        candidates, gives the least last day any route can reach (a relaxation: the stages'
+        own days, links and travel aside, and every stage taken to share). Some open stage
+        starts on that day or later, so the completion is at least the least start there plus
+        duration. ``INF`` when a stage has no candidate within its bounds (or no day is left),
+        else the bound in minutes since the referral; ``-1`` when every stage can have its
+        earliest day.
+        """
+        stages = self.stages
+        assigned = self.assigned
+        lo_s, hi_s = b[0], b[1]
+        earliest: list[int] = []
+        open_stages: list[int] = []
+        for i in range(self.k):
+            st = stages[i]
+            if assigned[i] >= 0 or not st.in_person:
+                continue
+            c = bisect_left(st.start, lo_s[i])
+            if c == len(st.start) or st.start[c] > hi_s[i]:
+                return INF
+            earliest.append(st.day[c])
+            open_stages.append(i)
+        earliest.sort()
+        visits = self.day_visits
+        exclusive = self.exclusive_days
+        max_visits = self.max_visits
+        # Most often each stage fits on its earliest day: nothing to add then.
+        crowded = False
+        n = 0
+        while n < len(earliest) and not crowded:
+            day = earliest[n]
+            run = n + 1
+            while run < len(earliest) and earliest[run] == day:
+                run += 1
+            taken = len(visits[day]) if day in visits else 0
+            crowded = day in exclusive or taken + run - n > max_visits
+            n = run
+        if not crowded:
+            return -1
+        days = self.visit_days()
+        placed: dict[int, int] = {}
+        last = -1
+        for first in earliest:
+            j = bisect_left(days, max(first, last))
+            while j < len(days):
+                day = days[j]
+                room = (
+                    0
+                    if day in exclusive
+                    else max_visits - (len(visits[day]) if day in visits else 0)
+                )
+                if placed.get(day, 0) < room:
+                    placed[day] = placed.get(day, 0) + 1
+                    last = day
+                    break
+                j += 1
+            else:
+                return INF
+        from_minute = self.axis.first_minute(last)
+        least = INF
+        for i in open_stages:
+            st = stages[i]
+            c = bisect_left(st.start, max(lo_s[i], from_minute))
+            if c < len(st.start) and st.start[c] <= hi_s[i]:
+                least = min(least, st.start[c] + self.dmin[i])
+        return least - self.r if least < INF else INF
 
     def _partition_key(
         self,

@@ -114,6 +114,8 @@ class SearchState:
         """Days holding an assigned in-person stage that does not share its day."""
         self.open_in_person = sum(1 for st in self.stages if st.in_person)
         """In-person stages not assigned yet."""
+        self._visit_days: list[int] | None = None
+        """:meth:`visit_days`, once computed."""
         self.reach_bound = _index_dearest_trip(cr) if self.metric and self.travel else 0
         """At least :meth:`reach` (the dearest trip of the whole index; 0 when travel is
         checked only on whole routes): where a visit's end plus this stays within its day, the
@@ -136,6 +138,17 @@ class SearchState:
         if self._reach < 0:
             self._reach = _dearest_trip(self.cr)
         return self._reach
+
+    def visit_days(self) -> list[int]:
+        """The days on which some in-person stage has a candidate, ascending (computed on
+        first use)."""
+        if self._visit_days is None:
+            days: set[int] = set()
+            for st in self.stages:
+                if st.in_person:
+                    days.update(st.day)
+            self._visit_days = sorted(days)
+        return self._visit_days
 
     def late(self, end: int, day: int) -> int:
         """``end + reach`` of a visit of ``day`` ending at ``end`` when it reaches past the
