@@ -181,22 +181,22 @@ class Bounds(TravelMemo):
         starts on that day or later, so the completion is at least the least start there plus
         duration. ``INF`` when a stage has no candidate within its bounds (or no day is left),
         else the bound in minutes since the referral; ``-1`` when every stage can have its
-        earliest day.
+        earliest day, or the last day is the latest earliest day (where the propagated bound on
+        that stage's end is already as high).
         """
         stages = self.stages
         assigned = self.assigned
         lo_s, hi_s = b[0], b[1]
         earliest: list[int] = []
-        open_stages: list[int] = []
-        for i in range(self.k):
-            st = stages[i]
-            if assigned[i] >= 0 or not st.in_person:
+        for i in self.in_person_stages:
+            if assigned[i] >= 0:
                 continue
-            c = bisect_left(st.start, lo_s[i])
-            if c == len(st.start) or st.start[c] > hi_s[i]:
+            st = stages[i]
+            starts = st.start
+            c = bisect_left(starts, lo_s[i])
+            if c == len(starts) or starts[c] > hi_s[i]:
                 return INF
             earliest.append(st.day[c])
-            open_stages.append(i)
         earliest.sort()
         visits = self.day_visits
         exclusive = self.exclusive_days
@@ -233,9 +233,14 @@ class Bounds(TravelMemo):
                 j += 1
             else:
                 return INF
+        if last == earliest[-1]:
+            # The stage of the latest earliest day keeps it: the lags' bound says as much.
+            return -1
         from_minute = self.axis.first_minute(last)
         least = INF
-        for i in open_stages:
+        for i in self.in_person_stages:
+            if assigned[i] >= 0:
+                continue
             st = stages[i]
             c = bisect_left(st.start, max(lo_s[i], from_minute))
             if c < len(st.start) and st.start[c] <= hi_s[i]:

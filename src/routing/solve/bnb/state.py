@@ -114,6 +114,8 @@ class SearchState:
         """Days holding an assigned in-person stage that does not share its day."""
         self.open_in_person = sum(1 for st in self.stages if st.in_person)
         """In-person stages not assigned yet."""
+        self.in_person_stages = [i for i, st in enumerate(self.stages) if st.in_person]
+        """The in-person stages' positions, ascending."""
         self._visit_days: list[int] | None = None
         """:meth:`visit_days`, once computed."""
         self.reach_bound = _index_dearest_trip(cr) if self.metric and self.travel else 0
