@@ -27,6 +27,7 @@ from routing.exceptions import CalendarRangeError
 from routing.live import LiveSlots
 from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
+from routing.solve.bnb.state import index_slot_days
 from routing.solve.compiled import (
     CompiledRequest,
     compile_request,
@@ -138,7 +139,8 @@ def prepare_index(
     For each pathway of ``catalogue`` (the built-in one by default) and of ``pathways``, in each
     combination of modes of its *either* stages, the stages' candidate slots before any
     request's own rules (sorted, counted by rule, grouped by facility) and the pathway's
-    consistency check. :func:`plan_route` builds these on first use anyway; a service that
+    consistency check; and the days on which the index has slots (the search's bound on the
+    days visits need). :func:`plan_route` builds these on first use anyway; a service that
     keeps an index for many requests calls this once after building it, so that the first
     requests of each pathway are as fast as the rest. Pathways merged from several diagnoses
     share the stages of the pathways they merge. Prepare what the requests will be planned
@@ -172,6 +174,7 @@ def prepare_index(
         for variant in mode_variants(pathway, index_):
             # Over a live state some places are taken: the bases keep every slot.
             prepared += prepare_stage_bases(index_, variant, per_slot=live)
+    index_slot_days(index_)
     return prepared
 
 

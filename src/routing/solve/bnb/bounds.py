@@ -175,8 +175,8 @@ class Bounds(TravelMemo):
         Each open in-person stage needs a day of its own share of ``max_visits`` visits (a
         visited day only its room; none on a day held by a stage that does not share its day),
         no earlier than the day of its first candidate within its bounds. Placing them earliest
-        first, each on the first day from its own with room left among the days that have
-        candidates, gives the least last day any route can reach (a relaxation: the stages'
+        first, each on the first day from its own with room left among the days on which the
+        index has slots, gives the least last day any route can reach (a relaxation: the stages'
         own days, links and travel aside, and every stage taken to share). Some open stage
         starts on that day or later, so the completion is at least the least start there plus
         duration. ``INF`` when a stage has no candidate within its bounds (or no day is left),

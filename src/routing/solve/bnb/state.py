@@ -28,10 +28,11 @@ from typing import Final
 
 import numpy as np
 
+from routing.slot_index import SlotIndex
 from routing.solve.bnb.common import INF, NO_KEY, CostTable, IntArray, Key, SearchLimits, Sites
 from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest, cached_on_index
 
-__all__ = ["SearchState"]
+__all__ = ["SearchState", "index_slot_days"]
 
 
 class SearchState:
@@ -116,8 +117,6 @@ class SearchState:
         """In-person stages not assigned yet."""
         self.in_person_stages = [i for i, st in enumerate(self.stages) if st.in_person]
         """The in-person stages' positions, ascending."""
-        self._visit_days: list[int] | None = None
-        """:meth:`visit_days`, once computed."""
         self.reach_bound = _index_dearest_trip(cr) if self.metric and self.travel else 0
         """At least :meth:`reach` (the dearest trip of the whole index; 0 when travel is
         checked only on whole routes): where a visit's end plus this stays within its day, the
@@ -142,15 +141,9 @@ class SearchState:
         return self._reach
 
     def visit_days(self) -> list[int]:
-        """The days on which some in-person stage has a candidate, ascending (computed on
-        first use)."""
-        if self._visit_days is None:
-            days: set[int] = set()
-            for st in self.stages:
-                if st.in_person:
-                    days.update(st.day)
-            self._visit_days = sorted(days)
-        return self._visit_days
+        """The days on which the index has a slot, ascending: every day a visit can fall on,
+        and more (:func:`index_slot_days`)."""
+        return index_slot_days(self.cr.index)
 
     def late(self, end: int, day: int) -> int:
         """``end + reach`` of a visit of ``day`` ending at ``end`` when it reaches past the
@@ -415,6 +408,11 @@ class SearchState:
                 1 for i, c in chosen if stages[i].in_person and not stages[i].preferred[c]
             )
         return (completion, days, travel, non_pref)
+
+
+def index_slot_days(index: SlotIndex) -> list[int]:
+    """The days on which ``index`` has a slot, ascending (cached on it)."""
+    return cached_on_index(index, "slot days", None, 1, lambda: np.unique(index.day).tolist())
 
 
 def _index_dearest_trip(cr: CompiledRequest) -> int:
