@@ -171,3 +171,20 @@ def test_pooled_mode_reports_each_seed_and_the_pool(
     runs = [SeedRun.from_json(d) for d in json.loads(out_json.read_text())]
     assert [(r.seed, len(r.ms), len(r.nodes)) for r in runs] == [(2, 4, 4), (3, 4, 4)]
     assert all(any(n > 0 for n in r.nodes) for r in runs)  # the search's nodes were recorded
+
+
+def test_batch_benchmark_stops_after_the_baselines_when_asked() -> None:
+    """``bench_batch.py --baselines-only``: no search and no polish, the baselines' phases
+    timed, the plan no worse than first come, first served."""
+    from benchmarks.bench_batch import run_instance
+
+    figures = run_instance(60, 0.6, seed=0, workers=1, time_limit=30.0, baselines_only=True)
+    assert figures["iterations"] == 0
+    assert figures["polished"] == 0
+    assert figures["stop_reason"] in {"iteration limit", "proven optimal"}
+    assert {"no competition", "first come"} <= set(figures["phases"])
+    assert figures["objective"] <= figures["fcfs_objective"]
+    assert (
+        figures["plan"]["planned"] == figures["fcfs"]["planned"]
+        or figures["objective"][0] < (figures["fcfs_objective"][0])
+    )
