@@ -184,7 +184,3 @@ def test_batch_benchmark_stops_after_the_baselines_when_asked() -> None:
     assert figures["stop_reason"] in {"iteration limit", "proven optimal"}
     assert {"no competition", "first come"} <= set(figures["phases"])
     assert figures["objective"] <= figures["fcfs_objective"]
-    assert (
-        figures["plan"]["planned"] == figures["fcfs"]["planned"]
-        or figures["objective"][0] < (figures["fcfs_objective"][0])
-    )
