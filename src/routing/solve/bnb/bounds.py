@@ -35,6 +35,7 @@ from itertools import combinations
 from typing import Final
 
 from routing.solve.bnb.common import INF, CostTable, Key
+from routing.solve.bnb.state import index_slot_days
 from routing.solve.bnb.travel import TravelMemo
 from routing.solve.daybound import INFEASIBLE, DayPlan, chronological_travel
 
@@ -208,20 +209,7 @@ class Bounds(TravelMemo):
         visits = self.day_visits
         exclusive = self.exclusive_days
         max_visits = self.max_visits
-        # Most often each stage fits on its earliest day: nothing to add then.
-        crowded = False
-        n = 0
-        while n < len(earliest) and not crowded:
-            day = earliest[n]
-            run = n + 1
-            while run < len(earliest) and earliest[run] == day:
-                run += 1
-            taken = len(visits[day]) if day in visits else 0
-            crowded = day in exclusive or taken + run - n > max_visits
-            n = run
-        if not crowded:
-            return -1
-        days = self.visit_days()
+        days = index_slot_days(self.cr.index)
         placed: dict[int, int] = {}
         last = -1
         for first in earliest:
@@ -241,7 +229,8 @@ class Bounds(TravelMemo):
             else:
                 return INF
         if last == earliest[-1]:
-            # The stage of the latest earliest day keeps it: the lags' bound says as much.
+            # Each stage kept its earliest day, or the stage of the latest one kept it: the
+            # lags' bound says as much.
             return -1
         from_minute = self.axis.first_minute(last)
         least = INF

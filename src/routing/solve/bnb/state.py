@@ -140,11 +140,6 @@ class SearchState:
             self._reach = _dearest_trip(self.cr)
         return self._reach
 
-    def visit_days(self) -> list[int]:
-        """The days on which the index has a slot, ascending: every day a visit can fall on,
-        and more (:func:`index_slot_days`)."""
-        return index_slot_days(self.cr.index)
-
     def late(self, end: int, day: int) -> int:
         """``end + reach`` of a visit of ``day`` ending at ``end`` when it reaches past the
         day's end, else -1."""
