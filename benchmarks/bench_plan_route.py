@@ -333,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="pooled mode: do not prepare each index (prepare_index) before timing its requests",
     )
+    parser.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="pooled mode: leave the collector as it is while timing (default: gc.freeze() "
+        "after building and preparing each index, as a long-running service does)",
+    )
     parser.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     print(f"bench_plan_route: {_machine()}")
@@ -348,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             json_out=args.json_out,
             build=_build,
             prepare=not args.unprepared,
+            gc_freeze=not args.no_gc_freeze,
         )
     all_figures: dict[str, SizeFigures] = {}
     sizes: list[Size] = args.sizes or ["small", "medium", "large"]

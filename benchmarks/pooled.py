@@ -12,6 +12,7 @@ compared with the compiled build's when that was measured.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -101,10 +102,20 @@ def _counting_nodes(into: list[int]) -> Iterator[None]:
 
 
 def measure_seed(
-    instance: Instance, n_requests: int, time_limit: float, *, prepare: bool = True
+    instance: Instance,
+    n_requests: int,
+    time_limit: float,
+    *,
+    prepare: bool = True,
+    gc_freeze: bool = True,
 ) -> SeedRun:
     """Time the first ``n_requests`` requests of ``instance`` after an untimed warm-up (and,
-    with ``prepare``, :func:`~routing.prepare_index` of the index, timed apart)."""
+    with ``prepare``, :func:`~routing.prepare_index` of the index, timed apart).
+
+    With ``gc_freeze`` the objects built so far (the index, the instance) are moved out of the
+    collector's reach (:func:`gc.freeze`, as the README advises a service) while the requests
+    are timed, and handed back after.
+    """
     index = SlotIndex.build(instance.facilities, instance.slots)
     options = SolveOptions(time_limit=time_limit)
     empty = SlotIndex.build(instance.facilities, ())
@@ -119,18 +130,33 @@ def measure_seed(
         started = time.perf_counter()
         prepare_index(index, pathways=instance.pathways)
         run.prepare_ms = (time.perf_counter() - started) * 1000
-    for request in instance.requests[:n_requests]:
-        nodes: list[int] = []
-        with _counting_nodes(nodes):
-            c0, t0 = time.process_time(), time.perf_counter()
-            result = plan_route(request, index, pathways=instance.pathways, options=options)
-            run.ms.append((time.perf_counter() - t0) * 1000)
-            run.cpu_ms.append((time.process_time() - c0) * 1000)
-        run.nodes.append(nodes[0] if nodes else 0)  # 0: INVALID, no search
-        run.statuses.append(result.status.value)
-        run.keys.append(None if result.objective is None else result.objective.key())
-        run.request_ids.append(request.id)
+    with _frozen(gc_freeze):
+        for request in instance.requests[:n_requests]:
+            nodes: list[int] = []
+            with _counting_nodes(nodes):
+                c0, t0 = time.process_time(), time.perf_counter()
+                result = plan_route(request, index, pathways=instance.pathways, options=options)
+                run.ms.append((time.perf_counter() - t0) * 1000)
+                run.cpu_ms.append((time.process_time() - c0) * 1000)
+            run.nodes.append(nodes[0] if nodes else 0)  # 0: INVALID, no search
+            run.statuses.append(result.status.value)
+            run.keys.append(None if result.objective is None else result.objective.key())
+            run.request_ids.append(request.id)
     return run
+
+
+@contextmanager
+def _frozen(freeze: bool) -> Iterator[None]:
+    """With ``freeze``: collect, then :func:`gc.freeze` until the block ends."""
+    if not freeze:
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _figures(ms: list[float], cpu: list[float], nodes: list[int]) -> str:
@@ -164,17 +190,30 @@ def _summary(label: str, runs: list[SeedRun]) -> None:
 
 
 def _measure_all(
-    size: Size, seeds: list[int], n_requests: int, time_limit: float, prepare: bool
+    size: Size,
+    seeds: list[int],
+    n_requests: int,
+    time_limit: float,
+    prepare: bool,
+    gc_freeze: bool,
 ) -> list[SeedRun]:
     runs = []
     for seed in seeds:
         instance = make_instance(size, seed)
-        runs.append(measure_seed(instance, n_requests, time_limit, prepare=prepare))
+        runs.append(
+            measure_seed(instance, n_requests, time_limit, prepare=prepare, gc_freeze=gc_freeze)
+        )
     return runs
 
 
 def _in_subprocess(
-    python: str, size: Size, seeds: list[int], n_requests: int, time_limit: float, prepare: bool
+    python: str,
+    size: Size,
+    seeds: list[int],
+    n_requests: int,
+    time_limit: float,
+    prepare: bool,
+    gc_freeze: bool,
 ) -> list[SeedRun]:
     """The same measurement by another interpreter (its own ``routing``, PYTHONPATH cleared)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,6 +236,7 @@ def _in_subprocess(
             "--json-out",
             str(out),
             *([] if prepare else ["--unprepared"]),
+            *([] if gc_freeze else ["--no-gc-freeze"]),
         ]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         return [SeedRun.from_json(d) for d in json.loads(out.read_text())]
@@ -284,12 +324,16 @@ def run_pooled(
     json_out: str | None = None,
     build: Callable[[], str] = lambda: "this build",
     prepare: bool = True,
+    gc_freeze: bool = True,
 ) -> int:
     """Measure every size over ``seeds``; print per-seed and pooled figures and the targets.
 
     With ``prepare`` (the default) each index is prepared (:func:`~routing.prepare_index`, as
     a service does once after building it) before its requests are timed, its time printed
-    apart; without, the first requests of each pathway build what it would have.
+    apart; without, the first requests of each pathway build what it would have. With
+    ``gc_freeze`` (the default) the collector leaves the index alone while requests are timed
+    (:func:`gc.freeze`, as the README advises a long-running service); without, a full
+    collection can fall inside a request.
 
     Returns the exit status: 1 when an objective mismatch (against direct CP-SAT, or between
     the two builds) was found.
@@ -298,7 +342,7 @@ def run_pooled(
     all_runs: list[SeedRun] = []
     for size in sizes:
         started = time.perf_counter()
-        runs = _measure_all(size, seeds, n_requests, time_limit, prepare)
+        runs = _measure_all(size, seeds, n_requests, time_limit, prepare, gc_freeze)
         all_runs.extend(runs)
         print(
             f"\n== {size} pooled: seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), "
@@ -309,7 +353,9 @@ def run_pooled(
         target_runs = runs
         if compiled_python is not None:
             started = time.perf_counter()
-            other = _in_subprocess(compiled_python, size, seeds, n_requests, time_limit, prepare)
+            other = _in_subprocess(
+                compiled_python, size, seeds, n_requests, time_limit, prepare, gc_freeze
+            )
             _summary(f"compiled, {compiled_python} ({time.perf_counter() - started:.0f} s)", other)
             differ = _builds_agree(runs, other)
             failures += differ

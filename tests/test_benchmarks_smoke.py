@@ -6,6 +6,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from benchmarks.direct_cpsat import solve_direct
@@ -171,6 +172,32 @@ def test_pooled_mode_reports_each_seed_and_the_pool(
     runs = [SeedRun.from_json(d) for d in json.loads(out_json.read_text())]
     assert [(r.seed, len(r.ms), len(r.nodes)) for r in runs] == [(2, 4, 4), (3, 4, 4)]
     assert all(any(n > 0 for n in r.nodes) for r in runs)  # the search's nodes were recorded
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_pooled_seed_freezes_the_collector_only_while_timing(
+    monkeypatch: pytest.MonkeyPatch, freeze: bool
+) -> None:
+    """With ``gc_freeze`` the index and instance are frozen (out of the collector's reach)
+    during every timed request and handed back after; without, nothing is frozen."""
+    import gc
+
+    from benchmarks import pooled
+
+    frozen_during: list[int] = []
+    real = pooled.plan_route
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        frozen_during.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    instance = make_instance("tiny", 2)
+    monkeypatch.setattr(pooled, "plan_route", recording)
+    run = pooled.measure_seed(instance, 3, 2.0, gc_freeze=freeze)
+    assert len(run.ms) == 3
+    timed = frozen_during[-3:]  # the warm-up's calls come first
+    assert all((n > 0) == freeze for n in timed)
+    assert gc.get_freeze_count() == 0
 
 
 def test_batch_benchmark_stops_after_the_baselines_when_asked() -> None:
