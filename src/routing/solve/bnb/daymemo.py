@@ -126,22 +126,31 @@ class DayMemo(Propagation):
         assert home is not None
         travel, preferred = self.travel, self.preferred_facility
         least = i_there = j_there = INF
+        # Comparisons, not min(): this loop runs for every pair of sites of every day.
         for fa, end_a, start_a in here_i:
             home_a, out_a = home[fa], travel[fa]
+            at_a = preferences and preferred[fa]
             for fb, end_b, start_b in here_j:
                 cost = INF
-                if i_first and end_a + out_a[fb] <= start_b:
-                    cost = home_a + out_a[fb] + home[fb]
-                if j_first and end_b + travel[fb][fa] <= start_a:
-                    cost = min(cost, home[fb] + travel[fb][fa] + home_a)
+                if i_first:
+                    trip = out_a[fb]
+                    if end_a + trip <= start_b:
+                        cost = home_a + trip + home[fb]
+                if j_first:
+                    trip = travel[fb][fa]
+                    if end_b + trip <= start_a:
+                        back = home[fb] + trip + home_a
+                        if back < cost:
+                            cost = back
                 if cost >= INF:
                     continue
-                least = min(least, cost)
+                if cost < least:
+                    least = cost
                 if preferences:
-                    if preferred[fa]:
-                        i_there = min(i_there, cost)
-                    if preferred[fb]:
-                        j_there = min(j_there, cost)
+                    if at_a and cost < i_there:
+                        i_there = cost
+                    if preferred[fb] and cost < j_there:
+                        j_there = cost
         return least, i_there, j_there
 
     def _pair_day_vector(
