@@ -189,32 +189,30 @@ def _summary(label: str, runs: list[SeedRun]) -> None:
     print("  statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
 
 
-def _measure_all(
-    size: Size,
-    seeds: list[int],
-    n_requests: int,
-    time_limit: float,
-    prepare: bool,
-    gc_freeze: bool,
-) -> list[SeedRun]:
-    runs = []
-    for seed in seeds:
-        instance = make_instance(size, seed)
-        runs.append(
-            measure_seed(instance, n_requests, time_limit, prepare=prepare, gc_freeze=gc_freeze)
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    """How each seed is measured (:func:`measure_seed`'s arguments besides the instance)."""
+
+    n_requests: int
+    time_limit: float
+    prepare: bool
+    gc_freeze: bool
+
+
+def _measure_all(size: Size, seeds: list[int], timing: _Timing) -> list[SeedRun]:
+    return [
+        measure_seed(
+            make_instance(size, seed),
+            timing.n_requests,
+            timing.time_limit,
+            prepare=timing.prepare,
+            gc_freeze=timing.gc_freeze,
         )
-    return runs
+        for seed in seeds
+    ]
 
 
-def _in_subprocess(
-    python: str,
-    size: Size,
-    seeds: list[int],
-    n_requests: int,
-    time_limit: float,
-    prepare: bool,
-    gc_freeze: bool,
-) -> list[SeedRun]:
+def _in_subprocess(python: str, size: Size, seeds: list[int], timing: _Timing) -> list[SeedRun]:
     """The same measurement by another interpreter (its own ``routing``, PYTHONPATH cleared)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "runs.json"
@@ -228,15 +226,15 @@ def _in_subprocess(
             "--seeds",
             ",".join(map(str, seeds)),
             "--requests",
-            str(n_requests),
+            str(timing.n_requests),
             "--time-limit",
-            str(time_limit),
+            str(timing.time_limit),
             "--direct",
             "0",
             "--json-out",
             str(out),
-            *([] if prepare else ["--unprepared"]),
-            *([] if gc_freeze else ["--no-gc-freeze"]),
+            *([] if timing.prepare else ["--unprepared"]),
+            *([] if timing.gc_freeze else ["--no-gc-freeze"]),
         ]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         return [SeedRun.from_json(d) for d in json.loads(out.read_text())]
@@ -340,9 +338,10 @@ def run_pooled(
     """
     failures = 0
     all_runs: list[SeedRun] = []
+    timing = _Timing(n_requests, time_limit, prepare, gc_freeze)
     for size in sizes:
         started = time.perf_counter()
-        runs = _measure_all(size, seeds, n_requests, time_limit, prepare, gc_freeze)
+        runs = _measure_all(size, seeds, timing)
         all_runs.extend(runs)
         print(
             f"\n== {size} pooled: seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), "
@@ -353,9 +352,7 @@ def run_pooled(
         target_runs = runs
         if compiled_python is not None:
             started = time.perf_counter()
-            other = _in_subprocess(
-                compiled_python, size, seeds, n_requests, time_limit, prepare, gc_freeze
-            )
+            other = _in_subprocess(compiled_python, size, seeds, timing)
             _summary(f"compiled, {compiled_python} ({time.perf_counter() - started:.0f} s)", other)
             differ = _builds_agree(runs, other)
             failures += differ
