@@ -270,7 +270,7 @@ class _Search(Polish):
         st = self.stages[i]
         s, e = st.start[c], st.end[c]
         # Only routes that complete no later than the best one can still beat it.
-        capped = [min(x, cap) for x in hi_e]
+        capped = [x if x < cap else cap for x in hi_e]
         touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
         child = [list(lo_s), list(hi_s), list(lo_e), capped]
         child[0][i] = child[1][i] = s

@@ -153,8 +153,9 @@ class Propagation(SearchState):
         if a > z:
             return False
         lo_s[i], hi_s[i] = starts[a], starts[z]
-        lo_e[i] = max(le, starts[a] + self.dmin[i])
-        hi_e[i] = min(he, starts[z] + self.dmax[i])
+        least_end, most_end = starts[a] + self.dmin[i], starts[z] + self.dmax[i]
+        lo_e[i] = le if le > least_end else least_end
+        hi_e[i] = he if he < most_end else most_end
         return True
 
     def _fail(self, stage: int, other: int, origin: str) -> int:
