@@ -5,7 +5,9 @@ within the root bounds; when they form a route it completes at the lower bound, 
 completion is proven without a search. :meth:`Polish.improve_by_days` polishes phase 2's best
 route: with the stages of all but one or two visit days fixed, it re-searches the rest
 (:meth:`Polish._search_with_fixed`, at most :data:`DESCENT_NODES` nodes each), keeping any better
-route, so the tree search continues with a better best route to prune by.
+route, so the tree search continues with a better best route to prune by. A set of days is
+re-searched only when it leaves at least a third of the stages fixed
+(:func:`day_neighbourhoods`): freeing more is the tree search again.
 """
 
 from __future__ import annotations
