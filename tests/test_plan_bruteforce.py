@@ -46,8 +46,12 @@ from route_helpers import (
 from routing.domain import Facility, GeoPoint, Patient, Period, RouteRequest, Slot, TravelModel
 from routing.evaluate import evaluate_route
 from routing.result import SolveStatus
+from routing.slot_index import SlotIndex
 from routing.solve import search as search_module
 from routing.solve.bnb import polish
+from routing.solve.bnb.common import INF
+from routing.solve.compiled import compile_request
+from routing.solve.search import SearchLimits
 
 # Thursday 7 May to Wednesday 13 May 2026: 9-11 May are days off (Victory Day and its transfer).
 DAYS = tuple(date(2026, 5, 7) + timedelta(days=n) for n in range(7))
@@ -404,6 +408,38 @@ def test_descent_by_days_keeps_the_optimum(instance: Instance) -> None:
         patch.object(polish, "DESCENT_NODES", 5),
     ):
         solve_and_match_brute_force(instance)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packed_instances())
+def test_day_by_day_bound_holds_for_every_route_that_beats_the_best(instance: Instance) -> None:
+    """The day-by-day bound at phase 2's root, taken against any route as the best so far, is
+    no higher than the objective of any route that beats it: a stage it sends away from its
+    preferred facilities (their day-by-day travel dearer than the best route's) is away in every
+    route with no more travel."""
+    feasible = sorted(set(brute_force(instance)))
+    assume(feasible)
+    index = SlotIndex.build(instance.facilities, instance.slots, travel=instance.travel)
+    cr = compile_request(instance.request, instance.pathway, index)
+    assume(not cr.problems)
+    state = search_module._Search(cr, SearchLimits())
+    k = state.k
+    root = [[state.r] * k, [INF] * k, [state.r] * k, [INF] * k]
+    assume(state.propagate(root) < 0)
+    completion = feasible[0][0]
+    root[3] = [min(x, state.r + completion) for x in root[3]]
+    assume(state.propagate(root) < 0)
+    state.completion_only, state.completion_proven = False, True
+    bound = state.enter_phase2(root, completion)
+    assume(bound is not None and state.tables() is not None)
+    exercised = False
+    for best in (key for key in feasible if key[0] == completion):
+        state.best, state.best_key = [0] * k, best
+        day_by_day = state.chronological_key(root, bound)
+        exercised = exercised or day_by_day[3] > bound[3]
+        beating = [key for key in feasible if key < best]
+        assert all(day_by_day <= key for key in beating), (best, day_by_day, beating)
+    event(f"preferred facilities ruled out: {exercised}")
 
 
 NIGHTS = (DAYS[0], DAYS[1])

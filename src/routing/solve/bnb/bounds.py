@@ -430,12 +430,42 @@ class Bounds(TravelMemo):
             return key
         completion, days, travel, _ = key
         open_stages = [i for i, st in enumerate(self.stages) if st.in_person]
+        plan = self._day_plan(b, open_stages)
+        found = chronological_travel(plan, days, self.max_visits)
+        # The stages with no preferred candidate at all surely go elsewhere; with no travel to
+        # spare, so do those whose preferred facilities would make the day-by-day travel dearer.
+        outside = 0
+        possible: list[int] = []
+        if self.has_preferences:
+            for m, i in enumerate(open_stages):
+                pref = self.pref_starts(i)
+                if bisect_left(pref, b[0][i]) >= bisect_right(pref, b[1][i]):
+                    outside += 1
+                else:
+                    possible.append(m)
+        if found == INFEASIBLE:
+            return (completion, days + 1, 0, outside)
+        best = self.best_key
+        if possible and self.best is not None and (completion, days) == best[:2]:
+            _, at_preferred = tables
+            for m in possible:
+                there = self._at_preferred_by_day(plan, m, open_stages, at_preferred)
+                raised = chronological_travel(there, days, self.max_visits)
+                if raised == INFEASIBLE or raised > best[2]:
+                    outside += 1
+        if found <= travel:
+            return key if outside <= key[3] else (completion, days, travel, outside)
+        return (completion, days, found, outside)
+
+    def _day_plan(self, b: list[list[int]], open_stages: list[int]) -> DayPlan:
+        """What :func:`~routing.solve.daybound.chronological_travel` needs of the in-person
+        stages ``open_stages`` at the root ``b``: their days, legs and pair costs by day."""
         legs = []
         axis = self.axis
         for i in open_stages:
             first, last = axis.day_of(b[0][i]), axis.day_of(b[1][i])
             legs.append({d: v for d, v in self.day_legs.get(i, {}).items() if first <= d <= last})
-        plan = DayPlan(
+        return DayPlan(
             legs=legs,
             pair_cost={
                 (m, n): self._pair_cost_by_day(i, j)
@@ -448,19 +478,41 @@ class Bounds(TravelMemo):
             ],
             visited={},
         )
-        found = chronological_travel(plan, days, self.max_visits)
-        # Only the stages with no preferred candidate at all surely go elsewhere at this travel.
-        outside = 0
-        if self.has_preferences:
-            for i in open_stages:
-                pref = self.pref_starts(i)
-                if bisect_left(pref, b[0][i]) >= bisect_right(pref, b[1][i]):
-                    outside += 1
-        if found == INFEASIBLE:
-            return (completion, days + 1, 0, outside)
-        if found <= travel:
-            return key
-        return (completion, days, found, outside)
+
+    def _at_preferred_by_day(
+        self, plan: DayPlan, m: int, open_stages: list[int], at_preferred: CostTable
+    ) -> DayPlan:
+        """``plan`` with its ``m``-th stage at a preferred facility: its days and legs there, and
+        its pair costs at least those of the pair with it there (:meth:`share_costs`)."""
+        i = open_stages[m]
+        home, preferred = self.home, self.preferred_facility
+        assert home is not None
+        sites = self.sites.get(i, {})
+        legs = list(plan.legs)
+        legs[m] = {
+            d: 2 * min(home[f] for f, _, _ in sites[d] if preferred[f])
+            for d in plan.legs[m]
+            if any(preferred[f] for f, _, _ in sites.get(d, ()))
+        }
+        pair_cost = dict(plan.pair_cost)
+        for n, j in enumerate(open_stages):
+            pair = (min(m, n), max(m, n))
+            by_day = pair_cost.get(pair)
+            if n == m or by_day is None:
+                continue
+            entry = self.preferred_pair_days.get((i, j))
+            if at_preferred[i][j] is None or entry is None:
+                del pair_cost[pair]  # with stage i at a preferred facility they never share
+                continue
+            first, there = entry
+            pair_cost[pair] = {
+                d: max(v, there[d - first])
+                for d, v in by_day.items()
+                if d in legs[m] and 0 <= d - first < len(there) and there[d - first] < INF
+            }
+        return DayPlan(
+            legs=legs, pair_cost=pair_cost, lone=plan.lone, before=plan.before, visited={}
+        )
 
 
 def _at_preferred(

@@ -54,6 +54,7 @@ class DayMemo(Propagation):
             return None
         before = self.cr.precedes
         self.pair_days = {}
+        self.preferred_pair_days = {}
         sites = {i: self._day_sites(i, b) for i, st in enumerate(self.stages) if st.in_person}
         self.sites = sites
         self.day_legs = {
@@ -91,6 +92,8 @@ class DayMemo(Propagation):
                 continue
             i_first, j_first = not before[j][i], not before[i][j]
             by_day = [INF] * span
+            i_there_by_day = [INF] * span if with_preferences else by_day
+            j_there_by_day = [INF] * span if with_preferences else by_day
             least = least_i_there = least_j_there = INF
             for d, here_i in sites[i].items():
                 here_j = sites[j].get(d)
@@ -102,8 +105,14 @@ class DayMemo(Propagation):
                 least_i_there = min(least_i_there, i_there)
                 least_j_there = min(least_j_there, j_there)
                 by_day[d - first_day] = day_least
+                if with_preferences:
+                    i_there_by_day[d - first_day] = i_there
+                    j_there_by_day[d - first_day] = j_there
                 least = min(least, day_least)
             self.pair_days[(i, j)] = self.pair_days[(j, i)] = (first_day, by_day)
+            if with_preferences:
+                self.preferred_pair_days[(i, j)] = (first_day, i_there_by_day)
+                self.preferred_pair_days[(j, i)] = (first_day, j_there_by_day)
             if least >= INF:
                 continue
             table[i][j] = table[j][i] = least

@@ -68,6 +68,9 @@ class SearchState:
         self.pair_days: dict[tuple[int, int], tuple[int, list[int]]] = {}
         """Phase 2 root: per pair of sharing stages (both orders), the first day and the least
         travel of a day with both on each day from it (``INF`` on days they cannot share)."""
+        self.preferred_pair_days: dict[tuple[int, int], tuple[int, list[int]]] = {}
+        """Phase 2 root, with preferred facilities: :attr:`pair_days` with the first stage of
+        the pair at a preferred facility."""
         self.sites: dict[int, dict[int, Sites]] = {}
         """Phase 2 root: :meth:`_day_sites` of each in-person stage."""
         self.preferred_facility: list[bool] = []
