@@ -447,8 +447,12 @@ class Bounds(TravelMemo):
             return (completion, days + 1, 0, outside)
         best = self.best_key
         if possible and self.best is not None and (completion, days) == best[:2]:
+            # Each check is a day-by-day search: only as many as could prove the best route
+            # (once the travel bound meets its travel, or a better route's).
             _, at_preferred = tables
-            for m in possible:
+            for n, m in enumerate(possible):
+                if outside >= best[3] or outside + len(possible) - n < best[3]:
+                    break
                 there = self._at_preferred_by_day(plan, m, open_stages, at_preferred)
                 raised = chronological_travel(there, days, self.max_visits)
                 if raised == INFEASIBLE or raised > best[2]:
