@@ -449,11 +449,10 @@ class Bounds(TravelMemo):
         if possible and self.best is not None and (completion, days) == best[:2]:
             # Each check is a day-by-day search: only as many as could prove the best route
             # (once the travel bound meets its travel, or a better route's).
-            _, at_preferred = tables
             for n, m in enumerate(possible):
                 if outside >= best[3] or outside + len(possible) - n < best[3]:
                     break
-                there = self._at_preferred_by_day(plan, m, open_stages, at_preferred)
+                there = self._at_preferred_by_day(plan, m, open_stages)
                 raised = chronological_travel(there, days, self.max_visits)
                 if raised == INFEASIBLE or raised > best[2]:
                     outside += 1
@@ -483,36 +482,31 @@ class Bounds(TravelMemo):
             visited={},
         )
 
-    def _at_preferred_by_day(
-        self, plan: DayPlan, m: int, open_stages: list[int], at_preferred: CostTable
-    ) -> DayPlan:
-        """``plan`` with its ``m``-th stage at a preferred facility: its days and legs there, and
-        its pair costs at least those of the pair with it there (:meth:`share_costs`)."""
+    def _at_preferred_by_day(self, plan: DayPlan, m: int, open_stages: list[int]) -> DayPlan:
+        """``plan`` with its ``m``-th stage at a preferred facility: its days and home legs
+        there, and its pair costs by day with it there (:attr:`preferred_pair_days`)."""
         i = open_stages[m]
         home, preferred = self.home, self.preferred_facility
         assert home is not None
         sites = self.sites.get(i, {})
         legs = list(plan.legs)
-        legs[m] = {
-            d: 2 * min(home[f] for f, _, _ in sites[d] if preferred[f])
-            for d in plan.legs[m]
-            if any(preferred[f] for f, _, _ in sites.get(d, ()))
-        }
+        legs_there: dict[int, int] = {}
+        for d in plan.legs[m]:
+            there = [home[f] for f, _, _ in sites.get(d, ()) if preferred[f]]
+            if there:
+                legs_there[d] = 2 * min(there)
+        legs[m] = legs_there
         pair_cost = dict(plan.pair_cost)
         for n, j in enumerate(open_stages):
             pair = (min(m, n), max(m, n))
-            by_day = pair_cost.get(pair)
-            if n == m or by_day is None:
+            if n == m or pair not in pair_cost:
                 continue
-            entry = self.preferred_pair_days.get((i, j))
-            if at_preferred[i][j] is None or entry is None:
-                del pair_cost[pair]  # with stage i at a preferred facility they never share
-                continue
-            first, there = entry
+            first, by_day = self.preferred_pair_days.get((i, j), (0, []))
+            # No entry on a day they cannot share with stage i at a preferred facility.
             pair_cost[pair] = {
-                d: max(v, there[d - first])
-                for d, v in by_day.items()
-                if d in legs[m] and 0 <= d - first < len(there) and there[d - first] < INF
+                d: by_day[d - first]
+                for d in pair_cost[pair]
+                if d in legs_there and by_day[d - first] < INF
             }
         return DayPlan(
             legs=legs, pair_cost=pair_cost, lone=plan.lone, before=plan.before, visited={}

@@ -92,8 +92,8 @@ class DayMemo(Propagation):
                 continue
             i_first, j_first = not before[j][i], not before[i][j]
             by_day = [INF] * span
-            i_there_by_day = [INF] * span if with_preferences else by_day
-            j_there_by_day = [INF] * span if with_preferences else by_day
+            i_there_by_day = [INF] * span if with_preferences else []
+            j_there_by_day = [INF] * span if with_preferences else []
             least = least_i_there = least_j_there = INF
             for d, here_i in sites[i].items():
                 here_j = sites[j].get(d)
