@@ -30,6 +30,7 @@ from routing.domain import Facility, Patient, RouteRequest, Slot
 from routing.evaluate import evaluate_route
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
+from routing.solve import plan_route
 
 DAYS = ["2026-05-18", "2026-05-19", "2026-05-20", "2026-05-21", "2026-05-22"]
 FACILITIES = [Facility(id="F1", name="F1", level=3), Facility(id="F2", name="F2", level=3)]
@@ -333,6 +334,35 @@ def test_thinning_and_short_horizon_keep_the_fastest_routes() -> None:
         assert a.has_route == b.has_route
         if a.objective is not None and b.objective is not None:
             assert b.objective.completion_minutes == a.objective.completion_minutes
+
+
+def test_no_competition_bound_holds_over_every_candidate_however_thin_the_searches() -> None:
+    """Thinned to one candidate a day, a search keeps the first facility's 14:00 CT and misses
+    the other's 09:00 one; the no-competition routes, and the bounds on them, still see it."""
+    from routing.batch.bounds import no_competition_bound, no_competition_routes
+
+    slots = [
+        make_slot("consult", "consult", 0, "10:00", "F1", 1),
+        make_slot("ct-late", "ct", 1, "14:00", "F1", 1),
+        make_slot("ct-early", "ct", 1, "09:00", "F2", 1),
+    ]
+    requests = make_requests(1, [1])
+    index = index_of(slots)
+    fastest = plan_route(requests[0], index)
+    assert {b.slot_id for b in fastest.bookings} == {"consult", "ct-early"}
+    assert fastest.objective is not None
+    cohort = build_cohort(requests, index, per_day=1)
+    thinned = cohort.route(0, None)
+    assert {b.slot_id for b in thinned.bookings} == {"consult", "ct-late"}
+    (alone,) = no_competition_routes(cohort)
+    assert alone.objective is not None
+    assert alone.objective.completion_minutes == fastest.objective.completion_minutes
+    weight = cohort.entries[0].weight
+    bound = no_competition_bound(cohort, [alone])
+    assert bound.weighted_minutes == weight * fastest.objective.completion_minutes
+    result = plan_batch((requests, index), seed=0, max_iterations=5, per_day=1)
+    assert result.capacity_bound.weighted_minutes <= weight * fastest.objective.completion_minutes
+    assert result.routes[0].objective == fastest.objective
 
 
 def test_thinning_caps_candidates_per_day() -> None:

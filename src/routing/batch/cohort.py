@@ -166,11 +166,17 @@ class Cohort:
         secondary: bool = False,
         pins: Mapping[str, int] | None = None,
         node_limit: int | None = None,
+        every_candidate: bool = False,
     ) -> RouteResult:
         """The fastest route of ``entry`` avoiding ``blocked`` slots, kept bookings pinned.
 
         ``pins`` (stage id → slot position) pins more stages to given slots, blocked or not.
         ``node_limit`` replaces the cohort's search node limit for this route.
+
+        The search sees at most :attr:`per_day` candidates a day of each stage, unless
+        ``every_candidate``: then it sees them all, and its completion (or proven bound) is a
+        lower bound on every route of the entry, which a thinned search's is not (a slot
+        further from home can end earlier).
 
         The search proves the earliest completion only (what the batch objective counts; the
         result is FEASIBLE), unless ``secondary`` asks for the fewest visit days, least travel
@@ -194,6 +200,7 @@ class Cohort:
         pathway = _hard_copy(e.pathway) if meet_deadlines else e.pathway
         request = e.request
         short = self.horizon_days
+        per_day = 0 if every_candidate else self.per_day
         result: RouteResult | None = None
         if 0 < short < request.horizon_days:
             first = self._route(
@@ -204,12 +211,15 @@ class Cohort:
                 secondary,
                 pins,
                 node_limit,
+                per_day,
             )
             done = first.objective.completion_minutes if first.objective is not None else None
             if first.has_route and done is not None and done <= short * 1440:
                 result = first
         if result is None:
-            result = self._route(entry, request, pathway, blocked, secondary, pins, node_limit)
+            result = self._route(
+                entry, request, pathway, blocked, secondary, pins, node_limit, per_day
+            )
         if meet_deadlines and result.has_route:
             result = _soften(result, e.pathway)
         return result
@@ -237,6 +247,7 @@ class Cohort:
         secondary: bool,
         pins: Mapping[str, int] | None,
         node_limit: int | None,
+        per_day: int,
     ) -> RouteResult:
         e = self.entries[entry]
         started = time.perf_counter()
@@ -249,7 +260,7 @@ class Cohort:
         )
         cr, outcome = search_in_modes(
             lambda p: compile_request(
-                request, p, self.index, blocked, pins=fixed, per_day=self.per_day
+                request, p, self.index, blocked, pins=fixed, per_day=per_day
             ),
             pathway,
             self.index,
