@@ -365,6 +365,25 @@ def test_no_competition_bound_holds_over_every_candidate_however_thin_the_search
     assert result.routes[0].objective == fastest.objective
 
 
+@settings(max_examples=150, deadline=None)
+@given(cohorts(max_patients=3))
+def test_bounds_hold_against_the_exact_optimum_however_thin_the_searches(
+    cohort: tuple[list[RouteRequest], list[Slot]],
+) -> None:
+    """With every search thinned to one candidate a day and no exact groups, the no-competition
+    and capacity bounds still stay at or below the exact model's optimum over every slot."""
+    requests, slots = cohort
+    index = index_of(slots)
+    result = plan_batch(
+        (requests, index), seed=2, max_iterations=10, exact_max_patients=0, per_day=1
+    )
+    check_plan(result, requests, slots)
+    exact = solve_exact(build_cohort(requests, index), deterministic_time=20.0, time_limit=30.0)
+    assert exact.status is SolveStatus.OPTIMAL
+    assert result.no_competition_bound.key() <= exact.objective
+    assert result.capacity_bound.key() <= exact.objective
+
+
 def test_thinning_caps_candidates_per_day() -> None:
     """After thinning no stage has more than ``per_day`` candidates on one day, each kept one
     is a candidate of the unthinned stage, and what was removed is counted."""
