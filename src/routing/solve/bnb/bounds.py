@@ -6,7 +6,9 @@ part is valid for every completion of the partial route:
 
 1. completion: the greatest lower bound on any stage's end, and, when the open in-person stages
    cannot each have their earliest day (at most ``max_visits`` visits a day), the least end of
-   a visit on the last day they need (:meth:`Bounds._days_apart_completion`);
+   a visit on the last day they need (:meth:`Bounds._days_apart_completion`); in phase 2, the
+   completion it is capped at, which every route there has (none completes earlier: phase 1
+   proved it, or it is the root's bound), so that the other parts apply from its root on;
 2. visit days: the distinct days of the in-person stages assigned, plus the days the open
    in-person stages must open (no room for them on a visited day), and one more when no
    partition of them into that many days exists (:meth:`Bounds._partition_key`,
@@ -67,6 +69,10 @@ class Bounds(TravelMemo):
         """The node's lower bound, or ``None`` when it cannot beat the incumbent."""
         lo_e = b[2]
         completion = max(lo_e) - self.r
+        if self.completion_proven and completion < best_completion:
+            # Phase 2 searches only routes that complete at the proven earliest completion (or
+            # at the completion bound it is capped at): none completes earlier.
+            completion = best_completion
         if (
             self.open_in_person > self.max_visits
             and (self.max_visits == 1 or not self.day_visits)
