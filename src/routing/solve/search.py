@@ -26,6 +26,7 @@ of the one before, so the compiled build keeps its direct attribute access):
 - :mod:`~routing.solve.bnb.daymemo`: phase 2's memo of stages' sites and pair costs by day;
 - :mod:`~routing.solve.bnb.travel`: the travel of days still to open or to join;
 - :mod:`~routing.solve.bnb.bounds`: the lower bound on the objective at a node;
+- :mod:`~routing.solve.bnb.rootbound`: phase 2's root bound, which ends the search when met;
 - :mod:`~routing.solve.bnb.order`: which stage to branch on and in which order its candidates;
 - :mod:`~routing.solve.bnb.polish`: the greedy first route and the descent by whole days.
 """

@@ -15,8 +15,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from typing import Final
 
-from routing.solve.bnb.bounds import Bounds
 from routing.solve.bnb.common import INF, JOINERS_EXACT, Key, VisitClass
+from routing.solve.bnb.rootbound import RootBounds
 
 __all__ = ["Ordering"]
 
@@ -24,8 +24,8 @@ RANK_CLASSES: Final = 40
 """Visit classes ranked at most per node; the rest follow in cheapest-first order."""
 
 
-class Ordering(Bounds):
-    """:class:`~routing.solve.bnb.bounds.Bounds` with the branching order."""
+class Ordering(RootBounds):
+    """:class:`~routing.solve.bnb.rootbound.RootBounds` with the branching order."""
 
     def choose_stage(self, b: list[list[int]]) -> int:
         """The open stage with the fewest candidates left (fail first), then the earliest."""
