@@ -137,6 +137,26 @@ def test_matching_benchmark_runs_and_agrees_with_hopcroft_karp(
     assert re.search(r"\d+ of \d+ matched", out)
 
 
+def test_batch_waits_accounts_for_the_plan_against_the_patients_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """batch_waits.py on 60 contended patients: the plan routes no more patients than can be
+    routed alone and completes later, its wait growth is positive where printed, and every flow
+    choice reports its days."""
+    from benchmarks.batch_waits import main, measure_waits
+
+    f = measure_waits(60, 0.6, 1)
+    assert 0 < f["plan"]["routed"] <= f["alone"]["routed"]
+    assert f["extra_days"] > 0  # contended: some patient waits for another
+    assert all(days > 0 for days in f["wait_growth_days"].values())
+    assert set(f["flat_days"]) == {"last", "first", "scarcest"}
+    for s in f["flat_days"].values():
+        assert s["patients"] > 0
+        assert 0 <= s["median"] <= s["p90"]
+    assert main(["--patients", "60", "--contention", "0.6", "--seed", "1"]) == 0
+    assert "completion flow, first stages" in capsys.readouterr().out
+
+
 def test_bench_live_runs_and_routes_agree() -> None:
     """bench_live on the tiny instance: every command timed, live and rebuilt routes equal."""
     from benchmarks.bench_live import measure_size
