@@ -64,10 +64,19 @@ def measure_waits(patients: int, contention: float, seed: int) -> dict[str, Any]
     from routing.slot_index import SlotIndex
 
     problem = generate_region(RegionParameters(patients=patients, contention=contention, seed=seed))
+    # One index for the plan and for the flow's curves read below.
+    index = SlotIndex.build(
+        problem.facilities,
+        problem.slots,
+        calendar=calendar_for(problem.timezone),
+        travel=problem.travel,
+    )
+    pathways = {p.id: p for p in problem.pathways}
     # The baselines only, without the exact model's small groups (whose CP-SAT runs would make
     # the capacity bound depend on the wall clock).
     result = plan_batch(
-        problem,
+        (problem.requests, index),
+        pathways=pathways,
         seed=seed,
         time_limit=1e6,
         max_iterations=0,
@@ -102,14 +111,8 @@ def measure_waits(patients: int, contention: float, seed: int) -> dict[str, Any]
     figures["extra_days"] = extra / 1440
     figures["wait_growth_days"] = {k: v / 1440 for k, v in growth.most_common()}
 
-    index = SlotIndex.build(
-        problem.facilities,
-        problem.slots,
-        calendar=calendar_for(problem.timezone),
-        travel=problem.travel,
-    )
-    cohort = build_cohort(problem.requests, index, pathways={p.id: p for p in problem.pathways})
-    alone_by_entry = list(result.alone_routes)
+    cohort = build_cohort(problem.requests, index, pathways=pathways)
+    alone_by_entry = result.alone_routes  # by cohort entry, the requests' order
     calendar = index.calendar
     slack: dict[str, dict[str, float]] = {}
     for choice in flow.STAGE_CHOICES:

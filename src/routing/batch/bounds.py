@@ -82,9 +82,9 @@ def no_competition_routes(
     The searches see every candidate (:meth:`Cohort.route` with ``every_candidate``), not the
     nearest :attr:`Cohort.per_day` a day: the bounds built on these routes must hold for every
     route, and a thinned search can miss a faster one (a slot further from home that ends
-    earlier; 744 of 10,000 patients of the contended benchmark region). There the unthinned
-    searches take about a tenth longer (18.7 and 20.1 s against 17.2 and 17.7 s), the baselines
-    as a whole no longer (``benchmarks/README_batch.md``).
+    earlier; 744 of 10,000 patients of the contended benchmark region). What the unthinned
+    searches cost is measured in ``benchmarks/README_batch.md`` ("The bounds over every
+    candidate").
     """
     full = cohort.blocked(np.zeros(len(cohort.capacity), dtype=np.int64))
     routes: list[RouteResult] = []
