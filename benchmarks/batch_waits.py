@@ -59,18 +59,12 @@ def measure_waits(patients: int, contention: float, seed: int) -> dict[str, Any]
     from routing.batch import completion_flow as flow
     from routing.batch import plan_batch
     from routing.batch.cohort import build_cohort
-    from routing.calendar import calendar_for
     from routing.region import RegionParameters, generate_region
     from routing.slot_index import SlotIndex
 
     problem = generate_region(RegionParameters(patients=patients, contention=contention, seed=seed))
     # One index for the plan and for the flow's curves read below.
-    index = SlotIndex.build(
-        problem.facilities,
-        problem.slots,
-        calendar=calendar_for(problem.timezone),
-        travel=problem.travel,
-    )
+    index = SlotIndex.for_problem(problem)
     pathways = {p.id: p for p in problem.pathways}
     # The baselines only, without the exact model's small groups (whose CP-SAT runs would make
     # the capacity bound depend on the wall clock).

@@ -94,7 +94,6 @@ def _planned(rows: Sequence[Any]) -> list[tuple[str, int, int, int]]:
 def run(patients: int, seed: int, *, iterations: int = 20, out: Any = None) -> dict[str, Any]:
     """One size: plan, build the journal, time both reports; the figures as a dict."""
     from routing.batch import plan_batch
-    from routing.calendar import calendar_for
     from routing.manager.figures import build_figures
     from routing.manager.journal import journal_report
     from routing.manager.tables import build_tables
@@ -115,12 +114,7 @@ def run(patients: int, seed: int, *, iterations: int = 20, out: Any = None) -> d
     planned_in = time.perf_counter() - t0
     events = _events(problem, result)
     t0 = time.perf_counter()
-    index = SlotIndex.build(
-        problem.facilities,
-        problem.slots,
-        calendar=calendar_for(problem.timezone),
-        travel=problem.travel,
-    )
+    index = SlotIndex.for_problem(problem)
     districts = {r.id: r.patient.district for r in problem.requests}
     baseline = build_figures(result, build_tables(result, index, districts=districts))
     baseline_in = time.perf_counter() - t0

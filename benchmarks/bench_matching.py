@@ -44,17 +44,11 @@ def run(patients: int, seed: int, baseline: bool) -> bool:
     from routing import SlotIndex
     from routing.batch.cohort import build_cohort
     from routing.batch.matching import first_deadline_slots, match_first_deadlines
-    from routing.calendar import calendar_for
     from routing.region import RegionParameters, generate_region
 
     contention = CONTENDED.get(patients, 1.0)
     problem = generate_region(RegionParameters(patients=patients, contention=contention, seed=seed))
-    index = SlotIndex.build(
-        problem.facilities,
-        problem.slots,
-        calendar=calendar_for(problem.timezone),
-        travel=problem.travel,
-    )
+    index = SlotIndex.for_problem(problem)
     pathways = {p.id: p for p in problem.pathways}
     cohort = build_cohort(problem.requests, index, pathways=pathways)
     entries = cohort.plannable()

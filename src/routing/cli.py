@@ -55,7 +55,7 @@ from nosology.pathway import Deadline, Pathway, TemporalConstraint
 from nosology.registry import MKB10_REGISTRY_OID, MKB10_VERSION
 from nosology.resolve import Resolution, pathway_for, resolve_code
 from routing._version import __version__
-from routing.calendar import WorkingCalendar, calendar_for
+from routing.calendar import WorkingCalendar
 from routing.commands.batch import add_batch_arguments, run_batch
 from routing.domain import Facility, RouteRequest
 from routing.exceptions import InvalidInputError, InvalidProblemError
@@ -465,12 +465,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     output = None if args.output is None else check_output_file(args.output)
     problem, label, rejected = _load(args)
     catalogue = _catalogue(args.catalogue) if args.catalogue else None
-    index = SlotIndex.build(
-        problem.facilities,
-        problem.slots,
-        calendar=calendar_for(problem.timezone),
-        travel=problem.travel,
-    )
+    index = SlotIndex.for_problem(problem)
     options = SolveOptions(time_limit=args.time_limit)
     pathways = {p.id: p for p in problem.pathways}
     results: list[RouteResult] = []
@@ -564,12 +559,7 @@ def _view_inputs(
             request = problem.request(args.request)
         except KeyError:
             raise _BadInputError(f"the problem has no request {args.request!r}") from None
-    index = SlotIndex.build(
-        problem.facilities,
-        problem.slots,
-        calendar=calendar_for(problem.timezone),
-        travel=problem.travel,
-    )
+    index = SlotIndex.for_problem(problem)
     catalogue = _catalogue(args.catalogue) if args.catalogue else None
     return problem, index, request, catalogue, {p.id: p for p in problem.pathways}
 

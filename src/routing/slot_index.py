@@ -13,15 +13,18 @@ import logging
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from nosology.pathway import VisitMode
-from routing.calendar import WorkingCalendar, default_calendar
+from routing.calendar import WorkingCalendar, calendar_for, default_calendar
 from routing.domain import Facility, Slot, TravelModel
 from routing.exceptions import CalendarRangeError, InvalidInputError
+
+if TYPE_CHECKING:
+    from routing.problem import Problem
 
 __all__ = ["SlotIndex"]
 
@@ -99,6 +102,18 @@ class SlotIndex:
     projected_slots: int = 0
     cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
     """Derived data that solvers compute once per index (e.g. the slots a stage may use)."""
+
+    @classmethod
+    def for_problem(cls, problem: Problem) -> SlotIndex:
+        """Index ``problem``'s slots of its facilities, in the working calendar of its
+        ``timezone`` (:func:`~routing.calendar.calendar_for`) and with its travel model: what
+        planning the problem reads. Raises as :meth:`build` does."""
+        return cls.build(
+            problem.facilities,
+            problem.slots,
+            calendar=calendar_for(problem.timezone),
+            travel=problem.travel,
+        )
 
     @classmethod
     def build(

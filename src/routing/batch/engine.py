@@ -73,7 +73,6 @@ from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
-from routing.calendar import calendar_for
 from routing.domain import RouteRequest
 from routing.live import LiveSlots
 from routing.problem import Problem
@@ -250,12 +249,7 @@ def plan_batch(
     capacity: IntArray | None = None
     if isinstance(cohort_input, Problem):
         problem = cohort_input
-        index = SlotIndex.build(
-            problem.facilities,
-            problem.slots,
-            calendar=calendar_for(problem.timezone),
-            travel=problem.travel,
-        )
+        index = SlotIndex.for_problem(problem)
         requests: Sequence[RouteRequest] = problem.requests
         pathways = {**{p.id: p for p in problem.pathways}, **(pathways or {})}
     else:
