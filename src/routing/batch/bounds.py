@@ -68,6 +68,10 @@ class BatchBound(FrozenModel):
     """The least weighted completion minutes of any plan that routes as many patients as this
     bound leaves planned, by a min-cost flow of the last stages' places (capacity bound only;
     see :mod:`routing.batch.completion_flow`)."""
+    staged_minutes: NonNegativeInt | None = None
+    """The least weighted completion minutes of any plan that routes as many patients as this
+    bound leaves planned, by the day-indexed LP over all stages (capacity bound only, small
+    cohorts; see :mod:`routing.batch.stage_lp`)."""
 
     def key(self) -> Cost:
         """``(unplanned, deadline_cost, weighted_minutes)``."""

@@ -121,6 +121,7 @@ def completion_flow_bound(
     *,
     probe_days: int = 4,
     max_probes: int = 1500,
+    weighted: bool = True,
 ) -> CompletionFlowBound:
     """The bound for plans that route ``routed`` of the patients taking part (default: as many
     as can be routed at once); see the module docstring.
@@ -150,7 +151,7 @@ def completion_flow_bound(
     taking_part = max(1, len(cohort.plannable()))
     probe_days = max(0, min(probe_days, max_probes // (taking_part * len(STAGE_CHOICES))))
     graphs = [
-        (choice, *_graph(cohort, alone, choice, free, probe_days, probes))
+        (choice, *_graph(cohort, alone, choice, free, probe_days, probes, weighted))
         for choice in STAGE_CHOICES
     ]
     most = min(graph.solve(None)[0] for _, graph, _ in graphs)
@@ -171,9 +172,10 @@ def _graph(
     free: npt.NDArray[np.int64],
     probe_days: int,
     probes: dict[tuple[int, str, int], int | None],
+    weighted: bool = True,
 ) -> tuple[_Graph, int]:
     """The flow network of one choice of stages, and how many patients take part."""
-    patients = _patients(cohort, alone, choice, free)
+    patients = _patients(cohort, alone, choice, free, weighted)
     graph = _Graph(len(patients))
     days_of_kind: dict[tuple[tuple[str, ...], int | None, VisitMode], dict[int, int]] = {}
     for n, p in enumerate(patients):
@@ -289,7 +291,11 @@ def _probe(cohort: Cohort, p: _Patient, day: int) -> int | None:
 
 
 def _patients(
-    cohort: Cohort, alone: Sequence[RouteResult], choice: str, free: npt.NDArray[np.int64]
+    cohort: Cohort,
+    alone: Sequence[RouteResult],
+    choice: str,
+    free: npt.NDArray[np.int64],
+    weighted: bool = True,
 ) -> list[_Patient]:
     calendar = cohort.index.calendar
     out: list[_Patient] = []
@@ -309,7 +315,7 @@ def _patients(
         out.append(
             _Patient(
                 entry=i,
-                weight=entry.weight,
+                weight=entry.weight if weighted else 1,
                 referral=calendar.minute_of(entry.request.referral),
                 completion=completion,
                 kind=(services, stage.facility_level, stage.mode),

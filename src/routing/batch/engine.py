@@ -73,6 +73,7 @@ from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
+from routing.batch.stage_lp import STAGED_MAX_VARIABLES, staged_lp_bound
 from routing.domain import RouteRequest
 from routing.live import LiveSlots
 from routing.problem import Problem
@@ -175,6 +176,7 @@ def plan_batch(
     polish_share: float = 0.25,
     work_limit: int | None = None,
     bound_probes: int = 1500,
+    staged_max_variables: int = STAGED_MAX_VARIABLES,
 ) -> BatchResult:
     """Plan every request of a cohort at once over shared slot capacities.
 
@@ -224,6 +226,10 @@ def plan_batch(
         Single-route searches the completion-flow bound may spend, at most (see
         :func:`~routing.batch.completion_flow.completion_flow_bound`; 0 prices only with each
         patient's fastest route and the stages' tails).
+    staged_max_variables
+        The largest day-indexed LP over all stages solved for the bound (see
+        :func:`~routing.batch.stage_lp.staged_lp_bound`; a size, so the same on every run;
+        0 skips it).
 
     Returns
     -------
@@ -273,6 +279,7 @@ def plan_batch(
     )
     engine.work_limit = work_limit
     engine.bound_probes = max(0, bound_probes)
+    engine.staged_max_variables = max(0, staged_max_variables)
     return engine.run(max_iterations, exact_max_patients)
 
 
@@ -328,6 +335,7 @@ class _Engine:
         self._matching: FirstDeadlineMatching | None = None
         self.work_limit: int | None = None
         self.bound_probes = 1500
+        self.staged_max_variables = STAGED_MAX_VARIABLES
         """Single-route searches at most (see :func:`plan_batch`); ``None``: the wall clock."""
 
     def used(self) -> float:
@@ -405,6 +413,7 @@ class _Engine:
         if cap_bound is None:
             cap_bound = self.capacity_bound(nc_bound, exact_max, plan)
         cap_bound = self.with_completion_flow(self.with_first_deadlines(cap_bound, nc_bound))
+        cap_bound = self.with_staged_lp(cap_bound)
         best = plan.total()
         if best <= cap_bound.key():
             stop = "proven optimal"
@@ -503,6 +512,24 @@ class _Engine:
         if flow.weighted_minutes > bound.weighted_minutes:
             update["weighted_minutes"] = flow.weighted_minutes
             update["method"] = f"{bound.method}; minutes by a completion min-cost flow"
+        return bound.model_copy(update=update)
+
+    def with_staged_lp(self, bound: BatchBound) -> BatchBound:
+        """``bound`` with the staged LP's minutes when larger (see
+        :mod:`routing.batch.stage_lp`); unchanged when the LP is larger than
+        ``staged_max_variables``."""
+        if not self.staged_max_variables:
+            return bound
+        routed = len(self.cohort) - bound.unplanned
+        staged = staged_lp_bound(
+            self.cohort, self.alone, routed, max_variables=self.staged_max_variables
+        )
+        if staged is None:
+            return bound
+        update: dict[str, object] = {"staged_minutes": staged.minutes}
+        if staged.minutes > bound.weighted_minutes:
+            update["weighted_minutes"] = staged.minutes
+            update["method"] = f"{bound.method}; minutes by a day-indexed LP over all stages"
         return bound.model_copy(update=update)
 
     def with_first_deadlines(self, bound: BatchBound, nc_bound: BatchBound) -> BatchBound:

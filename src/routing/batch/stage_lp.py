@@ -1,0 +1,476 @@
+"""A lower bound on the cohort's completion minutes over all stages at once, by a day-indexed LP.
+
+The completion flow (:mod:`routing.batch.completion_flow`) places one stage of each patient: a
+patient whose consultation comes late pays nothing there unless that one stage's curve says so.
+Here every stage of every patient is placed on a day, fractionally, at once:
+
+* ``z[p, s, j]``: the share of patient ``p``'s stage ``s`` placed on its ``j``-th candidate
+  day or before (non-decreasing in ``j``). Its last value is ``y[p]``, the share of ``p``
+  routed, and ``Σ y[p]`` is the number of patients the plans route.
+* **Places.** A stage may use the slots of its kind (services, facility level, mode) at the
+  facilities its patient may visit (allowed ones, in its region unless it travels out of it).
+  For each kind and day, and for each set ``F`` of facilities that some patient is restricted
+  to, and for all the kind's facilities together, the stages of patients restricted to
+  facilities of ``F`` placed that day take at most the free places of ``F``'s slots that day.
+  (Kept bookings take their own reserved places and no shared one.)
+* **Order.** A stage that must start at least a lag after another (``after``, or a temporal
+  constraint's minimum) has no larger share placed by day ``t`` than the earlier stage has
+  by the last day from which the lag can end by ``t``: the lag is counted on the calendar
+  from the earlier day's first minute, in working days where it is in working days.
+* **Completion.** ``c[p]`` is at least ``C_p · y[p]`` (the fastest completion with nobody
+  competing) and, for each stage, at least the share-weighted least completion each day gives
+  it: the earliest end of the stage's slots that day, plus the stage's tail
+  (:func:`~routing.batch.completion_flow.stage_tails`), less the referral.
+
+Any plan that routes ``k`` patients gives a 0/1 solution with ``Σ w_p c[p]`` at most its
+weighted completion minutes, so the LP's least value bounds every such plan. It relaxes, which
+keeps it a bound: slot times within a day, the horizon, unavailability, travel, visits a day
+and maximum gaps are ignored, and places are counted by day and facility set, not by slot.
+
+The LP is solved by HiGHS (``highspy``; interior point, one thread, no clock: the same input
+gives the same bound). The bound reported is not the solver's objective but the Lagrangian dual
+at the solver's row multipliers, recomputed here from the model (weak duality holds for any
+multipliers of the right signs), less a margin for floating point: an inaccurate solve gives a
+weaker bound, never a wrong one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from nosology.pathway import LagUnit, Pathway, VisitMode, parse_event
+from routing.batch.cohort import Cohort
+from routing.batch.completion_flow import stage_tails
+from routing.result import RouteResult, SolveStatus
+from routing.solve.timeaxis import TimeAxis, time_axis
+
+__all__ = ["STAGED_MAX_VARIABLES", "StagedBound", "stage_lags", "staged_lp_bound"]
+
+logger = logging.getLogger(__name__)
+
+Kind = tuple[tuple[str, ...], int | None, VisitMode]
+IntArray = npt.NDArray[np.int64]
+_KindSlots = tuple[IntArray, IntArray, IntArray, IntArray]
+_DayPlaces = tuple[dict[int, int], dict[int, int]]
+
+STAGED_MAX_VARIABLES = 20_000
+"""The largest LP :func:`~routing.batch.plan_batch` solves for its bound (about 250 patients
+of the generated region; measured in ``benchmarks/README_batch.md``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBound:
+    """The staged LP's answer.
+
+    Attributes
+    ----------
+    patients
+        Entries taking part (plannable, routable alone).
+    routed
+        The number of routed patients the bound is for.
+    minutes
+        The least (weighted) completion minutes of any plan that routes ``routed`` of them.
+    lp_value
+        The LP's optimum as the solver reported it (``minutes`` is the certified value, below
+        it by the margin for floating point).
+    variables, constraints
+        The LP's size.
+    """
+
+    patients: int
+    routed: int
+    minutes: int
+    lp_value: float
+    variables: int
+    constraints: int
+
+
+def stage_lags(pathway: Pathway) -> list[tuple[str, str, int, LagUnit, bool]]:
+    """``(earlier, later, lag, unit, at_end)``: stage ``later``'s start (its end with
+    ``at_end``) is at least ``lag`` ``unit`` after stage ``earlier``'s start or end.
+
+    From ``after`` (0 minutes after the end, so after the start) and the minimum lags of
+    temporal constraints between two stages' events. An event at the end of ``earlier`` is not
+    before its start, so a lag counted from its start holds too.
+    """
+    lags: list[tuple[str, str, int, LagUnit, bool]] = []
+    for stage in pathway.stages:
+        for earlier in stage.after:
+            if earlier != stage.id:
+                lags.append((earlier, stage.id, 0, LagUnit.MINUTES, False))
+    for c in pathway.constraints:
+        first, _ = parse_event(c.from_event)
+        then, then_point = parse_event(c.to_event)
+        if first is None or then is None or first == then or c.min is None or c.min < 0:
+            continue
+        at_end = then_point is not None and then_point.value == "end"
+        lags.append((first, then, c.min, c.unit, at_end))
+    return lags
+
+
+def staged_lp_bound(
+    cohort: Cohort,
+    alone: Sequence[RouteResult],
+    routed: int,
+    *,
+    weighted: bool = True,
+    max_variables: int | None = None,
+    method: Literal["ipm", "pdlp"] = "ipm",
+) -> StagedBound | None:
+    """The bound for plans that route ``routed`` of the patients taking part (see the module
+    docstring), or ``None`` when the LP is larger than ``max_variables`` or has no optimum
+    (no plan routes that many).
+
+    Parameters
+    ----------
+    cohort
+        The cohort.
+    alone
+        Each entry's fastest route with nobody competing
+        (:func:`~routing.batch.bounds.no_competition_routes`).
+    routed
+        How many patients the plans route (capped at the patients taking part).
+    weighted
+        Weigh each patient's minutes by its priority weight (the batch objective); ``False``:
+        every patient by 1, a bound on the plain sum (so on the mean days to completion).
+    max_variables
+        Solve only an LP this small (``None``: any); a size, not a clock, so the answer is the
+        same on every run.
+    method
+        HiGHS's interior point method (``"ipm"``) or its first-order method (``"pdlp"``;
+        faster on the largest LPs, its multipliers a little less exact).
+    """
+    import highspy
+
+    model = _Model(cohort)
+    model.build(alone, routed, weighted)
+    if max_variables is not None and len(model.cols.lower) > max_variables:
+        logger.info(
+            "staged LP not solved: %d variables, more than %d", len(model.cols.lower), max_variables
+        )
+        return None
+    solved = _solve(highspy, model.cols, model.rows, method)
+    if solved is None:
+        logger.info("staged LP: no optimum (routing %d patients)", model.routed)
+        return None
+    value, certified = solved
+    minutes = max(0, math.floor(certified - 1e-7 * abs(certified) - 1.0))
+    logger.info(
+        "staged LP: %d variables, %d constraints, value %.1f, certified %d minutes for %d",
+        len(model.cols.lower),
+        len(model.rows.lower),
+        value,
+        minutes,
+        model.routed,
+    )
+    return StagedBound(
+        patients=model.taking_part,
+        routed=model.routed,
+        minutes=minutes,
+        lp_value=value,
+        variables=len(model.cols.lower),
+        constraints=len(model.rows.lower),
+    )
+
+
+@dataclass(slots=True)
+class _Columns:
+    """Column bounds and costs, grown as variables are made."""
+
+    lower: list[float]
+    upper: list[float]
+    cost: list[float]
+
+    def add(self, count: int, upper: float, cost: float = 0.0) -> int:
+        first = len(self.lower)
+        self.lower.extend([0.0] * count)
+        self.upper.extend([upper] * count)
+        self.cost.extend([cost] * count)
+        return first
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Constraints ``lower <= Σ value · column <= upper`` gathered as coordinate lists."""
+
+    lower: list[float]
+    upper: list[float]
+    row: list[int]
+    col: list[int]
+    value: list[float]
+
+    def add(self, cols: Sequence[int], values: Sequence[float], lower: float, upper: float) -> None:
+        r = len(self.lower)
+        self.lower.append(lower)
+        self.upper.append(upper)
+        self.row.extend([r] * len(cols))
+        self.col.extend(cols)
+        self.value.extend(values)
+
+
+class _Model:
+    """The LP of one cohort, built patient by patient."""
+
+    def __init__(self, cohort: Cohort) -> None:
+        self.cohort = cohort
+        self.index = cohort.index
+        self.calendar = cohort.index.calendar
+        self.axis: TimeAxis = time_axis(self.calendar)
+        self.free: IntArray = cohort.capacity - cohort.reserved
+        self.cols = _Columns([], [], [])
+        self.rows = _Rows([], [], [], [], [])
+        self.kinds: dict[Kind, _KindSlots] = {}
+        self.places: dict[tuple[Kind, frozenset[int]], _DayPlaces] = {}
+        self.allowed: dict[tuple[object, ...], frozenset[int]] = {}
+        # (kind, facilities, day) → the columns placed that day, each with its sign:
+        # z[j] - z[j - 1]
+        self.usage: dict[tuple[Kind, frozenset[int], int], list[tuple[int, float]]] = {}
+        self.tails: dict[str, dict[str, int]] = {}
+        self.lags: dict[str, list[tuple[str, str, int, LagUnit, bool]]] = {}
+        self.latest_end = int(self.index.end.max()) if len(self.index) else 0
+        self.taking_part = 0
+        self.routed = 0
+
+    def build(self, alone: Sequence[RouteResult], routed: int, weighted: bool) -> None:
+        """Every patient taking part, the places' rows, and ``Σ y = routed``."""
+        y_cols: list[int] = []
+        for i in self.cohort.plannable():
+            result = alone[i]
+            if result.status in (SolveStatus.INVALID, SolveStatus.INFEASIBLE):
+                continue
+            self.taking_part += 1
+            y_cols.append(self.patient(i, result, weighted))
+        self.place_rows()
+        self.routed = max(0, min(routed, self.taking_part))
+        self.rows.add(y_cols, [1.0] * len(y_cols), float(self.routed), float(self.routed))
+
+    def patient(self, i: int, alone: RouteResult, weighted: bool) -> int:
+        """Add entry ``i``'s columns and rows; return its ``y`` column."""
+        entry = self.cohort.entries[i]
+        pathway = entry.pathway
+        assert pathway is not None
+        bound = alone.bound or alone.objective
+        fastest = max(0, bound.completion_minutes) if bound is not None else 0
+        referral = self.calendar.minute_of(entry.request.referral)
+        first_day = self.calendar.day_of_minute(referral)
+        if pathway.id not in self.tails:
+            self.tails[pathway.id] = stage_tails(pathway)
+            self.lags[pathway.id] = stage_lags(pathway)
+        y = self.cols.add(1, 1.0)
+        weight = float(entry.weight if weighted else 1)
+        c = self.cols.add(1, float(max(fastest, self.latest_end - referral, 0)), weight)
+        self.rows.add([c, y], [1.0, -float(fastest)], 0.0, math.inf)  # c >= C_p y
+        allowed = self.allowed_facilities(i)
+        days_of: dict[str, list[int]] = {}
+        z_of: dict[str, int] = {}
+        for stage in pathway.stages:
+            kind: Kind = (
+                tuple(sorted(str(s) for s in stage.services)),
+                stage.facility_level,
+                stage.mode,
+            )
+            fixed = entry.fixed.get(stage.id)
+            if fixed is not None:  # its own reserved place: that day, no shared place taken
+                days, ends = [int(self.index.day[fixed])], [int(self.index.end[fixed])]
+                facilities: frozenset[int] = frozenset()
+            else:
+                facilities = allowed & self.kind_facilities(kind)
+                places, earliest = self.day_places(kind, facilities)
+                days = sorted(d for d in places if d >= first_day)
+                ends = [earliest[d] for d in days]
+            if not days:  # no place at all: the patient cannot be routed
+                self.rows.add([y], [1.0], 0.0, 0.0)
+                return y
+            z = self.cols.add(len(days), 1.0)
+            days_of[stage.id], z_of[stage.id] = days, z
+            for j in range(len(days) - 1):  # z non-decreasing
+                self.rows.add([z + j, z + j + 1], [1.0, -1.0], -math.inf, 0.0)
+            self.rows.add([z + len(days) - 1, y], [1.0, -1.0], 0.0, 0.0)  # all of it if routed
+            if fixed is None:
+                for j, day in enumerate(days):
+                    placed = self.usage.setdefault((kind, facilities, day), [])
+                    placed.append((z + j, 1.0))
+                    if j:
+                        placed.append((z + j - 1, -1.0))
+            # c >= Σ_j a_j (z_j - z_{j-1}), a_j the least completion with the stage on day j
+            tail = self.tails[pathway.id][stage.id]
+            a = [max(0, end + tail - referral) for end in ends]
+            coef = [a[j] - a[j + 1] for j in range(len(a) - 1)] + [a[-1]]
+            self.rows.add([c, *range(z, z + len(days))], [1.0, *(-x for x in coef)], 0.0, math.inf)
+        for earlier, later, lag, unit, at_end in self.lags[pathway.id]:
+            if earlier in z_of and later in z_of:
+                self.order_rows(
+                    days_of[earlier], z_of[earlier], days_of[later], z_of[later], lag, unit, at_end
+                )
+        return y
+
+    def order_rows(
+        self,
+        d1: list[int],
+        z1: int,
+        d2: list[int],
+        z2: int,
+        lag: int,
+        unit: LagUnit,
+        at_end: bool,
+    ) -> None:
+        """Share of the later stage by each of its days ``d2`` <= share of the earlier stage by
+        the last of its days ``d1`` from which the lag can end by then."""
+        axis = self.axis
+        k = -1
+        for j, day in enumerate(d2):
+            while k + 1 < len(d1):
+                soonest = axis.day_of(axis.min_forward(axis.first_minute(d1[k + 1]), lag, unit))
+                if (soonest - 1 if at_end else soonest) > day:  # a slot may cross midnight
+                    break
+                k += 1
+            if k < 0:
+                self.rows.add([z2 + j], [1.0], -math.inf, 0.0)
+            else:
+                self.rows.add([z2 + j, z1 + k], [1.0, -1.0], -math.inf, 0.0)
+
+    def place_rows(self) -> None:
+        """Per kind and day: the places of each facility set patients are restricted to, taken
+        by those patients and by those restricted to a smaller set; and the places of all the
+        kind's facilities, taken by everyone."""
+        sets_of_kind: dict[Kind, list[frozenset[int]]] = {}
+        for kind, facilities, _ in self.usage:
+            known = sets_of_kind.setdefault(kind, [])
+            if facilities not in known:
+                known.append(facilities)
+        everyone: dict[tuple[Kind, int], list[tuple[int, float]]] = {}
+        for (kind, facilities, day), placed in self.usage.items():
+            here = list(placed)
+            for other in sets_of_kind[kind]:
+                if other < facilities:
+                    here.extend(self.usage.get((kind, other, day), ()))
+            self.add_place_row(here, self.day_places(kind, facilities)[0].get(day, 0))
+            if len(sets_of_kind[kind]) > 1:
+                everyone.setdefault((kind, day), []).extend(placed)
+        for (kind, day), placed in everyone.items():
+            every = frozenset().union(*sets_of_kind[kind])
+            self.add_place_row(placed, self.day_places(kind, every)[0].get(day, 0))
+
+    def add_place_row(self, placed: list[tuple[int, float]], places: int) -> None:
+        self.rows.add([col for col, _ in placed], [v for _, v in placed], -math.inf, places)
+
+    def kind_slots(self, kind: Kind) -> _KindSlots:
+        """The kind's slots with free places: facility, day, end minute and free places."""
+        if kind not in self.kinds:
+            index = self.index
+            services, level, mode = kind
+            parts = [index.by_service[s] for s in services if s in index.by_service]
+            pos = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            keep = (
+                index.facility_level_ok(pos, level) & index.mode_is(pos, mode) & index.open_day[pos]
+            )
+            pos = pos[keep & (self.free[pos] > 0)]
+            self.kinds[kind] = (
+                index.facility[pos].astype(np.int64),
+                index.day[pos].astype(np.int64),
+                index.end[pos].astype(np.int64),
+                self.free[pos].astype(np.int64),
+            )
+        return self.kinds[kind]
+
+    def kind_facilities(self, kind: Kind) -> frozenset[int]:
+        return frozenset(self.kind_slots(kind)[0].tolist())
+
+    def day_places(self, kind: Kind, facilities: frozenset[int]) -> _DayPlaces:
+        """Day → the free places of the kind's slots at ``facilities``, and → their earliest
+        end (minute)."""
+        key = (kind, facilities)
+        if key not in self.places:
+            facility, day, end, free = self.kind_slots(kind)
+            inside = np.isin(facility, np.fromiter(sorted(facilities), np.int64, len(facilities)))
+            places: dict[int, int] = {}
+            earliest: dict[int, int] = {}
+            for d, here, e in zip(
+                day[inside].tolist(), free[inside].tolist(), end[inside].tolist(), strict=True
+            ):
+                places[d] = places.get(d, 0) + here
+                earliest[d] = min(earliest.get(d, e), e)
+            self.places[key] = (places, earliest)
+        return self.places[key]
+
+    def allowed_facilities(self, i: int) -> frozenset[int]:
+        """The facilities (index positions) entry ``i``'s patient may visit: its allowed ones,
+        in its region unless it travels out of it."""
+        request = self.cohort.entries[i].request
+        patient = request.patient
+        key = (patient.allowed_facilities, request.region, patient.travels_out_of_region)
+        if key not in self.allowed:
+            allowed = patient.allowed_facilities
+            self.allowed[key] = frozenset(
+                n
+                for n, facility in enumerate(self.index.facilities)
+                if (allowed is None or facility.id in allowed)
+                and (
+                    patient.travels_out_of_region
+                    or facility.region is None
+                    or facility.region == request.region
+                )
+            )
+        return self.allowed[key]
+
+
+def _solve(highspy: Any, cols: _Columns, rows: _Rows, method: str) -> tuple[float, float] | None:
+    """The LP's optimum as HiGHS reports it and the Lagrangian bound at its row multipliers;
+    ``None`` without an optimum."""
+    n, m = len(cols.lower), len(rows.lower)
+    col_lower = np.asarray(cols.lower)
+    col_upper = np.asarray(cols.upper)
+    cost = np.asarray(cols.cost)
+    row_lower = np.asarray(rows.lower)
+    row_upper = np.asarray(rows.upper)
+    r = np.asarray(rows.row, dtype=np.int64)
+    c = np.asarray(rows.col, dtype=np.int64)
+    v = np.asarray(rows.value, dtype=np.float64)
+    order = np.lexsort((r, c))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
+    lp.row_lower_ = np.where(np.isinf(row_lower), -highspy.kHighsInf, row_lower)
+    lp.row_upper_ = np.where(np.isinf(row_upper), highspy.kHighsInf, row_upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.searchsorted(c[order], np.arange(n + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = r[order].astype(np.int32)
+    lp.a_matrix_.value_ = v[order]
+    solver = highspy.Highs()
+    for option, setting in (
+        ("output_flag", False),
+        ("threads", 1),
+        ("random_seed", 0),
+        ("solver", method),
+        ("run_crossover", "off"),
+    ):
+        solver.setOptionValue(option, setting)
+    solver.passModel(lp)
+    solver.run()
+    if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    value = float(solver.getInfo().objective_function_value)
+    duals = np.asarray(solver.getSolution().row_dual, dtype=np.float64)
+    if len(duals) != m:
+        return None
+
+    def lagrangian(pi: npt.NDArray[np.float64]) -> float:
+        """``Σ_rows g_r(π_r) + Σ_cols min over the column's box of (c - Aᵀπ)_j x_j``: a lower
+        bound on the LP for any ``π`` (signs fixed to the rows' finite sides)."""
+        pi = np.where(np.isinf(row_lower), np.minimum(pi, 0.0), pi)
+        pi = np.where(np.isinf(row_upper), np.maximum(pi, 0.0), pi)
+        from_rows = np.where(pi > 0, pi * np.where(np.isinf(row_lower), 0.0, row_lower), 0.0)
+        from_rows += np.where(pi < 0, pi * np.where(np.isinf(row_upper), 0.0, row_upper), 0.0)
+        reduced = cost - np.bincount(c, weights=v * pi[r], minlength=n)
+        from_cols = np.minimum(reduced * col_lower, reduced * col_upper)
+        return math.fsum(from_rows.tolist()) + math.fsum(from_cols.tolist())
+
+    # HiGHS's sign convention for the multipliers is taken either way: both are valid bounds.
+    return value, max(lagrangian(duals), lagrangian(-duals), 0.0)

@@ -1,0 +1,126 @@
+"""The staged LP bound (routing.batch.stage_lp) against brute force and the exact model: on tiny
+cohorts no assignment of routes within capacity routes as many patients for fewer weighted
+minutes than its bound; it sees places shared by patients restricted to different facilities;
+and the batch reports it."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from nosology.pathway import LagUnit
+from route_helpers import constraint, make_pathway, stage
+from routing.batch import plan_batch
+from routing.batch.bounds import no_competition_routes
+from routing.batch.cohort import build_cohort
+from routing.batch.completion_flow import completion_flow_bound
+from routing.batch.stage_lp import stage_lags, staged_lp_bound
+from routing.domain import Facility, Patient
+from routing.slot_index import SlotIndex
+from test_batch import cohorts, index_of, make_requests, make_slot
+from test_batch_completion_flow import _brute_force
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cohorts(max_patients=4))
+def test_staged_bound_never_exceeds_brute_force(cohort) -> None:  # type: ignore[no-untyped-def]
+    """For every number of routed patients brute force reaches, the LP has an optimum (the
+    assignment is a solution of it) and its certified bound is at most the least weighted
+    minutes brute force finds, and at most the LP's own value."""
+    requests, slots = cohort
+    built = build_cohort(requests, index_of(slots))
+    alone = no_competition_routes(built)
+    for routed, minutes in _brute_force(requests, slots).items():
+        if routed == 0:
+            continue
+        bound = staged_lp_bound(built, alone, routed)
+        assert bound is not None
+        assert bound.routed == routed
+        assert bound.minutes <= minutes
+        assert bound.minutes <= bound.lp_value
+
+
+def _overlapping() -> tuple[list, SlotIndex]:  # type: ignore[type-arg]
+    """Two patients who may use F1 and one facility each of their own; F1 has the only
+    consultation place of Monday, their own facilities one on Thursday."""
+    facilities = [Facility(id=f, name=f, level=3) for f in ("F1", "F2", "F3")]
+    slots = [
+        make_slot("C1", "consult", 0, "09:00", "F1", 1),
+        make_slot("C2", "consult", 3, "09:00", "F2", 1),
+        make_slot("C3", "consult", 3, "09:00", "F3", 1),
+    ]
+    slots += [make_slot(f"T{d}", "ct", d, "14:00", "F1", 2) for d in range(5)]
+    requests = [
+        r.model_copy(update={"patient": Patient(id=r.patient.id, allowed_facilities=allowed)})
+        for r, allowed in zip(
+            make_requests(2, [0]), (frozenset({"F1", "F2"}), frozenset({"F1", "F3"})), strict=True
+        )
+    ]
+    return requests, SlotIndex.build(facilities, slots)
+
+
+def test_patients_restricted_to_overlapping_facilities_share_the_common_places() -> None:
+    """Neither patient's own facility set has more than one Monday place, but the two sets
+    share it: the LP's row over all the kind's facilities makes one of them wait until
+    Thursday, and the exact plan is no better than the bound."""
+    requests, index = _overlapping()
+    built = build_cohort(requests, index)
+    alone = no_competition_routes(built)
+    no_competition = sum(r.objective.completion_minutes for r in alone if r.objective)
+    bound = staged_lp_bound(built, alone, 2)
+    assert bound is not None
+    assert bound.minutes >= no_competition + 3 * 1440 // 2  # half a patient three days later
+    result = plan_batch((requests, index), seed=1, time_limit=10)
+    assert result.status.value == "OPTIMAL"
+    assert result.objective.weighted_minutes >= bound.minutes
+    assert result.capacity_bound.staged_minutes == bound.minutes
+    assert result.capacity_bound.key() <= result.objective.key()
+
+
+def test_the_batch_reports_the_staged_bound_only_when_small_enough() -> None:
+    """``staged_max_variables=0`` skips the LP; a cap below its size leaves it unsolved; the
+    bound is the same on a second run."""
+    requests, index = _overlapping()
+    built = build_cohort(requests, index)
+    alone = no_competition_routes(built)
+    assert staged_lp_bound(built, alone, 2, max_variables=1) is None
+    assert staged_lp_bound(built, alone, 2) == staged_lp_bound(built, alone, 2)
+    skipped = plan_batch((requests, index), seed=1, time_limit=10, staged_max_variables=0)
+    assert skipped.capacity_bound.staged_minutes is None
+
+
+def test_staged_bound_sees_the_later_stages_of_a_contended_cohort() -> None:
+    """Sixty patients of the generated region at full contention: the LP over all stages
+    bounds the plan's minutes more tightly than the completion flow over one stage each (the
+    cardiology stages each offer two places a day; the flow sees one of them a patient)."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(RegionParameters(patients=60, contention=1.0, seed=7))
+    index = SlotIndex.for_problem(problem)
+    result = plan_batch((problem.requests, index), seed=7, time_limit=60, max_iterations=0)
+    built = build_cohort(problem.requests, index)
+    routed = len(built) - result.capacity_bound.unplanned
+    flow = completion_flow_bound(built, result.alone_routes, routed, max_probes=0)
+    staged = staged_lp_bound(built, result.alone_routes, routed)
+    assert staged is not None
+    assert staged.minutes > flow.weighted_minutes
+    assert result.capacity_bound.staged_minutes == staged.minutes
+    assert result.capacity_bound.weighted_minutes >= staged.minutes
+    assert result.capacity_bound.key() <= result.objective.key()
+
+
+def test_stage_lags_read_after_and_minimum_lags() -> None:
+    """``after`` gives a lag of 0 minutes; a temporal constraint its minimum in its unit; a
+    constraint without a minimum or within one stage none."""
+    pathway = make_pathway(
+        [stage("a"), stage("b", after=["a"]), stage("c", after=["b"])],
+        constraints=[
+            constraint("a.end", "c.end", LagUnit.WORKING_DAYS, min=5),
+            constraint("b.start", "c.start", LagUnit.HOURS, max=4),
+            constraint("c.start", "c.end", LagUnit.MINUTES, min=10),
+        ],
+    )
+    assert stage_lags(pathway) == [
+        ("a", "b", 0, LagUnit.MINUTES, False),
+        ("b", "c", 0, LagUnit.MINUTES, False),
+        ("a", "c", 5, LagUnit.WORKING_DAYS, True),
+    ]
