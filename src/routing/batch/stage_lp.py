@@ -40,7 +40,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -122,7 +122,6 @@ def staged_lp_bound(
     *,
     weighted: bool = True,
     max_variables: int | None = None,
-    method: Literal["ipm", "pdlp"] = "ipm",
 ) -> StagedBound | None:
     """The bound for plans that route ``routed`` of the patients taking part (see the module
     docstring), or ``None`` when the LP is larger than ``max_variables`` or has no optimum
@@ -143,9 +142,6 @@ def staged_lp_bound(
     max_variables
         Solve only an LP this small (``None``: any); a size, not a clock, so the answer is the
         same on every run.
-    method
-        HiGHS's interior point method (``"ipm"``) or its first-order method (``"pdlp"``;
-        faster on the largest LPs, its multipliers a little less exact).
     """
     import highspy
 
@@ -156,7 +152,7 @@ def staged_lp_bound(
             "staged LP not solved: %d variables, more than %d", len(model.cols.lower), max_variables
         )
         return None
-    solved = _solve(highspy, model.cols, model.rows, method)
+    solved = _solve(highspy, model.cols, model.rows)
     if solved is None:
         logger.info("staged LP: no optimum (routing %d patients)", model.routed)
         return None
@@ -421,7 +417,7 @@ class _Model:
         return self.allowed[key]
 
 
-def _solve(highspy: Any, cols: _Columns, rows: _Rows, method: str) -> tuple[float, float] | None:
+def _solve(highspy: Any, cols: _Columns, rows: _Rows) -> tuple[float, float] | None:
     """The LP's optimum as HiGHS reports it and the Lagrangian bound at its row multipliers;
     ``None`` without an optimum."""
     n, m = len(cols.lower), len(rows.lower)
@@ -448,7 +444,7 @@ def _solve(highspy: Any, cols: _Columns, rows: _Rows, method: str) -> tuple[floa
         ("output_flag", False),
         ("threads", 1),
         ("random_seed", 0),
-        ("solver", method),
+        ("solver", "ipm"),
         ("run_crossover", "off"),
     ):
         solver.setOptionValue(option, setting)
