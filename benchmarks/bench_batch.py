@@ -266,8 +266,12 @@ def _table(label: str, r: dict[str, Any]) -> list[str]:
         lines.append(
             "   staged LP over all stages, weighted: "
             + (
-                f"{staged} ({r['staged_variables']} variables; the plan is "
-                f"{minutes / max(1, staged) - 1:.1%} above it)"
+                f"{staged} ({r['staged_variables']} variables"
+                + (
+                    f"; the plan is {minutes / max(1, staged) - 1:.1%} above it)"
+                    if u == r["capacity_bound"][0]
+                    else f"; for plans that leave {r['capacity_bound'][0]} unplanned)"
+                )
                 if staged is not None
                 else "not solved (larger than --staged-max-variables)"
             )
