@@ -13,7 +13,7 @@ from routing.batch import plan_batch
 from routing.batch.bounds import no_competition_routes
 from routing.batch.cohort import build_cohort
 from routing.batch.completion_flow import completion_flow_bound
-from routing.batch.stage_lp import stage_lags, staged_lp_bound
+from routing.batch.stage_lp import StagedBound, stage_lags, staged_lp_bound
 from routing.domain import Facility, Patient
 from routing.slot_index import SlotIndex
 from test_batch import cohorts, index_of, make_requests, make_slot
@@ -76,6 +76,13 @@ def test_patients_restricted_to_overlapping_facilities_share_the_common_places()
     assert result.capacity_bound.key() <= result.objective.key()
 
 
+def test_an_empty_cohort_has_a_bound_of_nothing() -> None:
+    """No patient takes part: the bound is 0 minutes for 0 patients (an empty LP, not None)."""
+    requests, index = _overlapping()
+    built = build_cohort(requests[:0], index)
+    assert staged_lp_bound(built, [], 0) == StagedBound(0, 0, 0, 0.0, 0, 1)
+
+
 def test_the_batch_reports_the_staged_bound_only_when_small_enough() -> None:
     """``staged_max_variables=0`` skips the LP; a cap below its size leaves it unsolved; the
     bound is the same on a second run."""
@@ -124,3 +131,29 @@ def test_stage_lags_read_after_and_minimum_lags() -> None:
         ("b", "c", 0, LagUnit.MINUTES, False),
         ("a", "c", 5, LagUnit.WORKING_DAYS, True),
     ]
+
+
+def test_a_remote_stage_may_use_a_facility_of_another_region() -> None:
+    """The patient does not travel out of its region, but its remote stage's only slot is at a
+    facility of another region, as the planner allows: the LP routes it, at no less than its
+    fastest completion."""
+    from nosology.pathway import VisitMode
+
+    pathway = make_pathway(
+        [stage("consult"), stage("ct", after=["consult"], mode=VisitMode.REMOTE)]
+    )
+    facilities = [
+        Facility(id="F1", name="F1", level=3, region="RU-SPE"),
+        Facility(id="F2", name="F2", level=3, region="RU-MOW"),
+    ]
+    consult = make_slot("C1", "consult", 0, "09:00", "F1", 1)
+    ct = make_slot("T1", "ct", 1, "10:00", "F2", 1).model_copy(update={"mode": VisitMode.REMOTE})
+    requests = [
+        r.model_copy(update={"region": "RU-SPE"}) for r in make_requests(1, [0], pathway=pathway)
+    ]
+    built = build_cohort(requests, SlotIndex.build(facilities, [consult, ct]))
+    alone = no_competition_routes(built)
+    assert alone[0].has_route
+    bound = staged_lp_bound(built, alone, 1)
+    assert bound is not None
+    assert bound.minutes <= alone[0].objective.completion_minutes

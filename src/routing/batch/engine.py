@@ -334,9 +334,9 @@ class _Engine:
         self._urgency: list[int] | None = None
         self._matching: FirstDeadlineMatching | None = None
         self.work_limit: int | None = None
+        """Single-route searches at most (see :func:`plan_batch`); ``None``: the wall clock."""
         self.bound_probes = 1500
         self.staged_max_variables = STAGED_MAX_VARIABLES
-        """Single-route searches at most (see :func:`plan_batch`); ``None``: the wall clock."""
 
     def used(self) -> float:
         """The share of the limit used: searches over ``work_limit``, else seconds over the

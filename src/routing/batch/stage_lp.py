@@ -8,7 +8,8 @@ Here every stage of every patient is placed on a day, fractionally, at once:
   day or before (non-decreasing in ``j``). Its last value is ``y[p]``, the share of ``p``
   routed, and ``Σ y[p]`` is the number of patients the plans route.
 * **Places.** A stage may use the slots of its kind (services, facility level, mode) at the
-  facilities its patient may visit (allowed ones, in its region unless it travels out of it).
+  facilities its patient may use (allowed ones; for a visit in person, in its region unless it
+  travels out of it).
   For each kind and day, and for each set ``F`` of facilities that some patient is restricted
   to, and for all the kind's facilities together, the stages of patients restricted to
   facilities of ``F`` placed that day take at most the free places of ``F``'s slots that day.
@@ -61,8 +62,8 @@ _KindSlots = tuple[IntArray, IntArray, IntArray, IntArray]
 _DayPlaces = tuple[dict[int, int], dict[int, int]]
 
 STAGED_MAX_VARIABLES = 20_000
-"""The largest LP :func:`~routing.batch.plan_batch` solves for its bound (about 250 patients
-of the generated region; measured in ``benchmarks/README_batch.md``)."""
+"""The largest LP :func:`~routing.batch.plan_batch` solves for its bound (a little under 200
+patients of the generated region, about 2 s; measured in ``benchmarks/README_batch.md``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +264,6 @@ class _Model:
         weight = float(entry.weight if weighted else 1)
         c = self.cols.add(1, float(max(fastest, self.latest_end - referral, 0)), weight)
         self.rows.add([c, y], [1.0, -float(fastest)], 0.0, math.inf)  # c >= C_p y
-        allowed = self.allowed_facilities(i)
         days_of: dict[str, list[int]] = {}
         z_of: dict[str, int] = {}
         for stage in pathway.stages:
@@ -277,7 +277,8 @@ class _Model:
                 days, ends = [int(self.index.day[fixed])], [int(self.index.end[fixed])]
                 facilities: frozenset[int] = frozenset()
             else:
-                facilities = allowed & self.kind_facilities(kind)
+                in_person = stage.mode is VisitMode.IN_PERSON
+                facilities = self.allowed_facilities(i, in_person) & self.kind_facilities(kind)
                 places, earliest = self.day_places(kind, facilities)
                 days = sorted(d for d in places if d >= first_day)
                 ends = [earliest[d] for d in days]
@@ -396,23 +397,21 @@ class _Model:
             self.places[key] = (places, earliest)
         return self.places[key]
 
-    def allowed_facilities(self, i: int) -> frozenset[int]:
-        """The facilities (index positions) entry ``i``'s patient may visit: its allowed ones,
-        in its region unless it travels out of it."""
+    def allowed_facilities(self, i: int, in_person: bool) -> frozenset[int]:
+        """The facilities (index positions) entry ``i``'s patient may use for a stage: its
+        allowed ones, for a visit in person in its region unless it travels out of it (as
+        :func:`~routing.solve.compiled.compile_request` narrows a stage's candidates)."""
         request = self.cohort.entries[i].request
         patient = request.patient
-        key = (patient.allowed_facilities, request.region, patient.travels_out_of_region)
+        stays = in_person and not patient.travels_out_of_region
+        key = (patient.allowed_facilities, request.region if stays else None, stays)
         if key not in self.allowed:
             allowed = patient.allowed_facilities
             self.allowed[key] = frozenset(
                 n
                 for n, facility in enumerate(self.index.facilities)
                 if (allowed is None or facility.id in allowed)
-                and (
-                    patient.travels_out_of_region
-                    or facility.region is None
-                    or facility.region == request.region
-                )
+                and (not stays or facility.region is None or facility.region == request.region)
             )
         return self.allowed[key]
 
@@ -421,6 +420,8 @@ def _solve(highspy: Any, cols: _Columns, rows: _Rows) -> tuple[float, float] | N
     """The LP's optimum as HiGHS reports it and the Lagrangian bound at its row multipliers;
     ``None`` without an optimum."""
     n, m = len(cols.lower), len(rows.lower)
+    if n == 0:  # nobody takes part: no minutes (the one row, Σ y = 0, has no terms)
+        return 0.0, 0.0
     col_lower = np.asarray(cols.lower)
     col_upper = np.asarray(cols.upper)
     cost = np.asarray(cols.cost)
