@@ -53,6 +53,7 @@ __all__ = [
     "completion_flow_bound",
     "last_stage",
     "stage_tails",
+    "taking_part",
 ]
 
 STAGE_CHOICES = ("last", "first", "scarcest")
@@ -300,14 +301,10 @@ def _patients(
     calendar = cohort.index.calendar
     out: list[_Patient] = []
     tails: dict[str, dict[str, int]] = {}
-    for i in cohort.plannable():
-        entry, result = cohort.entries[i], alone[i]
-        if result.status in (SolveStatus.INVALID, SolveStatus.INFEASIBLE):
-            continue
+    for i, completion in taking_part(cohort, alone):
+        entry = cohort.entries[i]
         pathway = entry.pathway
         assert pathway is not None
-        bound = result.bound or result.objective
-        completion = max(0, bound.completion_minutes) if bound is not None else 0
         if pathway.id not in tails:
             tails[pathway.id] = stage_tails(pathway)
         stage = _chosen(cohort, pathway, choice, free)
@@ -324,6 +321,20 @@ def _patients(
                 stage_id=stage.id,
             )
         )
+    return out
+
+
+def taking_part(cohort: Cohort, alone: Sequence[RouteResult]) -> list[tuple[int, int]]:
+    """``(entry, fastest completion minutes)`` of each plannable entry that can be routed alone
+    (its search's optimum, or its proven bound when the search stopped early), in entry order:
+    the patients a bound over the cohort's places counts."""
+    out: list[tuple[int, int]] = []
+    for i in cohort.plannable():
+        result = alone[i]
+        if result.status in (SolveStatus.INVALID, SolveStatus.INFEASIBLE):
+            continue
+        bound = result.bound or result.objective
+        out.append((i, max(0, bound.completion_minutes) if bound is not None else 0))
     return out
 
 

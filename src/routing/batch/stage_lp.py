@@ -48,8 +48,8 @@ import numpy.typing as npt
 
 from nosology.pathway import LagUnit, Pathway, VisitMode, parse_event
 from routing.batch.cohort import Cohort
-from routing.batch.completion_flow import stage_tails
-from routing.result import RouteResult, SolveStatus
+from routing.batch.completion_flow import stage_tails, taking_part
+from routing.result import RouteResult
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = ["STAGED_MAX_VARIABLES", "StagedBound", "stage_lags", "staged_lp_bound"]
@@ -237,24 +237,20 @@ class _Model:
 
     def build(self, alone: Sequence[RouteResult], routed: int, weighted: bool) -> None:
         """Every patient taking part, the places' rows, and ``Σ y = routed``."""
-        y_cols: list[int] = []
-        for i in self.cohort.plannable():
-            result = alone[i]
-            if result.status in (SolveStatus.INVALID, SolveStatus.INFEASIBLE):
-                continue
-            self.taking_part += 1
-            y_cols.append(self.patient(i, result, weighted))
+        y_cols = [
+            self.patient(i, fastest, weighted) for i, fastest in taking_part(self.cohort, alone)
+        ]
+        self.taking_part = len(y_cols)
         self.place_rows()
         self.routed = max(0, min(routed, self.taking_part))
         self.rows.add(y_cols, [1.0] * len(y_cols), float(self.routed), float(self.routed))
 
-    def patient(self, i: int, alone: RouteResult, weighted: bool) -> int:
-        """Add entry ``i``'s columns and rows; return its ``y`` column."""
+    def patient(self, i: int, fastest: int, weighted: bool) -> int:
+        """Add entry ``i``'s columns and rows (``fastest``: its fastest completion alone);
+        return its ``y`` column."""
         entry = self.cohort.entries[i]
         pathway = entry.pathway
         assert pathway is not None
-        bound = alone.bound or alone.objective
-        fastest = max(0, bound.completion_minutes) if bound is not None else 0
         referral = self.calendar.minute_of(entry.request.referral)
         first_day = self.calendar.day_of_minute(referral)
         if pathway.id not in self.tails:
