@@ -157,3 +157,19 @@ def test_a_remote_stage_may_use_a_facility_of_another_region() -> None:
     bound = staged_lp_bound(built, alone, 1)
     assert bound is not None
     assert bound.minutes <= alone[0].objective.completion_minutes
+
+
+def test_bad_arguments_are_named() -> None:
+    """Routes that do not match the cohort, or a negative count or size, raise ValueError
+    naming the argument."""
+    import pytest
+
+    requests, index = _overlapping()
+    built = build_cohort(requests, index)
+    alone = no_competition_routes(built)
+    with pytest.raises(ValueError, match="alone: expected 2 routes"):
+        staged_lp_bound(built, alone[:1], 2)
+    with pytest.raises(ValueError, match="routed"):
+        staged_lp_bound(built, alone, -1)
+    with pytest.raises(ValueError, match="max_variables"):
+        staged_lp_bound(built, alone, 2, max_variables=-5)

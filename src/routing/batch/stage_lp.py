@@ -143,9 +143,21 @@ def staged_lp_bound(
     max_variables
         Solve only an LP this small (``None``: any); a size, not a clock, so the answer is the
         same on every run.
+
+    Raises
+    ------
+    ValueError
+        If ``alone`` does not hold one route per cohort entry, or ``routed`` or
+        ``max_variables`` is negative.
     """
     import highspy
 
+    if len(alone) != len(cohort):
+        raise ValueError(f"alone: expected {len(cohort)} routes (one per entry), not {len(alone)}")
+    if routed < 0:
+        raise ValueError(f"routed: expected at least 0 patients, not {routed}")
+    if max_variables is not None and max_variables < 0:
+        raise ValueError(f"max_variables: expected at least 0, not {max_variables}")
     model = _Model(cohort)
     model.build(alone, routed, weighted)
     if max_variables is not None and len(model.cols.lower) > max_variables:
