@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Self
 
 import networkx as nx
@@ -125,8 +125,11 @@ class EventPoint(StrEnum):
     END = "end"
 
 
+@lru_cache(maxsize=4096)
 def parse_event(event: str) -> tuple[str | None, EventPoint | None]:
     """Split an event reference into ``(stage id, point)``; ``(None, None)`` for the referral.
+
+    Cached (a pathway's few events are read on every route's deadlines and warnings).
 
     Examples
     --------
