@@ -13,6 +13,7 @@ from routing.batch import plan_batch
 from routing.batch.bounds import no_competition_routes
 from routing.batch.cohort import build_cohort
 from routing.batch.completion_flow import completion_flow_bound
+from routing.batch.report import build_report
 from routing.batch.stage_lp import StagedBound, stage_lags, staged_lp_bound
 from routing.domain import Facility, Patient
 from routing.slot_index import SlotIndex
@@ -93,6 +94,7 @@ def test_the_batch_reports_the_staged_bound_only_when_small_enough() -> None:
     assert staged_lp_bound(built, alone, 2) == staged_lp_bound(built, alone, 2)
     skipped = plan_batch((requests, index), seed=1, time_limit=10, staged_max_variables=0)
     assert skipped.capacity_bound.staged_minutes is None
+    assert "staged LP" not in build_report(skipped, index).summary()
 
 
 def test_staged_bound_sees_the_later_stages_of_a_contended_cohort() -> None:
@@ -113,6 +115,15 @@ def test_staged_bound_sees_the_later_stages_of_a_contended_cohort() -> None:
     assert result.capacity_bound.staged_minutes == staged.minutes
     assert result.capacity_bound.weighted_minutes >= staged.minutes
     assert result.capacity_bound.key() <= result.objective.key()
+    # The summary says how the bound was found and what each method gave.
+    summary = build_report(result, index).summary()
+    bound = result.capacity_bound
+    assert f"  the capacity bound: {bound.method}\n" in summary
+    assert "minutes by a day-indexed LP over all stages" in bound.method
+    assert (
+        f"    weighted minutes by the completion flow {bound.flow_minutes}, "
+        f"by the staged LP over all stages {staged.minutes}\n"
+    ) in summary
 
 
 def test_stage_lags_read_after_and_minimum_lags() -> None:

@@ -277,6 +277,18 @@ class BatchReport(FrozenModel):
                 f"  gap to the {label} bound {g.bound.key()}: {g.unplanned} unplanned, "
                 f"{g.deadline_cost} deadline cost, {g.weighted_minutes} weighted minutes{share}"
             )
+        found = self.gap_capacity.bound
+        lines.append(f"  the capacity bound: {found.method}")
+        by = [
+            f"{label} {minutes}"
+            for label, minutes in (
+                ("the completion flow", found.flow_minutes),
+                ("the staged LP over all stages", found.staged_minutes),
+            )
+            if minutes is not None
+        ]
+        if by:
+            lines.append(f"    weighted minutes by {', by '.join(by)}")
         must = self.gap_capacity.bound.first_deadline_misses
         if must:
             lines.append(
