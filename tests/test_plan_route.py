@@ -12,6 +12,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nosology.pathway import LagUnit, ServiceRef, VisitMode
 from route_helpers import (
@@ -292,6 +294,49 @@ NOT_METRIC = TravelModel(matrix={"F1": {"F2": 150, "F3": 0}})
 """The same with F3 next to F1: F1 -> F3 -> F2 takes 0 + 60 (unlocated F3, unknown minutes), less
 than 150, so the triangle inequality fails and only whole routes are checked for travel."""
 NIGHT = [facility("F1"), facility("F2"), facility("F3")]
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.tuples(st.floats(59.8, 60.1), st.floats(30.1, 30.5))),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(st.integers(0, 12), min_size=6, max_size=6),
+    st.tuples(st.floats(59.8, 60.1), st.floats(30.1, 30.5)),
+)
+@settings(max_examples=150, deadline=None)
+def test_home_legs_and_their_triangle_check(
+    places: list[tuple[float, float] | None], minutes: list[int], home: tuple[float, float]
+) -> None:
+    """The home legs the solver caches are :meth:`TravelModel.from_home` to each facility, and
+    they keep the triangle inequality exactly when no tour home -> a -> b (or back) is shorter
+    than the leg to b (an explicit matrix, often breaking it)."""
+    from itertools import combinations
+
+    from routing.domain import GeoPoint
+    from routing.slot_index import SlotIndex
+    from routing.solve.compiled import _home_legs
+
+    facilities = [
+        facility(f"F{n}") if p is None else facility(f"F{n}", lat=p[0], lon=p[1])
+        for n, p in enumerate(places)
+    ]
+    pairs = list(combinations([f.id for f in facilities], 2))
+    travel = TravelModel(matrix={a: {b: 10 * m} for (a, b), m in zip(pairs, minutes, strict=False)})
+    index = SlotIndex.build(facilities, [], travel=travel)
+    here = GeoPoint(lat=home[0], lon=home[1])
+    legs, array, metric = _home_legs(index, here)
+    assert legs == [travel.from_home(here, f) for f in facilities]
+    assert array.tolist() == legs
+    t = index.travel_minutes
+    n = len(facilities)
+    expected = all(
+        legs[b] <= legs[a] + t[a, b] and legs[a] <= t[a, b] + legs[b]
+        for a in range(n)
+        for b in range(n)
+    )
+    assert metric is expected
 
 
 @pytest.mark.parametrize("travel", [METRIC, NOT_METRIC], ids=["metric", "not metric"])

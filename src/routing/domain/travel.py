@@ -116,21 +116,42 @@ class TravelModel(FrozenModel):
     def from_home_to_each(self, home: GeoPoint, facilities: Sequence[Facility]) -> list[int]:
         """:meth:`from_home` to each of ``facilities``, in order: the same minutes, computed
         with the same floating-point operations, without a call per facility (the solver needs
-        them for every request)."""
+        them for every request; it keeps :meth:`sites` of its facilities and calls
+        :meth:`from_home_to_sites`)."""
+        return self.from_home_to_sites(home, self.sites(facilities))
+
+    @staticmethod
+    def sites(facilities: Sequence[Facility]) -> list[tuple[float, float, float] | None]:
+        """Per facility, what :meth:`from_home_to_sites` reads: its latitude in radians, that
+        latitude's cosine and its longitude in degrees (``None`` without a location)."""
+        out: list[tuple[float, float, float] | None] = []
+        for facility in facilities:
+            location = facility.location
+            if location is None:
+                out.append(None)
+            else:
+                phi = radians(location.lat)
+                out.append((phi, cos(phi), location.lon))
+        return out
+
+    def from_home_to_sites(
+        self, home: GeoPoint, sites: Sequence[tuple[float, float, float] | None]
+    ) -> list[int]:
+        """:meth:`from_home` to each facility of :meth:`sites` (the same floating-point
+        operations, with the facility's own terms computed once)."""
         phi1 = radians(home.lat)
         cos_phi1 = cos(phi1)
         lon1 = home.lon
         speed = self.speed_kmh
         overhead, unknown = self.overhead_minutes, self.unknown_minutes
         minutes = []
-        for facility in facilities:
-            location = facility.location
-            if location is None:
+        for site in sites:
+            if site is None:
                 minutes.append(unknown)
                 continue
-            phi2 = radians(location.lat)
-            d_lambda = radians(location.lon - lon1)
-            a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(d_lambda / 2) ** 2
+            phi2, cos_phi2, lon2 = site
+            d_lambda = radians(lon2 - lon1)
+            a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos_phi2 * sin(d_lambda / 2) ** 2
             km = 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(a)))
             minutes.append(ceil(km / speed * 60 - 1e-9) + overhead)
         return minutes

@@ -740,7 +740,10 @@ def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], npt.NDArray
     end)."""
 
     def make() -> tuple[list[int], npt.NDArray[np.int64], bool]:
-        minutes = index.travel.from_home_to_each(home, index.facilities)
+        sites = cached_on_index(
+            index, "facility sites", None, 1, lambda: index.travel.sites(index.facilities)
+        )
+        minutes = index.travel.from_home_to_sites(home, sites)
         array = np.asarray(minutes, dtype=np.int64)
         return minutes, array, _home_is_metric(array, index)
 
@@ -788,10 +791,9 @@ def memoised_in(
 
 
 def _home_is_metric(h: npt.NDArray[np.int64], index: SlotIndex) -> bool:
-    # Both legs of a tour: h[b] <= h[a] + t[a, b] (going out) and h[a] <= t[a, b] + h[b] (back).
-    via = h[:, None] + index.travel_minutes
-    back = index.travel_minutes + h[None, :]
-    return bool(np.all(h[None, :] <= via) and np.all(h[:, None] <= back))
+    # Both legs of a tour: h[b] <= h[a] + t[a, b] (going out) and h[a] <= t[a, b] + h[b]
+    # (back), that is |h[b] - h[a]| <= t[a, b].
+    return bool(np.all(np.abs(h[None, :] - h[:, None]) <= index.travel_minutes))
 
 
 def _home_is_metric_on(home: npt.NDArray[np.int64], index: SlotIndex, sites: list[int]) -> bool:
