@@ -20,9 +20,14 @@ def _stage_bases(index: SlotIndex) -> set[object]:
     return {key for key in index.cache if isinstance(key, tuple) and key[0] == "stage-base"}
 
 
+def _links(index: SlotIndex) -> set[object]:
+    return set(index.cache.get("links", {}))
+
+
 def test_a_prepared_index_plans_the_same_routes_and_builds_nothing_more() -> None:
     """Every request plans to the same result on a prepared index as on a fresh one, and the
-    requests add no stage base to the prepared index (they were all built ahead)."""
+    requests add no stage base and no pathway's links to the prepared index (they were all
+    built ahead)."""
     instance = make_instance("small", 3)
     fresh = SlotIndex.build(instance.facilities, instance.slots)
     prepared = SlotIndex.build(instance.facilities, instance.slots)
@@ -31,6 +36,9 @@ def test_a_prepared_index_plans_the_same_routes_and_builds_nothing_more() -> Non
     built = _stage_bases(prepared)
     assert built
     assert not _stage_bases(fresh)
+    links = _links(prepared)
+    assert links
+    assert not _links(fresh)
     for request in instance.requests[:40]:
         ours = plan_route(request, prepared, pathways=instance.pathways)
         theirs = plan_route(request, fresh, pathways=instance.pathways)
@@ -39,6 +47,7 @@ def test_a_prepared_index_plans_the_same_routes_and_builds_nothing_more() -> Non
         assert ours.bookings == theirs.bookings
     assert _stage_bases(prepared) == built
     assert _stage_bases(fresh) <= built
+    assert _links(prepared) == links
 
 
 def test_prepare_a_live_state_for_what_its_requests_read() -> None:

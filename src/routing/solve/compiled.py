@@ -576,6 +576,19 @@ def prepare_stage_bases(index: SlotIndex, pathway: Pathway, *, per_slot: bool = 
     return len(pathway.stages)
 
 
+PREPARED_VISITS: Final = (1, 2, 3)
+"""Visits a day for which :func:`prepare_pathway_links` builds a pathway's links (2 is the
+default; other values are built on first use)."""
+
+
+def prepare_pathway_links(index: SlotIndex, pathway: Pathway, day: date, region: str) -> None:
+    """Build on ``index`` the links :func:`compile_request` reads for referrals to ``pathway``
+    under the hard deadlines in force on ``day`` in ``region``, for each of
+    :data:`PREPARED_VISITS` visits a day, so that the first requests do not pay for them."""
+    for visits in PREPARED_VISITS:
+        _pathway_links(index, pathway, day, region, visits)
+
+
 SHAPES_CACHED = 1_000
 """Pathways whose :func:`_pathway_shape` an index keeps."""
 

@@ -32,6 +32,7 @@ from routing.solve.compiled import (
     CompiledRequest,
     compile_request,
     memoised_in,
+    prepare_pathway_links,
     prepare_stage_bases,
 )
 from routing.solve.explain import deadline_outcomes, waits_and_chain
@@ -128,6 +129,10 @@ def pathway_problem(pathway: Pathway) -> str | None:
     return problem
 
 
+_REQUEST_REGION: str = RouteRequest.model_fields["region"].default
+"""The region of a request that names none."""
+
+
 def prepare_index(
     index: SlotIndex | LiveSlots,
     *,
@@ -138,11 +143,13 @@ def prepare_index(
 
     For each pathway of ``catalogue`` (the built-in one by default) and of ``pathways``, in each
     combination of modes of its *either* stages, the stages' candidate slots before any
-    request's own rules (sorted, counted by rule, grouped by facility) and the pathway's
-    consistency check; and the days on which the index has slots (the search's bound on the
-    days visits need). :func:`plan_route` builds these on first use anyway; a service that
-    keeps an index for many requests calls this once after building it, so that the first
-    requests of each pathway are as fast as the rest. Pathways merged from several diagnoses
+    request's own rules (sorted, counted by rule, grouped by facility), the pathway's
+    consistency check, and its links (the lags, and those the same-day rules imply for 1 to 3
+    visits a day, under the hard deadlines in force today in the index's regions); and the
+    days on which the index has slots (the search's bound on the days visits need).
+    :func:`plan_route` builds these on first use anyway; a service that keeps an index for
+    many requests calls this once after building it, so that the first requests of each
+    pathway are as fast as the rest. Pathways merged from several diagnoses
     share the stages of the pathways they merge. Prepare what the requests will be planned
     over: a live state (:class:`~routing.live.LiveSlots`) or a plain index (a request with
     kept bookings reads, like one over a live state, the slots without merging twins).
@@ -167,6 +174,12 @@ def prepare_index(
         if not isinstance(value, Pathway):
             raise TypeError(f"pathways[{key!r}]: expected a Pathway, not {type(value).__name__}")
     chosen = Catalogue.builtin() if catalogue is None else catalogue
+    # The links depend on the referral only through the hard deadlines in force: those of
+    # today (within the calendar's span) in the index's regions.
+    calendar = index_.calendar
+    today = calendar.local_date(datetime.now(calendar.zone))
+    today = min(max(today, calendar.first_date), calendar.last_date)
+    regions = sorted({f.region for f in index_.facilities if f.region is not None})
     prepared = 0
     for pathway in [*chosen, *extra.values()]:
         if pathway_problem(pathway) is not None:
@@ -174,6 +187,8 @@ def prepare_index(
         for variant in mode_variants(pathway, index_):
             # Over a live state some places are taken: the bases keep every slot.
             prepared += prepare_stage_bases(index_, variant, per_slot=live)
+            for region in regions or [_REQUEST_REGION]:
+                prepare_pathway_links(index_, variant, today, region)
     index_slot_days(index_)
     return prepared
 
