@@ -30,6 +30,7 @@ from routing.solve.thinning import THINNED, nearest_per_day
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = [
+    "PREPARED_VISITS",
     "REFERRAL_STAGE",
     "CompiledRequest",
     "Link",
@@ -38,6 +39,7 @@ __all__ = [
     "check_pins",
     "compile_request",
     "memoised_in",
+    "prepare_pathway_links",
     "prepare_stage_bases",
 ]
 
