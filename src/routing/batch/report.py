@@ -289,7 +289,7 @@ class BatchReport(FrozenModel):
         ]
         if by:
             lines.append(f"    weighted minutes by {', by '.join(by)}")
-        must = self.gap_capacity.bound.first_deadline_misses
+        must = found.first_deadline_misses
         if must:
             lines.append(
                 f"  at least {must} patients miss their first deadline in any plan "

@@ -50,6 +50,7 @@ from nosology.pathway import LagUnit, Pathway, VisitMode, parse_event
 from routing.batch.cohort import Cohort
 from routing.batch.completion_flow import stage_tails, taking_part
 from routing.result import RouteResult
+from routing.solve.compiled import facility_rules
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = ["STAGED_MAX_VARIABLES", "StagedBound", "stage_lags", "staged_lp_bound"]
@@ -406,21 +407,18 @@ class _Model:
         return self.places[key]
 
     def allowed_facilities(self, i: int, in_person: bool) -> frozenset[int]:
-        """The facilities (index positions) entry ``i``'s patient may use for a stage: its
-        allowed ones, for a visit in person in its region unless it travels out of it (as
-        :func:`~routing.solve.compiled.compile_request` narrows a stage's candidates)."""
+        """The facilities (index positions) entry ``i``'s patient may use for a stage, by the
+        rules :func:`~routing.solve.compiled.compile_request` narrows a stage's candidates with
+        (:func:`~routing.solve.compiled.facility_rules`)."""
         request = self.cohort.entries[i].request
         patient = request.patient
         stays = in_person and not patient.travels_out_of_region
         key = (patient.allowed_facilities, request.region if stays else None, stays)
         if key not in self.allowed:
-            allowed = patient.allowed_facilities
-            self.allowed[key] = frozenset(
-                n
-                for n, facility in enumerate(self.index.facilities)
-                if (allowed is None or facility.id in allowed)
-                and (not stays or facility.region is None or facility.region == request.region)
-            )
+            usable, away = facility_rules(self.index, request)
+            if in_person and away is not None:
+                usable = usable & ~away
+            self.allowed[key] = frozenset(np.flatnonzero(usable).tolist())
         return self.allowed[key]
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "cached_on_index",
     "check_pins",
     "compile_request",
+    "facility_rules",
     "memoised_in",
     "prepare_pathway_links",
     "prepare_stage_bases",
@@ -268,9 +269,8 @@ def compile_request(
     patient = request.patient
     allowed = patient.allowed_facilities
     preferred = set(patient.preferred_facilities)
-    fac_allowed = _facility_mask(index, allowed)
+    fac_allowed, away = facility_rules(index, request)
     fac_preferred_array = _facility_mask(index, frozenset(preferred))
-    away = None if patient.travels_out_of_region else _other_region_mask(index, request.region)
     busy = [
         (_clipped_minute(calendar, axis, p.start), _clipped_minute(calendar, axis, p.end))
         for p in patient.unavailable
@@ -729,6 +729,19 @@ def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[
     return cached
 
 
+def facility_rules(
+    index: SlotIndex, request: RouteRequest
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_] | None]:
+    """Which facilities of ``index`` ``request``'s patient may use at all (its allowed ones), and
+    which a visit in person may not use for standing in another region (``None``: no such
+    facility, or the patient travels out of the region); both cached on the index."""
+    patient = request.patient
+    allowed = _facility_mask(index, patient.allowed_facilities)
+    if patient.travels_out_of_region:
+        return allowed, None
+    return allowed, _other_region_mask(index, request.region)
+
+
 def _other_region_mask(index: SlotIndex, region: str) -> npt.NDArray[np.bool_] | None:
     """Which facilities stand in a region other than ``region`` (``None`` when none does),
     cached."""
@@ -806,9 +819,7 @@ def memoised_in(
 
 
 def _home_is_metric(h: npt.NDArray[np.int64], index: SlotIndex) -> bool:
-    # Both legs of a tour: h[b] <= h[a] + t[a, b] (going out) and h[a] <= t[a, b] + h[b]
-    # (back), that is |h[b] - h[a]| <= t[a, b].
-    return bool(np.all(np.abs(h[None, :] - h[:, None]) <= index.travel_minutes))
+    return _keeps_triangle(h, index.travel_minutes)
 
 
 def _home_is_metric_on(home: npt.NDArray[np.int64], index: SlotIndex, sites: list[int]) -> bool:
@@ -817,9 +828,13 @@ def _home_is_metric_on(home: npt.NDArray[np.int64], index: SlotIndex, sites: lis
     if not sites:
         return True
     chosen = np.asarray(sites, dtype=np.int64)
-    h = home[chosen]
-    t = index.travel_minutes[np.ix_(chosen, chosen)]
-    return bool(np.all(h[None, :] <= h[:, None] + t) and np.all(h[:, None] <= t + h[None, :]))
+    return _keeps_triangle(home[chosen], index.travel_minutes[np.ix_(chosen, chosen)])
+
+
+def _keeps_triangle(h: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> bool:
+    # Both legs of a tour: h[b] <= h[a] + t[a, b] (going out) and h[a] <= t[a, b] + h[b]
+    # (back), that is |h[b] - h[a]| <= t[a, b].
+    return bool(np.all(np.abs(h[None, :] - h[:, None]) <= t))
 
 
 def _successors(links: list[Link], n: int) -> dict[int, set[int]]:
