@@ -82,11 +82,14 @@ def run_instance(
     time_limit: float,
     baselines_only: bool = False,
     staged_max_variables: int = 0,
+    staged_iterations: int = 0,
 ) -> dict[str, Any]:
     """Generate one instance and plan it (``baselines_only``: no search, no polish); the
-    figures as a JSON-ready dict. With ``staged_max_variables``, after the plan (untimed):
-    the staged LP bound on weighted minutes and the bounds on the plain minutes (so on mean
-    days), for LPs up to that size (:func:`staged_figures`)."""
+    figures as a JSON-ready dict. With ``staged_max_variables`` or ``staged_iterations``,
+    after the plan (untimed): the staged LP bound on weighted minutes and the bounds on the
+    plain minutes (so on mean days), by interior point for LPs up to ``staged_max_variables``
+    and by ``staged_iterations`` of the first-order method for larger ones
+    (:func:`staged_figures`)."""
     from routing.batch import BatchProgress, plan_batch
     from routing.region import RegionParameters, generate_region
 
@@ -134,33 +137,51 @@ def run_instance(
         "flow_minutes": result.capacity_bound.flow_minutes,
         "staged_minutes": result.capacity_bound.staged_minutes,
         "polished": result.polished,
-        **(staged_figures(problem, result, staged_max_variables) if staged_max_variables else {}),
+        **(
+            staged_figures(problem, result, staged_max_variables, staged_iterations)
+            if staged_max_variables or staged_iterations
+            else {}
+        ),
     }
 
 
-def staged_figures(problem: Any, result: Any, max_variables: int) -> dict[str, Any]:
+def staged_figures(
+    problem: Any, result: Any, max_variables: int, iterations: int = 0
+) -> dict[str, Any]:
     """The staged LP (:mod:`routing.batch.stage_lp`) for as many
     patients as the capacity bound leaves planned, weighted (the batch objective), and the
     bound on the plain completion minutes of plans that route as many as the plan does: the
-    larger of the unweighted staged LP and the unweighted completion flow. ``None`` where the
-    LP has more than ``max_variables`` variables."""
+    larger of the unweighted staged LP and the unweighted completion flow. Each LP up to
+    ``max_variables`` is solved by interior point; a larger one by ``iterations`` of the
+    first-order method (its bound is below the LP's optimum by an unknown margin); ``None``
+    where neither applies."""
     from routing import SlotIndex
     from routing.batch.cohort import build_cohort
     from routing.batch.completion_flow import completion_flow_bound
-    from routing.batch.stage_lp import staged_lp_bound
+    from routing.batch.stage_lp import StagedBound, staged_lp_bound
 
     started = time.perf_counter()
     cohort = build_cohort(problem.requests, SlotIndex.for_problem(problem))
     alone = result.alone_routes
+
+    def solve(routed: int, weighted: bool) -> StagedBound | None:
+        bound = staged_lp_bound(
+            cohort, alone, routed, weighted=weighted, max_variables=max_variables
+        )
+        if bound is None and iterations:
+            bound = staged_lp_bound(cohort, alone, routed, weighted=weighted, iterations=iterations)
+        return bound
+
     routed = len(cohort) - result.capacity_bound.unplanned
-    weighted = staged_lp_bound(cohort, alone, routed, max_variables=max_variables)
+    weighted = solve(routed, True)
     planned = sum(1 for r in result.routes if r.has_route)
-    plain = staged_lp_bound(cohort, alone, planned, weighted=False, max_variables=max_variables)
+    plain = solve(planned, False)
     flow = completion_flow_bound(cohort, alone, planned, weighted=False)
     plain_minutes = max(flow.weighted_minutes, plain.minutes if plain is not None else 0)
     return {
         "staged_weighted": weighted.minutes if weighted is not None else None,
         "staged_variables": weighted.variables if weighted is not None else None,
+        "staged_iterations": weighted.iterations if weighted is not None else None,
         "plain_bound_minutes": plain_minutes,
         "plain_bound_by": "staged LP"
         if plain and plain.minutes >= flow.weighted_minutes
@@ -217,6 +238,8 @@ def _child(patients: int, contention: float, args: argparse.Namespace) -> dict[s
         *(["--baselines-only"] if args.baselines_only else []),
         "--staged-max-variables",
         str(args.staged_max_variables),
+        "--staged-iterations",
+        str(args.staged_iterations),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -268,12 +291,17 @@ def _table(label: str, r: dict[str, Any]) -> list[str]:
             + (
                 f"{staged} ({r['staged_variables']} variables"
                 + (
+                    f"; first order, {r['staged_iterations']} iterations"
+                    if r.get("staged_iterations") is not None
+                    else ""
+                )
+                + (
                     f"; the plan is {minutes / max(1, staged) - 1:.1%} above it)"
                     if u == r["capacity_bound"][0]
                     else f"; for plans that leave {r['capacity_bound'][0]} unplanned)"
                 )
                 if staged is not None
-                else "not solved (larger than --staged-max-variables)"
+                else "not solved (larger than --staged-max-variables, no --staged-iterations)"
             )
             + f"; in the engine: {r.get('staged_minutes')}"
         )
@@ -414,7 +442,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--staged-max-variables",
         type=int,
         default=200_000,
-        help="after each plan, the staged LP bounds for LPs up to this size (0: none)",
+        help="after each plan, the staged LP bounds by interior point for LPs up to this size",
+    )
+    parser.add_argument(
+        "--staged-iterations",
+        type=int,
+        default=3_000,
+        help="and by this many first-order iterations for larger LPs (0: none)",
     )
     parser.add_argument(
         "--one", nargs=2, metavar=("PATIENTS", "CONTENTION"), help=argparse.SUPPRESS
@@ -430,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.time_limit,
             args.baselines_only,
             args.staged_max_variables,
+            args.staged_iterations,
         )
         print(json.dumps(figures))
         return 0

@@ -26,7 +26,8 @@ from test_batch_completion_flow import _brute_force
 def test_staged_bound_never_exceeds_brute_force(cohort) -> None:  # type: ignore[no-untyped-def]
     """For every number of routed patients brute force reaches, the LP has an optimum (the
     assignment is a solution of it) and its certified bound is at most the least weighted
-    minutes brute force finds, and at most the LP's own value."""
+    minutes brute force finds, and at most the LP's own value; so is the first-order method's,
+    after 1, 30 or 1,000 iterations."""
     requests, slots = cohort
     built = build_cohort(requests, index_of(slots))
     alone = no_competition_routes(built)
@@ -38,6 +39,14 @@ def test_staged_bound_never_exceeds_brute_force(cohort) -> None:  # type: ignore
         assert bound.routed == routed
         assert bound.minutes <= minutes
         assert bound.minutes <= bound.lp_value
+        # The first-order method's multipliers bound it too, however few its iterations.
+        for iterations in (1, 30, 1000):
+            first = staged_lp_bound(built, alone, routed, iterations=iterations)
+            assert first is not None
+            assert first.iterations is not None
+            assert 1 <= first.iterations <= iterations
+            assert first.minutes <= minutes
+            assert first.minutes <= bound.lp_value
 
 
 def _overlapping() -> tuple[list, SlotIndex]:  # type: ignore[type-arg]
@@ -126,6 +135,31 @@ def test_staged_bound_sees_the_later_stages_of_a_contended_cohort() -> None:
     ) in summary
 
 
+def test_the_first_order_bound_approaches_the_optimum_and_repeats() -> None:
+    """Sixty patients of the generated region: the first-order method's bound never exceeds
+    the LP's optimum, is nearly it (within 0.1 %) after 10,000 iterations and far below it
+    after 10, and is the same on a second run (an iteration count, not a clock)."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(RegionParameters(patients=60, contention=1.0, seed=7))
+    built = build_cohort(problem.requests, SlotIndex.for_problem(problem))
+    alone = no_competition_routes(built)
+    routed = 50
+    optimum = staged_lp_bound(built, alone, routed)
+    assert optimum is not None
+    assert optimum.iterations is None
+    bounds = {n: staged_lp_bound(built, alone, routed, iterations=n) for n in (10, 10_000)}
+    for n, bound in bounds.items():
+        assert bound is not None
+        assert bound.iterations is not None
+        assert bound.iterations <= n
+        assert bound.minutes <= optimum.lp_value
+        assert (bound.variables, bound.constraints) == (optimum.variables, optimum.constraints)
+    assert bounds[10_000].minutes >= 0.999 * optimum.minutes  # type: ignore[union-attr]
+    assert bounds[10].minutes < 0.9 * optimum.minutes  # type: ignore[union-attr]
+    assert staged_lp_bound(built, alone, routed, iterations=10_000) == bounds[10_000]
+
+
 def test_stage_lags_read_after_and_minimum_lags() -> None:
     """``after`` gives a lag of 0 minutes; a temporal constraint its minimum in its unit; a
     constraint without a minimum or within one stage none."""
@@ -184,3 +218,5 @@ def test_bad_arguments_are_named() -> None:
         staged_lp_bound(built, alone, -1)
     with pytest.raises(ValueError, match="max_variables"):
         staged_lp_bound(built, alone, 2, max_variables=-5)
+    with pytest.raises(ValueError, match="iterations: expected at least 1"):
+        staged_lp_bound(built, alone, 2, iterations=0)

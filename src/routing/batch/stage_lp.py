@@ -29,10 +29,14 @@ keeps it a bound: slot times within a day, the horizon, unavailability, travel, 
 and maximum gaps are ignored, and places are counted by day and facility set, not by slot.
 
 The LP is solved by HiGHS (``highspy``; interior point, one thread, no clock: the same input
-gives the same bound). The bound reported is not the solver's objective but the Lagrangian dual
-at the solver's row multipliers, recomputed here from the model (weak duality holds for any
-multipliers of the right signs), less a margin for floating point: an inaccurate solve gives a
-weaker bound, never a wrong one.
+gives the same bound), or, given a number of ``iterations``, by OR-Tools' first-order
+primal-dual method (PDLP; one thread, at most that many iterations, no clock): interior point
+needs 50 s for 1,000 patients and is out of reach at 10,000, while PDLP's multipliers give a
+bound after any number of iterations, tighter the more it runs (figures in
+``benchmarks/README_batch.md``). The bound reported is not the solver's objective but the
+Lagrangian dual at the solver's row multipliers, recomputed here from the model (weak duality
+holds for any multipliers of the right signs, and every column is boxed), less a margin for
+floating point: an inaccurate or unfinished solve gives a weaker bound, never a wrong one.
 """
 
 from __future__ import annotations
@@ -84,6 +88,10 @@ class StagedBound:
         it by the margin for floating point).
     variables, constraints
         The LP's size.
+    iterations
+        ``None`` when solved to its optimum by interior point; otherwise the iterations of
+        the first-order method (then ``lp_value`` is the objective of its last iterate, which
+        need not be feasible nor optimal; ``minutes`` is a bound all the same).
     """
 
     patients: int
@@ -92,6 +100,7 @@ class StagedBound:
     lp_value: float
     variables: int
     constraints: int
+    iterations: int | None = None
 
 
 def stage_lags(pathway: Pathway) -> list[tuple[str, str, int, LagUnit, bool]]:
@@ -124,6 +133,7 @@ def staged_lp_bound(
     *,
     weighted: bool = True,
     max_variables: int | None = None,
+    iterations: int | None = None,
 ) -> StagedBound | None:
     """The bound for plans that route ``routed`` of the patients taking part (see the module
     docstring), or ``None`` when the LP is larger than ``max_variables`` or has no optimum
@@ -144,21 +154,27 @@ def staged_lp_bound(
     max_variables
         Solve only an LP this small (``None``: any); a size, not a clock, so the answer is the
         same on every run.
+    iterations
+        ``None``: solve to the optimum by interior point. A number: run the first-order method
+        for at most that many iterations (fewer when it converges) and bound by its last
+        multipliers; a count, not a clock, so the answer is the same on every run.
 
     Raises
     ------
     ValueError
         If ``alone`` does not hold one route per cohort entry, or ``routed`` or
-        ``max_variables`` is negative.
+        ``max_variables`` is negative, or ``iterations`` is below 1.
     """
-    import highspy
-
     if len(alone) != len(cohort):
         raise ValueError(f"alone: expected {len(cohort)} routes (one per entry), not {len(alone)}")
     if routed < 0:
         raise ValueError(f"routed: expected at least 0 patients, not {routed}")
     if max_variables is not None and max_variables < 0:
         raise ValueError(f"max_variables: expected at least 0, not {max_variables}")
+    if iterations is not None and iterations < 1:
+        raise ValueError(
+            f"iterations: expected at least 1 (None: interior point), not {iterations}"
+        )
     model = _Model(cohort)
     model.build(alone, routed, weighted)
     if max_variables is not None and len(model.cols.lower) > max_variables:
@@ -166,19 +182,20 @@ def staged_lp_bound(
             "staged LP not solved: %d variables, more than %d", len(model.cols.lower), max_variables
         )
         return None
-    solved = _solve(highspy, model.cols, model.rows)
+    solved = _solve(_Arrays.of(model.cols, model.rows), iterations)
     if solved is None:
         logger.info("staged LP: no optimum (routing %d patients)", model.routed)
         return None
-    value, certified = solved
+    value, certified, done = solved
     minutes = max(0, math.floor(certified - 1e-7 * abs(certified) - 1.0))
     logger.info(
-        "staged LP: %d variables, %d constraints, value %.1f, certified %d minutes for %d",
+        "staged LP: %d variables, %d constraints, value %.1f, certified %d minutes for %d%s",
         len(model.cols.lower),
         len(model.rows.lower),
         value,
         minutes,
         model.routed,
+        "" if done is None else f" after {done} first-order iterations",
     )
     return StagedBound(
         patients=model.taking_part,
@@ -187,6 +204,7 @@ def staged_lp_bound(
         lp_value=value,
         variables=len(model.cols.lower),
         constraints=len(model.rows.lower),
+        iterations=done,
     )
 
 
@@ -422,30 +440,94 @@ class _Model:
         return self.allowed[key]
 
 
-def _solve(highspy: Any, cols: _Columns, rows: _Rows) -> tuple[float, float] | None:
-    """The LP's optimum as HiGHS reports it and the Lagrangian bound at its row multipliers;
-    ``None`` without an optimum."""
-    n, m = len(cols.lower), len(rows.lower)
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrays:
+    """The LP as arrays: column boxes and costs, row sides, the matrix as coordinates."""
+
+    col_lower: FloatArray
+    col_upper: FloatArray
+    cost: FloatArray
+    row_lower: FloatArray
+    row_upper: FloatArray
+    row: IntArray
+    col: IntArray
+    value: FloatArray
+
+    @classmethod
+    def of(cls, cols: _Columns, rows: _Rows) -> _Arrays:
+        return cls(
+            np.asarray(cols.lower, dtype=np.float64),
+            np.asarray(cols.upper, dtype=np.float64),
+            np.asarray(cols.cost, dtype=np.float64),
+            np.asarray(rows.lower, dtype=np.float64),
+            np.asarray(rows.upper, dtype=np.float64),
+            np.asarray(rows.row, dtype=np.int64),
+            np.asarray(rows.col, dtype=np.int64),
+            np.asarray(rows.value, dtype=np.float64),
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns)."""
+        return len(self.row_lower), len(self.cost)
+
+    def lagrangian(self, pi: FloatArray) -> float:
+        """``Σ_rows g_r(π_r) + Σ_cols min over the column's box of (c - Aᵀπ)_j x_j``: a lower
+        bound on the LP for any ``π`` (signs fixed to the rows' finite sides)."""
+        lower, upper = self.row_lower, self.row_upper
+        pi = np.where(np.isinf(lower), np.minimum(pi, 0.0), pi)
+        pi = np.where(np.isinf(upper), np.maximum(pi, 0.0), pi)
+        from_rows = np.where(pi > 0, pi * np.where(np.isinf(lower), 0.0, lower), 0.0)
+        from_rows += np.where(pi < 0, pi * np.where(np.isinf(upper), 0.0, upper), 0.0)
+        weights = self.value * pi[self.row]
+        reduced = self.cost - np.bincount(self.col, weights=weights, minlength=len(self.cost))
+        from_cols = np.minimum(reduced * self.col_lower, reduced * self.col_upper)
+        return math.fsum(from_rows.tolist()) + math.fsum(from_cols.tolist())
+
+
+def _solve(lp: _Arrays, iterations: int | None) -> tuple[float, float, int | None] | None:
+    """The solver's objective, the Lagrangian bound at its row multipliers and the
+    first-order iterations run (``None`` by interior point); ``None`` when the solver finds no
+    optimum (interior point) or the LP infeasible (first order)."""
+    m, n = lp.shape
     if n == 0:  # nobody takes part: no minutes (the one row, Σ y = 0, has no terms)
-        return 0.0, 0.0
-    col_lower = np.asarray(cols.lower)
-    col_upper = np.asarray(cols.upper)
-    cost = np.asarray(cols.cost)
-    row_lower = np.asarray(rows.lower)
-    row_upper = np.asarray(rows.upper)
-    r = np.asarray(rows.row, dtype=np.int64)
-    c = np.asarray(rows.col, dtype=np.int64)
-    v = np.asarray(rows.value, dtype=np.float64)
-    order = np.lexsort((r, c))
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, m
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
-    lp.row_lower_ = np.where(np.isinf(row_lower), -highspy.kHighsInf, row_lower)
-    lp.row_upper_ = np.where(np.isinf(row_upper), highspy.kHighsInf, row_upper)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.searchsorted(c[order], np.arange(n + 1)).astype(np.int32)
-    lp.a_matrix_.index_ = r[order].astype(np.int32)
-    lp.a_matrix_.value_ = v[order]
+        return 0.0, 0.0, None if iterations is None else 0
+    if iterations is None:
+        solved = _interior_point(lp)
+        if solved is None:
+            return None
+        (value, duals), done = solved, None
+    else:
+        first = _first_order(lp, iterations)
+        if first is None:
+            return None
+        value, duals, done = first
+    if len(duals) != m:
+        return None
+    # The multipliers' sign convention is taken either way: both are valid bounds.
+    return value, max(lp.lagrangian(duals), lp.lagrangian(-duals), 0.0), done
+
+
+def _interior_point(lp: _Arrays) -> tuple[float, FloatArray] | None:
+    """HiGHS's interior point without crossover: its objective and row duals, or ``None``
+    without an optimum."""
+    import highspy as highs
+
+    highspy: Any = highs  # its bindings are only partly typed
+    m, n = lp.shape
+    order = np.lexsort((lp.row, lp.col))
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = n, m
+    model.col_cost_, model.col_lower_, model.col_upper_ = lp.cost, lp.col_lower, lp.col_upper
+    model.row_lower_ = np.where(np.isinf(lp.row_lower), -highspy.kHighsInf, lp.row_lower)
+    model.row_upper_ = np.where(np.isinf(lp.row_upper), highspy.kHighsInf, lp.row_upper)
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = np.searchsorted(lp.col[order], np.arange(n + 1)).astype(np.int32)
+    model.a_matrix_.index_ = lp.row[order].astype(np.int32)
+    model.a_matrix_.value_ = lp.value[order]
     solver = highspy.Highs()
     for option, setting in (
         ("output_flag", False),
@@ -455,25 +537,43 @@ def _solve(highspy: Any, cols: _Columns, rows: _Rows) -> tuple[float, float] | N
         ("run_crossover", "off"),
     ):
         solver.setOptionValue(option, setting)
-    solver.passModel(lp)
+    solver.passModel(model)
     solver.run()
     if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     value = float(solver.getInfo().objective_function_value)
-    duals = np.asarray(solver.getSolution().row_dual, dtype=np.float64)
-    if len(duals) != m:
+    return value, np.asarray(solver.getSolution().row_dual, dtype=np.float64)
+
+
+def _first_order(lp: _Arrays, iterations: int) -> tuple[float, FloatArray, int] | None:
+    """OR-Tools' PDLP on one thread for at most ``iterations``: the objective of its last
+    primal iterate, its row multipliers and the iterations it ran; ``None`` when it finds the LP
+    infeasible (no plan routes that many) or its multipliers are not finite."""
+    import scipy.sparse
+    from ortools.pdlp import solve_log_pb2, solvers_pb2
+    from ortools.pdlp.python import pdlp
+
+    m, n = lp.shape
+    program = pdlp.QuadraticProgram()
+    program.objective_vector = lp.cost
+    program.variable_lower_bounds = lp.col_lower
+    program.variable_upper_bounds = lp.col_upper
+    program.constraint_lower_bounds = lp.row_lower
+    program.constraint_upper_bounds = lp.row_upper
+    program.constraint_matrix = scipy.sparse.csr_matrix((lp.value, (lp.row, lp.col)), shape=(m, n))
+    params = solvers_pb2.PrimalDualHybridGradientParams()
+    params.num_threads = 1
+    params.termination_criteria.iteration_limit = iterations
+    result = pdlp.primal_dual_hybrid_gradient(program, params)
+    reason = result.solve_log.termination_reason
+    bounded = (
+        solve_log_pb2.TERMINATION_REASON_OPTIMAL,
+        solve_log_pb2.TERMINATION_REASON_ITERATION_LIMIT,
+    )
+    duals = np.asarray(result.dual_solution, dtype=np.float64)
+    if reason not in bounded or not np.all(np.isfinite(duals)):
+        logger.info("staged LP, first order: %s", solve_log_pb2.TerminationReason.Name(reason))
         return None
-
-    def lagrangian(pi: npt.NDArray[np.float64]) -> float:
-        """``Σ_rows g_r(π_r) + Σ_cols min over the column's box of (c - Aᵀπ)_j x_j``: a lower
-        bound on the LP for any ``π`` (signs fixed to the rows' finite sides)."""
-        pi = np.where(np.isinf(row_lower), np.minimum(pi, 0.0), pi)
-        pi = np.where(np.isinf(row_upper), np.maximum(pi, 0.0), pi)
-        from_rows = np.where(pi > 0, pi * np.where(np.isinf(row_lower), 0.0, row_lower), 0.0)
-        from_rows += np.where(pi < 0, pi * np.where(np.isinf(row_upper), 0.0, row_upper), 0.0)
-        reduced = cost - np.bincount(c, weights=v * pi[r], minlength=n)
-        from_cols = np.minimum(reduced * col_lower, reduced * col_upper)
-        return math.fsum(from_rows.tolist()) + math.fsum(from_cols.tolist())
-
-    # HiGHS's sign convention for the multipliers is taken either way: both are valid bounds.
-    return value, max(lagrangian(duals), lagrangian(-duals), 0.0)
+    primal = np.asarray(result.primal_solution, dtype=np.float64)
+    value = float(lp.cost @ primal) if len(primal) == n else math.nan
+    return value, duals, int(result.solve_log.iteration_count)
