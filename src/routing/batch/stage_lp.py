@@ -157,7 +157,9 @@ def staged_lp_bound(
     iterations
         ``None``: solve to the optimum by interior point. A number: run the first-order method
         for at most that many iterations (fewer when it converges) and bound by its last
-        multipliers; a count, not a clock, so the answer is the same on every run.
+        multipliers; a count, not a clock, so the answer is the same on every run. For a
+        ``routed`` no plan reaches (an infeasible LP) it returns ``None`` only when it has
+        detected that; otherwise a bound of any size, true all the same (no plan to bound).
 
     Raises
     ------
