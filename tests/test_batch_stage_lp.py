@@ -5,6 +5,7 @@ and the batch reports it."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from nosology.pathway import LagUnit
@@ -84,6 +85,20 @@ def test_patients_restricted_to_overlapping_facilities_share_the_common_places()
     assert result.objective.weighted_minutes >= bound.minutes
     assert result.capacity_bound.staged_minutes == bound.minutes
     assert result.capacity_bound.key() <= result.objective.key()
+
+
+def test_the_lp_solvers_write_nothing_to_the_terminal(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Library code never prints: HiGHS's banner and log and the first-order method's stay off
+    stdout and stderr (captured at the file descriptors, where the solvers' C++ writes)."""
+    requests, index = _overlapping()
+    built = build_cohort(requests, index)
+    alone = no_competition_routes(built)
+    capfd.readouterr()
+    assert staged_lp_bound(built, alone, 2) is not None
+    assert staged_lp_bound(built, alone, 2, iterations=100) is not None
+    assert capfd.readouterr() == ("", "")
 
 
 def test_an_empty_cohort_has_a_bound_of_nothing() -> None:

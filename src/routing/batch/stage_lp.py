@@ -530,7 +530,9 @@ def _interior_point(lp: _Arrays) -> tuple[float, FloatArray] | None:
     model.a_matrix_.start_ = np.searchsorted(lp.col[order], np.arange(n + 1)).astype(np.int32)
     model.a_matrix_.index_ = lp.row[order].astype(np.int32)
     model.a_matrix_.value_ = lp.value[order]
-    solver = highspy.Highs()
+    # The bindings' own class prints HiGHS's banner to stdout while it is made (it calls the
+    # solver before options can be set); its base class waits for "output_flag" to be off.
+    solver = getattr(highspy, "_Highs", highspy.Highs)()
     for option, setting in (
         ("output_flag", False),
         ("threads", 1),
