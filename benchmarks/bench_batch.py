@@ -165,12 +165,14 @@ def staged_figures(
     alone = result.alone_routes
 
     def solve(routed: int, weighted: bool) -> StagedBound | None:
-        bound = staged_lp_bound(
-            cohort, alone, routed, weighted=weighted, max_variables=max_variables
+        return staged_lp_bound(
+            cohort,
+            alone,
+            routed,
+            weighted=weighted,
+            max_variables=max_variables,
+            iterations=iterations or None,
         )
-        if bound is None and iterations:
-            bound = staged_lp_bound(cohort, alone, routed, weighted=weighted, iterations=iterations)
-        return bound
 
     routed = len(cohort) - result.capacity_bound.unplanned
     weighted = solve(routed, True)

@@ -109,13 +109,23 @@ def test_an_empty_cohort_has_a_bound_of_nothing() -> None:
 
 
 def test_the_batch_reports_the_staged_bound_only_when_small_enough() -> None:
-    """``staged_max_variables=0`` skips the LP; a cap below its size leaves it unsolved; the
-    bound is the same on a second run."""
+    """``staged_max_variables=0`` skips the LP; a cap below its size leaves it unsolved, or,
+    with ``iterations``, bounds it by the first-order method; an LP within the cap is solved by
+    interior point even with ``iterations``; the bound is the same on a second run."""
     requests, index = _overlapping()
     built = build_cohort(requests, index)
     alone = no_competition_routes(built)
     assert staged_lp_bound(built, alone, 2, max_variables=1) is None
-    assert staged_lp_bound(built, alone, 2) == staged_lp_bound(built, alone, 2)
+    optimum = staged_lp_bound(built, alone, 2)
+    assert optimum is not None
+    assert optimum.iterations is None
+    assert optimum == staged_lp_bound(built, alone, 2)
+    within = staged_lp_bound(built, alone, 2, max_variables=optimum.variables, iterations=5)
+    assert within == optimum
+    above = staged_lp_bound(built, alone, 2, max_variables=optimum.variables - 1, iterations=5)
+    assert above is not None
+    assert above.iterations == 5
+    assert above.minutes <= optimum.minutes
     skipped = plan_batch((requests, index), seed=1, time_limit=10, staged_max_variables=0)
     assert skipped.capacity_bound.staged_minutes is None
     assert "staged LP" not in build_report(skipped, index).summary()

@@ -152,14 +152,17 @@ def staged_lp_bound(
         Weigh each patient's minutes by its priority weight (the batch objective); ``False``:
         every patient by 1, a bound on the plain sum (so on the mean days to completion).
     max_variables
-        Solve only an LP this small (``None``: any); a size, not a clock, so the answer is the
-        same on every run.
+        The largest LP solved to its optimum by interior point (``None``: any, unless
+        ``iterations`` is given); a larger one is left unsolved (``None``) or, with
+        ``iterations``, bounded by the first-order method. A size, not a clock, so the answer
+        is the same on every run.
     iterations
-        ``None``: solve to the optimum by interior point. A number: run the first-order method
-        for at most that many iterations (fewer when it converges) and bound by its last
-        multipliers; a count, not a clock, so the answer is the same on every run. For a
-        ``routed`` no plan reaches (an infeasible LP) it returns ``None`` only when it has
-        detected that; otherwise a bound of any size, true all the same (no plan to bound).
+        ``None``: interior point only. A number: an LP above ``max_variables`` (every LP when
+        ``max_variables`` is ``None``) is bounded by at most that many iterations of the
+        first-order method (fewer when it converges), by its last multipliers; a count, not a
+        clock, so the answer is the same on every run. For a ``routed`` no plan reaches (an
+        infeasible LP) it returns ``None`` only when it has detected that; otherwise a bound of
+        any size, true all the same (no plan to bound).
 
     Raises
     ------
@@ -179,12 +182,13 @@ def staged_lp_bound(
         )
     model = _Model(cohort)
     model.build(alone, routed, weighted)
-    if max_variables is not None and len(model.cols.lower) > max_variables:
+    large = max_variables is None or len(model.cols.lower) > max_variables
+    if max_variables is not None and large and iterations is None:
         logger.info(
             "staged LP not solved: %d variables, more than %d", len(model.cols.lower), max_variables
         )
         return None
-    solved = _solve(_Arrays.of(model.cols, model.rows), iterations)
+    solved = _solve(_Arrays.of(model.cols, model.rows), iterations if large else None)
     if solved is None:
         logger.info("staged LP: no optimum (routing %d patients)", model.routed)
         return None
