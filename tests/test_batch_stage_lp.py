@@ -106,6 +106,8 @@ def test_an_empty_cohort_has_a_bound_of_nothing() -> None:
     requests, index = _overlapping()
     built = build_cohort(requests[:0], index)
     assert staged_lp_bound(built, [], 0) == StagedBound(0, 0, 0, 0.0, 0, 1)
+    by_first_order = staged_lp_bound(built, [], 0, iterations=5)
+    assert by_first_order == StagedBound(0, 0, 0, 0.0, 0, 1, iterations=0)
 
 
 def test_the_batch_reports_the_staged_bound_only_when_small_enough() -> None:
