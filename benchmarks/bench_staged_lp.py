@@ -29,6 +29,17 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 __all__ = ["main"]
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (patients, iterations)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the comparison and print one line per solve."""
     from routing.batch.bounds import no_competition_routes
@@ -38,10 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from routing.slot_index import SlotIndex
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--patients", type=_at_least_one, default=1000)
     parser.add_argument("--contention", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--iterations", type=int, nargs="+", default=[1000, 3000, 10000])
+    parser.add_argument("--iterations", type=_at_least_one, nargs="+", default=[1000, 3000, 10000])
     args = parser.parse_args(argv)
     params = RegionParameters(patients=args.patients, contention=args.contention, seed=args.seed)
     problem = generate_region(params)

@@ -246,3 +246,25 @@ def test_batch_benchmark_stops_after_the_baselines_and_bounds_a_large_staged_lp(
     assert figures["staged_iterations"] is not None
     assert 1 <= figures["staged_iterations"] <= 200
     assert 0 < figures["staged_weighted"] <= figures["objective"][2]
+
+
+def test_staged_lp_benchmark_compares_the_solvers_and_refuses_zero_iterations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``bench_staged_lp.py`` prints interior point's optimum, then each first-order bound as a
+    share of it (never above it); zero iterations or patients are argparse errors, not a
+    traceback from the library."""
+    from benchmarks import bench_staged_lp
+
+    small = ["--patients", "30", "--contention", "0.3", "--seed", "3", "--iterations", "300"]
+    assert bench_staged_lp.main(small) == 0
+    out = capsys.readouterr().out
+    optimum = int(re.search(r"interior point: (\d+) ", out).group(1))  # type: ignore[union-attr]
+    first = re.search(r"first order, 300 iterations \(\d+ run\): (\d+) \(", out)
+    assert first is not None, out
+    assert 0.9 * optimum <= int(first.group(1)) <= optimum  # 99.8 % on this seed
+    for bad in (["--iterations", "0"], ["--patients", "-3"], ["--iterations", "x"]):
+        with pytest.raises(SystemExit) as stopped:
+            bench_staged_lp.main(bad)
+        assert stopped.value.code == 2
+        assert f"error: argument {bad[0]}" in capsys.readouterr().err
