@@ -137,6 +137,8 @@ def run_instance(
         "flow_minutes": result.capacity_bound.flow_minutes,
         "staged_minutes": result.capacity_bound.staged_minutes,
         "polished": result.polished,
+        "sweeps": result.sweeps,
+        "swept": result.swept,
         **(
             staged_figures(problem, result, staged_max_variables, staged_iterations)
             if staged_max_variables or staged_iterations
@@ -252,7 +254,8 @@ def _table(label: str, r: dict[str, Any]) -> list[str]:
     lines = [
         f"== {r['patients']} patients, {label} (contention {r['contention']}): {r['slots']} slots, "
         f"{r['facilities']} facilities; generated in {r['generate_seconds']:.1f} s",
-        f"   plan: {r['status']} ({r['stop_reason']}), {r['iterations']} iterations, "
+        f"   plan: {r['status']} ({r['stop_reason']}), {r.get('swept', 0)} routes bettered in "
+        f"{r.get('sweeps', 0)} sweeps, {r['iterations']} iterations, "
         f"{r.get('polished', 0)} routes polished, "
         f"runtime {r['runtime_seconds']:.1f} s (limit {r['time_limit']:.0f} s), "
         f"peak memory {r['peak_bytes'] / GIB:.2f} GiB (ru_maxrss)",

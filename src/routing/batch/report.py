@@ -164,6 +164,10 @@ class BatchReport(FrozenModel):
     workers: int
     iterations: int
     polished: NonNegativeInt = 0
+    sweeps: NonNegativeInt = 0
+    """Sweeps before the search (each planned patient planned again, one by one)."""
+    swept: NonNegativeInt = 0
+    """Routes those sweeps made strictly better."""
     runtime_seconds: float
     seconds_to_bound: float | None = None
     requests: NonNegativeInt
@@ -207,8 +211,9 @@ class BatchReport(FrozenModel):
         if self.batch_status is SolveStatus.OPTIMAL and self.status is not SolveStatus.OPTIMAL:
             stop += f"; the cohort's objective is proven, its routes are {self.status.value}"
         lines = [
-            f"batch plan: {self.status.value} ({stop}), {self.iterations} search "
-            f"iterations, {self.polished} routes polished, {self.runtime_seconds:.1f} s"
+            f"batch plan: {self.status.value} ({stop}), {self.swept} routes bettered in "
+            f"{self.sweeps} sweeps, {self.iterations} search iterations, {self.polished} "
+            f"routes polished, {self.runtime_seconds:.1f} s"
             + (
                 ""
                 if self.seconds_to_bound is None
@@ -497,6 +502,8 @@ def build_report(
         workers=result.workers,
         iterations=result.iterations,
         polished=result.polished,
+        sweeps=result.sweeps,
+        swept=result.swept,
         runtime_seconds=round(result.runtime_seconds, 3),
         seconds_to_bound=(
             None if result.seconds_to_bound is None else round(result.seconds_to_bound, 3)
