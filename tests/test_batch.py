@@ -748,6 +748,15 @@ def test_bottlenecks_are_unique_and_ranked(cohort: tuple[list[RouteRequest], lis
         )
 
 
+def sweep_cohort() -> tuple[list[RouteRequest], SlotIndex]:
+    """100 generated patients over 15 days, on which sweeps better some routes."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(RegionParameters(patients=100, days=15, contention=0.6, seed=0))
+    index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
+    return list(problem.requests), index
+
+
 def test_sweeps_before_the_search_make_routes_strictly_better(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -756,11 +765,8 @@ def test_sweeps_before_the_search_make_routes_strictly_better(
     them and one search iteration beats the same search without them. Measured in work, so
     the same on every run."""
     from routing.batch import engine
-    from routing.region import RegionParameters, generate_region
 
-    problem = generate_region(RegionParameters(patients=100, days=15, contention=0.6, seed=0))
-    index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
-    requests = list(problem.requests)
+    requests, index = sweep_cohort()
     common = {
         "seed": 0,
         "max_iterations": 1,
