@@ -394,9 +394,10 @@ def _targets(results: dict[tuple[int, str], dict[str, Any]]) -> list[str]:
 
 
 def _baselines(r: dict[str, Any]) -> float:
-    """Seconds until the search phase: cohort, no-competition routes, FCFS, greedy."""
-    search = r["phases"].get("search")
-    return float(search if search is not None else r["runtime_seconds"])
+    """Seconds until the sweeps or the search (the first reported): cohort, no-competition
+    routes, FCFS, the starts, the bounds; the whole run when neither ran (``--baselines-only``)."""
+    starts = [r["phases"][name] for name in ("sweep", "search") if name in r["phases"]]
+    return float(min(starts) if starts else r["runtime_seconds"])
 
 
 def _curve(results: dict[tuple[int, str], dict[str, Any]]) -> list[str]:

@@ -268,3 +268,14 @@ def test_staged_lp_benchmark_compares_the_solvers_and_refuses_zero_iterations(
             bench_staged_lp.main(bad)
         assert stopped.value.code == 2
         assert f"error: argument {bad[0]}" in capsys.readouterr().err
+
+
+def test_batch_benchmark_baselines_end_where_the_sweeps_or_the_search_begin() -> None:
+    """The runtime curve's baselines stop at the first of the sweeps and the search, so the
+    sweeps' time is not counted as baselines; without either, the whole run."""
+    from benchmarks.bench_batch import _baselines
+
+    run = {"phases": {"first come": 1.0, "sweep": 3.0, "search": 5.0}, "runtime_seconds": 9.0}
+    assert _baselines(run) == 3.0
+    assert _baselines({**run, "phases": {"search": 5.0}}) == 5.0
+    assert _baselines({**run, "phases": {"first come": 1.0}}) == 9.0
