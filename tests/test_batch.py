@@ -313,12 +313,14 @@ def test_report_compares_with_fcfs() -> None:
     assert json.loads(report.to_json())["gap_capacity"]["unplanned"] == 0
 
 
-def region_cohort(patients: int, contention: float) -> tuple[list[RouteRequest], SlotIndex]:
-    """A small generated Saint Petersburg-like cohort and its index."""
+def region_cohort(
+    patients: int, contention: float, seed: int = 2
+) -> tuple[list[RouteRequest], SlotIndex]:
+    """A small generated Saint Petersburg-like cohort (15 days) and its index."""
     from routing.region import RegionParameters, generate_region
 
     problem = generate_region(
-        RegionParameters(patients=patients, days=15, contention=contention, seed=2)
+        RegionParameters(patients=patients, days=15, contention=contention, seed=seed)
     )
     index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
     return list(problem.requests), index
@@ -748,15 +750,6 @@ def test_bottlenecks_are_unique_and_ranked(cohort: tuple[list[RouteRequest], lis
         )
 
 
-def sweep_cohort() -> tuple[list[RouteRequest], SlotIndex]:
-    """100 generated patients over 15 days, on which sweeps better some routes."""
-    from routing.region import RegionParameters, generate_region
-
-    problem = generate_region(RegionParameters(patients=100, days=15, contention=0.6, seed=0))
-    index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
-    return list(problem.requests), index
-
-
 def test_sweeps_before_the_search_make_routes_strictly_better(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -766,7 +759,7 @@ def test_sweeps_before_the_search_make_routes_strictly_better(
     the same on every run."""
     from routing.batch import engine
 
-    requests, index = sweep_cohort()
+    requests, index = region_cohort(100, 0.6, seed=0)  # sweeps better some routes here
     common = {
         "seed": 0,
         "max_iterations": 1,
