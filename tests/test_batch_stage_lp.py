@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, given, settings
 
 from nosology.pathway import LagUnit
 from route_helpers import constraint, make_pathway, stage
-from routing.batch import plan_batch
+from routing.batch import BatchResult, plan_batch
 from routing.batch.bounds import no_competition_routes
 from routing.batch.cohort import build_cohort
 from routing.batch.completion_flow import completion_flow_bound
 from routing.batch.report import build_report
 from routing.batch.stage_lp import StagedBound, stage_lags, staged_lp_bound
-from routing.domain import Facility, Patient
+from routing.domain import Facility, Patient, RouteRequest
 from routing.slot_index import SlotIndex
 from test_batch import cohorts, index_of, make_requests, make_slot
 from test_batch_completion_flow import _brute_force
@@ -185,6 +185,59 @@ def test_the_first_order_bound_approaches_the_optimum_and_repeats() -> None:
     assert bounds[10_000].minutes >= 0.999 * optimum.minutes  # type: ignore[union-attr]
     assert bounds[10].minutes < 0.9 * optimum.minutes  # type: ignore[union-attr]
     assert staged_lp_bound(built, alone, routed, iterations=10_000) == bounds[10_000]
+
+
+def test_the_batch_bounds_a_large_lp_by_first_order_iterations_when_asked() -> None:
+    """``plan_batch(staged_iterations=N)``: an LP above ``staged_max_variables`` is bounded by
+    the first-order method (the same bound as ``staged_lp_bound`` with those iterations, below
+    the LP's optimum, above the completion flow here), and the bound's method says how. Not when
+    the plan routes fewer patients than the bound allows: there the LP may have no solution
+    (at contention 1.0 the method's number is ten times the plan's minutes). A negative count
+    is refused."""
+    from routing.region import RegionParameters, generate_region
+
+    def planned(contention: float) -> tuple[BatchResult, list[RouteRequest], SlotIndex]:
+        problem = generate_region(RegionParameters(patients=60, contention=contention, seed=7))
+        index = SlotIndex.for_problem(problem)
+        result = plan_batch(
+            (problem.requests, index),
+            seed=7,
+            time_limit=60,
+            max_iterations=0,
+            exact_max_patients=0,
+            bound_probes=0,
+            staged_max_variables=1,
+            staged_iterations=1000,
+        )
+        return result, problem.requests, index
+
+    result, requests, index = planned(0.6)
+    bound = result.capacity_bound
+    assert result.objective.unplanned == bound.unplanned
+    built = build_cohort(requests, index)
+    routed = len(built) - bound.unplanned
+    first_order = staged_lp_bound(
+        built, result.alone_routes, routed, max_variables=1, iterations=1000
+    )
+    optimum = staged_lp_bound(built, result.alone_routes, routed)
+    assert first_order is not None
+    assert optimum is not None
+    assert first_order.iterations is not None
+    assert bound.staged_minutes == first_order.minutes <= optimum.minutes
+    assert bound.flow_minutes is not None
+    assert first_order.minutes > bound.flow_minutes
+    assert bound.weighted_minutes == first_order.minutes
+    assert bound.method.endswith(
+        f"minutes by a day-indexed LP over all stages ({first_order.iterations} first-order "
+        "iterations)"
+    )
+    assert bound.key() <= result.objective.key()
+    fewer, _, _ = planned(1.0)
+    assert fewer.objective.unplanned > fewer.capacity_bound.unplanned
+    assert fewer.capacity_bound.staged_minutes is None
+    assert "day-indexed LP" not in fewer.capacity_bound.method
+    with pytest.raises(ValueError, match="staged_iterations"):
+        plan_batch((requests, index), staged_iterations=-1)
 
 
 def test_stage_lags_read_after_and_minimum_lags() -> None:

@@ -56,7 +56,7 @@ def test_routing_batch_work_limit_writes_the_same_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``routing batch --work-limit``: two runs write the same plan.json; a limit below one is
-    bad input."""
+    bad input, and so is a negative ``--staged-iterations`` (nothing written)."""
     files = []
     for n in range(2):
         out = tmp_path / f"run{n}"
@@ -66,3 +66,7 @@ def test_routing_batch_work_limit_writes_the_same_files(
     assert files[0] == files[1]
     assert main(["batch", "--example", "-o", str(tmp_path / "x"), "--work-limit", "0"]) == 2
     assert "--work-limit" in capsys.readouterr().err
+    staged = ["--staged-iterations", "-1"]
+    assert main(["batch", "--example", "-o", str(tmp_path / "y"), *staged]) == 2
+    assert "--staged-iterations must be at least 0" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()

@@ -190,6 +190,7 @@ def plan_batch(
     work_limit: int | None = None,
     bound_probes: int = 1500,
     staged_max_variables: int = STAGED_MAX_VARIABLES,
+    staged_iterations: int = 0,
 ) -> BatchResult:
     """Plan every request of a cohort at once over shared slot capacities.
 
@@ -242,7 +243,13 @@ def plan_batch(
     staged_max_variables
         The largest day-indexed LP over all stages solved for the bound (see
         :func:`~routing.batch.stage_lp.staged_lp_bound`; a size, so the same on every run;
-        0 skips it).
+        0 skips it, unless ``staged_iterations`` is given).
+    staged_iterations
+        Iterations of the first-order method for a staged LP larger than
+        ``staged_max_variables`` (its bound from the method's last multipliers, weaker than the
+        optimum but valid; a count, so the same on every run); 0 leaves such an LP unsolved. It
+        takes time from the search: at 1,000 patients 3,000 iterations take about 20 s
+        (``benchmarks/README_batch.md``).
 
     Returns
     -------
@@ -260,6 +267,8 @@ def plan_batch(
     started = time.perf_counter()
     if not 0 <= polish_share < 1:
         raise ValueError("polish_share must be in [0, 1)")
+    if staged_iterations < 0:
+        raise ValueError("staged_iterations must be at least 0")
     if work_limit is not None:
         if work_limit < 1:
             raise ValueError("work_limit must be at least 1")
@@ -293,6 +302,7 @@ def plan_batch(
     engine.work_limit = work_limit
     engine.bound_probes = max(0, bound_probes)
     engine.staged_max_variables = max(0, staged_max_variables)
+    engine.staged_iterations = staged_iterations
     return engine.run(max_iterations, exact_max_patients)
 
 
@@ -352,6 +362,7 @@ class _Engine:
         """Single-route searches at most (see :func:`plan_batch`); ``None``: the wall clock."""
         self.bound_probes = 1500
         self.staged_max_variables = STAGED_MAX_VARIABLES
+        self.staged_iterations = 0
 
     def used(self) -> float:
         """The share of the limit used: searches over ``work_limit``, else seconds over the
@@ -428,7 +439,7 @@ class _Engine:
         if cap_bound is None:
             cap_bound = self.capacity_bound(nc_bound, exact_max, plan)
         cap_bound = self.with_completion_flow(self.with_first_deadlines(cap_bound, nc_bound))
-        cap_bound = self.with_staged_lp(cap_bound)
+        cap_bound = self.with_staged_lp(cap_bound, plan)
         best = plan.total()
         if best <= cap_bound.key():
             stop = "proven optimal"
@@ -533,22 +544,43 @@ class _Engine:
             update["method"] = f"{bound.method}; minutes by a completion min-cost flow"
         return bound.model_copy(update=update)
 
-    def with_staged_lp(self, bound: BatchBound) -> BatchBound:
+    def with_staged_lp(self, bound: BatchBound, plan: Assignment) -> BatchBound:
         """``bound`` with the staged LP's minutes when larger (see
         :mod:`routing.batch.stage_lp`); unchanged when the LP is larger than
-        ``staged_max_variables``."""
-        if not self.staged_max_variables:
+        ``staged_max_variables`` and no ``staged_iterations`` are given.
+
+        By the first-order method only when ``plan`` routes as many patients as the bound
+        allows: then the LP has a solution (the plan's), while for a count no plan reaches the
+        method may return any number, true of no plan and so of no use in the report.
+        """
+        if not self.staged_max_variables and not self.staged_iterations:
             return bound
         routed = len(self.cohort) - bound.unplanned
+        iterations = self.staged_iterations or None
+        if iterations is not None and plan.total()[0] > bound.unplanned:
+            logger.info("the plan routes fewer patients than the bound: no first-order LP bound")
+            iterations = None
+            if not self.staged_max_variables:
+                return bound
+        self.report("staged LP", 0, 1, None)
         staged = staged_lp_bound(
-            self.cohort, self.alone, routed, max_variables=self.staged_max_variables
+            self.cohort,
+            self.alone,
+            routed,
+            max_variables=self.staged_max_variables,
+            iterations=iterations,
         )
         if staged is None:
             return bound
         update: dict[str, object] = {"staged_minutes": staged.minutes}
         if staged.minutes > bound.weighted_minutes:
+            how = (
+                ""
+                if staged.iterations is None
+                else f" ({staged.iterations} first-order iterations)"
+            )
             update["weighted_minutes"] = staged.minutes
-            update["method"] = f"{bound.method}; minutes by a day-indexed LP over all stages"
+            update["method"] = f"{bound.method}; minutes by a day-indexed LP over all stages{how}"
         return bound.model_copy(update=update)
 
     def with_first_deadlines(self, bound: BatchBound, nc_bound: BatchBound) -> BatchBound:

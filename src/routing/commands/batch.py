@@ -3,7 +3,8 @@
 Usage::
 
     routing batch SOURCE... --output-dir DIR [--seed N] [--time-limit S] [--workers N]
-                  [--iterations N] [--work-limit N] [--allow-moving] [--json] [-q | -v]
+                  [--iterations N] [--work-limit N] [--staged-iterations N] [--allow-moving]
+                  [--json] [-q | -v]
     routing batch --example --output-dir DIR
 
 A SOURCE is a problem file (JSON, :mod:`routing.problem` format) or a directory of them (every
@@ -354,6 +355,15 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "a safety net)",
     )
     parser.add_argument(
+        "--staged-iterations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bound the minutes of a cohort too large for the exact day-indexed LP by N "
+        "iterations of a first-order method (a stronger bound in the summary, time taken from "
+        "the search: about 20 s for 3000 at 1,000 patients; default 0, none)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print one JSON document (the report and the files written) instead of the summary",
@@ -374,6 +384,8 @@ def _run(args: argparse.Namespace) -> int:
     time_limit, iterations = cohort_limits(args)
     if args.work_limit is not None and args.work_limit < 1:
         raise _BadInputError("--work-limit must be at least 1")
+    if args.staged_iterations < 0:
+        raise _BadInputError("--staged-iterations must be at least 0")
     try:
         out = check_output_dir(args.output_dir, OUTPUT_FILES)
     except InvalidInputError as exc:
@@ -391,6 +403,7 @@ def _run(args: argparse.Namespace) -> int:
             pathways=sources.pathways,
             max_iterations=iterations,
             work_limit=args.work_limit,
+            staged_iterations=args.staged_iterations,
         )
     finally:
         if bar is not None:
