@@ -124,6 +124,9 @@ def test_the_batch_reports_the_staged_bound_only_when_small_enough() -> None:
     assert optimum == staged_lp_bound(built, alone, 2)
     within = staged_lp_bound(built, alone, 2, max_variables=optimum.variables, iterations=5)
     assert within == optimum
+    # The size is counted before the LP is built: at its size it is solved, one below it not.
+    assert staged_lp_bound(built, alone, 2, max_variables=optimum.variables) == optimum
+    assert staged_lp_bound(built, alone, 2, max_variables=optimum.variables - 1) is None
     above = staged_lp_bound(built, alone, 2, max_variables=optimum.variables - 1, iterations=5)
     assert above is not None
     assert above.iterations == 5
@@ -232,6 +235,9 @@ def test_the_batch_bounds_a_large_lp_by_first_order_iterations_when_asked() -> N
         "iterations)"
     )
     assert bound.key() <= result.objective.key()
+    size = optimum.variables  # counted before building, exactly: one below it, not solved
+    assert staged_lp_bound(built, result.alone_routes, routed, max_variables=size) == optimum
+    assert staged_lp_bound(built, result.alone_routes, routed, max_variables=size - 1) is None
     fewer, _, _ = planned(1.0)
     assert fewer.objective.unplanned > fewer.capacity_bound.unplanned
     assert fewer.capacity_bound.staged_minutes is None

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nosology.pathway import LagUnit, Pathway, VisitMode, parse_event
+from nosology.pathway import LagUnit, Pathway, Stage, VisitMode, parse_event
 from routing.batch.cohort import Cohort
 from routing.batch.completion_flow import stage_tails, taking_part
 from routing.result import RouteResult
@@ -181,13 +181,12 @@ def staged_lp_bound(
             f"iterations: expected at least 1 (None: interior point), not {iterations}"
         )
     model = _Model(cohort)
+    if max_variables is not None and iterations is None and model.exceeds(alone, max_variables):
+        # Counted before building: at 10,000 patients the build alone takes about 13 s.
+        logger.info("staged LP not solved: more than %d variables", max_variables)
+        return None
     model.build(alone, routed, weighted)
     large = max_variables is None or len(model.cols.lower) > max_variables
-    if max_variables is not None and large and iterations is None:
-        logger.info(
-            "staged LP not solved: %d variables, more than %d", len(model.cols.lower), max_variables
-        )
-        return None
     solved = _solve(_Arrays.of(model.cols, model.rows), iterations if large else None)
     if solved is None:
         logger.info("staged LP: no optimum (routing %d patients)", model.routed)
@@ -282,6 +281,46 @@ class _Model:
         self.routed = max(0, min(routed, self.taking_part))
         self.rows.add(y_cols, [1.0] * len(y_cols), float(self.routed), float(self.routed))
 
+    def exceeds(self, alone: Sequence[RouteResult], max_variables: int) -> bool:
+        """Whether the LP :meth:`build` would make has more than ``max_variables`` columns,
+        counted patient by patient (each stage's days, as :meth:`patient` adds them) and
+        stopping as soon as the count passes it."""
+        count = 0
+        for i, _ in taking_part(self.cohort, alone):
+            entry = self.cohort.entries[i]
+            assert entry.pathway is not None
+            first_day = self.calendar.day_of_minute(self.calendar.minute_of(entry.request.referral))
+            count += 2  # y and c
+            for stage in entry.pathway.stages:
+                days = self.stage_days(i, stage, first_day)[0]
+                if not days:
+                    break
+                count += len(days)
+            if count > max_variables:
+                return True
+        return False
+
+    def stage_days(
+        self, i: int, stage: Stage, first_day: int
+    ) -> tuple[list[int], list[int], Kind, frozenset[int] | None]:
+        """Entry ``i``'s days for ``stage`` from ``first_day`` on, the earliest end each offers,
+        the stage's kind, and the facilities whose places it takes (``None``: a kept booking,
+        its own reserved place)."""
+        entry = self.cohort.entries[i]
+        kind: Kind = (
+            tuple(sorted(str(s) for s in stage.services)),
+            stage.facility_level,
+            stage.mode,
+        )
+        fixed = entry.fixed.get(stage.id)
+        if fixed is not None:
+            return [int(self.index.day[fixed])], [int(self.index.end[fixed])], kind, None
+        in_person = stage.mode is VisitMode.IN_PERSON
+        facilities = self.allowed_facilities(i, in_person) & self.kind_facilities(kind)
+        places, earliest = self.day_places(kind, facilities)
+        days = sorted(d for d in places if d >= first_day)
+        return days, [earliest[d] for d in days], kind, facilities
+
     def patient(self, i: int, fastest: int, weighted: bool) -> int:
         """Add entry ``i``'s columns and rows (``fastest``: its fastest completion alone);
         return its ``y`` column."""
@@ -300,21 +339,7 @@ class _Model:
         days_of: dict[str, list[int]] = {}
         z_of: dict[str, int] = {}
         for stage in pathway.stages:
-            kind: Kind = (
-                tuple(sorted(str(s) for s in stage.services)),
-                stage.facility_level,
-                stage.mode,
-            )
-            fixed = entry.fixed.get(stage.id)
-            if fixed is not None:  # its own reserved place: that day, no shared place taken
-                days, ends = [int(self.index.day[fixed])], [int(self.index.end[fixed])]
-                facilities: frozenset[int] = frozenset()
-            else:
-                in_person = stage.mode is VisitMode.IN_PERSON
-                facilities = self.allowed_facilities(i, in_person) & self.kind_facilities(kind)
-                places, earliest = self.day_places(kind, facilities)
-                days = sorted(d for d in places if d >= first_day)
-                ends = [earliest[d] for d in days]
+            days, ends, kind, facilities = self.stage_days(i, stage, first_day)
             if not days:  # no place at all: the patient cannot be routed
                 self.rows.add([y], [1.0], 0.0, 0.0)
                 return y
@@ -323,7 +348,7 @@ class _Model:
             for j in range(len(days) - 1):  # z non-decreasing
                 self.rows.add([z + j, z + j + 1], [1.0, -1.0], -math.inf, 0.0)
             self.rows.add([z + len(days) - 1, y], [1.0, -1.0], 0.0, 0.0)  # all of it if routed
-            if fixed is None:
+            if facilities is not None:  # a kept booking takes no shared place
                 for j, day in enumerate(days):
                     placed = self.usage.setdefault((kind, facilities, day), [])
                     placed.append((z + j, 1.0))
