@@ -248,7 +248,7 @@ def plan_batch(
         Iterations of the first-order method for a staged LP larger than
         ``staged_max_variables`` (its bound from the method's last multipliers, weaker than the
         optimum but valid; a count, so the same on every run); 0 leaves such an LP unsolved. It
-        takes time from the search: at 1,000 patients 3,000 iterations take about 20 s
+        takes time from the search: at 1,000 patients 3,000 iterations take about 18 s
         (``benchmarks/README_batch.md``).
 
     Returns

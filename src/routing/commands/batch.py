@@ -361,7 +361,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="bound the minutes of a cohort too large for the exact day-indexed LP by N "
         "iterations of a first-order method (a stronger bound in the summary, time taken from "
-        "the search: about 20 s for 3000 at 1,000 patients; default 0, none)",
+        "the search: about 18 s for 3000 at 1,000 patients; default 0, none)",
     )
     parser.add_argument(
         "--json",
