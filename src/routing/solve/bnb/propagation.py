@@ -129,9 +129,14 @@ class Propagation(SearchState):
         st = self.stages[i]
         starts = st.start
         ends = st.end
-        a = bisect_left(starts, lo_s[i])
-        z = bisect_right(starts, hi_s[i]) - 1
         le, he = lo_e[i], hi_e[i]
+        # A candidate starting before le - dmax ends before le, one starting after he - dmin
+        # ends after he: bisect past them instead of stepping over them one by one (an end
+        # bound tightened by a link or a cap leaves thousands between them over every
+        # candidate of a large region).
+        lo, hi = le - self.dmax[i], he - self.dmin[i]
+        a = bisect_left(starts, lo_s[i] if lo_s[i] > lo else lo)
+        z = bisect_right(starts, hi_s[i] if hi_s[i] < hi else hi) - 1
         days = st.day
         skip_days = st.in_person and bool(self.day_visits)
         while a <= z:
