@@ -136,16 +136,21 @@ def test_the_batch_reports_the_staged_bound_only_when_small_enough() -> None:
     assert "staged LP" not in build_report(skipped, index).summary()
 
 
+def sixty_patients(contention: float) -> tuple[list[RouteRequest], SlotIndex]:
+    """Sixty patients of the generated region (seed 7) at ``contention``, and their index."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(RegionParameters(patients=60, contention=contention, seed=7))
+    return list(problem.requests), SlotIndex.for_problem(problem)
+
+
 def test_staged_bound_sees_the_later_stages_of_a_contended_cohort() -> None:
     """Sixty patients of the generated region at full contention: the LP over all stages
     bounds the plan's minutes more tightly than the completion flow over one stage each (the
     cardiology stages each offer two places a day; the flow sees one of them a patient)."""
-    from routing.region import RegionParameters, generate_region
-
-    problem = generate_region(RegionParameters(patients=60, contention=1.0, seed=7))
-    index = SlotIndex.for_problem(problem)
-    result = plan_batch((problem.requests, index), seed=7, time_limit=60, max_iterations=0)
-    built = build_cohort(problem.requests, index)
+    requests, index = sixty_patients(1.0)
+    result = plan_batch((requests, index), seed=7, time_limit=60, max_iterations=0)
+    built = build_cohort(requests, index)
     routed = len(built) - result.capacity_bound.unplanned
     flow = completion_flow_bound(built, result.alone_routes, routed, max_probes=0)
     staged = staged_lp_bound(built, result.alone_routes, routed)
@@ -169,10 +174,7 @@ def test_the_first_order_bound_approaches_the_optimum_and_repeats() -> None:
     """Sixty patients of the generated region: the first-order method's bound never exceeds
     the LP's optimum, is nearly it (within 0.1 %) after 10,000 iterations and far below it
     after 10, and is the same on a second run (an iteration count, not a clock)."""
-    from routing.region import RegionParameters, generate_region
-
-    problem = generate_region(RegionParameters(patients=60, contention=1.0, seed=7))
-    built = build_cohort(problem.requests, SlotIndex.for_problem(problem))
+    built = build_cohort(*sixty_patients(1.0))
     alone = no_competition_routes(built)
     routed = 50
     optimum = staged_lp_bound(built, alone, routed)
@@ -197,13 +199,11 @@ def test_the_batch_bounds_a_large_lp_by_first_order_iterations_when_asked() -> N
     the plan routes fewer patients than the bound allows: there the LP may have no solution
     (at contention 1.0 the method's number is ten times the plan's minutes). A negative count
     is refused."""
-    from routing.region import RegionParameters, generate_region
 
     def planned(contention: float) -> tuple[BatchResult, list[RouteRequest], SlotIndex]:
-        problem = generate_region(RegionParameters(patients=60, contention=contention, seed=7))
-        index = SlotIndex.for_problem(problem)
+        requests, index = sixty_patients(contention)
         result = plan_batch(
-            (problem.requests, index),
+            (requests, index),
             seed=7,
             time_limit=60,
             max_iterations=0,
@@ -212,7 +212,7 @@ def test_the_batch_bounds_a_large_lp_by_first_order_iterations_when_asked() -> N
             staged_max_variables=1,
             staged_iterations=1000,
         )
-        return result, problem.requests, index
+        return result, requests, index
 
     result, requests, index = planned(0.6)
     bound = result.capacity_bound

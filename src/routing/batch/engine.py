@@ -38,7 +38,10 @@ The engine, in order:
    result is kept if the objective is no worse (sideways moves allowed), else undone.
 8. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound; the matching's least
-   cost of the first deadlines nobody can meet raises the deadline term when it is larger.
+   cost of the first deadlines nobody can meet raises the deadline term when it is larger; the
+   completion flow and the day-indexed LP over all stages (:mod:`routing.batch.stage_lp`; up
+   to ``staged_max_variables``, larger ones by ``staged_iterations`` of a first-order method)
+   raise the minutes term when they are larger.
 9. **Polish**: the searches above prove each patient's earliest completion only (what the batch
    objective counts). In the time kept for it (three times what the no-competition routes took,
    at most ``polish_share`` of the limit), each planned patient in
@@ -553,15 +556,13 @@ class _Engine:
         allows: then the LP has a solution (the plan's), while for a count no plan reaches the
         method may return any number, true of no plan and so of no use in the report.
         """
-        if not self.staged_max_variables and not self.staged_iterations:
-            return bound
-        routed = len(self.cohort) - bound.unplanned
         iterations = self.staged_iterations or None
         if iterations is not None and plan.total()[0] > bound.unplanned:
             logger.info("the plan routes fewer patients than the bound: no first-order LP bound")
             iterations = None
-            if not self.staged_max_variables:
-                return bound
+        if not self.staged_max_variables and iterations is None:
+            return bound
+        routed = len(self.cohort) - bound.unplanned
         self.report("staged LP", 0, 1, None)
         staged = staged_lp_bound(
             self.cohort,
