@@ -64,3 +64,17 @@ def test_per_day_below_one_is_refused() -> None:
     one = np.zeros(1, dtype=np.int64)
     with pytest.raises(ValueError, match="per_day"):
         nearest_per_day(one, one, one, None, 0)
+
+
+def test_facility_positions_beyond_sixteen_bits_keep_the_same_rule() -> None:
+    # Ranks of 70,000 facilities do not fit the 16-bit sort; the wide one must agree.
+    rng = np.random.default_rng(5)
+    n = 400
+    start = np.sort(rng.integers(0, 6 * 1440, n))
+    facility = rng.choice([3, 65_600, 69_999, 12, 40_000], n)
+    day = (start + 300) // 1440
+    home = rng.integers(0, 90, 70_000)
+    kept = nearest_per_day(facility, start, day, home, 2)
+    assert kept.tolist() == reference(
+        facility.tolist(), start.tolist(), day.tolist(), home.tolist(), 2
+    )

@@ -58,22 +58,38 @@ def nearest_per_day(
         raise ValueError(f"per_day must be at least 1, not {per_day}")
     if len(start) == 0:
         return np.empty(0, dtype=np.int64)
-    # The earliest candidate of each facility and block: the first of its group in a stable
-    # sort (candidates are sorted by start).
-    block = facility * (1 + int(start.max()) // block_minutes) + start // block_minutes
-    by_block = np.argsort(block, kind="stable")
-    grouped = block[by_block]
-    leads = np.ones(len(grouped), dtype=np.bool_)
-    np.not_equal(grouped[1:], grouped[:-1], out=leads[1:])
-    first = np.sort(by_block[leads])
-    # Day by day, nearest first, then facility, then start (a stable sort keeps start order).
-    f = facility[first]
-    distance = home_minutes[f] if home_minutes is not None else np.zeros(len(first), np.int64)
-    span = 1 + int(f.max())
-    key = (day[first] * (1 + int(distance.max())) + distance) * span + f
-    order = first[np.argsort(key, kind="stable")]
+    # Facilities nearest first (travel minutes, then position): one small sort, then every
+    # candidate's facility by that rank, so that both sorts below are of small integers
+    # (numpy sorts those by radix, in linear time).
+    used = facility.max() + 1
+    if home_minutes is not None:
+        by_distance = np.lexsort((np.arange(used), home_minutes[:used]))
+    else:
+        by_distance = np.arange(used)
+    rank_of = np.empty(used, dtype=np.int64)
+    rank_of[by_distance] = np.arange(used)
+    rank = _small(rank_of[facility])
+    # Each facility's candidates in start order (a stable sort), nearest facility first; the
+    # earliest of a block is the first of its run.
+    by_facility = np.argsort(rank, kind="stable")
+    r = rank[by_facility]
+    block = start[by_facility] // block_minutes
+    leads = np.ones(len(by_facility), dtype=np.bool_)
+    np.not_equal(block[1:], block[:-1], out=leads[1:])
+    leads[1:] |= r[1:] != r[:-1]
+    first = by_facility[leads]
+    # Day by day (a stable sort keeps nearest, then facility, then start order).
+    first_day = day[first]
+    order = first[np.argsort(_small(first_day - first_day.min()), kind="stable")]
     days = day[order]
     # Rank within the day: position minus the position of the day's first candidate.
-    rank = np.arange(len(order)) - np.searchsorted(days, days, side="left")
-    kept: IntArray = np.sort(order[rank < per_day])
+    within = np.arange(len(order)) - np.searchsorted(days, days, side="left")
+    kept: IntArray = np.sort(order[within < per_day])
     return kept
+
+
+def _small(values: IntArray) -> npt.NDArray[np.integer]:
+    """``values`` (at least 0) as 16-bit integers when they fit, which numpy sorts by radix."""
+    if len(values) and int(values.max()) < 1 << 16:
+        return values.astype(np.uint16)
+    return values
