@@ -230,6 +230,24 @@ def test_existing_bookings_are_kept_and_reserved() -> None:
     assert result.moved == ()
 
 
+def test_no_competition_routes_avoid_slots_kept_bookings_fill() -> None:
+    """Alone, each patient takes the early consultation, as its own search does; once another
+    patient keeps it (its only place), the others' fastest routes avoid it and the holder's
+    keeps it."""
+    from routing.batch.bounds import no_competition_routes
+
+    requests, slots = contended()
+    index = index_of(slots)
+    alone = no_competition_routes(build_cohort(requests, index))
+    for request, route in zip(requests, alone, strict=True):
+        assert {b.slot_id for b in route.bookings} == {"C1", "T1"}
+        assert route.objective == plan_route(request, index).objective
+    holder = requests[0].model_copy(update={"existing_bookings": {"consult": "C1"}})
+    held = no_competition_routes(build_cohort([holder, requests[1]], index))
+    assert {b.slot_id for b in held[0].bookings} == {"C1", "T1"}
+    assert {b.slot_id for b in held[1].bookings} == {"C2", "T2"}
+
+
 def test_existing_bookings_move_when_moving_is_allowed() -> None:
     """With ``allow_moving_existing`` a held slot is not kept: the patient alone moves to the
     earlier consultation, and the plan reports it moved."""
