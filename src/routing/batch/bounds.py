@@ -91,13 +91,9 @@ def no_competition_routes(
     candidate").
     """
     full = cohort.blocked(np.zeros(len(cohort.capacity), dtype=np.int64))
-    # With no slot full, no mask at all: the same candidates, which the compile then takes as
-    # slices of each stage's lists instead of picking them one by one (thousands a stage).
-    blocked = full if full.any() else None
     routes: list[RouteResult] = []
     for i in range(len(cohort)):
-        own = cohort.unblock_own(blocked, i) if blocked is not None else None
-        routes.append(cohort.route(i, own, every_candidate=True))
+        routes.append(cohort.route(i, cohort.unblock_own(full, i), every_candidate=True))
         if on_patient is not None:
             on_patient(i + 1)
     return routes
