@@ -272,6 +272,42 @@ def test_command_bad_choices_exit_2_and_write_nothing(
         assert not out.exists()
 
 
+def test_command_work_limit_writes_the_same_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``routing report --work-limit``: two runs write the same bytes in every file, and the
+    plan they report is the one ``routing batch --work-limit`` writes (the limit binds: without
+    it the example's iteration limit gives another plan); a limit below one exits 2 naming the
+    option and writes nothing."""
+    limited = ["--example", "--work-limit", "300", "--seed", "1", "-q"]
+    runs = []
+    for n in range(2):
+        out = tmp_path / f"run{n}"
+        assert main(["report", *limited, "-o", str(out)]) == 0, capsys.readouterr().err
+        runs.append({name: (out / name).read_bytes() for name in REPORT_FILES})
+    assert runs[0] == runs[1]
+
+    def batch_minutes(*options: str) -> dict[str, int]:
+        out = tmp_path / f"batch{len(options)}"
+        assert main(["batch", *options, "-o", str(out)]) == 0, capsys.readouterr().err
+        plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+        return {
+            r["request_id"]: r["objective"]["completion_minutes"]
+            for r in plan["routes"]
+            if r["objective"] is not None
+        }
+
+    rows = csv.DictReader(io.StringIO(runs[0]["patients.csv"].decode("utf-8")))
+    reported = {r["request_id"]: float(r["completion_days"]) for r in rows if r["completion_days"]}
+    same = batch_minutes(*limited)
+    assert same != batch_minutes("--example", "--seed", "1", "-q")
+    assert reported.keys() == same.keys()
+    assert all(abs(reported[k] * 1440 - same[k]) < 1 for k in same)
+    assert main(["report", "--example", "-o", str(tmp_path / "x"), "--work-limit", "0"]) == 2
+    assert "--work-limit must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_command_empty_cohort_and_unreadable_source(tmp_path: Path) -> None:
     """A source without requests gives an empty report; a missing source exits 2."""
     empty = tmp_path / "empty.json"

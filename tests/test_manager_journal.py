@@ -237,9 +237,17 @@ def test_command_over_an_empty_journal(tmp_path: Path, capsys: pytest.CaptureFix
         (["--db", "not a url"], "--db: not an SQLAlchemy URL"),
         (["--db", "nosuchdriver://x/y"], "--db: cannot open the journal"),
         (["--db", "sqlite:///{tmp}/journal.db", "--iterations", "5"], "not with --db"),
+        (["--db", "sqlite:///{tmp}/journal.db", "--work-limit", "5"], "not with --db"),
         (["--db", "sqlite:///{tmp}/journal.db", "--patient", "NOBODY"], "--patient"),
     ],
-    ids=["missing-file", "not-a-url", "unknown-driver", "planning-option", "unknown-patient"],
+    ids=[
+        "missing-file",
+        "not-a-url",
+        "unknown-driver",
+        "planning-option",
+        "work-limit",
+        "unknown-patient",
+    ],
 )
 def test_command_bad_journal_input_exits_2_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str

@@ -279,6 +279,30 @@ def add_cohort_arguments(
     )
 
 
+def add_work_limit_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--work-limit N`` (see :func:`work_limit_of`) to a command that plans a cohort."""
+    parser.add_argument(
+        "--work-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="measure the run in single-route searches, at most N, instead of seconds: the same "
+        "input, seed and workers then give the same files on any machine (--time-limit stays "
+        "a safety net)",
+    )
+
+
+def work_limit_of(args: argparse.Namespace) -> int | None:
+    """The ``--work-limit`` of ``args`` (``plan_batch(work_limit=...)``), or ``None``.
+
+    Raises :class:`_BadInputError` for a limit below 1.
+    """
+    work_limit: int | None = args.work_limit
+    if work_limit is not None and work_limit < 1:
+        raise _BadInputError("--work-limit must be at least 1")
+    return work_limit
+
+
 def cohort_limits(args: argparse.Namespace) -> tuple[float, int | None]:
     """The time limit and iteration limit of ``args`` (the example's own when not given).
 
@@ -345,15 +369,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-moving", action="store_true", help="let the plan move existing bookings"
     )
-    parser.add_argument(
-        "--work-limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help="measure the run in single-route searches, at most N, instead of seconds: the same "
-        "input, seed and workers then give the same files on any machine (--time-limit stays "
-        "a safety net)",
-    )
+    add_work_limit_argument(parser)
     parser.add_argument(
         "--staged-iterations",
         type=int,
@@ -382,8 +398,7 @@ def run_batch(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     time_limit, iterations = cohort_limits(args)
-    if args.work_limit is not None and args.work_limit < 1:
-        raise _BadInputError("--work-limit must be at least 1")
+    work_limit = work_limit_of(args)
     if args.staged_iterations < 0:
         raise _BadInputError("--staged-iterations must be at least 0")
     try:
@@ -402,7 +417,7 @@ def _run(args: argparse.Namespace) -> int:
             allow_moving_existing=args.allow_moving,
             pathways=sources.pathways,
             max_iterations=iterations,
-            work_limit=args.work_limit,
+            work_limit=work_limit,
             staged_iterations=args.staged_iterations,
         )
     finally:

@@ -3,12 +3,13 @@
 Usage::
 
     routing report SOURCE... -o DIR [--seed N] [--time-limit S] [--workers N] [--iterations N]
-                   [--patient ID] [--facility ID --day DATE] [--json] [-q | -v]
+                   [--work-limit N] [--patient ID] [--facility ID --day DATE] [--json] [-q | -v]
     routing report --example -o DIR
     routing report --db URL [SOURCE...] -o DIR [--patient ID] [--facility ID --day DATE]
 
 The sources are read by :func:`routing.commands.batch.read_cohort` and planned by
-:func:`routing.batch.plan_batch`, exactly as ``routing batch`` does. Writes to ``DIR``, all or
+:func:`routing.batch.plan_batch`, exactly as ``routing batch`` does (``--work-limit N``: the
+same files for the same input, seed and workers on any machine). Writes to ``DIR``, all or
 none (:func:`routing.outputs.atomic.write_files`): ``report.html`` (one self-contained page),
 ``figures.json`` (:class:`~routing.manager.figures.ManagerFigures`), and the tables
 ``patients.csv``, ``stages.csv`` and ``facility_days.csv``, and the same three tables as Parquet
@@ -43,8 +44,10 @@ from routing.commands.batch import (
     EXIT_OK,
     _BadInputError,
     add_cohort_arguments,
+    add_work_limit_argument,
     cohort_limits,
     read_cohort,
+    work_limit_of,
 )
 from routing.exceptions import InvalidInputError, LifecycleError
 from routing.manager.charts import build_charts
@@ -117,6 +120,7 @@ def _write_all(out: Path, texts: dict[str, str], binary: dict[str, bytes]) -> No
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``report`` command's arguments to ``parser``."""
     add_cohort_arguments(parser)
+    add_work_limit_argument(parser)
     parser.add_argument(
         "--output-dir",
         "-o",
@@ -176,6 +180,7 @@ def _planned(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
         workers=args.workers,
         pathways=sources.pathways,
         max_iterations=iterations,
+        work_limit=work_limit_of(args),
     )
     tables = build_tables(result, index, districts={r.id: r.patient.district for r in requests})
     figures = build_figures(
@@ -218,8 +223,10 @@ def _journal(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
 
     if args.example and args.sources:
         raise _BadInputError("give problem files or directories, or --example (not both)")
-    if args.time_limit is not None or args.iterations is not None:
-        raise _BadInputError("--time-limit and --iterations plan a cohort: not with --db")
+    if args.time_limit is not None or args.iterations is not None or args.work_limit is not None:
+        raise _BadInputError(
+            "--time-limit, --iterations and --work-limit plan a cohort: not with --db"
+        )
     requests: list[RouteRequest] = []
     pathways: dict[str, Pathway] = {}
     rejected: list[str] = []
@@ -246,8 +253,9 @@ def _journal(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.db is None:
-        cohort_limits(args)  # bad options before the output directory is checked
+    if args.db is None:  # bad options before the output directory is checked
+        cohort_limits(args)
+        work_limit_of(args)
     out = check_output_dir(args.output_dir, REPORT_FILES + PARQUET_FILES, option="--output-dir")
     figures, tables = _journal(args) if args.db is not None else _planned(args)
     charts = build_charts(figures)
