@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.solve.thinning import nearest_per_day
+from routing.solve.thinning import facility_ranks, nearest_per_day
 
 
 def reference(
@@ -49,7 +49,7 @@ def test_nearest_per_day_keeps_what_its_rule_says(
         np.array(facility, dtype=np.int64),
         np.array(start, dtype=np.int64),
         np.array(day, dtype=np.int64),
-        np.array(home, dtype=np.int64) if home is not None else None,
+        facility_ranks(np.array(home, dtype=np.int64), len(home)) if home is not None else None,
         per_day,
     )
     assert kept.tolist() == reference(facility, start, day, home, per_day)
@@ -67,14 +67,19 @@ def test_per_day_below_one_is_refused() -> None:
 
 
 def test_facility_positions_beyond_sixteen_bits_keep_the_same_rule() -> None:
-    # Ranks of 70,000 facilities do not fit the 16-bit sort; the wide one must agree.
+    # Ranks of 70,000 facilities do not fit the 16-bit sort; the wide one must agree, with a
+    # home and without (then the positions, as wide, are the ranks).
     rng = np.random.default_rng(5)
     n = 400
     start = np.sort(rng.integers(0, 6 * 1440, n))
     facility = rng.choice([3, 65_600, 69_999, 12, 40_000], n)
     day = (start + 300) // 1440
     home = rng.integers(0, 90, 70_000)
-    kept = nearest_per_day(facility, start, day, home, 2)
+    ranks = facility_ranks(home, len(home))
+    assert ranks.dtype == np.int64
+    kept = nearest_per_day(facility, start, day, ranks, 2)
     assert kept.tolist() == reference(
         facility.tolist(), start.tolist(), day.tolist(), home.tolist(), 2
     )
+    kept = nearest_per_day(facility, start, day, None, 2)
+    assert kept.tolist() == reference(facility.tolist(), start.tolist(), day.tolist(), None, 2)

@@ -26,7 +26,7 @@ from routing.calendar import WorkingCalendar
 from routing.domain import GeoPoint, RouteRequest
 from routing.slot_index import SlotIndex
 from routing.solve.projection import check_request_dates
-from routing.solve.thinning import THINNED, nearest_per_day
+from routing.solve.thinning import THINNED, RankArray, facility_ranks, nearest_per_day
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = [
@@ -296,9 +296,12 @@ def compile_request(
     home_minutes: list[int] | None = None
     home_array: npt.NDArray[np.int64] | None = None
     metric = index.travel_is_metric
+    ranks: RankArray | None = None
     if patient.location is not None:
         home_minutes, home_array, home_metric = _home_legs(index, patient.location)
         metric = metric and home_metric
+        if per_day > 0:
+            ranks = _home_ranks(index, patient.location, home_array)
     if pins is None:
         pins = {}
         for stage_id, slot_id in request.existing_bookings.items():
@@ -366,7 +369,7 @@ def compile_request(
                     excluded[_TWINS] = excluded.get(_TWINS, 0) + twins
                     chosen = chosen[np.r_[True, ~same]]
         if per_day > 0 and pinned is None:
-            chosen = _thinned(base, chosen, home_array, per_day, excluded)
+            chosen = _thinned(base, chosen, ranks, per_day, excluded)
         start_at, end_at, _, facility_at = arrays = (
             base.start[chosen],
             base.end[chosen],
@@ -488,16 +491,17 @@ def _pathway_links(
 def _thinned(
     base: _StageBase,
     chosen: npt.NDArray[np.int64] | slice,
-    home: npt.NDArray[np.int64] | None,
+    ranks: RankArray | None,
     per_day: int,
     excluded: dict[str, int],
 ) -> npt.NDArray[np.int64] | slice:
-    """``chosen`` rows of ``base`` thinned to ``per_day`` a day, the rest counted as excluded."""
+    """``chosen`` rows of ``base`` thinned to ``per_day`` a day, the rest counted as excluded
+    (``ranks``: the facilities' by distance from home, :func:`facility_ranks`)."""
     rows = np.arange(chosen.start, chosen.stop) if isinstance(chosen, slice) else chosen
     if len(rows) <= per_day:
         return chosen
     kept = rows[
-        nearest_per_day(base.facility[rows], base.start[rows], base.day[rows], home, per_day)
+        nearest_per_day(base.facility[rows], base.start[rows], base.day[rows], ranks, per_day)
     ]
     if len(kept) < len(rows):
         excluded[THINNED] = excluded.get(THINNED, 0) + len(rows) - len(kept)
@@ -776,6 +780,18 @@ def _home_legs(index: SlotIndex, home: GeoPoint) -> tuple[list[int], npt.NDArray
         return minutes, array, _home_is_metric(array, index)
 
     return cached_on_index(index, "homes", (home.lat, home.lon), HOMES_CACHED, make)
+
+
+def _home_ranks(index: SlotIndex, home: GeoPoint, minutes: npt.NDArray[np.int64]) -> RankArray:
+    """The facilities' ranks by travel from ``home`` (:func:`facility_ranks`, for thinning),
+    cached per home as :func:`_home_legs` is."""
+    return cached_on_index(
+        index,
+        "home ranks",
+        (home.lat, home.lon),
+        HOMES_CACHED,
+        lambda: facility_ranks(minutes, len(minutes)),
+    )
 
 
 _T = TypeVar("_T")

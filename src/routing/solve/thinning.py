@@ -14,19 +14,36 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["THINNED", "nearest_per_day"]
+__all__ = ["THINNED", "facility_ranks", "nearest_per_day"]
 
 IntArray = npt.NDArray[np.int64]
+RankArray = npt.NDArray[np.integer]
 
 THINNED: Final = "beyond the nearest candidates of the day"
 """The reason counted for the candidates thinning removes."""
+
+
+def facility_ranks(home_minutes: IntArray | None, facilities: int) -> RankArray:
+    """Each facility position's rank, nearest the patient's home first (travel minutes, then
+    position); without a home, the position itself.
+
+    The ranks are 16-bit integers when they fit, which :func:`nearest_per_day` sorts by radix.
+    Computed once a home, they serve every stage and search of its patient.
+    """
+    if home_minutes is None:
+        by_distance = np.arange(facilities)
+    else:
+        by_distance = np.lexsort((np.arange(facilities), home_minutes[:facilities]))
+    ranks: RankArray = np.empty(facilities, dtype=np.uint16 if facilities <= _SMALL else np.int64)
+    ranks[by_distance] = np.arange(facilities)
+    return ranks
 
 
 def nearest_per_day(
     facility: IntArray,
     start: IntArray,
     day: IntArray,
-    home_minutes: IntArray | None,
+    ranks: RankArray | None,
     per_day: int,
     block_minutes: int = 60,
 ) -> IntArray:
@@ -41,9 +58,9 @@ def nearest_per_day(
     ----------
     facility, start, day
         Facility position, start minute and day of each candidate, sorted by start.
-    home_minutes
-        Travel minutes from the patient's home to each facility position; ``None`` without a
-        home (then facility position decides).
+    ranks
+        Each facility position's rank, nearest the home first (:func:`facility_ranks`);
+        ``None`` without a home (then facility position decides).
     per_day
         Candidates kept a day, at least 1.
     block_minutes
@@ -58,19 +75,11 @@ def nearest_per_day(
         raise ValueError(f"per_day must be at least 1, not {per_day}")
     if len(start) == 0:
         return np.empty(0, dtype=np.int64)
-    # Facilities nearest first (travel minutes, then position): one small sort, then every
-    # candidate's facility by that rank, so that both sorts below are of small integers
-    # (numpy sorts those by radix, in linear time).
-    used = facility.max() + 1
-    if home_minutes is not None:
-        by_distance = np.lexsort((np.arange(used), home_minutes[:used]))
-    else:
-        by_distance = np.arange(used)
-    rank_of = np.empty(used, dtype=np.int64)
-    rank_of[by_distance] = np.arange(used)
-    rank = _small(rank_of[facility])
-    # Each facility's candidates in start order (a stable sort), nearest facility first; the
-    # earliest of a block is the first of its run.
+    # Both sorts below are of small integers, which numpy's stable sort orders by radix, in
+    # linear time: the facilities' ranks, and the days counted from the first.
+    rank = ranks[facility] if ranks is not None else _small(facility, int(facility.max()))
+    # Each facility's candidates in start order, nearest facility first; the earliest of a
+    # block is the first of its run.
     by_facility = np.argsort(rank, kind="stable")
     r = rank[by_facility]
     block = start[by_facility] // block_minutes
@@ -78,9 +87,10 @@ def nearest_per_day(
     np.not_equal(block[1:], block[:-1], out=leads[1:])
     leads[1:] |= r[1:] != r[:-1]
     first = by_facility[leads]
-    # Day by day (a stable sort keeps nearest, then facility, then start order).
-    first_day = day[first]
-    order = first[np.argsort(_small(first_day - first_day.min()), kind="stable")]
+    # Day by day (a stable sort keeps nearest, then facility, then start order); the days are
+    # sorted, so the first and last rows give their span.
+    first_day = day[first] - day[0]
+    order = first[np.argsort(_small(first_day, int(day[-1] - day[0])), kind="stable")]
     days = day[order]
     # Rank within the day: position minus the position of the day's first candidate.
     within = np.arange(len(order)) - np.searchsorted(days, days, side="left")
@@ -88,8 +98,10 @@ def nearest_per_day(
     return kept
 
 
-def _small(values: IntArray) -> npt.NDArray[np.integer]:
-    """``values`` (at least 0) as 16-bit integers when they fit, which numpy sorts by radix."""
-    if len(values) and int(values.max()) < 1 << 16:
-        return values.astype(np.uint16)
-    return values
+_SMALL: Final = (1 << 16) - 1
+"""The largest value a 16-bit rank or day offset holds."""
+
+
+def _small(values: IntArray, largest: int) -> RankArray:
+    """``values`` (from 0 to ``largest``) as 16-bit integers when they fit."""
+    return values.astype(np.uint16) if largest <= _SMALL else values
