@@ -53,6 +53,17 @@ def test_nearest_per_day_keeps_what_its_rule_says(
         per_day,
     )
     assert kept.tolist() == reference(facility, start, day, home, per_day)
+    if home is None:  # the ranks of no home are the positions, given or not
+        ranks = facility_ranks(None, max(facility) + 1)
+        assert ranks.tolist() == list(range(max(facility) + 1))
+        again = nearest_per_day(
+            np.array(facility, dtype=np.int64),
+            np.array(start, dtype=np.int64),
+            np.array(day, dtype=np.int64),
+            ranks,
+            per_day,
+        )
+        assert again.tolist() == kept.tolist()
 
 
 def test_no_candidates_keep_nothing() -> None:
