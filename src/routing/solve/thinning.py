@@ -77,7 +77,9 @@ def nearest_per_day(
         return np.empty(0, dtype=np.int64)
     # Both sorts below are of small integers, which numpy's stable sort orders by radix, in
     # linear time: the facilities' ranks, and the days counted from the first.
-    rank = ranks[facility] if ranks is not None else _small(facility, int(facility.max()))
+    if ranks is None:  # without a home, the positions (one rule: facility_ranks)
+        ranks = facility_ranks(None, int(facility.max()) + 1)
+    rank = ranks[facility]
     # Each facility's candidates in start order, nearest facility first; the earliest of a
     # block is the first of its run.
     by_facility = np.argsort(rank, kind="stable")
@@ -103,5 +105,5 @@ _SMALL: Final = (1 << 16) - 1
 
 
 def _small(values: IntArray, largest: int) -> RankArray:
-    """``values`` (from 0 to ``largest``) as 16-bit integers when they fit."""
+    """``values`` (from 0 to ``largest``) as 16-bit integers when they fit (the day offsets)."""
     return values.astype(np.uint16) if largest <= _SMALL else values
