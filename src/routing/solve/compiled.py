@@ -356,8 +356,10 @@ def compile_request(
             for first, last, ref_name in ranges:
                 keep.by((days >= first) & (days <= last), f"outside the window after {ref_name}")
         chosen: npt.NDArray[np.int64] | slice = slice(lo, hi)
-        if keep.mask is not None:
-            chosen = lo + np.flatnonzero(keep.mask)
+        if keep.mask is not None or (merge and per_slot):
+            # Twins are merged after the per-slot filters, also when those removed nothing.
+            rows = np.flatnonzero(keep.mask) if keep.mask is not None else np.arange(hi - lo)
+            chosen = lo + rows
             if merge and per_slot and len(chosen) > 1:
                 same = (
                     (base.start[chosen[1:]] == base.start[chosen[:-1]])
@@ -517,14 +519,20 @@ class _Narrowing:
         self.excluded = excluded
 
     def by(self, rule: npt.NDArray[np.bool_], reason: str) -> None:
-        """Keep only the slots that also pass ``rule``; count the others under ``reason``."""
-        kept = rule if self.mask is None else self.mask & rule
-        removed = int(self.size - np.count_nonzero(kept))
-        if self.mask is not None:
-            removed -= int(self.size - np.count_nonzero(self.mask))
+        """Keep only the slots that also pass ``rule``; count the others under ``reason``.
+
+        A rule that removes nothing leaves the mask as it was (``None`` while every slot
+        passes), so that the candidates stay a range of the stage's base.
+        """
+        if self.mask is None:
+            removed = int(self.size - np.count_nonzero(rule))
+            kept = rule
+        else:
+            kept = self.mask & rule
+            removed = int(np.count_nonzero(self.mask) - np.count_nonzero(kept))
         if removed:
             self.excluded[reason] = self.excluded.get(reason, 0) + removed
-        self.mask = kept
+            self.mask = kept
 
 
 _BELOW_LEVEL: Final = "below the facility level required"
