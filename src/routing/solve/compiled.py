@@ -499,15 +499,13 @@ def _thinned(
 ) -> npt.NDArray[np.int64] | slice:
     """``chosen`` rows of ``base`` thinned to ``per_day`` a day, the rest counted as excluded
     (``ranks``: the facilities' by distance from home, :func:`facility_ranks`)."""
-    rows = np.arange(chosen.start, chosen.stop) if isinstance(chosen, slice) else chosen
-    if len(rows) <= per_day:
+    facility = base.facility[chosen]  # a range is read as a view, not copied
+    if len(facility) <= per_day:
         return chosen
-    kept = rows[
-        nearest_per_day(base.facility[rows], base.start[rows], base.day[rows], ranks, per_day)
-    ]
-    if len(kept) < len(rows):
-        excluded[THINNED] = excluded.get(THINNED, 0) + len(rows) - len(kept)
-    return kept
+    kept = nearest_per_day(facility, base.start[chosen], base.day[chosen], ranks, per_day)
+    if len(kept) < len(facility):
+        excluded[THINNED] = excluded.get(THINNED, 0) + len(facility) - len(kept)
+    return kept + chosen.start if isinstance(chosen, slice) else chosen[kept]
 
 
 class _Narrowing:
