@@ -46,3 +46,42 @@ def test_blocking_nothing_compiles_as_no_blocked_mask(merge_twins: bool) -> None
         assert again.excluded_by.get("already taken", 0) >= 1
     # The twins case is exercised: the instance has slots that share place and time.
     assert (twins > 0) == merge_twins
+
+
+_NOT_ALLOWED = "at facilities the patient may not use"
+
+
+@pytest.mark.parametrize("merge_twins", [False, True])
+@pytest.mark.parametrize("blocked", [False, True])
+def test_allowed_facilities_narrow_as_a_filter(merge_twins: bool, blocked: bool) -> None:
+    """Allowed facilities (which narrow the stage's cached slots, not a mask over them) leave
+    exactly the candidates of the unrestricted request at those facilities, count the rest
+    under their reason, and account for every slot of the stage's services once."""
+    instance = make_instance("medium", 2)
+    index = SlotIndex.build(instance.facilities, instance.slots)
+    ids = [f.id for f in instance.facilities]
+    mask = np.zeros(len(index.slots), dtype=np.bool_)
+    mask[::7] = True  # some slots taken
+    taken = mask if blocked else None
+    seen_removed = 0
+    for n, request in enumerate(instance.requests[:30]):
+        pathway = resolve_pathway(request, pathways=instance.pathways)
+        allowed = frozenset(ids[n % 3 :: 3])  # a third of the facilities, a different third
+        narrowed = request.model_copy(
+            update={"patient": request.patient.model_copy(update={"allowed_facilities": allowed})}
+        )
+        plain = compile_request(request, pathway, index, taken, merge_twins=merge_twins)
+        only = compile_request(narrowed, pathway, index, taken, merge_twins=merge_twins)
+        for a, b in zip(plain.stages, only.stages, strict=True):
+            keep = [k for k, s in enumerate(a.slot) if index.slots[s].facility_id in allowed]
+            assert b.slot == [a.slot[k] for k in keep]
+            assert b.start == [a.start[k] for k in keep]
+            assert b.facility == [a.facility[k] for k in keep]
+            assert b.preferred == [a.preferred[k] for k in keep]
+            assert len(b.slot) + sum(b.excluded_by.values()) == len(a.slot) + sum(
+                a.excluded_by.values()
+            )
+            removed = b.excluded_by.get(_NOT_ALLOWED, 0)
+            assert removed >= len(a.slot) - len(keep)
+            seen_removed += removed
+    assert seen_removed > 0

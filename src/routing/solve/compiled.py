@@ -330,11 +330,17 @@ def compile_request(
             if first > lo:
                 excluded[_NOT_BEFORE] = first - lo
                 lo = first
-        keep = _Narrowing(hi - lo, excluded)
+        # Rules by facility narrow the base itself (cached per set of facilities), so that
+        # the candidates stay a range of it: no mask, no pick row by row.
         if allowed is not None:
-            keep.by(fac_allowed[base.facility[lo:hi]], "at facilities the patient may not use")
+            base, lo, hi = _at_facilities(
+                base, fac_allowed, _NOT_ALLOWED, earliest, horizon, hi - lo, excluded
+            )
         if stage.mode is VisitMode.IN_PERSON and away is not None:
-            keep.by(~away[base.facility[lo:hi]], _OTHER_REGION)
+            base, lo, hi = _at_facilities(
+                base, ~away, _OTHER_REGION, earliest, horizon, hi - lo, excluded
+            )
+        keep = _Narrowing(hi - lo, excluded)
         if pinned is not None:
             # A kept booking or a pin: its own slot is the only candidate, taken or not.
             keep.by(base.pos[lo:hi] == pinned, "another slot is booked for the stage")
@@ -533,7 +539,30 @@ class _Narrowing:
             self.mask = kept
 
 
+def _at_facilities(
+    base: _StageBase,
+    usable: npt.NDArray[np.bool_],
+    reason: str,
+    first: int,
+    horizon: int,
+    size: int,
+    excluded: dict[str, int],
+) -> tuple[_StageBase, int, int]:
+    """``base`` narrowed to the ``usable`` facilities (:meth:`_StageBase.at_facilities`) and the
+    rows of its slots starting in ``[first, horizon)``; the ``size`` rows of that range in
+    ``base`` less the narrowed range's are counted under ``reason``."""
+    narrowed = base.at_facilities(usable)
+    starts = narrowed.lists[1]
+    hi = bisect_left(starts, horizon)
+    lo = min(bisect_left(starts, first), hi)
+    removed = size - (hi - lo)
+    if removed:
+        excluded[reason] = excluded.get(reason, 0) + removed
+    return narrowed, lo, hi
+
+
 _BELOW_LEVEL: Final = "below the facility level required"
+_NOT_ALLOWED: Final = "at facilities the patient may not use"
 _DAYS_OFF: Final = "on the facility's days off"
 _TWINS: Final = "twins of another slot at the same time and place"
 _NOT_BEFORE: Final = "before the earliest start the request allows (not_before)"
@@ -564,6 +593,46 @@ class _StageBase:
     longest: int
     uniform: int
     """The duration every kept slot has, or -1 when they differ (or there are none)."""
+    subsets: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
+    """:meth:`at_facilities` of the last :data:`SUBSETS_CACHED` sets of facilities."""
+
+    def at_facilities(self, usable: npt.NDArray[np.bool_]) -> _StageBase:
+        """This base less the slots at the facilities ``usable`` (by facility) rules out;
+        itself when it rules out none. Kept for the last :data:`SUBSETS_CACHED` sets of
+        facilities asked for: patients of one district share theirs (the routing order).
+
+        The narrowed base keeps this one's :attr:`all_start` and :attr:`removed`, so its
+        :meth:`excluded_between` still counts this base's exclusions.
+        """
+
+        def make() -> _StageBase:
+            rows = np.flatnonzero(usable[self.facility])
+            if len(rows) == len(self.pos):
+                return self
+            if len(rows) > 1:
+                pick = itemgetter(*rows.tolist())
+                slot, start_l, end_l, day_l, fac_l = (list(pick(v)) for v in self.lists)
+            else:
+                slot, start_l, end_l, day_l, fac_l = (
+                    [v[r] for r in rows.tolist()] for v in self.lists
+                )
+            start, end, facility = self.start[rows], self.end[rows], self.facility[rows]
+            return _StageBase(
+                all_start=self.all_start,
+                removed=self.removed,
+                pos=self.pos[rows],
+                start=start,
+                end=end,
+                day=self.day[rows],
+                end_day=self.end_day[rows],
+                facility=facility,
+                lists=(slot, start_l, end_l, day_l, fac_l),
+                longest=int((end - start).max()) if len(rows) else 0,
+                uniform=_uniform(end - start),
+                by_facility=_rows_by_facility(facility),
+            )
+
+        return memoised_in(self.subsets, usable.tobytes(), SUBSETS_CACHED, make)
 
     def excluded_between(self, first: int, limit: int) -> dict[str, int]:
         """How many slots starting outside ``[first, limit)`` there are, and how many inside it
@@ -574,6 +643,11 @@ class _StageBase:
         for reason, running in self.removed.items():
             counts[reason] = running[hi] - running[lo]
         return counts
+
+
+SUBSETS_CACHED: Final = 32
+"""Sets of facilities for which a stage base keeps itself narrowed (:meth:`_StageBase.
+at_facilities`): each holds at most the base's slots."""
 
 
 def prepare_stage_bases(index: SlotIndex, pathway: Pathway, *, per_slot: bool = False) -> int:
