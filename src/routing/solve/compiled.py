@@ -270,6 +270,7 @@ def compile_request(
     allowed = patient.allowed_facilities
     preferred = set(patient.preferred_facilities)
     fac_allowed, away = facility_rules(index, request)
+    in_region = None if away is None else ~away  # the facilities of the request's own region
     fac_preferred_array = _facility_mask(index, frozenset(preferred))
     busy = [
         (_clipped_minute(calendar, axis, p.start), _clipped_minute(calendar, axis, p.end))
@@ -336,9 +337,9 @@ def compile_request(
             base, lo, hi = _at_facilities(
                 base, fac_allowed, _NOT_ALLOWED, earliest, horizon, hi - lo, excluded
             )
-        if stage.mode is VisitMode.IN_PERSON and away is not None:
+        if stage.mode is VisitMode.IN_PERSON and in_region is not None:
             base, lo, hi = _at_facilities(
-                base, ~away, _OTHER_REGION, earliest, horizon, hi - lo, excluded
+                base, in_region, _OTHER_REGION, earliest, horizon, hi - lo, excluded
             )
         keep = _Narrowing(hi - lo, excluded)
         if pinned is not None:
@@ -384,15 +385,7 @@ def compile_request(
             base.day[chosen],
             base.facility[chosen],
         )
-        if isinstance(chosen, slice):
-            slot, start, end, day, facs = (values[chosen] for values in base.lists)
-        elif len(chosen) > 1:
-            # The base's own objects (:func:`_shared_ints`), not new ones.
-            pick = itemgetter(*chosen.tolist())
-            slot, start, end, day, facs = (list(pick(values)) for values in base.lists)
-        else:
-            rows = chosen.tolist()
-            slot, start, end, day, facs = ([values[c] for c in rows] for values in base.lists)
+        slot, start, end, day, facs = _picked(base.lists, chosen)
         if base.uniform >= 0:
             shortest = longest = base.uniform if len(slot) else 0
         else:
@@ -539,6 +532,34 @@ class _Narrowing:
             self.mask = kept
 
 
+_Lists = tuple[list[int], list[int], list[int], list[int], list[int]]
+
+
+def _picked(lists: _Lists, rows: npt.NDArray[np.int64] | slice) -> _Lists:
+    """``rows`` (a range or ascending row numbers) of each of a base's lists: the base's own
+    int objects (:func:`_shared_ints`), not new ones."""
+    slot, start, end, day, facs = lists
+    if isinstance(rows, slice):
+        return slot[rows], start[rows], end[rows], day[rows], facs[rows]
+    if len(rows) > 1:
+        pick = itemgetter(*rows.tolist())
+        return (
+            list(pick(slot)),
+            list(pick(start)),
+            list(pick(end)),
+            list(pick(day)),
+            list(pick(facs)),
+        )
+    few = rows.tolist()
+    return (
+        [slot[r] for r in few],
+        [start[r] for r in few],
+        [end[r] for r in few],
+        [day[r] for r in few],
+        [facs[r] for r in few],
+    )
+
+
 def _at_facilities(
     base: _StageBase,
     usable: npt.NDArray[np.bool_],
@@ -609,27 +630,13 @@ class _StageBase:
             rows = np.flatnonzero(usable[self.facility])
             if len(rows) == len(self.pos):
                 return self
-            if len(rows) > 1:
-                pick = itemgetter(*rows.tolist())
-                slot, start_l, end_l, day_l, fac_l = (list(pick(v)) for v in self.lists)
-            else:
-                slot, start_l, end_l, day_l, fac_l = (
-                    [v[r] for r in rows.tolist()] for v in self.lists
-                )
-            start, end, facility = self.start[rows], self.end[rows], self.facility[rows]
-            return _StageBase(
-                all_start=self.all_start,
-                removed=self.removed,
-                pos=self.pos[rows],
-                start=start,
-                end=end,
-                day=self.day[rows],
-                end_day=self.end_day[rows],
-                facility=facility,
-                lists=(slot, start_l, end_l, day_l, fac_l),
-                longest=int((end - start).max()) if len(rows) else 0,
-                uniform=_uniform(end - start),
-                by_facility=_rows_by_facility(facility),
+            return _new_base(
+                self.all_start,
+                self.removed,
+                self.pos[rows],
+                (self.start[rows], self.end[rows], self.day[rows], self.end_day[rows]),
+                self.facility[rows],
+                _picked(self.lists, rows),
             )
 
         return memoised_in(self.subsets, usable.tobytes(), SUBSETS_CACHED, make)
@@ -740,30 +747,53 @@ def _stage_base(
         for code, name in enumerate(names)
     }
     kept_pos = pos[reason < 0]
-    start = index.start[kept_pos]
-    end = index.end[kept_pos]
-    base = _StageBase(
-        all_start=index.start[pos].tolist(),
-        removed=removed,
-        pos=kept_pos,
-        start=start,
-        end=end,
-        day=index.day[kept_pos],
-        end_day=index.end_day[kept_pos],
-        facility=index.facility[kept_pos],
-        lists=(
+    start, end, day = index.start[kept_pos], index.end[kept_pos], index.day[kept_pos]
+    facility = index.facility[kept_pos]
+    base = _new_base(
+        index.start[pos].tolist(),
+        removed,
+        kept_pos,
+        (start, end, day, index.end_day[kept_pos]),
+        facility,
+        (
             kept_pos.tolist(),
             _shared_ints(start),
             _shared_ints(end),
-            _shared_ints(index.day[kept_pos]),
-            _shared_ints(index.facility[kept_pos]),
+            _shared_ints(day),
+            _shared_ints(facility),
         ),
-        longest=int((end - start).max()) if len(kept_pos) else 0,
-        uniform=_uniform(end - start),
-        by_facility=_rows_by_facility(index.facility[kept_pos]),
     )
     index.cache[key] = base
     return base
+
+
+def _new_base(
+    all_start: list[int],
+    removed: dict[str, list[int]],
+    pos: npt.NDArray[np.int64],
+    times: tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ],
+    facility: npt.NDArray[np.int64],
+    lists: _Lists,
+) -> _StageBase:
+    """A :class:`_StageBase` of the kept slots ``pos`` (``times``: their start, end, day and end
+    day), with the durations and the rows by facility derived from them."""
+    start, end, day, end_day = times
+    return _StageBase(
+        all_start=all_start,
+        removed=removed,
+        pos=pos,
+        start=start,
+        end=end,
+        day=day,
+        end_day=end_day,
+        facility=facility,
+        lists=lists,
+        longest=int((end - start).max()) if len(pos) else 0,
+        uniform=_uniform(end - start),
+        by_facility=_rows_by_facility(facility),
+    )
 
 
 def _shared_ints(values: npt.NDArray[np.int64]) -> list[int]:
