@@ -677,6 +677,47 @@ def test_matching_nobody_is_empty() -> None:
     )
 
 
+def test_first_deadline_to_a_stage_end_keeps_the_slots_that_end_in_time() -> None:
+    """A deadline to a stage's end counts the slot's end, not its start: of CT slots starting
+    on the deadline's last working day, only those ending by its end meet it; later days none.
+
+    The candidates are cut at the deadline by their start first; a slot starting just before
+    the end of the day but ending after it is the case that tells start from end."""
+    from routing.batch.matching import first_deadline_slots
+
+    pathway = make_pathway(
+        [stage("consult"), stage("ct", after=["consult"])],
+        deadlines=[deadline("ct_3wd", "referral", "ct.end", 3, LagUnit.WORKING_DAYS)],
+    )
+
+    def ct(slot_id: str, day: int, hhmm: str, minutes: int) -> Slot:
+        start = at(DAYS[day], hhmm)
+        return Slot(
+            id=slot_id,
+            facility_id="F1",
+            service=service_of("ct"),  # type: ignore[arg-type]
+            start=start,
+            end=start + timedelta(minutes=minutes),
+            capacity=1,
+        )
+
+    slots = [
+        make_slot("C1", "consult", 0, "09:00", "F1", 1),
+        ct("in_time", 3, "16:00", 30),
+        ct("long_late", 3, "23:30", 60),  # starts on Thursday, ends on Friday
+        ct("last_in_time", 3, "23:00", 30),
+        ct("next_day", 4, "09:00", 30),
+        ct("short_early", 1, "10:00", 15),
+    ]
+    cohort = build_cohort(make_requests(1, [0], pathway), index_of(slots))
+    first = first_deadline_slots(cohort, 0)
+    assert first is not None and first.stage_id == "ct"
+    position = cohort.index.slot_position
+    assert sorted(first.slots) == sorted(
+        position[s] for s in ("short_early", "in_time", "last_in_time")
+    )
+
+
 def test_report_counts_unplanned_patients_deadlines_as_missed() -> None:
     """A patient the single consultation slot cannot take counts both its deadlines as missed."""
     slots = [

@@ -17,8 +17,10 @@ days, take part; a patient whose stage is already booked (a kept booking) does n
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -115,8 +117,13 @@ def first_deadline_slots(cohort: Cohort, entry: int) -> FirstDeadline | None:
         if stage_id is None or stage_id in e.fixed:
             continue
         st = next(s for s in cr.stages if s.stage_id == stage_id)
-        times = st.start if point is EventPoint.START else st.end
-        slots = tuple(st.slot[c] for c, t in enumerate(times) if t <= latest[d.id])
+        # The candidates are sorted by start, and none that starts after the deadline ends
+        # before it: only those before the cut can meet it (all of them, by their start).
+        cut = bisect_right(st.start, latest[d.id])
+        if point is EventPoint.START:
+            slots = tuple(st.slot[:cut])
+        else:
+            slots = tuple(st.slot[c] for c in range(cut) if st.end[c] <= latest[d.id])
         if tightest is None or len(slots) < len(tightest.slots):
             least = miss_cost(limit=d.limit, actual=d.limit + 1, weight=e.weight)
             tightest = FirstDeadline(entry, d.id, stage_id, slots, least)
@@ -143,14 +150,7 @@ def match_first_deadlines(cohort: Cohort, entries: Sequence[int]) -> FirstDeadli
         members.setdefault((first.stage_id, first.slots), []).append(i)
     free = cohort.capacity - cohort.reserved
     classes = list(members)
-    using: dict[int, list[int]] = {}
-    for k, (_, class_slots) in enumerate(classes):
-        for position in class_slots:
-            if free[position] > 0:
-                using.setdefault(position, []).append(k)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for position, users in using.items():
-        groups.setdefault(tuple(users), []).append(position)
+    groups = _slot_groups(classes, free)
     flow = _class_flows(classes, members, groups, free)
     pins = _pins(cohort, classes, members, list(groups.values()), flow, free)
     must_miss = len(firsts) - len(pins)
@@ -162,6 +162,35 @@ def match_first_deadlines(cohort: Cohort, entries: Sequence[int]) -> FirstDeadli
 _SOURCE, _SINK = 0, 1
 
 
+def _slot_groups(
+    classes: list[tuple[str, tuple[int, ...]]], free: npt.NDArray[np.int64]
+) -> dict[tuple[int, ...], list[int]]:
+    """The slots with a free place grouped by the classes that may use them: users (in class
+    order) → positions. Groups, and positions within a group, come in the order in which the
+    classes, one after another, first name them (so the flow's arcs are in a fixed order)."""
+    sizes = [len(class_slots) for _, class_slots in classes]
+    positions = np.fromiter(
+        chain.from_iterable(class_slots for _, class_slots in classes),
+        dtype=np.int64,
+        count=sum(sizes),
+    )
+    users = np.repeat(np.arange(len(classes), dtype=np.int64), sizes)
+    with_place = free[positions] > 0
+    positions, users = positions[with_place], users[with_place]
+    # Each position's users are a run of the stable sort by position (classes ascending).
+    by_position = np.argsort(positions, kind="stable")
+    runs = np.flatnonzero(np.diff(positions[by_position], prepend=-1))
+    bounds = np.append(runs, len(by_position)).tolist()
+    run_users = users[by_position].tolist()
+    run_position = positions[by_position[runs]].tolist()
+    groups: dict[tuple[int, ...], list[int]] = {}
+    # A run's first row is the position's first mention: runs in that order.
+    for r in np.argsort(by_position[runs], kind="stable").tolist():
+        key = tuple(run_users[bounds[r] : bounds[r + 1]])
+        groups.setdefault(key, []).append(run_position[r])
+    return groups
+
+
 def _class_flows(
     classes: list[tuple[str, tuple[int, ...]]],
     members: dict[tuple[str, tuple[int, ...]], list[int]],
@@ -171,38 +200,43 @@ def _class_flows(
     """A maximum flow from the classes (as many units as members) through the groups of slots
     they may use (as many as free places) to a sink, by OR-Tools' max-flow; per class, its
     ``(group, units)`` with units > 0, in group order."""
-    first_group = 2 + len(classes)
-    tails = [_SOURCE] * len(classes)
-    heads = list(range(2, first_group))
-    capacities = [len(members[key]) for key in classes]
-    through: list[tuple[int, int]] = []  # (class, group) of each arc between them
-    between: list[int] = []  # where those arcs are in the lists
-    for g, (users, positions) in enumerate(groups.items()):
-        for k in users:
-            through.append((k, g))
-            between.append(len(tails))
-            tails.append(2 + k)
-            heads.append(first_group + g)
-            capacities.append(len(members[classes[k]]))
-        tails.append(first_group + g)
-        heads.append(_SINK)
-        capacities.append(int(free[positions].sum()))
+    n_classes, n_groups = len(classes), len(groups)
     flows: list[list[tuple[int, int]]] = [[] for _ in classes]
-    if not through:
+    sizes = np.fromiter((len(users) for users in groups), dtype=np.int64, count=n_groups)
+    if not sizes.sum():
         return flows
-    solver = max_flow.SimpleMaxFlow()
-    arcs = solver.add_arcs_with_capacity(
-        np.asarray(tails, dtype=np.int32),
-        np.asarray(heads, dtype=np.int32),
-        np.asarray(capacities, dtype=np.int64),
+    # The arcs: source -> each class; then group by group, each of its users -> the group,
+    # and the group -> sink.
+    members_of = np.fromiter((len(members[key]) for key in classes), np.int64, n_classes)
+    user = np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=int(sizes.sum()))
+    group = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
+    block = n_classes + np.cumsum(sizes + 1) - (sizes + 1)  # where each group's arcs begin
+    before = np.cumsum(sizes) - sizes  # the users of the groups before
+    between = block[group] + np.arange(len(user)) - before[group]
+    to_sink = block + sizes
+    tails = np.empty(n_classes + len(user) + n_groups, dtype=np.int32)
+    heads = np.empty_like(tails)
+    capacities = np.empty(len(tails), dtype=np.int64)
+    tails[:n_classes], heads[:n_classes] = _SOURCE, np.arange(2, 2 + n_classes)
+    capacities[:n_classes] = members_of
+    tails[between], heads[between], capacities[between] = (
+        2 + user,
+        2 + n_classes + group,
+        members_of[user],
     )
+    tails[to_sink], heads[to_sink] = 2 + n_classes + np.arange(n_groups), _SINK
+    capacities[to_sink] = [int(free[positions].sum()) for positions in groups.values()]
+    solver = max_flow.SimpleMaxFlow()
+    arcs = solver.add_arcs_with_capacity(tails, heads, capacities)
     status = solver.solve(_SOURCE, _SINK)
     if status != solver.OPTIMAL:
         raise RuntimeError(f"the first-deadline max flow ended with status {status}")
     units = solver.flows(arcs[between])
-    for (k, g), n in zip(through, units.tolist(), strict=True):
-        if n > 0:
-            flows[k].append((g, n))
+    used = units > 0
+    for k, g, n in zip(
+        user[used].tolist(), group[used].tolist(), units[used].tolist(), strict=True
+    ):
+        flows[k].append((g, n))
     return flows
 
 
