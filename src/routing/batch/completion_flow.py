@@ -300,14 +300,17 @@ def _patients(
 ) -> list[_Patient]:
     calendar = cohort.index.calendar
     out: list[_Patient] = []
+    # Per pathway, once (choosing the scarcest stage sums the free places of its services).
     tails: dict[str, dict[str, int]] = {}
+    chosen: dict[str, Stage] = {}
     for i, completion in taking_part(cohort, alone):
         entry = cohort.entries[i]
         pathway = entry.pathway
         assert pathway is not None
         if pathway.id not in tails:
             tails[pathway.id] = stage_tails(pathway)
-        stage = _chosen(cohort, pathway, choice, free)
+            chosen[pathway.id] = _chosen(cohort, pathway, choice, free)
+        stage = chosen[pathway.id]
         services = tuple(sorted(str(s) for s in stage.services))
         out.append(
             _Patient(
