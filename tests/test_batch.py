@@ -711,7 +711,8 @@ def test_first_deadline_to_a_stage_end_keeps_the_slots_that_end_in_time() -> Non
     ]
     cohort = build_cohort(make_requests(1, [0], pathway), index_of(slots))
     first = first_deadline_slots(cohort, 0)
-    assert first is not None and first.stage_id == "ct"
+    assert first is not None
+    assert first.stage_id == "ct"
     position = cohort.index.slot_position
     assert sorted(first.slots) == sorted(
         position[s] for s in ("short_early", "in_time", "last_in_time")
