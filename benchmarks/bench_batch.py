@@ -33,8 +33,8 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 __all__ = ["CONTENDED", "RELAXED", "main", "measure", "run_instance"]
@@ -158,64 +158,66 @@ def run_instance(
 
 
 @contextmanager
-def _counting_searches(into: dict[str, list[float]], running: list[str]) -> Iterator[None]:
+def _timing(
+    owner: type, names: Sequence[str], record: Callable[[str, float], None]
+) -> Iterator[None]:
+    """While the block runs, each method ``names`` of class ``owner`` calls ``record(name,
+    seconds)`` after each call (a thin wrapper); the methods are put back after."""
+    originals = {name: getattr(owner, name) for name in names}
+
+    def timed(name: str) -> Any:
+        original = originals[name]
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                record(name, time.perf_counter() - began)
+
+        return method
+
+    for name in names:
+        setattr(owner, name, timed(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(owner, name, original)
+
+
+def _counting_searches(
+    into: dict[str, list[float]], running: list[str]
+) -> AbstractContextManager[None]:
     """Count the single-route searches (:meth:`~routing.batch.cohort.Cohort.route`) and the
     seconds inside them, ``into[phase] = [searches, seconds]`` by the phase ``running[0]``
     names. A phase is reported after its first patient, so its first search counts with the
     phase before it (one search of thousands)."""
     from routing.batch.cohort import Cohort
 
-    original = Cohort.route
+    def record(_: str, seconds: float) -> None:
+        tally = into.setdefault(running[0], [0, 0.0])
+        tally[0] += 1
+        tally[1] += seconds
 
-    def counted(self: Cohort, *args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            tally = into.setdefault(running[0], [0, 0.0])
-            tally[0] += 1
-            tally[1] += time.perf_counter() - began
-
-    Cohort.route = counted  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Cohort.route = original  # type: ignore[method-assign]
+    return _timing(Cohort, ["route"], record)
 
 
 _TIMED_STEPS = {"matching": "first-deadline matching", "with_completion_flow": "completion flow"}
 """The engine's steps outside the searches that :func:`_timing_steps` times (method → label)."""
 
 
-@contextmanager
-def _timing_steps(into: dict[str, float]) -> Iterator[None]:
+def _timing_steps(into: dict[str, float]) -> AbstractContextManager[None]:
     """Time the engine's steps of :data:`_TIMED_STEPS` (the matching of first deadlines, the
     completion flow), ``into[label] = seconds``; the matching is computed once and cached, so
     its time is its first call's."""
     from routing.batch.engine import _Engine
 
-    originals = {name: getattr(_Engine, name) for name in _TIMED_STEPS}
+    def record(name: str, seconds: float) -> None:
+        label = _TIMED_STEPS[name]
+        into[label] = into.get(label, 0.0) + seconds
 
-    def timed(name: str) -> Any:
-        original = originals[name]
-
-        def step(self: _Engine, *args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                label = _TIMED_STEPS[name]
-                into[label] = into.get(label, 0.0) + time.perf_counter() - began
-
-        return step
-
-    for name in _TIMED_STEPS:
-        setattr(_Engine, name, timed(name))
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(_Engine, name, original)
+    return _timing(_Engine, list(_TIMED_STEPS), record)
 
 
 def staged_figures(

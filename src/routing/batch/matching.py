@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 _DAY_UNITS = (LagUnit.CALENDAR_DAYS, LagUnit.WORKING_DAYS)
 
+IntArray = npt.NDArray[np.int64]
+
 
 @dataclass(frozen=True, slots=True)
 class FirstDeadline:
@@ -119,11 +121,12 @@ def first_deadline_slots(cohort: Cohort, entry: int) -> FirstDeadline | None:
         st = next(s for s in cr.stages if s.stage_id == stage_id)
         # The candidates are sorted by start, and none that starts after the deadline ends
         # before it: only those before the cut can meet it (all of them, by their start).
-        cut = bisect_right(st.start, latest[d.id])
+        limit = latest[d.id]
+        cut = bisect_right(st.start, limit)
         if point is EventPoint.START:
             slots = tuple(st.slot[:cut])
         else:
-            slots = tuple(st.slot[c] for c in range(cut) if st.end[c] <= latest[d.id])
+            slots = tuple(st.slot[c] for c in range(cut) if st.end[c] <= limit)
         if tightest is None or len(slots) < len(tightest.slots):
             least = miss_cost(limit=d.limit, actual=d.limit + 1, weight=e.weight)
             tightest = FirstDeadline(entry, d.id, stage_id, slots, least)
@@ -168,13 +171,7 @@ def _slot_groups(
     """The slots with a free place grouped by the classes that may use them: users (in class
     order) → positions. Groups, and positions within a group, come in the order in which the
     classes, one after another, first name them (so the flow's arcs are in a fixed order)."""
-    sizes = [len(class_slots) for _, class_slots in classes]
-    positions = np.fromiter(
-        chain.from_iterable(class_slots for _, class_slots in classes),
-        dtype=np.int64,
-        count=sum(sizes),
-    )
-    users = np.repeat(np.arange(len(classes), dtype=np.int64), sizes)
+    positions, users = _flattened([class_slots for _, class_slots in classes])
     with_place = free[positions] > 0
     positions, users = positions[with_place], users[with_place]
     # Each position's users are a run of the stable sort by position (classes ascending).
@@ -191,6 +188,13 @@ def _slot_groups(
     return groups
 
 
+def _flattened(lists: Sequence[Sequence[int]]) -> tuple[IntArray, IntArray]:
+    """The values of ``lists`` one after another, and for each the position of its list."""
+    sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    values = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(sizes.sum()))
+    return values, np.repeat(np.arange(len(lists), dtype=np.int64), sizes)
+
+
 def _class_flows(
     classes: list[tuple[str, tuple[int, ...]]],
     members: dict[tuple[str, tuple[int, ...]], list[int]],
@@ -202,18 +206,14 @@ def _class_flows(
     ``(group, units)`` with units > 0, in group order."""
     n_classes, n_groups = len(classes), len(groups)
     flows: list[list[tuple[int, int]]] = [[] for _ in classes]
-    sizes = np.fromiter((len(users) for users in groups), dtype=np.int64, count=n_groups)
-    if not sizes.sum():
+    user, group = _flattened(list(groups))
+    if not len(user):
         return flows
     # The arcs: source -> each class; then group by group, each of its users -> the group,
-    # and the group -> sink.
+    # and the group -> sink (after its users and those of the groups before, one sink arc each).
     members_of = np.fromiter((len(members[key]) for key in classes), np.int64, n_classes)
-    user = np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=int(sizes.sum()))
-    group = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
-    block = n_classes + np.cumsum(sizes + 1) - (sizes + 1)  # where each group's arcs begin
-    before = np.cumsum(sizes) - sizes  # the users of the groups before
-    between = block[group] + np.arange(len(user)) - before[group]
-    to_sink = block + sizes
+    between = n_classes + np.arange(len(user)) + group
+    to_sink = n_classes + np.cumsum(np.bincount(group, minlength=n_groups)) + np.arange(n_groups)
     tails = np.empty(n_classes + len(user) + n_groups, dtype=np.int32)
     heads = np.empty_like(tails)
     capacities = np.empty(len(tails), dtype=np.int64)
