@@ -16,7 +16,9 @@ route found there proves both); otherwise phase 1 (the earliest completion alone
 that complete that early), which pauses once to improve its best route by whole days
 (:mod:`~routing.solve.bnb.polish`). In phase 2 a stage's candidates are tried best bound first
 (by visit class). The tree search itself is :meth:`_Search.dfs` (one node: choose a stage, order
-its candidates, assign, propagate and bound each child in :meth:`_Search.expand`, recurse).
+its candidates, assign, propagate and bound each child in :meth:`_Search.expand`, recurse; in
+start order, after a child fails, the rest of its day is skipped when no route books the stage
+that day).
 
 The parts, one module each under :mod:`routing.solve.bnb`, stacked as one class (each a subclass
 of the one before, so the compiled build keeps its direct attribute access):
@@ -259,10 +261,11 @@ class _Search(Polish):
         visit_class: VisitClass | None,
         hopeless: set[VisitClass],
         promising: set[VisitClass],
-    ) -> None:
+    ) -> bool:
         """Search the child of node ``b`` at ``depth`` in which candidate ``c`` of stage ``i`` is
         booked (the caller books it), completing no later than ``cap``: pruned by its bound
-        before propagation where that suffices, else propagated, bounded and searched.
+        before propagation where that suffices, else propagated, bounded and searched. True if
+        the propagation failed (no route books the candidate there).
 
         ``hopeless`` and ``promising`` are the node's visit classes (:meth:`dfs`); the child's
         ``visit_class`` joins one of them when its bound before propagation is taken.
@@ -283,14 +286,16 @@ class _Search(Polish):
             if early is None or early >= self.best_key:
                 if visit_class is not None:
                     hopeless.add(visit_class)
-                return
+                return False
             if visit_class is not None:
                 promising.add(visit_class)
         visit_day = st.day[c] if st.in_person else None
-        if self.propagate(child, touched, visit_day) < 0:
-            bound = self.lower_key(child, self.best_key[0])
-            if bound is not None and bound < self.best_key:
-                self.dfs(depth + 1, child, bound)
+        if self.propagate(child, touched, visit_day) >= 0:
+            return True
+        bound = self.lower_key(child, self.best_key[0])
+        if bound is not None and bound < self.best_key:
+            self.dfs(depth + 1, child, bound)
+        return False
 
     def dfs(self, depth: int, b: list[list[int]], bound: Key | None = None) -> None:
         """Explore the node ``b`` (its lower bound ``bound``, where known) at ``depth``."""
@@ -326,6 +331,9 @@ class _Search(Polish):
         """Visit classes whose children cannot beat the best route (the best only improves)."""
         promising: set[VisitClass] = set()
         """Visit classes whose unpropagated bound beats the best route (until it improves)."""
+        dead_day = checked_day = -1
+        """In start order, a day on which no route of this node books stage ``i`` (its
+        candidates are skipped), and the last day tested for that after a child failed."""
         order: Iterable[int] = (
             range(bisect_left(starts, lo_s[i]), bisect_right(starts, hi_s[i]))
             if in_start_order
@@ -340,6 +348,8 @@ class _Search(Polish):
                     break
                 continue
             if not lo_e[i] <= e <= hi_e[i]:
+                continue
+            if in_start_order and st.day[c_now] == dead_day:
                 continue
             # In-person candidates at the same times and facility are interchangeable: no other
             # in-person stage can take the sibling slot at that time, so one of them suffices.
@@ -375,9 +385,18 @@ class _Search(Polish):
             if last:
                 # Every other stage is booked: the child is a complete route.
                 improved = self.leaf() or improved
+                self.unassign(i, c_now)
+            elif self.expand(depth, b, i, c_now, cap, visit_class, hopeless, promising):
+                self.unassign(i, c_now)
+                # The child failed: if the stage cannot be booked that day at all, its other
+                # candidates of the day fail too (the day's candidates follow one another).
+                day = st.day[c_now]
+                if in_start_order and day != checked_day:
+                    checked_day = day
+                    if self.day_fails(i, day, b, cap):
+                        dead_day = day
             else:
-                self.expand(depth, b, i, c_now, cap, visit_class, hopeless, promising)
-            self.unassign(i, c_now)
+                self.unassign(i, c_now)
             if self.stopped != "":
                 break
             if self.best_key < best_key:

@@ -6,7 +6,8 @@ start and end of every stage along the lag links (minutes, calendar days and wor
 bounds onto its first and last candidates that are still usable, skipping candidates that the
 same-day rules exclude next to the stages already assigned (forward checking). A stage left
 without candidates fails the node, naming the rule that emptied it (for the reasons of an
-infeasible request).
+infeasible request). :meth:`Propagation.day_fails` propagates a stage narrowed to one day, so
+that the tree search can skip a day's candidates at once when none of them can be booked.
 """
 
 from __future__ import annotations
@@ -122,6 +123,25 @@ class Propagation(SearchState):
                         pending[m] = True
                         stack.append(m)
         return -1
+
+    def day_fails(self, i: int, day: int, b: list[list[int]], cap: int) -> bool:
+        """Whether no route of node ``b`` completing by ``cap`` books open stage ``i`` on ``day``.
+
+        The node's bounds with stage ``i``'s start narrowed to the day (and every end capped)
+        propagate to a failure. A child booking one of the stage's candidates of that day has
+        bounds within these (and more bookings for the same-day rules), and propagation only
+        tightens with tighter bounds, so that child fails too.
+        """
+        lo_s, hi_s, lo_e, hi_e = b
+        capped = [x if x < cap else cap for x in hi_e]
+        touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
+        narrowed = [list(lo_s), list(hi_s), list(lo_e), capped]
+        first, last = self.axis.first_minute(day), self.axis.last_minute(day)
+        if first > lo_s[i]:
+            narrowed[0][i] = first
+        if last < hi_s[i]:
+            narrowed[1][i] = last
+        return self.propagate(narrowed, touched) >= 0
 
     def tighten(self, i: int, b: list[list[int]]) -> bool:
         """Snap stage ``i``'s bounds to its first and last usable candidate; False if none."""

@@ -1,0 +1,95 @@
+"""The tree search skips a stage's candidates of a day on which no route can book the stage.
+
+After a child fails, :meth:`~routing.solve.bnb.propagation.Propagation.day_fails` propagates the
+node with the stage's start narrowed to that day; when that fails, the day's other candidates
+are skipped. These tests check that the test is sound: it never rules out a day that a feasible
+route completing by the cap uses, judged by the independent evaluator over every combination of
+slots. (That the search still finds the optimum is what the brute-force tests of
+``test_plan_bruteforce.py`` check, with the skip in place.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from hypothesis import HealthCheck, assume, event, given, settings
+
+from routing.evaluate import evaluate_route
+from routing.slot_index import SlotIndex
+from routing.solve import search as search_module
+from routing.solve.bnb.common import INF
+from routing.solve.compiled import compile_request
+from routing.solve.search import SearchLimits
+from test_plan_bruteforce import Instance, instances, packed_instances
+
+
+def _feasible_routes(instance: Instance) -> list[tuple[dict[str, str], int]]:
+    """Every feasible combination of slots (stage id → slot id) with its completion minutes."""
+    slot_map = {s.id: s for s in instance.slots}
+    fac_map = {f.id: f for f in instance.facilities}
+    choices = [
+        [s.id for s in instance.slots if str(s.service) in stg.service_keys]
+        for stg in instance.pathway.stages
+    ]
+    ids = [stg.id for stg in instance.pathway.stages]
+    assume(math.prod(len(c) for c in choices) <= 3000)
+    found = []
+    for combo in itertools.product(*choices):
+        route = dict(zip(ids, combo, strict=True))
+        evaluation = evaluate_route(
+            instance.request,
+            instance.pathway,
+            route,
+            slots=slot_map,
+            facilities=fac_map,
+            travel=instance.travel,
+        )
+        if evaluation.feasible:
+            assert evaluation.objective is not None
+            found.append((route, evaluation.objective[0]))
+    return found
+
+
+def _check_dead_days(instance: Instance) -> None:
+    index = SlotIndex.build(instance.facilities, instance.slots, travel=instance.travel)
+    cr = compile_request(instance.request, instance.pathway, index)
+    assume(not cr.problems)
+    state = search_module._Search(cr, SearchLimits())
+    k = state.k
+    root = [[state.r] * k, [INF] * k, [state.r] * k, [INF] * k]
+    assume(state.propagate(root) < 0)
+    feasible = _feasible_routes(instance)
+    fastest = min((done for _, done in feasible), default=None)
+    # No cap, and a cap one minute before the fastest completion (as phase 1 searches).
+    caps = [INF] + ([] if fastest is None else [state.r + fastest - 1, state.r + fastest])
+    dead = 0
+    for i, st_ in enumerate(cr.stages):
+        day_of_slot = {index.slots[p].id: d for p, d in zip(st_.slot, st_.day, strict=True)}
+        for day in sorted(set(st_.day)):
+            for cap in caps:
+                if not state.day_fails(i, day, [list(x) for x in root], cap):
+                    continue
+                dead += 1
+                booking = [
+                    route
+                    for route, done in feasible
+                    if state.r + done <= cap and day_of_slot.get(route[st_.stage_id]) == day
+                ]
+                assert not booking, (st_.stage_id, day, cap, booking[0])
+    event(f"days ruled out: {min(dead, 3)}{'+' if dead > 3 else ''}")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_a_day_ruled_out_holds_no_feasible_route(instance: Instance) -> None:
+    """Whatever the lags, windows, travel and caps: a day the test rules out for a stage is the
+    day of that stage in no feasible route completing by the cap."""
+    _check_dead_days(instance)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(packed_instances())
+def test_a_day_ruled_out_holds_no_feasible_route_on_packed_days(instance: Instance) -> None:
+    """The same where several stages crowd two days (same-day rules and visits a day)."""
+    _check_dead_days(instance)
