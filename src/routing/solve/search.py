@@ -390,10 +390,12 @@ class _Search(Polish):
                 self.unassign(i, c_now)
                 # The child failed: if the stage cannot be booked that day at all, its other
                 # candidates of the day fail too (the day's candidates follow one another).
+                # Tested once a day, and only where it can spare two or more children.
                 day = st.day[c_now]
                 if in_start_order and day != checked_day:
                     checked_day = day
-                    if self.day_fails(i, day, b, cap):
+                    later = bisect_left(starts, self.axis.first_minute(day + 1), c_now)
+                    if later - c_now > 2 and self.day_fails(i, day, b, cap):
                         dead_day = day
             else:
                 self.unassign(i, c_now)
