@@ -280,8 +280,9 @@ def instances(draw: st.DrawFn) -> Instance:
     return Instance(request, pathway, facs, slots, travel)
 
 
-def brute_force(instance: Instance) -> list[tuple[int, int, int, int]]:
-    """The objectives of every feasible combination of slots, one per stage."""
+def feasible_routes(instance: Instance) -> list[tuple[dict[str, str], tuple[int, int, int, int]]]:
+    """Every feasible combination of slots, one per stage (stage id → slot id), with its
+    objective, as the evaluator judges them."""
     slot_map = {s.id: s for s in instance.slots}
     fac_map = {f.id: f for f in instance.facilities}
     choices = [
@@ -292,18 +293,24 @@ def brute_force(instance: Instance) -> list[tuple[int, int, int, int]]:
     assume(math.prod(len(c) for c in choices) <= 3000)
     found = []
     for combo in itertools.product(*choices):
+        route = dict(zip(ids, combo, strict=True))
         evaluation = evaluate_route(
             instance.request,
             instance.pathway,
-            dict(zip(ids, combo, strict=True)),
+            route,
             slots=slot_map,
             facilities=fac_map,
             travel=instance.travel,
         )
         if evaluation.feasible:
             assert evaluation.objective is not None
-            found.append(evaluation.objective)
+            found.append((route, evaluation.objective))
     return found
+
+
+def brute_force(instance: Instance) -> list[tuple[int, int, int, int]]:
+    """The objectives of every feasible combination of slots, one per stage."""
+    return [objective for _, objective in feasible_routes(instance)]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,48 +10,19 @@ slots. (That the search still finds the optimum is what the brute-force tests of
 
 from __future__ import annotations
 
-import itertools
-import math
-
 from hypothesis import HealthCheck, assume, event, given, settings
 
-from routing.evaluate import evaluate_route
 from routing.slot_index import SlotIndex
 from routing.solve import search as search_module
 from routing.solve.bnb.common import INF
 from routing.solve.compiled import compile_request
 from routing.solve.search import SearchLimits
-from test_plan_bruteforce import Instance, instances, packed_instances
-
-
-def _feasible_routes(instance: Instance) -> list[tuple[dict[str, str], int]]:
-    """Every feasible combination of slots (stage id → slot id) with its completion minutes."""
-    slot_map = {s.id: s for s in instance.slots}
-    fac_map = {f.id: f for f in instance.facilities}
-    choices = [
-        [s.id for s in instance.slots if str(s.service) in stg.service_keys]
-        for stg in instance.pathway.stages
-    ]
-    ids = [stg.id for stg in instance.pathway.stages]
-    assume(math.prod(len(c) for c in choices) <= 3000)
-    found = []
-    for combo in itertools.product(*choices):
-        route = dict(zip(ids, combo, strict=True))
-        evaluation = evaluate_route(
-            instance.request,
-            instance.pathway,
-            route,
-            slots=slot_map,
-            facilities=fac_map,
-            travel=instance.travel,
-        )
-        if evaluation.feasible:
-            assert evaluation.objective is not None
-            found.append((route, evaluation.objective[0]))
-    return found
+from test_plan_bruteforce import Instance, feasible_routes, instances, packed_instances
 
 
 def _check_dead_days(instance: Instance) -> None:
+    """Every day ``day_fails`` rules out at the root, for every stage and cap, holds no feasible
+    route of the instance with that stage on that day."""
     index = SlotIndex.build(instance.facilities, instance.slots, travel=instance.travel)
     cr = compile_request(instance.request, instance.pathway, index)
     assume(not cr.problems)
@@ -59,9 +30,9 @@ def _check_dead_days(instance: Instance) -> None:
     k = state.k
     root = [[state.r] * k, [INF] * k, [state.r] * k, [INF] * k]
     assume(state.propagate(root) < 0)
-    feasible = _feasible_routes(instance)
+    feasible = [(route, objective[0]) for route, objective in feasible_routes(instance)]
     fastest = min((done for _, done in feasible), default=None)
-    # No cap, and a cap one minute before the fastest completion (as phase 1 searches).
+    # No cap; one minute before the fastest completion (phase 1 once it holds that route); at it.
     caps = [INF] + ([] if fastest is None else [state.r + fastest - 1, state.r + fastest])
     dead = 0
     for i, st_ in enumerate(cr.stages):
