@@ -50,7 +50,7 @@ from routing.slot_index import SlotIndex
 from routing.solve import search as search_module
 from routing.solve.bnb import polish
 from routing.solve.bnb.common import INF
-from routing.solve.compiled import compile_request
+from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.search import SearchLimits
 
 # Thursday 7 May to Wednesday 13 May 2026: 9-11 May are days off (Victory Day and its transfer).
@@ -308,6 +308,21 @@ def feasible_routes(instance: Instance) -> list[tuple[dict[str, str], tuple[int,
     return found
 
 
+def propagated_root(
+    instance: Instance,
+) -> tuple[SlotIndex, CompiledRequest, search_module._Search, list[list[int]]]:
+    """The instance's index, compiled request, a search over it and its root's bounds after
+    propagation (instances with compile problems or an infeasible root are skipped)."""
+    index = SlotIndex.build(instance.facilities, instance.slots, travel=instance.travel)
+    cr = compile_request(instance.request, instance.pathway, index)
+    assume(not cr.problems)
+    state = search_module._Search(cr, SearchLimits())
+    k = state.k
+    root = [[state.r] * k, [INF] * k, [state.r] * k, [INF] * k]
+    assume(state.propagate(root) < 0)
+    return index, cr, state, root
+
+
 def brute_force(instance: Instance) -> list[tuple[int, int, int, int]]:
     """The objectives of every feasible combination of slots, one per stage."""
     return [objective for _, objective in feasible_routes(instance)]
@@ -426,13 +441,8 @@ def test_day_by_day_bound_holds_for_every_route_that_beats_the_best(instance: In
     away in every route with no more travel."""
     feasible = sorted(set(brute_force(instance)))
     assume(feasible)
-    index = SlotIndex.build(instance.facilities, instance.slots, travel=instance.travel)
-    cr = compile_request(instance.request, instance.pathway, index)
-    assume(not cr.problems)
-    state = search_module._Search(cr, SearchLimits())
+    _, cr, state, root = propagated_root(instance)
     k = state.k
-    root = [[state.r] * k, [INF] * k, [state.r] * k, [INF] * k]
-    assume(state.propagate(root) < 0)
     completion = feasible[0][0]
     root[3] = [min(x, state.r + completion) for x in root[3]]
     assume(state.propagate(root) < 0)

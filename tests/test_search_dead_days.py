@@ -10,26 +10,22 @@ slots. (That the search still finds the optimum is what the brute-force tests of
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 
-from routing.slot_index import SlotIndex
-from routing.solve import search as search_module
 from routing.solve.bnb.common import INF
-from routing.solve.compiled import compile_request
-from routing.solve.search import SearchLimits
-from test_plan_bruteforce import Instance, feasible_routes, instances, packed_instances
+from test_plan_bruteforce import (
+    Instance,
+    feasible_routes,
+    instances,
+    packed_instances,
+    propagated_root,
+)
 
 
 def _check_dead_days(instance: Instance) -> None:
     """Every day ``day_fails`` rules out at the root, for every stage and cap, holds no feasible
     route of the instance with that stage on that day."""
-    index = SlotIndex.build(instance.facilities, instance.slots, travel=instance.travel)
-    cr = compile_request(instance.request, instance.pathway, index)
-    assume(not cr.problems)
-    state = search_module._Search(cr, SearchLimits())
-    k = state.k
-    root = [[state.r] * k, [INF] * k, [state.r] * k, [INF] * k]
-    assume(state.propagate(root) < 0)
+    index, cr, state, root = propagated_root(instance)
     feasible = [(route, objective[0]) for route, objective in feasible_routes(instance)]
     fastest = min((done for _, done in feasible), default=None)
     # No cap; one minute before the fastest completion (phase 1 once it holds that route); at it.
