@@ -270,13 +270,10 @@ class _Search(Polish):
         ``hopeless`` and ``promising`` are the node's visit classes (:meth:`dfs`); the child's
         ``visit_class`` joins one of them when its bound before propagation is taken.
         """
-        lo_s, hi_s, lo_e, hi_e = b
         st = self.stages[i]
         s, e = st.start[c], st.end[c]
         # Only routes that complete no later than the best one can still beat it.
-        capped = [x if x < cap else cap for x in hi_e]
-        touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
-        child = [list(lo_s), list(hi_s), list(lo_e), capped]
+        child, touched = self.capped_copy(b, i, cap)
         child[0][i] = child[1][i] = s
         child[2][i] = child[3][i] = e
         if self.completion_proven and visit_class not in promising:
@@ -333,7 +330,8 @@ class _Search(Polish):
         """Visit classes whose unpropagated bound beats the best route (until it improves)."""
         dead_day = checked_day = -1
         """In start order, a day on which no route of this node books stage ``i`` (its
-        candidates are skipped), and the last day tested for that after a child failed."""
+        candidates are skipped; only ever set in start order), and the last day tested for
+        that after a child failed."""
         order: Iterable[int] = (
             range(bisect_left(starts, lo_s[i]), bisect_right(starts, hi_s[i]))
             if in_start_order
@@ -349,7 +347,7 @@ class _Search(Polish):
                 continue
             if not lo_e[i] <= e <= hi_e[i]:
                 continue
-            if in_start_order and st.day[c_now] == dead_day:
+            if st.day[c_now] == dead_day:
                 continue
             # In-person candidates at the same times and facility are interchangeable: no other
             # in-person stage can take the sibling slot at that time, so one of them suffices.
@@ -382,23 +380,21 @@ class _Search(Polish):
                 continue
             previous = signature
             self.assign(i, c_now)
+            failed = False
             if last:
                 # Every other stage is booked: the child is a complete route.
                 improved = self.leaf() or improved
-                self.unassign(i, c_now)
-            elif self.expand(depth, b, i, c_now, cap, visit_class, hopeless, promising):
-                self.unassign(i, c_now)
-                # The child failed: if the stage cannot be booked that day at all, its other
-                # candidates of the day fail too (the day's candidates follow one another).
-                # Tested once a day, and only where it can spare two or more children.
-                day = st.day[c_now]
-                if in_start_order and day != checked_day:
-                    checked_day = day
-                    later = bisect_left(starts, self.axis.first_minute(day + 1), c_now)
-                    if later - c_now > 2 and self.day_fails(i, day, b, cap):
-                        dead_day = day
             else:
-                self.unassign(i, c_now)
+                failed = self.expand(depth, b, i, c_now, cap, visit_class, hopeless, promising)
+            self.unassign(i, c_now)
+            if failed and in_start_order and st.day[c_now] != checked_day:
+                # If the stage cannot be booked that day at all, its other candidates of the day
+                # fail too (they follow one another). Tested once a day, and only where it can
+                # spare two or more children.
+                day = checked_day = st.day[c_now]
+                later = bisect_left(starts, self.axis.first_minute(day + 1), c_now)
+                if later - c_now > 2 and self.day_fails(i, day, b, cap):
+                    dead_day = day
             if self.stopped != "":
                 break
             if self.best_key < best_key:

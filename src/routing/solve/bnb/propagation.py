@@ -132,16 +132,23 @@ class Propagation(SearchState):
         bounds within these (and more bookings for the same-day rules), and propagation only
         tightens with tighter bounds, so that child fails too.
         """
-        lo_s, hi_s, lo_e, hi_e = b
-        capped = [x if x < cap else cap for x in hi_e]
-        touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
-        narrowed = [list(lo_s), list(hi_s), list(lo_e), capped]
+        narrowed, touched = self.capped_copy(b, i, cap)
         first, last = self.axis.first_minute(day), self.axis.last_minute(day)
-        if first > lo_s[i]:
+        if first > narrowed[0][i]:
             narrowed[0][i] = first
-        if last < hi_s[i]:
+        if last < narrowed[1][i]:
             narrowed[1][i] = last
         return self.propagate(narrowed, touched) >= 0
+
+    def capped_copy(
+        self, b: list[list[int]], i: int, cap: int
+    ) -> tuple[list[list[int]], list[int]]:
+        """A copy of bounds ``b`` with every end capped at ``cap``, and the stages to propagate
+        from when stage ``i`` changes too: ``i`` first, then those the cap moved."""
+        hi_e = b[3]
+        capped = [x if x < cap else cap for x in hi_e]
+        touched = [i] + [j for j in range(self.k) if capped[j] != hi_e[j] and j != i]
+        return [list(b[0]), list(b[1]), list(b[2]), capped], touched
 
     def tighten(self, i: int, b: list[list[int]]) -> bool:
         """Snap stage ``i``'s bounds to its first and last usable candidate; False if none."""
