@@ -102,6 +102,7 @@ def run_instance(
     phases: dict[str, float] = {}
     running = ["setup"]
     searches: dict[str, list[float]] = {}
+    compiles: dict[str, list[float]] = {}
 
     def progress(p: BatchProgress) -> None:
         phases.setdefault(p.phase, p.elapsed)
@@ -109,7 +110,11 @@ def run_instance(
 
     steps: dict[str, float] = {}
     started = time.perf_counter()
-    with _counting_searches(searches, running), _timing_steps(steps):
+    with (
+        _counting_searches(searches, running),
+        _counting_compiles(compiles, running),
+        _timing_steps(steps),
+    ):
         result = plan_batch(
             problem,
             seed=seed,
@@ -131,6 +136,7 @@ def run_instance(
         "time_limit": time_limit,
         "phases": phases,
         "searches": searches,
+        "compiles": compiles,
         "steps": steps,
         "peak_bytes": peak,
         "status": result.status.value,
@@ -201,6 +207,32 @@ def _counting_searches(
         tally[1] += seconds
 
     return _timing(Cohort, ["route"], record)
+
+
+@contextmanager
+def _counting_compiles(into: dict[str, list[float]], running: list[str]) -> Iterator[None]:
+    """Count the candidates' preparations of the cohort's searches (the
+    :func:`~routing.solve.compiled.compile_request` calls of :mod:`routing.batch.cohort`) and
+    the seconds in them, ``into[phase] = [calls, seconds]`` by the phase ``running[0]`` names,
+    as :func:`_counting_searches` does; the module's name is put back after."""
+    from routing.batch import cohort
+
+    original = cohort.compile_request
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            tally = into.setdefault(running[0], [0, 0.0])
+            tally[0] += 1
+            tally[1] += time.perf_counter() - began
+
+    cohort.compile_request = timed  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        cohort.compile_request = original
 
 
 _TIMED_STEPS = {"matching": "first-deadline matching", "with_completion_flow": "completion flow"}
@@ -338,6 +370,12 @@ def _table(label: str, r: dict[str, Any]) -> list[str]:
         + ", ".join(
             f"{name} {count / max(1, r['patients']):.2f} × {1000 * seconds / max(1, count):.2f}"
             for name, (count, seconds) in r.get("searches", {}).items()
+            if count >= r["patients"] // 100
+        ),
+        "   of which preparing the candidates (ms a search): "
+        + ", ".join(
+            f"{name} {1000 * r.get('compiles', {}).get(name, [0, 0.0])[1] / max(1, count):.2f}"
+            for name, (count, _) in r.get("searches", {}).items()
             if count >= r["patients"] // 100
         ),
         "   outside the searches (s): "

@@ -226,7 +226,7 @@ def test_batch_benchmark_stops_after_the_baselines_and_bounds_a_large_staged_lp(
     served; the LP is too large for interior point, so the first-order method bounds it, says
     so, and its bound is below the plan's minutes (without iterations such an LP is left
     unsolved: ``test_the_batch_reports_the_staged_bound_only_when_small_enough``)."""
-    from benchmarks.bench_batch import run_instance
+    from benchmarks.bench_batch import _table, run_instance
 
     figures = run_instance(
         60,
@@ -246,6 +246,15 @@ def test_batch_benchmark_stops_after_the_baselines_and_bounds_a_large_staged_lp(
     assert figures["staged_iterations"] is not None
     assert 1 <= figures["staged_iterations"] <= 200
     assert 0 < figures["staged_weighted"] <= figures["objective"][2]
+    # Every search prepares its candidates at least once, inside the search's time.
+    for phase in ("no competition", "first come"):
+        searches, search_seconds = figures["searches"][phase]
+        calls, seconds = figures["compiles"][phase]
+        assert calls >= searches > 0
+        assert 0 < seconds < search_seconds
+    line = next(x for x in _table("relaxed", figures) if "preparing the candidates" in x)
+    assert "no competition" in line
+    assert "first come" in line
 
 
 def test_staged_lp_benchmark_compares_the_solvers_and_refuses_zero_iterations(
