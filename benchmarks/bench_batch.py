@@ -165,23 +165,24 @@ def run_instance(
 
 @contextmanager
 def _timing(
-    owner: type, names: Sequence[str], record: Callable[[str, float], None]
+    owner: object, names: Sequence[str], record: Callable[[str, float], None]
 ) -> Iterator[None]:
-    """While the block runs, each method ``names`` of class ``owner`` calls ``record(name,
-    seconds)`` after each call (a thin wrapper); the methods are put back after."""
+    """While the block runs, each function ``names`` of ``owner`` (a class's methods, or a
+    module's functions as its other modules see them) calls ``record(name, seconds)`` after
+    each call (a thin wrapper); the originals are put back after."""
     originals = {name: getattr(owner, name) for name in names}
 
     def timed(name: str) -> Any:
         original = originals[name]
 
-        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             began = time.perf_counter()
             try:
-                return original(self, *args, **kwargs)
+                return original(*args, **kwargs)
             finally:
                 record(name, time.perf_counter() - began)
 
-        return method
+        return wrapper
 
     for name in names:
         setattr(owner, name, timed(name))
@@ -201,38 +202,32 @@ def _counting_searches(
     phase before it (one search of thousands)."""
     from routing.batch.cohort import Cohort
 
+    return _timing(Cohort, ["route"], _tally_by_phase(into, running))
+
+
+def _counting_compiles(
+    into: dict[str, list[float]], running: list[str]
+) -> AbstractContextManager[None]:
+    """Count the preparations of the cohort's searches' candidates (the
+    :func:`~routing.solve.compiled.compile_request` calls of :mod:`routing.batch.cohort`) and
+    the seconds in them, by phase, as :func:`_counting_searches` counts the searches."""
+    from routing.batch import cohort
+
+    return _timing(cohort, ["compile_request"], _tally_by_phase(into, running))
+
+
+def _tally_by_phase(
+    into: dict[str, list[float]], running: list[str]
+) -> Callable[[str, float], None]:
+    """A ``record`` for :func:`_timing` adding one call and its seconds to ``into[phase]``
+    (``[calls, seconds]``), the phase being ``running[0]``."""
+
     def record(_: str, seconds: float) -> None:
         tally = into.setdefault(running[0], [0, 0.0])
         tally[0] += 1
         tally[1] += seconds
 
-    return _timing(Cohort, ["route"], record)
-
-
-@contextmanager
-def _counting_compiles(into: dict[str, list[float]], running: list[str]) -> Iterator[None]:
-    """Count the candidates' preparations of the cohort's searches (the
-    :func:`~routing.solve.compiled.compile_request` calls of :mod:`routing.batch.cohort`) and
-    the seconds in them, ``into[phase] = [calls, seconds]`` by the phase ``running[0]`` names,
-    as :func:`_counting_searches` does; the module's name is put back after."""
-    from routing.batch import cohort
-
-    original = cohort.compile_request
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            tally = into.setdefault(running[0], [0, 0.0])
-            tally[0] += 1
-            tally[1] += time.perf_counter() - began
-
-    cohort.compile_request = timed  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        cohort.compile_request = original
+    return record
 
 
 _TIMED_STEPS = {"matching": "first-deadline matching", "with_completion_flow": "completion flow"}
