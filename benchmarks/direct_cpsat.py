@@ -57,7 +57,8 @@ from nosology.catalogue import Catalogue
 from nosology.pathway import LagUnit, Pathway
 from routing.domain import RouteRequest
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest, Link, compile_request
+from routing.solve.compiled import CompiledRequest, compile_request
+from routing.solve.links import REFERRAL_STAGE, Link
 from routing.solve.plan import resolve_pathway
 
 __all__ = ["DirectResult", "route_key", "solve_compiled", "solve_direct"]

@@ -316,7 +316,7 @@ def test_home_legs_and_their_triangle_check(
 
     from routing.domain import GeoPoint
     from routing.slot_index import SlotIndex
-    from routing.solve.compiled import _home_legs
+    from routing.solve.homes import home_legs
 
     facilities = [
         facility(f"F{n}") if p is None else facility(f"F{n}", lat=p[0], lon=p[1])
@@ -326,7 +326,7 @@ def test_home_legs_and_their_triangle_check(
     travel = TravelModel(matrix={a: {b: 10 * m} for (a, b), m in zip(pairs, minutes, strict=False)})
     index = SlotIndex.build(facilities, [], travel=travel)
     here = GeoPoint(lat=home[0], lon=home[1])
-    legs, array, metric = _home_legs(index, here)
+    legs, array, metric = home_legs(index, here)
     assert legs == [travel.from_home(here, f) for f in facilities]
     assert array.tolist() == legs
     t = index.travel_minutes
@@ -705,9 +705,9 @@ def test_links_cached_on_the_index_depend_on_the_hard_deadlines_in_force() -> No
 def test_home_travel_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """An index keeps the travel of the last few homes only, and reuses them."""
     from routing.slot_index import SlotIndex
-    from routing.solve import compiled
+    from routing.solve import compiled, homes
 
-    monkeypatch.setattr(compiled, "HOMES_CACHED", 2)
+    monkeypatch.setattr(homes, "HOMES_CACHED", 2)
     located = facility("F1", lat=59.93, lon=30.31)
     pathway = make_pathway([stage("a")])
     index = SlotIndex.build([located], [slot("A1", "a", MON, "09:00")])

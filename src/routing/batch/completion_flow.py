@@ -45,7 +45,7 @@ from nosology.pathway import LagUnit, Pathway, Stage, VisitMode, parse_event
 from routing.batch.cohort import Cohort
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import cached_on_index
+from routing.solve.indexcache import cached_on_index
 
 __all__ = [
     "STAGE_CHOICES",

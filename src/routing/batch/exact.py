@@ -45,8 +45,9 @@ from nosology.pathway import Deadline, EventPoint, parse_event
 from routing.batch.cohort import Cohort
 from routing.batch.objective import Cost, miss_cost
 from routing.result import RouteResult, SolveStatus
-from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest, Link, compile_request
+from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.explain import measure
+from routing.solve.links import REFERRAL_STAGE, Link
 from routing.solve.modes import has_either
 
 __all__ = ["ExactOutcome", "solve_exact", "supports_exact"]

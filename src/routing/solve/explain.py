@@ -14,7 +14,8 @@ from math import ceil
 from nosology.pathway import Deadline, LagUnit, parse_event
 from routing.calendar import WorkingCalendar
 from routing.result import DeadlineOutcome, StageWait
-from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest
+from routing.solve.compiled import CompiledRequest
+from routing.solve.links import REFERRAL_STAGE
 
 __all__ = ["deadline_outcomes", "measure", "waits_and_chain"]
 

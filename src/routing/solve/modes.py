@@ -22,7 +22,8 @@ from collections.abc import Callable
 
 from nosology.pathway import Pathway, Stage, VisitMode
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import CompiledRequest, cached_on_index
+from routing.solve.compiled import CompiledRequest
+from routing.solve.indexcache import cached_on_index
 from routing.solve.search import SearchLimits, SearchOutcome, search
 
 __all__ = ["has_either", "mode_variants", "search_in_modes"]

@@ -28,17 +28,14 @@ from routing.live import LiveSlots
 from routing.result import Booking, Objective, RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 from routing.solve.bnb.state import index_slot_days
-from routing.solve.compiled import (
-    CompiledRequest,
-    compile_request,
-    memoised_in,
-    prepare_pathway_links,
-    prepare_stage_bases,
-)
+from routing.solve.compiled import CompiledRequest, compile_request
 from routing.solve.explain import deadline_outcomes, waits_and_chain
+from routing.solve.indexcache import memoised_in
+from routing.solve.links import prepare_pathway_links
 from routing.solve.modes import mode_variants, search_in_modes
 from routing.solve.projection import projection_warnings
 from routing.solve.search import SearchLimits, SearchOutcome
+from routing.solve.stagebase import prepare_stage_bases
 
 __all__ = [
     "SolveOptions",

@@ -19,7 +19,7 @@ import numpy as np
 from nosology.pathway import LagUnit
 from routing.solve.bnb.common import INF, CostTable, IntArray, Sites
 from routing.solve.bnb.propagation import Propagation
-from routing.solve.compiled import REFERRAL_STAGE
+from routing.solve.links import REFERRAL_STAGE
 
 __all__ = ["DayMemo"]
 

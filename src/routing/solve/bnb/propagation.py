@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 
 from routing.solve.bnb.state import SearchState
-from routing.solve.compiled import REFERRAL_STAGE
+from routing.solve.links import REFERRAL_STAGE
 
 __all__ = ["Propagation"]
 

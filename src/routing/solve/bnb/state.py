@@ -30,7 +30,9 @@ import numpy as np
 
 from routing.slot_index import SlotIndex
 from routing.solve.bnb.common import INF, NO_KEY, CostTable, IntArray, Key, SearchLimits, Sites
-from routing.solve.compiled import REFERRAL_STAGE, CompiledRequest, cached_on_index
+from routing.solve.compiled import CompiledRequest
+from routing.solve.indexcache import cached_on_index
+from routing.solve.links import REFERRAL_STAGE
 
 __all__ = ["SearchState", "index_slot_days"]
 
