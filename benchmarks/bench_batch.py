@@ -351,6 +351,12 @@ def _child(patients: int, contention: float, args: argparse.Namespace) -> dict[s
 
 
 def _table(label: str, r: dict[str, Any]) -> list[str]:
+    # The phases with searches worth a figure (a hundredth of the patients or more).
+    searched = [
+        (name, count, seconds)
+        for name, (count, seconds) in r.get("searches", {}).items()
+        if count >= r["patients"] // 100
+    ]
     lines = [
         f"== {r['patients']} patients, {label} (contention {r['contention']}): {r['slots']} slots, "
         f"{r['facilities']} facilities; generated in {r['generate_seconds']:.1f} s",
@@ -364,14 +370,12 @@ def _table(label: str, r: dict[str, Any]) -> list[str]:
         "   searches by phase (a patient × ms each): "
         + ", ".join(
             f"{name} {count / max(1, r['patients']):.2f} × {1000 * seconds / max(1, count):.2f}"
-            for name, (count, seconds) in r.get("searches", {}).items()
-            if count >= r["patients"] // 100
+            for name, count, seconds in searched
         ),
         "   of which preparing the candidates (ms a search): "
         + ", ".join(
             f"{name} {1000 * r.get('compiles', {}).get(name, [0, 0.0])[1] / max(1, count):.2f}"
-            for name, (count, _) in r.get("searches", {}).items()
-            if count >= r["patients"] // 100
+            for name, count, _ in searched
         ),
         "   outside the searches (s): "
         + ", ".join(f"{label} {seconds:.2f}" for label, seconds in r.get("steps", {}).items()),
