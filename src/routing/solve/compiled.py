@@ -31,7 +31,6 @@ from routing.solve.stagebase import (
     TWINS,
     StageBase,
     pathway_shape,
-    picked,
     rows_by_facility,
     stage_base,
 )
@@ -317,7 +316,7 @@ def compile_request(
             base.day[chosen],
             base.facility[chosen],
         )
-        slot, start, end, day, facs = picked(base.lists, chosen)
+        slot, start, end, day, facs = base.picked(chosen)
         if base.uniform >= 0:
             shortest = longest = base.uniform if len(slot) else 0
         else:

@@ -3,7 +3,8 @@
 A :class:`StageBase` holds the slots of a stage's services that pass the rules no request
 changes (facility level, visit mode, the facility's days off, and one of a facility's twin
 slots when planned alone), sorted by start, as arrays and as lists (times, days and facilities
-as shared int objects), with the counts of what each rule removed.
+as shared int objects, also held as one object array to pick scattered rows from), with the
+counts of what each rule removed.
 :func:`~routing.solve.compiled.compile_request` cuts a request's candidates from it by bisection
 and masks, so that a request reads a range of the base rather than the index.
 """
@@ -33,7 +34,6 @@ __all__ = [
     "Lists",
     "StageBase",
     "pathway_shape",
-    "picked",
     "prepare_stage_bases",
     "rows_by_facility",
     "stage_base",
@@ -50,31 +50,6 @@ TWINS: Final = "twins of another slot at the same time and place"
 
 
 Lists = tuple[list[int], list[int], list[int], list[int], list[int]]
-
-
-def picked(lists: Lists, rows: npt.NDArray[np.int64] | slice) -> Lists:
-    """``rows`` (a range or ascending row numbers) of each of a base's lists: the base's own
-    int objects (:func:`_shared_ints`), not new ones."""
-    slot, start, end, day, facs = lists
-    if isinstance(rows, slice):
-        return slot[rows], start[rows], end[rows], day[rows], facs[rows]
-    if len(rows) > 1:
-        pick = itemgetter(*rows.tolist())
-        return (
-            list(pick(slot)),
-            list(pick(start)),
-            list(pick(end)),
-            list(pick(day)),
-            list(pick(facs)),
-        )
-    few = rows.tolist()
-    return (
-        [slot[r] for r in few],
-        [start[r] for r in few],
-        [end[r] for r in few],
-        [day[r] for r in few],
-        [facs[r] for r in few],
-    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -96,6 +71,9 @@ class StageBase:
     facility: npt.NDArray[np.int64]
     lists: tuple[list[int], list[int], list[int], list[int], list[int]]
     """Slot position, start, end, day and facility of the kept slots, as lists."""
+    table: npt.NDArray[np.object_]
+    """The same five lists as the rows of one object array (the same int objects), from which
+    :meth:`picked` gathers scattered rows in one step."""
     by_facility: tuple[tuple[int, list[int]], ...]
     """The kept slots' rows by facility (ascending facility, rows ascending)."""
     longest: int
@@ -103,6 +81,17 @@ class StageBase:
     """The duration every kept slot has, or -1 when they differ (or there are none)."""
     subsets: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
     """:meth:`at_facilities` of the last :data:`SUBSETS_CACHED` sets of facilities."""
+
+    def picked(self, rows: npt.NDArray[np.int64] | slice) -> Lists:
+        """``rows`` (a range or ascending row numbers) of each of :attr:`lists`: the base's own
+        int objects (:func:`_shared_ints`), not new ones."""
+        slot, start, end, day, facs = self.lists
+        if isinstance(rows, slice):
+            return slot[rows], start[rows], end[rows], day[rows], facs[rows]
+        # One gather of the five rows at once: about half the time of five element-wise copies
+        # for the hundreds of rows a thinned stage keeps.
+        columns: Lists = tuple(self.table[:, rows].tolist())
+        return columns
 
     def at_facilities(self, usable: npt.NDArray[np.bool_]) -> StageBase:
         """This base less the slots at the facilities ``usable`` (by facility) rules out;
@@ -123,7 +112,7 @@ class StageBase:
                 self.pos[rows],
                 (self.start[rows], self.end[rows], self.day[rows], self.end_day[rows]),
                 self.facility[rows],
-                picked(self.lists, rows),
+                self.picked(rows),
             )
 
         return memoised_in(self.subsets, usable.tobytes(), SUBSETS_CACHED, make)
@@ -252,6 +241,9 @@ def _new_base(
     """A :class:`StageBase` of the kept slots ``pos`` (``times``: their start, end, day and end
     day), with the durations and the rows by facility derived from them."""
     start, end, day, end_day = times
+    table = np.empty((len(lists), len(pos)), dtype=np.object_)
+    for row, values in enumerate(lists):
+        table[row, :] = values
     return StageBase(
         all_start=all_start,
         removed=removed,
@@ -262,6 +254,7 @@ def _new_base(
         end_day=end_day,
         facility=facility,
         lists=lists,
+        table=table,
         longest=int((end - start).max()) if len(pos) else 0,
         uniform=_uniform(end - start),
         by_facility=rows_by_facility(facility),
