@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import asin, ceil, cos, radians, sin, sqrt
+from math import ceil, cos, radians
 from typing import Annotated
 
 from pydantic import Field, Strict
@@ -11,7 +11,8 @@ from pydantic import Field, Strict
 from nosology.pathway import FrozenModel
 from routing.domain.common import RecordId, Region
 from routing.domain.facility import Facility
-from routing.domain.geo import EARTH_RADIUS_KM, GeoPoint
+from routing.domain.geo import GeoPoint
+from routing.domain.homelegs import minutes_to_sites
 
 __all__ = ["TravelModel"]
 
@@ -137,24 +138,17 @@ class TravelModel(FrozenModel):
     def from_home_to_sites(
         self, home: GeoPoint, sites: Sequence[tuple[float, float, float] | None]
     ) -> list[int]:
-        """:meth:`from_home` to each facility of :meth:`sites` (the same floating-point
-        operations, with the facility's own terms computed once)."""
-        phi1 = radians(home.lat)
-        cos_phi1 = cos(phi1)
-        lon1 = home.lon
-        speed = self.speed_kmh
-        overhead, unknown = self.overhead_minutes, self.unknown_minutes
-        minutes = []
-        for site in sites:
-            if site is None:
-                minutes.append(unknown)
-                continue
-            phi2, cos_phi2, lon2 = site
-            d_lambda = radians(lon2 - lon1)
-            a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos_phi2 * sin(d_lambda / 2) ** 2
-            km = 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(a)))
-            minutes.append(ceil(km / speed * 60 - 1e-9) + overhead)
-        return minutes
+        """:meth:`from_home` to each facility of :meth:`sites`: the same floating-point
+        operations, with the facility's own terms computed once
+        (:func:`~routing.domain.homelegs.minutes_to_sites`, compiled in the wheel)."""
+        return minutes_to_sites(
+            home.lat,
+            home.lon,
+            sites,
+            self.speed_kmh,
+            self.overhead_minutes,
+            self.unknown_minutes,
+        )
 
     def _by_distance(self, a: GeoPoint, b: GeoPoint) -> int:
         driving = a.distance_km(b) / self.speed_kmh * 60
