@@ -88,8 +88,8 @@ class StageBase:
         slot, start, end, day, facs = self.lists
         if isinstance(rows, slice):
             return slot[rows], start[rows], end[rows], day[rows], facs[rows]
-        # One gather of the five rows at once: about half the time of five element-wise copies
-        # for the hundreds of rows a thinned stage keeps.
+        # One gather of the five rows at once: about 60 % of the time of five element-wise
+        # copies for the hundreds of rows a thinned stage keeps (7.8 against 13.4 µs for 220).
         columns: Lists = tuple(self.table[:, rows].tolist())
         return columns
 
