@@ -112,7 +112,7 @@ class StageBase:
                 self.pos[rows],
                 (self.start[rows], self.end[rows], self.day[rows], self.end_day[rows]),
                 self.facility[rows],
-                self.picked(rows),
+                self.table[:, rows],
             )
 
         return memoised_in(self.subsets, usable.tobytes(), SUBSETS_CACHED, make)
@@ -216,12 +216,14 @@ def stage_base(index: SlotIndex, stage: Stage, services: tuple[str, ...], merge:
         kept_pos,
         (start, end, day, index.end_day[kept_pos]),
         facility,
-        (
-            kept_pos.tolist(),
-            _shared_ints(start),
-            _shared_ints(end),
-            _shared_ints(day),
-            _shared_ints(facility),
+        _object_table(
+            (
+                kept_pos.tolist(),
+                _shared_ints(start),
+                _shared_ints(end),
+                _shared_ints(day),
+                _shared_ints(facility),
+            )
         ),
     )
     index.cache[key] = base
@@ -236,14 +238,13 @@ def _new_base(
         npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
     ],
     facility: npt.NDArray[np.int64],
-    lists: Lists,
+    table: npt.NDArray[np.object_],
 ) -> StageBase:
     """A :class:`StageBase` of the kept slots ``pos`` (``times``: their start, end, day and end
-    day), with the durations and the rows by facility derived from them."""
+    day; ``table``: their :attr:`~StageBase.table`), with the lists, the durations and the rows
+    by facility derived from them."""
     start, end, day, end_day = times
-    table = np.empty((len(lists), len(pos)), dtype=np.object_)
-    for row, values in enumerate(lists):
-        table[row, :] = values
+    lists: Lists = tuple(table.tolist())
     return StageBase(
         all_start=all_start,
         removed=removed,
@@ -259,6 +260,14 @@ def _new_base(
         uniform=_uniform(end - start),
         by_facility=rows_by_facility(facility),
     )
+
+
+def _object_table(lists: Lists) -> npt.NDArray[np.object_]:
+    """``lists`` as the rows of one object array holding the same objects."""
+    table = np.empty((len(lists), len(lists[0])), dtype=np.object_)
+    for row, values in enumerate(lists):
+        table[row, :] = values
+    return table
 
 
 def _shared_ints(values: npt.NDArray[np.int64]) -> list[int]:
