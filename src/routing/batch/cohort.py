@@ -259,7 +259,9 @@ class Cohort:
             secondary=secondary,
         )
         cr, outcome = search_in_modes(
-            lambda p: compile_request(request, p, self.index, blocked, pins=fixed, per_day=per_day),
+            lambda p: compile_request(
+                request, p, self.index, blocked, pins=fixed, per_day=per_day, narrow_by_lags=True
+            ),
             pathway,
             self.index,
             limits,

@@ -394,7 +394,9 @@ def _plan(
 ) -> RouteResult | None:
     started = time.perf_counter()
     cr, outcome = search_in_modes(
-        lambda p: compile_request(request, p, live.index, blocked, merge_twins=True, pins=pins),
+        lambda p: compile_request(
+            request, p, live.index, blocked, merge_twins=True, pins=pins, narrow_by_lags=True
+        ),
         pathway,
         live.index,
         SearchLimits(time_limit=policy.time_limit, node_limit=policy.node_limit),

@@ -25,6 +25,7 @@ from routing.calendar import WorkingCalendar
 from routing.domain import RouteRequest
 from routing.slot_index import SlotIndex
 from routing.solve.homes import home_is_metric_on, home_legs, home_ranks
+from routing.solve.lagranges import lag_ranges
 from routing.solve.links import Link, pathway_links
 from routing.solve.projection import check_request_dates
 from routing.solve.stagebase import (
@@ -157,6 +158,7 @@ def compile_request(
     merge_twins: bool = False,
     pins: Mapping[str, int] | None = None,
     per_day: int = 0,
+    narrow_by_lags: bool = False,
 ) -> CompiledRequest:
     """Gather each stage's candidate slots and the pathway's links for ``request``.
 
@@ -169,7 +171,11 @@ def compile_request(
     or not, if it passes the stage's other rules; given, it replaces the request's existing
     bookings (``None``: they are the pins). ``per_day`` keeps at most that many candidates a
     day for each stage that is not pinned (:func:`~routing.solve.thinning.nearest_per_day`;
-    0 keeps all).
+    0 keeps all). ``narrow_by_lags`` also drops the slots of a stage that no route within the
+    horizon can use, by the lag links over every stage's slots
+    (:func:`~routing.solve.lagranges.lag_ranges`): right for a search of this request, which
+    finds the same routes with less work; wrong for a caller that reads a stage's candidates
+    as the slots its unary rules allow (the first-deadline matching, say).
 
     Periods the patient is unavailable are clipped to the calendar's span (no slot lies outside
     it).
@@ -241,11 +247,12 @@ def compile_request(
             if position is None:
                 problems.append(f"stage {stage_id}: the booked slot {slot_id!r} is not known")
             pins[stage_id] = -1 if position is None else position  # -1: no candidate
-    stages: list[StageCandidates] = []
+    # First each stage's range of its base in the horizon, then the ranges narrowed by the
+    # lag links together (:mod:`routing.solve.lagranges`), then the candidates of each range.
+    spans: list[tuple[StageBase, int, int, dict[str, int]]] = []
     for stage, shared, services in zip(pathway.stages, shared_services, services_of, strict=True):
         merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared)
-        pinned = pins.get(stage.id)
-        per_slot = pinned is not None or blocked is not None
+        per_slot = pins.get(stage.id) is not None or blocked is not None
         # Slots of one place and time are merged before the per-slot filters only when there
         # are none (a taken twin must not hide a free one).
         base = stage_base(index, stage, services, merge and not per_slot)
@@ -272,6 +279,33 @@ def compile_request(
             base, lo, hi = _at_facilities(
                 base, in_region, _OTHER_REGION, earliest, horizon, hi - lo, excluded
             )
+        spans.append((base, lo, hi, excluded))
+    narrowed = None
+    if narrow_by_lags:
+        narrowed = lag_ranges(
+            [base.lists[1] for base, _, _, _ in spans],
+            [(lo, hi) for _, lo, hi, _ in spans],
+            [(base.shortest, base.longest) for base, _, _, _ in spans],
+            links,
+            axis,
+            referral,
+        )
+    if narrowed is not None:
+        for n, (stage, (base, lo, hi, excluded), (first, limit)) in enumerate(
+            zip(pathway.stages, spans, narrowed, strict=True)
+        ):
+            # A pinned stage keeps its range: its pin is its candidate, or the search says
+            # which rule it breaks.
+            if (first > lo or limit < hi) and pins.get(stage.id) is None:
+                excluded[_BEYOND_LAGS] = (first - lo) + (hi - limit)
+                spans[n] = (base, first, limit, excluded)
+    stages: list[StageCandidates] = []
+    for stage, shared, (base, lo, hi, excluded) in zip(
+        pathway.stages, shared_services, spans, strict=True
+    ):
+        merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared)
+        pinned = pins.get(stage.id)
+        per_slot = pinned is not None or blocked is not None
         keep = _Narrowing(hi - lo, excluded)
         if pinned is not None:
             # A kept booking or a pin: its own slot is the only candidate, taken or not.
@@ -461,6 +495,7 @@ def _at_facilities(
 _NOT_ALLOWED: Final = "at facilities the patient may not use"
 _NOT_BEFORE: Final = "before the earliest start the request allows (not_before)"
 _OTHER_REGION: Final = "in person in another region, without the patient's consent to travel"
+_BEYOND_LAGS: Final = "at times the lags between the stages rule out"
 
 
 def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[np.bool_]:

@@ -242,7 +242,9 @@ def plan_route(
         pathway = _pathway_or_invalid(request, catalogue, pathways)
         try:
             cr, outcome = search_in_modes(
-                lambda p: compile_request(request, p, index_, blocked, merge_twins=True),
+                lambda p: compile_request(
+                    request, p, index_, blocked, merge_twins=True, narrow_by_lags=True
+                ),
                 pathway,
                 index_,
                 limits,

@@ -76,6 +76,8 @@ class StageBase:
     :meth:`picked` gathers scattered rows in one step."""
     by_facility: tuple[tuple[int, list[int]], ...]
     """The kept slots' rows by facility (ascending facility, rows ascending)."""
+    shortest: int
+    """The shortest and longest duration of the kept slots (0 when there are none)."""
     longest: int
     uniform: int
     """The duration every kept slot has, or -1 when they differ (or there are none)."""
@@ -256,6 +258,7 @@ def _new_base(
         facility=facility,
         lists=lists,
         table=table,
+        shortest=int((end - start).min()) if len(pos) else 0,
         longest=int((end - start).max()) if len(pos) else 0,
         uniform=_uniform(end - start),
         by_facility=rows_by_facility(facility),
