@@ -126,6 +126,7 @@ class _Model:
             cohort.index,
             cohort.blocked(np.zeros_like(cohort.reserved), i),
             pins=e.fixed,
+            narrow_by_lags=True,
         )
         m = self.model
         u = m.new_bool_var(f"u{i}")

@@ -4,9 +4,10 @@ This is the solver-facing form of a request: plain Python ints and lists, built 
 Candidates are the slots that satisfy every *unary* rule of a stage (service, facility level and
 allowed facilities, visit mode, horizon, facility days off, the patient's unavailability, windows);
 the rules between stages are kept as :class:`~routing.solve.links.Link` records for the solver to
-propagate. The stage's slots come from its cached base (:mod:`routing.solve.stagebase`), the
-links from the pathway's (:mod:`routing.solve.links`), the travel from home from
-:mod:`routing.solve.homes`.
+propagate. For a search, the links also narrow each stage's slots first
+(:mod:`routing.solve.lagranges`): a slot no route can use is not a candidate. The stage's slots
+come from its cached base (:mod:`routing.solve.stagebase`), the links from the pathway's
+(:mod:`routing.solve.links`), the travel from home from :mod:`routing.solve.homes`.
 """
 
 from __future__ import annotations
@@ -173,9 +174,10 @@ def compile_request(
     day for each stage that is not pinned (:func:`~routing.solve.thinning.nearest_per_day`;
     0 keeps all). ``narrow_by_lags`` also drops the slots of a stage that no route within the
     horizon can use, by the lag links over every stage's slots
-    (:func:`~routing.solve.lagranges.lag_ranges`): right for a search of this request, which
-    finds the same routes with less work; wrong for a caller that reads a stage's candidates
-    as the slots its unary rules allow (the first-deadline matching, say).
+    (:func:`~routing.solve.lagranges.lag_ranges`): right for a search or a model of this
+    request's routes, which finds the same routes with less work; wrong for a caller that
+    reads a stage's candidates as the slots its unary rules allow (the first-deadline
+    matching, say).
 
     Periods the patient is unavailable are clipped to the calendar's span (no slot lies outside
     it).
