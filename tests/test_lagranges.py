@@ -15,7 +15,7 @@ from nosology.pathway import LagUnit, Pathway
 from route_helpers import at, constraint, facility, make_pathway, make_request, slot, stage
 from routing.domain import RouteRequest
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import compile_request
+from routing.solve.compiled import LagMemo, compile_request
 from routing.solve.lagranges import lag_ranges
 from routing.solve.links import REFERRAL_STAGE, Link
 from routing.solve.timeaxis import time_axis
@@ -98,3 +98,21 @@ def test_lag_ranges_in_minutes_with_a_maximum() -> None:
     # A at 0 ends 30: B in [30, 90]; A at 300 ends 330: B in [330, 390] (none). B at 50 needs
     # A ending in [-10, 50] (A at 0); B at 900 none. So A keeps 0..200, B keeps 50..260.
     assert got == [(0, 3), (0, 3)]
+
+
+def test_the_memo_gives_what_the_links_give_and_is_not_fooled_by_a_changed_request() -> None:
+    """A batch keeps each request's narrowed ranges; a request of the same id whose ranges
+    differ (a later ``not_before``) is narrowed afresh, not read from the memo."""
+    index, request, pathway = _two_stage_request(2, LagUnit.WORKING_DAYS)
+    memo: LagMemo = {}
+
+    def ids(req: RouteRequest, memo: LagMemo | None) -> dict[str, list[str]]:
+        cr = compile_request(req, pathway, index, narrow_by_lags=True, lag_memo=memo)
+        return {st.stage_id: [index.slots[p].id for p in st.slot] for st in cr.stages}
+
+    fresh = ids(request, None)
+    assert ids(request, memo) == fresh
+    assert len(memo) == 1
+    assert ids(request, memo) == fresh  # from the memo
+    later = request.model_copy(update={"not_before": {"consult": at(DAYS[1], "08:00")}})
+    assert ids(later, memo) == ids(later, None) == {"consult": ["c1"], "ct": ["t3"]}

@@ -35,7 +35,7 @@ from routing.domain import RouteRequest
 from routing.exceptions import CalendarRangeError
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import check_pins, compile_request
+from routing.solve.compiled import LagMemo, check_pins, compile_request
 from routing.solve.modes import search_in_modes
 from routing.solve.plan import (
     SolveOptions,
@@ -127,6 +127,9 @@ class Cohort:
     searches: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
     """How many single-route searches this cohort has run (one counter in a list): the batch's
     deterministic work measure."""
+    lag_memo: LagMemo = field(default_factory=dict, compare=False, repr=False)
+    """Each request's stage ranges as the lag links narrow them, kept across its searches
+    (:func:`~routing.solve.compiled.compile_request`)."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -260,7 +263,14 @@ class Cohort:
         )
         cr, outcome = search_in_modes(
             lambda p: compile_request(
-                request, p, self.index, blocked, pins=fixed, per_day=per_day, narrow_by_lags=True
+                request,
+                p,
+                self.index,
+                blocked,
+                pins=fixed,
+                per_day=per_day,
+                narrow_by_lags=True,
+                lag_memo=self.lag_memo,
             ),
             pathway,
             self.index,

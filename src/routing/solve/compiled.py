@@ -41,6 +41,7 @@ from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = [
     "CompiledRequest",
+    "LagMemo",
     "StageCandidates",
     "check_pins",
     "compile_request",
@@ -48,6 +49,14 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+
+LagMemo = dict[
+    tuple[int, str, int, int, str, int],
+    tuple[
+        Pathway, tuple[list[int], ...], tuple[tuple[int, int], ...], list[tuple[int, int]] | None
+    ],
+]
+"""Narrowed stage ranges by request (see :func:`compile_request`'s ``lag_memo``)."""
 
 GROUP_WITH_NUMPY = 600
 """Candidates of a stage from which :meth:`StageCandidates.by_facility` groups them with numpy
@@ -160,6 +169,7 @@ def compile_request(
     pins: Mapping[str, int] | None = None,
     per_day: int = 0,
     narrow_by_lags: bool = False,
+    lag_memo: LagMemo | None = None,
 ) -> CompiledRequest:
     """Gather each stage's candidate slots and the pathway's links for ``request``.
 
@@ -177,7 +187,9 @@ def compile_request(
     (:func:`~routing.solve.lagranges.lag_ranges`): right for a search or a model of this
     request's routes, which finds the same routes with less work; wrong for a caller that
     reads a stage's candidates as the slots its unary rules allow (the first-deadline
-    matching, say).
+    matching, say). ``lag_memo`` keeps the narrowed ranges of a request across its compilations
+    (a batch compiles each request many times over the same slots, only the blocked ones
+    changing, which the ranges do not depend on).
 
     Periods the patient is unavailable are clipped to the calendar's span (no slot lies outside
     it).
@@ -284,14 +296,7 @@ def compile_request(
         spans.append((base, lo, hi, excluded))
     narrowed = None
     if narrow_by_lags:
-        narrowed = lag_ranges(
-            [base.lists[1] for base, _, _, _ in spans],
-            [(lo, hi) for _, lo, hi, _ in spans],
-            [(base.shortest, base.longest) for base, _, _, _ in spans],
-            links,
-            axis,
-            referral,
-        )
+        narrowed = _lag_narrowed(request, pathway, referral, spans, links, axis, lag_memo)
     if narrowed is not None:
         for n, (stage, (base, lo, hi, excluded), (first, limit)) in enumerate(
             zip(pathway.stages, spans, narrowed, strict=True)
@@ -399,6 +404,54 @@ def compile_request(
         problems=problems,
         precedes=precedes,
     )
+
+
+def _lag_narrowed(
+    request: RouteRequest,
+    pathway: Pathway,
+    referral: int,
+    spans: list[tuple[StageBase, int, int, dict[str, int]]],
+    links: list[Link],
+    axis: TimeAxis,
+    memo: LagMemo | None,
+) -> list[tuple[int, int]] | None:
+    """:func:`~routing.solve.lagranges.lag_ranges` of the stages' ``spans``, from ``memo`` when
+    it holds them for the same request, pathway, slots and ranges.
+
+    The links are the pathway's for the referral's date, region and visits a day (all in the
+    key); the slots are the bases' own start lists (compared by identity, which the entry keeps
+    alive) and the ranges are compared by value.
+    """
+    starts = tuple(base.lists[1] for base, _, _, _ in spans)
+    ranges = tuple((lo, hi) for _, lo, hi, _ in spans)
+    key = (
+        id(pathway),
+        request.id,
+        request.horizon_days,
+        referral,
+        request.region,
+        request.patient.max_visits_per_day,
+    )
+    if memo is not None:
+        hit = memo.get(key)
+        if (
+            hit is not None
+            and hit[0] is pathway
+            and hit[2] == ranges
+            and all(a is b for a, b in zip(hit[1], starts, strict=True))
+        ):
+            return hit[3]
+    narrowed = lag_ranges(
+        starts,
+        ranges,
+        [(base.shortest, base.longest) for base, _, _, _ in spans],
+        links,
+        axis,
+        referral,
+    )
+    if memo is not None:
+        memo[key] = (pathway, starts, ranges, narrowed)
+    return narrowed
 
 
 def _clipped_minute(calendar: WorkingCalendar, axis: TimeAxis, moment: datetime) -> int:
