@@ -74,6 +74,7 @@ def lag_ranges(
     hi_s = [starts[i][hi_row[i]] for i in range(k)]
     lo_e = [lo_s[i] + durations[i][0] for i in range(k)]
     hi_e = [hi_s[i] + durations[i][1] for i in range(k)]
+    events = ((lo_s, hi_s), (lo_e, hi_e))  # a stage's start (point 0) and end (point 1)
     incident: list[list[int]] = [[] for _ in range(k)]
     for n, link in enumerate(links):
         for stage in (link.x_stage, link.y_stage):
@@ -90,18 +91,13 @@ def lag_ranges(
         pending[n] = False
         link = links[n]
         xs, ys = link.x_stage, link.y_stage
-        if xs == REFERRAL_STAGE:
-            xlo = xhi = referral
-        elif link.x_point == 0:
-            xlo, xhi = lo_s[xs], hi_s[xs]
-        else:
-            xlo, xhi = lo_e[xs], hi_e[xs]
-        if ys == REFERRAL_STAGE:
-            ylo = yhi = referral
-        elif link.y_point == 0:
-            ylo, yhi = lo_s[ys], hi_s[ys]
-        else:
-            ylo, yhi = lo_e[ys], hi_e[ys]
+        xlo = xhi = ylo = yhi = referral
+        if xs != REFERRAL_STAGE:
+            lower, upper = events[link.x_point]
+            xlo, xhi = lower[xs], upper[xs]
+        if ys != REFERRAL_STAGE:
+            lower, upper = events[link.y_point]
+            ylo, yhi = lower[ys], upper[ys]
         unit = link.unit
         y_lo, y_hi, x_lo, x_hi = ylo, yhi, xlo, xhi
         if link.min is not None:
@@ -132,10 +128,8 @@ def lag_ranges(
                 continue
             if new_lo > new_hi or stage == REFERRAL_STAGE:
                 return None
-            if point == 0:
-                lo_s[stage], hi_s[stage] = new_lo, new_hi
-            else:
-                lo_e[stage], hi_e[stage] = new_lo, new_hi
+            lower, upper = events[point]
+            lower[stage], upper[stage] = new_lo, new_hi
             # Snap the start bounds to rows (a start outside them, or one whose end cannot
             # fall within the end bounds, is no route's), then the end bounds to those rows.
             shortest, longest = durations[stage]
