@@ -77,12 +77,16 @@ class StageBase:
     by_facility: tuple[tuple[int, list[int]], ...]
     """The kept slots' rows by facility (ascending facility, rows ascending)."""
     shortest: int
-    """The shortest and longest duration of the kept slots (0 when there are none)."""
+    """The shortest duration of the kept slots (0 when there are none)."""
     longest: int
-    uniform: int
-    """The duration every kept slot has, or -1 when they differ (or there are none)."""
+    """The longest duration of the kept slots (0 when there are none)."""
     subsets: OrderedDict[Hashable, object] = field(default_factory=OrderedDict)
     """:meth:`at_facilities` of the last :data:`SUBSETS_CACHED` sets of facilities."""
+
+    @property
+    def uniform(self) -> int:
+        """The duration every kept slot has, or -1 when they differ (or there are none)."""
+        return self.shortest if len(self.pos) and self.shortest == self.longest else -1
 
     def picked(self, rows: npt.NDArray[np.int64] | slice) -> Lists:
         """``rows`` (a range or ascending row numbers) of each of :attr:`lists`: the base's own
@@ -247,6 +251,7 @@ def _new_base(
     by facility derived from them."""
     start, end, day, end_day = times
     lists: Lists = tuple(table.tolist())
+    durations = end - start
     return StageBase(
         all_start=all_start,
         removed=removed,
@@ -258,9 +263,8 @@ def _new_base(
         facility=facility,
         lists=lists,
         table=table,
-        shortest=int((end - start).min()) if len(pos) else 0,
-        longest=int((end - start).max()) if len(pos) else 0,
-        uniform=_uniform(end - start),
+        shortest=int(durations.min()) if len(pos) else 0,
+        longest=int(durations.max()) if len(pos) else 0,
         by_facility=rows_by_facility(facility),
     )
 
@@ -287,13 +291,6 @@ def _shared_ints(values: npt.NDArray[np.int64]) -> list[int]:
     objects = distinct.tolist()
     shared: list[int] = list(itemgetter(*inverse.tolist())(objects))
     return shared
-
-
-def _uniform(durations: npt.NDArray[np.int64]) -> int:
-    """The one value of ``durations``, or -1 when they differ or there are none."""
-    if not len(durations) or int(durations.min()) != int(durations.max()):
-        return -1
-    return int(durations[0])
 
 
 def rows_by_facility(facility: npt.NDArray[np.int64]) -> tuple[tuple[int, list[int]], ...]:
