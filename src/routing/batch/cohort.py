@@ -271,6 +271,7 @@ class Cohort:
                 per_day=per_day,
                 narrow_by_lags=True,
                 lag_memo=self.lag_memo,
+                stop_at_empty=True,
             ),
             pathway,
             self.index,

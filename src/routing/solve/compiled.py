@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from nosology.pathway import EventPoint, Pathway, VisitMode, parse_event
+from nosology.pathway import EventPoint, Pathway, Stage, VisitMode, parse_event
 from routing.calendar import WorkingCalendar
 from routing.domain import RouteRequest
 from routing.slot_index import SlotIndex
@@ -170,6 +170,7 @@ def compile_request(
     per_day: int = 0,
     narrow_by_lags: bool = False,
     lag_memo: LagMemo | None = None,
+    stop_at_empty: bool = False,
 ) -> CompiledRequest:
     """Gather each stage's candidate slots and the pathway's links for ``request``.
 
@@ -189,7 +190,11 @@ def compile_request(
     reads a stage's candidates as the slots its unary rules allow (the first-deadline
     matching, say). ``lag_memo`` keeps the narrowed ranges of a request across its compilations
     (a batch compiles each request many times over the same slots, only the blocked ones
-    changing, which the ranges do not depend on).
+    changing, which the ranges do not depend on). ``stop_at_empty`` leaves every stage after
+    the first one with no candidate ungathered (no candidates; its rows counted as not
+    gathered): the search fails at the first stage without a candidate whatever the later
+    ones hold, so its outcome and result are the same for less work; right for a caller that
+    reads only the search's outcome, wrong for one that reads every stage's candidates.
 
     Periods the patient is unavailable are clipped to the calendar's span (no slot lies outside
     it).
@@ -307,9 +312,13 @@ def compile_request(
                 excluded[_BEYOND_LAGS] = (first - lo) + (hi - limit)
                 spans[n] = (base, first, limit, excluded)
     stages: list[StageCandidates] = []
+    gave_up = False
     for stage, shared, (base, lo, hi, excluded) in zip(
         pathway.stages, shared_services, spans, strict=True
     ):
+        if gave_up:
+            stages.append(_not_gathered(stage, hi - lo, excluded))
+            continue
         merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared)
         pinned = pins.get(stage.id)
         per_slot = pinned is not None or blocked is not None
@@ -351,6 +360,8 @@ def compile_request(
                     chosen = chosen[np.r_[True, ~same]]
         if per_day > 0 and pinned is None:
             chosen = _thinned(base, chosen, ranks, per_day, excluded)
+        if stop_at_empty and (hi <= lo if isinstance(chosen, slice) else len(chosen) == 0):
+            gave_up = True
         start_at, end_at, _, facility_at = arrays = (
             base.start[chosen],
             base.end[chosen],
@@ -480,6 +491,26 @@ def check_pins(
             )
 
 
+def _not_gathered(stage: Stage, rows: int, excluded: dict[str, int]) -> StageCandidates:
+    """A stage left without candidates because an earlier one has none (``rows``: its range's
+    rows, counted as not gathered; see :func:`compile_request`'s ``stop_at_empty``)."""
+    counts = {k: v for k, v in excluded.items() if v}
+    if rows > 0:
+        counts[_NOT_GATHERED] = rows
+    return StageCandidates(
+        stage_id=stage.id,
+        in_person=stage.mode is VisitMode.IN_PERSON,
+        shares_day=stage.shares_day,
+        slot=[],
+        start=[],
+        end=[],
+        day=[],
+        facility=[],
+        preferred=[],
+        excluded_by=counts,
+    )
+
+
 def _thinned(
     base: StageBase,
     chosen: npt.NDArray[np.int64] | slice,
@@ -551,6 +582,7 @@ _NOT_ALLOWED: Final = "at facilities the patient may not use"
 _NOT_BEFORE: Final = "before the earliest start the request allows (not_before)"
 _OTHER_REGION: Final = "in person in another region, without the patient's consent to travel"
 _BEYOND_LAGS: Final = "at times the lags between the stages rule out"
+_NOT_GATHERED: Final = "not gathered: an earlier stage has no candidate"
 
 
 def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[np.bool_]:
