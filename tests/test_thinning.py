@@ -13,10 +13,10 @@ from routing.solve.thinning import facility_ranks, nearest_per_day
 def reference(
     facility: list[int], start: list[int], day: list[int], home: list[int] | None, per_day: int
 ) -> list[int]:
-    """Earliest of each facility and hour; then per day the nearest ``per_day`` of those."""
-    earliest: dict[tuple[int, int], int] = {}
+    """Earliest of each facility, day and hour; then per day the nearest ``per_day`` of those."""
+    earliest: dict[tuple[int, int, int], int] = {}
     for row, (f, s) in enumerate(zip(facility, start, strict=True)):
-        earliest.setdefault((f, s // 60), row)
+        earliest.setdefault((f, day[row], s // 60), row)
     by_day: dict[int, list[int]] = {}
     for row in sorted(earliest.values()):
         by_day.setdefault(day[row], []).append(row)

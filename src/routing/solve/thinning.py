@@ -49,10 +49,10 @@ def nearest_per_day(
 ) -> IntArray:
     """Rows to keep: at most ``per_day`` a day, the nearest, one per facility and hour block.
 
-    First, a facility keeps only its earliest candidate of each ``block_minutes`` block (a later
-    one of the same block helps only when the earlier one clashes with another stage of that
-    day). Then, day by day, the candidates of the facilities nearest the patient's home (travel
-    minutes, then facility position) are kept, at most ``per_day`` of them.
+    First, a facility keeps only its earliest candidate of each ``block_minutes`` block of a day
+    (a later one of the same block helps only when the earlier one clashes with another stage of
+    that day). Then, day by day, the candidates of the facilities nearest the patient's home
+    (travel minutes, then facility position) are kept, at most ``per_day`` of them.
 
     Parameters
     ----------
@@ -75,28 +75,28 @@ def nearest_per_day(
         raise ValueError(f"per_day must be at least 1, not {per_day}")
     if len(start) == 0:
         return np.empty(0, dtype=np.int64)
-    # Both sorts below are of small integers, which numpy's stable sort orders by radix, in
-    # linear time: the facilities' ranks, and the days counted from the first.
     if ranks is None:  # without a home, the positions (one rule: facility_ranks)
         ranks = facility_ranks(None, int(facility.max()) + 1)
-    rank = ranks[facility]
-    # Each facility's candidates in start order, nearest facility first; the earliest of a
-    # block is the first of its run.
-    by_facility = np.argsort(rank, kind="stable")
-    r = rank[by_facility]
-    block = start[by_facility] // block_minutes
-    leads = np.ones(len(by_facility), dtype=np.bool_)
+    width = len(ranks)
+    # One stable sort by day, then rank: a sort of small integers, which numpy does by radix,
+    # in linear time. The rows are sorted by start, so each facility's rows of a day stay in
+    # start order, and the earliest of a block is the first of its run.
+    key = (day - day[0]) * width + ranks[facility]
+    by_day = np.argsort(_small(key, int(day[-1] - day[0] + 1) * width - 1), kind="stable")
+    runs = key[by_day]
+    block = start[by_day] // block_minutes
+    leads = np.empty(len(by_day), dtype=np.bool_)
+    leads[0] = True
     np.not_equal(block[1:], block[:-1], out=leads[1:])
-    leads[1:] |= r[1:] != r[:-1]
-    first = by_facility[leads]
-    # Day by day (a stable sort keeps nearest, then facility, then start order); the days are
-    # sorted, so the first and last rows give their span.
-    first_day = day[first] - day[0]
-    order = first[np.argsort(_small(first_day, int(day[-1] - day[0])), kind="stable")]
-    days = day[order]
-    # Rank within the day: position minus the position of the day's first candidate.
-    within = np.arange(len(order)) - np.searchsorted(days, days, side="left")
-    kept: IntArray = np.sort(order[within < per_day])
+    leads[1:] |= runs[1:] != runs[:-1]
+    first = by_day[leads]
+    # A lead is among its day's first per_day when the lead per_day places before it is of an
+    # earlier day (the leads are in day order).
+    days = day[first]
+    within = np.ones(len(first), dtype=np.bool_)
+    np.not_equal(days[per_day:], days[:-per_day], out=within[per_day:])
+    kept: IntArray = first[within]
+    kept.sort()
     return kept
 
 
@@ -105,5 +105,5 @@ _SMALL: Final = (1 << 16) - 1
 
 
 def _small(values: IntArray, largest: int) -> RankArray:
-    """``values`` (from 0 to ``largest``) as 16-bit integers when they fit (the day offsets)."""
+    """``values`` (from 0 to ``largest``) as 16-bit integers when they fit (the sort keys)."""
     return values.astype(np.uint16) if largest <= _SMALL else values
