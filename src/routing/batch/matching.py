@@ -110,7 +110,8 @@ def first_deadline_slots(cohort: Cohort, entry: int) -> FirstDeadline | None:
     request = e.request
     if 1 <= days < request.horizon_days:
         request = request.model_copy(update={"horizon_days": days})
-    cr = compile_request(request, pathway, cohort.index, None, pins=e.fixed)
+    stages = {stage_id for d in soft if (stage_id := parse_event(d.to_event)[0]) is not None}
+    cr = compile_request(request, pathway, cohort.index, None, pins=e.fixed, only=stages)
     if cr.problems:
         return None
     tightest: FirstDeadline | None = None

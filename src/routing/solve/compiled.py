@@ -13,7 +13,7 @@ come from its cached base (:mod:`routing.solve.stagebase`), the links from the p
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -171,6 +171,7 @@ def compile_request(
     narrow_by_lags: bool = False,
     lag_memo: LagMemo | None = None,
     stop_at_empty: bool = False,
+    only: Collection[str] | None = None,
 ) -> CompiledRequest:
     """Gather each stage's candidate slots and the pathway's links for ``request``.
 
@@ -195,6 +196,9 @@ def compile_request(
     gathered): the search fails at the first stage without a candidate whatever the later
     ones hold, so its outcome and result are the same for less work; right for a caller that
     reads only the search's outcome, wrong for one that reads every stage's candidates.
+    ``only`` (stage ids) gathers the candidates of those stages alone, the others left without
+    any (their rows counted as not asked for): for a caller that reads a few stages' candidates
+    and searches nothing.
 
     Periods the patient is unavailable are clipped to the calendar's span (no slot lies outside
     it).
@@ -316,8 +320,9 @@ def compile_request(
     for stage, shared, (base, lo, hi, excluded) in zip(
         pathway.stages, shared_services, spans, strict=True
     ):
-        if gave_up:
-            stages.append(_not_gathered(stage, hi - lo, excluded))
+        if gave_up or (only is not None and stage.id not in only):
+            why = _AFTER_EMPTY if gave_up else _NOT_ASKED
+            stages.append(_not_gathered(stage, hi - lo, excluded, why))
             continue
         merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared)
         pinned = pins.get(stage.id)
@@ -491,12 +496,12 @@ def check_pins(
             )
 
 
-def _not_gathered(stage: Stage, rows: int, excluded: dict[str, int]) -> StageCandidates:
-    """A stage left without candidates because an earlier one has none (``rows``: its range's
-    rows, counted as not gathered; see :func:`compile_request`'s ``stop_at_empty``)."""
+def _not_gathered(stage: Stage, rows: int, excluded: dict[str, int], why: str) -> StageCandidates:
+    """A stage left without candidates (``rows``: its range's rows, counted under ``why``; see
+    :func:`compile_request`'s ``stop_at_empty`` and ``only``)."""
     counts = {k: v for k, v in excluded.items() if v}
     if rows > 0:
-        counts[_NOT_GATHERED] = rows
+        counts[why] = rows
     return StageCandidates(
         stage_id=stage.id,
         in_person=stage.mode is VisitMode.IN_PERSON,
@@ -582,7 +587,8 @@ _NOT_ALLOWED: Final = "at facilities the patient may not use"
 _NOT_BEFORE: Final = "before the earliest start the request allows (not_before)"
 _OTHER_REGION: Final = "in person in another region, without the patient's consent to travel"
 _BEYOND_LAGS: Final = "at times the lags between the stages rule out"
-_NOT_GATHERED: Final = "not gathered: an earlier stage has no candidate"
+_AFTER_EMPTY: Final = "not gathered: an earlier stage has no candidate"
+_NOT_ASKED: Final = "not gathered: not asked for"
 
 
 def _facility_mask(index: SlotIndex, ids: frozenset[str] | None) -> npt.NDArray[np.bool_]:

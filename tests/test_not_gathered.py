@@ -1,10 +1,11 @@
-"""A compile that stops at the first stage without a candidate gives the same search result.
+"""Stages left ungathered: the search's result is the same, and the gathered stages too.
 
 ``compile_request(..., stop_at_empty=True)`` (what the batch's searches use) leaves the stages
 after the first one with no candidate ungathered. The search fails at that first stage whatever
 the later ones hold, so the outcome and the result must be the very same as with every stage
 gathered; random small instances (:mod:`test_plan_bruteforce`) with random taken slots, and a
-hand-made case, check it.
+hand-made case, check it. ``only`` (what the first-deadline matching uses) gathers the stages
+asked for, each exactly as a full compile does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from routing.solve.search import SearchLimits
 from test_plan_bruteforce import DAYS, Instance, instances
 
 _NOT_GATHERED = "not gathered: an earlier stage has no candidate"
+_NOT_ASKED = "not gathered: not asked for"
 
 
 def _result(
@@ -98,3 +100,26 @@ def test_a_stage_after_an_empty_one_is_not_gathered() -> None:
     assert stopped.status is SolveStatus.INFEASIBLE
     assert "consult" in stopped.reasons[0]
     assert "2 already taken" in stopped.reasons[0]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.data())
+def test_only_the_stages_asked_for_are_gathered(instance: Instance, data: st.DataObject) -> None:
+    """The stages asked for are gathered as in a full compile; the others have no candidate,
+    every row of their range counted once."""
+    index = SlotIndex.build(instance.facilities, instance.slots, travel=instance.travel)
+    ids = [s.id for s in instance.pathway.stages]
+    asked = set(data.draw(st.lists(st.sampled_from(ids), max_size=len(ids))))
+    full = compile_request(instance.request, instance.pathway, index)
+    some = compile_request(instance.request, instance.pathway, index, only=asked)
+    assert some.problems == full.problems
+    for whole, part in zip(full.stages, some.stages, strict=True):
+        if whole.stage_id in asked:
+            assert part.slot == whole.slot
+            assert part.excluded_by == whole.excluded_by
+        else:
+            assert part.slot == []
+            assert set(part.excluded_by) - set(whole.excluded_by) <= {_NOT_ASKED}
+            assert sum(part.excluded_by.values()) == sum(whole.excluded_by.values()) + len(
+                whole.slot
+            )
