@@ -27,8 +27,9 @@ def facility_ranks(home_minutes: IntArray | None, facilities: int) -> RankArray:
     """Each facility position's rank, nearest the patient's home first (travel minutes, then
     position); without a home, the position itself.
 
-    The ranks are 16-bit integers when they fit, which :func:`nearest_per_day` sorts by radix.
-    Computed once a home, they serve every stage and search of its patient.
+    The ranks are 16-bit integers when they fit (:func:`nearest_per_day` sorts by day and rank
+    in one small-integer key, by radix when that fits 16 bits too). Computed once a home, they
+    serve every stage and search of its patient.
     """
     if home_minutes is None:
         by_distance = np.arange(facilities)
