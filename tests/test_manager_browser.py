@@ -10,6 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from browser_helpers import keep_screenshot
 from manager_helpers import BROWSER_ARGS, batch
 from routing.batch import plan_batch
 from routing.manager.charts import build_charts
@@ -56,7 +57,7 @@ def _open(page_file: Path, screenshot: Path) -> dict[str, object]:
                 "requests": requests,
             }
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
+            keep_screenshot(page, screenshot)
         finally:
             browser.close()
     print(f"screenshot: {screenshot}")

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from pydantic import SecretStr
 
+from browser_helpers import keep_screenshot
 from manager_helpers import BROWSER_ARGS
 from routing.examples import BATCH_EXAMPLE, example_text
 from routing.exceptions import InvalidInputError
@@ -210,7 +211,7 @@ def test_served_report_renders_in_chromium(served: tuple[str, str]) -> None:
             text = page.inner_text("body")
             ARTIFACTS.mkdir(exist_ok=True)
             shot = ARTIFACTS / "manager_report_served.png"
-            page.screenshot(path=str(shot), full_page=True)
+            keep_screenshot(page, shot)
         finally:
             browser.close()
     assert errors == []

@@ -17,6 +17,7 @@ import pytest
 from icalendar import Calendar
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from browser_helpers import keep_screenshot
 from routing.cli import EXIT_OK, main
 from routing.problem import dump_problem
 from view_helpers import choice_problem
@@ -107,7 +108,7 @@ def test_patient_page_renders_every_stage_in_russian(page: Page, rendered: Path)
     assert box is not None
     assert box["width"] > 0
     assert box["height"] > 0
-    page.screenshot(path=str(_artifacts() / "patient-timeline.png"), full_page=True)
+    keep_screenshot(page, _artifacts() / "patient-timeline.png")
     assert (_artifacts() / "patient-timeline.png").stat().st_size > 1000
 
 
@@ -137,7 +138,7 @@ def test_doctor_page_renders_the_options(page: Page, rendered: Path) -> None:
     assert "Самый быстрый маршрут" in fastest.locator("h2").inner_text()
     assert fastest.locator("ul.deadlines li").count() == 5
     assert page.locator("section.option").count() >= 1
-    page.screenshot(path=str(_artifacts() / "doctor-proposal.png"), full_page=True)
+    keep_screenshot(page, _artifacts() / "doctor-proposal.png")
     assert (_artifacts() / "doctor-proposal.png").stat().st_size > 1000
 
 
@@ -151,4 +152,4 @@ def test_doctor_page_shows_alternatives_that_differ(page: Page, rendered: Path) 
     assert "later" in why
     for n in range(4):
         assert page.locator("section.option").nth(n).locator("tr[data-stage]").count() == 3
-    page.screenshot(path=str(_artifacts() / "doctor-alternatives.png"), full_page=True)
+    keep_screenshot(page, _artifacts() / "doctor-alternatives.png")
