@@ -11,6 +11,7 @@ asked for, each exactly as a full compile does.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -123,3 +124,13 @@ def test_only_the_stages_asked_for_are_gathered(instance: Instance, data: st.Dat
             assert sum(part.excluded_by.values()) == sum(whole.excluded_by.values()) + len(
                 whole.slot
             )
+
+
+def test_only_refuses_a_stage_the_pathway_does_not_have() -> None:
+    """An unknown stage in ``only`` is an error naming the request and the stage, not a stage
+    silently left ungathered."""
+    pathway = make_pathway((stage("consult"), stage("ct", after=["consult"])))
+    index = SlotIndex.build((facility("F1"),), [slot("c0", "consult", DAYS[0], "09:00")])
+    request = make_request(pathway, at(DAYS[0], "08:00"))
+    with pytest.raises(ValueError, match=r"request .*: only names stage\(s\) 'mri'"):
+        compile_request(request, pathway, index, only={"consult", "mri"})

@@ -208,9 +208,19 @@ def compile_request(
     CalendarRangeError
         If the referral, or a reference date the pathway's windows read, lies outside the
         index's calendar (:func:`~routing.solve.projection.check_request_dates`).
+    ValueError
+        If ``per_day`` is negative, a pin is refused (:func:`check_pins`), or ``only`` names a
+        stage the pathway does not have.
     """
     if per_day < 0:
         raise ValueError(f"request {request.id}: per_day must be at least 0, not {per_day}")
+    if only is not None:
+        unknown = sorted(set(only) - {stage.id for stage in pathway.stages})
+        if unknown:
+            raise ValueError(
+                f"request {request.id}: only names stage(s) {', '.join(map(repr, unknown))}, "
+                "which the request's pathway does not have"
+            )
     if pins is not None:
         check_pins(request, pathway, index, pins)
     calendar = index.calendar
