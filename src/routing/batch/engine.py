@@ -81,6 +81,7 @@ from routing.batch.cohort import Cohort, CohortEntry, build_cohort
 from routing.batch.completion_flow import completion_flow_bound
 from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
+from routing.batch.long_lived import LongLived
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
 from routing.batch.stage_lp import STAGED_MAX_VARIABLES, staged_lp_bound
@@ -277,36 +278,39 @@ def plan_batch(
             raise ValueError("work_limit must be at least 1")
         if options is not None:  # the node limit ends each search, the clock is a safety net
             options = dataclasses.replace(options, time_limit=max(options.time_limit, 60.0))
-    capacity: IntArray | None = None
-    if isinstance(cohort_input, Problem):
-        problem = cohort_input
-        index = SlotIndex.for_problem(problem)
-        requests: Sequence[RouteRequest] = problem.requests
-        pathways = {**{p.id: p for p in problem.pathways}, **(pathways or {})}
-    else:
-        requests, given = cohort_input
-        if isinstance(given, LiveSlots):
-            capacity = _live_capacity(requests, given)
-        index = given.index if isinstance(given, LiveSlots) else given
-    cohort = build_cohort(
-        requests,
-        index,
-        catalogue=catalogue,
-        pathways=pathways,
-        allow_moving_existing=allow_moving_existing,
-        options=options,
-        per_day=per_day,
-        horizon_days=horizon_days,
-        capacity=capacity,
-    )
-    engine = _Engine(
-        cohort, seed, time_limit, workers, progress, started, max_destroy, polish_share
-    )
-    engine.work_limit = work_limit
-    engine.bound_probes = max(0, bound_probes)
-    engine.staged_max_variables = max(0, staged_max_variables)
-    engine.staged_iterations = staged_iterations
-    return engine.run(max_iterations, exact_max_patients)
+    # the routes so far, kept out of the collector's full scans (routing.batch.long_lived)
+    with LongLived() as long_lived:
+        capacity: IntArray | None = None
+        if isinstance(cohort_input, Problem):
+            problem = cohort_input
+            index = SlotIndex.for_problem(problem)
+            requests: Sequence[RouteRequest] = problem.requests
+            pathways = {**{p.id: p for p in problem.pathways}, **(pathways or {})}
+        else:
+            requests, given = cohort_input
+            if isinstance(given, LiveSlots):
+                capacity = _live_capacity(requests, given)
+            index = given.index if isinstance(given, LiveSlots) else given
+        cohort = build_cohort(
+            requests,
+            index,
+            catalogue=catalogue,
+            pathways=pathways,
+            allow_moving_existing=allow_moving_existing,
+            options=options,
+            per_day=per_day,
+            horizon_days=horizon_days,
+            capacity=capacity,
+        )
+        engine = _Engine(
+            cohort, seed, time_limit, workers, progress, started, max_destroy, polish_share
+        )
+        engine.work_limit = work_limit
+        engine.bound_probes = max(0, bound_probes)
+        engine.staged_max_variables = max(0, staged_max_variables)
+        engine.staged_iterations = staged_iterations
+        engine.long_lived = long_lived
+        return engine.run(max_iterations, exact_max_patients)
 
 
 def _live_capacity(requests: Sequence[RouteRequest], live: LiveSlots) -> IntArray:
@@ -366,6 +370,8 @@ class _Engine:
         self.bound_probes = 1500
         self.staged_max_variables = STAGED_MAX_VARIABLES
         self.staged_iterations = 0
+        self.long_lived = LongLived()
+        """Settled at each step reported (each patient of a phase, every tenth iteration)."""
 
     def used(self) -> float:
         """The share of the limit used: searches over ``work_limit``, else seconds over the
@@ -386,6 +392,7 @@ class _Engine:
         return remaining * share, remaining * share
 
     def report(self, phase: str, done: int, total: int, best: Cost | None) -> None:
+        self.long_lived.settle()
         if self.progress is not None:
             elapsed = time.perf_counter() - self.started
             self.progress(BatchProgress(phase, done, total, best, elapsed, self.time_limit))
