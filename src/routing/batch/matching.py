@@ -91,34 +91,36 @@ def first_deadline_slots(cohort: Cohort, entry: int) -> FirstDeadline | None:
     pathway = e.pathway
     if not e.plannable or pathway is None:
         return None
+    calendar = cohort.index.calendar
+    referral_date = calendar.local_date(e.request.referral)
+    # The soft deadlines from the referral in days, with the stage and point each one ends at
+    # (a stage the patient's kept booking fixes is not the matching's to give).
     soft = [
-        d
+        (d, stage_id, point)
         for d in pathway.deadlines
         if not d.hard
         and d.from_event == "referral"
         and d.unit in _DAY_UNITS
-        and d.applies_on(cohort.index.calendar.local_date(e.request.referral), e.request.region)
+        and d.applies_on(referral_date, e.request.region)
+        for stage_id, point in (parse_event(d.to_event),)
+        if stage_id is not None and stage_id not in e.fixed
     ]
     if not soft:
         return None
-    calendar = cohort.index.calendar
     axis = time_axis(calendar)
     referral = calendar.minute_of(e.request.referral)
-    latest = {d.id: axis.max_forward(referral, d.limit, d.unit) for d in soft}
+    latest = {d.id: axis.max_forward(referral, d.limit, d.unit) for d, _, _ in soft}
     # Only slots up to the latest deadline can meet one: compile no further.
     days = axis.day_of(max(latest.values())) - axis.day_of(referral)
     request = e.request
     if 1 <= days < request.horizon_days:
         request = request.model_copy(update={"horizon_days": days})
-    stages = {stage_id for d in soft if (stage_id := parse_event(d.to_event)[0]) is not None}
+    stages = {stage_id for _, stage_id, _ in soft}
     cr = compile_request(request, pathway, cohort.index, None, pins=e.fixed, only=stages)
     if cr.problems:
         return None
     tightest: FirstDeadline | None = None
-    for d in soft:
-        stage_id, point = parse_event(d.to_event)
-        if stage_id is None or stage_id in e.fixed:
-            continue
+    for d, stage_id, point in soft:
         st = next(s for s in cr.stages if s.stage_id == stage_id)
         # The candidates are sorted by start, and none that starts after the deadline ends
         # before it: only those before the cut can meet it (all of them, by their start).
