@@ -2,7 +2,8 @@
 
 Headless Chromium now and then answers "Unable to capture screenshot" when no frame is ready yet
 (a known Chromium flake, seen under load). The tests assert a page's content before they keep its
-screenshot; the screenshot is tried again after a frame, and the last failure is raised.
+screenshot; the screenshot is tried again a quarter of a second later, and the third failure is
+raised.
 """
 
 from __future__ import annotations
