@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -21,8 +22,11 @@ from hypothesis import strategies as st
 from nosology.pathway import LagUnit, Pathway
 from route_helpers import at, deadline, make_pathway, service_of, stage
 from routing.batch import BatchResult, plan_batch
+from routing.batch import engine as engine_module
+from routing.batch.bounds import no_competition_routes
 from routing.batch.cohort import build_cohort
 from routing.batch.exact import solve_exact
+from routing.batch.fcfs import Assignment, first_come_first_served
 from routing.batch.objective import miss_cost, route_cost, total_cost
 from routing.batch.report import build_report, plan_document
 from routing.commands.batch import add_batch_arguments, run_batch
@@ -842,3 +846,54 @@ def test_sweeps_before_the_search_make_routes_strictly_better(
     report = build_report(swept, index)
     assert (report.sweeps, report.swept) == (swept.sweeps, swept.swept)
     assert f"{swept.swept} routes bettered in {swept.sweeps} sweeps" in report.summary()
+
+
+def queue_engine(max_destroy: int) -> tuple[engine_module._Engine, Assignment, dict[int, set[int]]]:
+    """Three patients in one consultation queue (a place a day, days 0-2), CT with room on day 4:
+    first come, first served books them on days 0, 1 and 2; alone, each would take day 0."""
+    slots = [make_slot(f"C{d}", "consult", d, "09:00", "F1", 1) for d in range(3)]
+    slots.append(make_slot("T4", "ct", 4, "11:00", "F1", 4))
+    cohort = build_cohort(make_requests(3, [0]), index_of(slots))
+    run = engine_module._Engine(cohort, 0, 10.0, 1, None, time.perf_counter(), max_destroy, 0.0)
+    run.alone = no_competition_routes(cohort)
+    plan = first_come_first_served(cohort, free=run.alone)
+    holders: dict[int, set[int]] = {}
+    for i, r in enumerate(plan.results):
+        run.hold(holders, i, r)
+    return run, plan, holders
+
+
+def test_the_queue_neighbourhood_destroys_those_ahead_in_the_queue() -> None:
+    """The patients holding the full slots between a stage's time alone and its booked time."""
+    run, plan, holders = queue_engine(max_destroy=6)
+    consult = [{b.stage_id: b.slot_id for b in r.bookings}["consult"] for r in plan.results if r]
+    assert consult == ["C0", "C1", "C2"]
+    assert all({b.slot_id for b in r.bookings} == {"C0", "T4"} for r in run.alone)
+    assert run.queue_ahead(2, plan, holders) == [0, 1]
+    assert run.queue_ahead(1, plan, holders) == [0]
+    # the first is as early as alone; the CT (as early as alone, not full) adds nobody
+    assert run.queue_ahead(0, plan, holders) == []
+    # the fastest route's blockers are only the holder of C0
+    assert run.blockers(2, plan, holders) == [0]
+    few, plan, holders = queue_engine(max_destroy=1)
+    picked = few.queue_ahead(2, plan, holders)
+    assert len(picked) == 1
+    assert picked[0] in (0, 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(cohorts())
+def test_plans_searched_by_queues_alone_are_valid_and_no_worse_than_fcfs(
+    cohort: tuple[list[RouteRequest], list[Slot]],
+) -> None:
+    """Every destroy from the queues: the plans still hold capacity, rules and the objective."""
+    requests, slots = cohort
+    original = engine_module.QUEUE_SHARE
+    engine_module.QUEUE_SHARE = 1.0
+    try:
+        result = plan_batch(
+            (requests, index_of(slots)), seed=1, max_iterations=30, exact_max_patients=0
+        )
+    finally:
+        engine_module.QUEUE_SHARE = original
+    check_plan(result, requests, slots)

@@ -30,12 +30,14 @@ The engine, in order:
 7. **Large-neighbourhood search** for the rest of the time. Each iteration picks a patient
    worse off than alone (unplanned, missing a deadline, or later than its fastest route): with
    probability ½ among the eight worst, 0.35 among those missing a deadline they meet alone,
-   else among all of them. It destroys that patient and
-   up to ``max_destroy`` patients holding the full slots of its fastest route (decomposition by
-   conflict: only patients that compete for the same slots are re-planned together), then
-   repairs: the chosen patient first, the others by urgency or in a seeded random order, each
-   with a deadline-aware route when one is left, else the fastest. The
-   result is kept if the objective is no worse (sideways moves allowed), else undone.
+   else among all of them. It destroys that patient and up to ``max_destroy`` others
+   (decomposition by conflict: only patients that compete for the same slots are re-planned
+   together): with probability :data:`QUEUE_SHARE` those ahead of it in its queues (holding full
+   slots of a service it books later than alone, between the two times), else those holding the
+   full slots of its fastest route. It then repairs: the chosen patient first, the others by
+   urgency or in a seeded random order, each with a deadline-aware route when one is left, else
+   the fastest. The result is kept if the objective is no worse (sideways moves allowed), else
+   undone.
 8. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound; the matching's least
    cost of the first deadlines nobody can meet raises the deadline term when it is larger; the
@@ -63,6 +65,7 @@ import dataclasses
 import logging
 import random
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -71,7 +74,7 @@ import numpy.typing as npt
 from pydantic import NonNegativeInt
 
 from nosology.catalogue import Catalogue
-from nosology.pathway import FrozenModel, LagUnit, Pathway
+from nosology.pathway import FrozenModel, LagUnit, Pathway, ServiceRef
 from routing.batch.bounds import (
     BatchBound,
     groups,
@@ -104,6 +107,11 @@ POLISH_NODES = 500
 """Search nodes of each polish search: best effort (its result says whether it is proven)."""
 SETTLE_SHARE = 0.5
 """The largest share of the search's time the sweeps before it may take."""
+
+QUEUE_SHARE = 0.5
+"""The share of search iterations that destroy the patients ahead of the chosen one in its
+queues (:meth:`_Engine.queue_ahead`) instead of the holders of its fastest route's slots.
+Chosen on seeds 7, 100 and 101 among 0, ¼, ½ and 0.8 (``benchmarks/README_batch.md``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +357,7 @@ class _Engine:
     ) -> None:
         self.cohort = cohort
         self.seed = seed
+        self._by_service: dict[ServiceRef, tuple[list[float], list[int]]] | None = None
         self.rng = random.Random(seed)
         self.time_limit = time_limit
         self.deadline = started + time_limit
@@ -852,7 +861,10 @@ class _Engine:
                 return "every patient has a route as good as alone"
             self.iterations += 1
             chosen = self.pick(worse, costs)
-            destroyed = [chosen, *self.blockers(chosen, plan, holders)]
+            if self.rng.random() < QUEUE_SHARE:
+                destroyed = [chosen, *self.queue_ahead(chosen, plan, holders)]
+            else:
+                destroyed = [chosen, *self.blockers(chosen, plan, holders)]
             before = total_cost(costs[i] for i in destroyed)
             old = {i: plan.remove(i) for i in destroyed}
             for i, r in old.items():
@@ -906,6 +918,45 @@ class _Engine:
         if len(pool) > self.max_destroy:
             pool = sorted(self.rng.sample(pool, self.max_destroy))
         return pool
+
+    def queue_ahead(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
+        """Up to :attr:`max_destroy` patients ahead of ``chosen`` in the queues it waits in.
+
+        For each stage that ``chosen`` books later than alone, the holders of the full slots of
+        the booked service that start from the stage's time alone up to its booked time.
+        """
+        current = plan.results[chosen]
+        assert current is not None
+        alone_at = {b.stage_id: b for b in self.alone[chosen].bookings}
+        found: set[int] = set()
+        full = plan.full
+        for b in current.bookings:
+            a = alone_at.get(b.stage_id)
+            if a is None or b.start <= a.start:
+                continue
+            starts, positions = self.by_service(b.service)
+            lo = bisect_left(starts, a.start.timestamp())
+            hi = bisect_left(starts, b.start.timestamp())
+            for p in positions[lo:hi]:
+                if full[p]:
+                    found |= holders.get(p, set())
+        found.discard(chosen)
+        pool = sorted(found)
+        if len(pool) > self.max_destroy:
+            pool = sorted(self.rng.sample(pool, self.max_destroy))
+        return pool
+
+    def by_service(self, service: ServiceRef) -> tuple[list[float], list[int]]:
+        """The slots of ``service`` by start: their POSIX starts and positions, in start order."""
+        if self._by_service is None:
+            groups: dict[ServiceRef, list[tuple[float, int]]] = {}
+            for p, slot in enumerate(self.cohort.index.slots):
+                groups.setdefault(slot.service, []).append((slot.start.timestamp(), p))
+            self._by_service = {}
+            for key, timed in groups.items():
+                timed.sort()
+                self._by_service[key] = ([t for t, _ in timed], [p for _, p in timed])
+        return self._by_service.get(service, ([], []))
 
     def repair_order(self, others: list[int]) -> list[int]:
         if self.rng.random() < 0.5:
