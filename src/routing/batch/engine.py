@@ -65,7 +65,6 @@ import dataclasses
 import logging
 import random
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -74,7 +73,7 @@ import numpy.typing as npt
 from pydantic import NonNegativeInt
 
 from nosology.catalogue import Catalogue
-from nosology.pathway import FrozenModel, LagUnit, Pathway, ServiceRef
+from nosology.pathway import FrozenModel, LagUnit, Pathway
 from routing.batch.bounds import (
     BatchBound,
     groups,
@@ -357,7 +356,6 @@ class _Engine:
     ) -> None:
         self.cohort = cohort
         self.seed = seed
-        self._by_service: dict[ServiceRef, tuple[list[float], list[int]]] | None = None
         self.rng = random.Random(seed)
         self.time_limit = time_limit
         self.deadline = started + time_limit
@@ -913,50 +911,40 @@ class _Engine:
         for p in self.cohort.routed_slots(chosen, alone):
             if full[p]:
                 found |= holders.get(p, set())
-        found.discard(chosen)
-        pool = sorted(found)
-        if len(pool) > self.max_destroy:
-            pool = sorted(self.rng.sample(pool, self.max_destroy))
-        return pool
+        return self.at_most_destroyed(found - {chosen})
 
     def queue_ahead(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
         """Up to :attr:`max_destroy` patients ahead of ``chosen`` in the queues it waits in.
 
         For each stage that ``chosen`` books later than alone, the holders of the full slots of
-        the booked service that start from the stage's time alone up to its booked time.
+        the booked service that start from the stage's time alone up to its booked time (the
+        index's slots of each service by start).
         """
         current = plan.results[chosen]
         assert current is not None
+        index = self.cohort.index
         alone_at = {b.stage_id: b for b in self.alone[chosen].bookings}
         found: set[int] = set()
         full = plan.full
         for b in current.bookings:
             a = alone_at.get(b.stage_id)
-            if a is None or b.start <= a.start:
+            key = str(b.service)
+            if a is None or b.start <= a.start or key not in index.by_service:
                 continue
-            starts, positions = self.by_service(b.service)
-            lo = bisect_left(starts, a.start.timestamp())
-            hi = bisect_left(starts, b.start.timestamp())
-            for p in positions[lo:hi]:
-                if full[p]:
-                    found |= holders.get(p, set())
-        found.discard(chosen)
+            starts = index.service_starts[key]
+            lo = np.searchsorted(starts, index.start[index.slot_position[a.slot_id]])
+            hi = np.searchsorted(starts, index.start[index.slot_position[b.slot_id]])
+            ahead = index.by_service[key][lo:hi]
+            for p in ahead[full[ahead]].tolist():
+                found |= holders.get(p, set())
+        return self.at_most_destroyed(found - {chosen})
+
+    def at_most_destroyed(self, found: set[int]) -> list[int]:
+        """``found`` in order, or a seeded sample of :attr:`max_destroy` of them when more."""
         pool = sorted(found)
         if len(pool) > self.max_destroy:
             pool = sorted(self.rng.sample(pool, self.max_destroy))
         return pool
-
-    def by_service(self, service: ServiceRef) -> tuple[list[float], list[int]]:
-        """The slots of ``service`` by start: their POSIX starts and positions, in start order."""
-        if self._by_service is None:
-            groups: dict[ServiceRef, list[tuple[float, int]]] = {}
-            for p, slot in enumerate(self.cohort.index.slots):
-                groups.setdefault(slot.service, []).append((slot.start.timestamp(), p))
-            self._by_service = {}
-            for key, timed in groups.items():
-                timed.sort()
-                self._by_service[key] = ([t for t, _ in timed], [p for _, p in timed])
-        return self._by_service.get(service, ([], []))
 
     def repair_order(self, others: list[int]) -> list[int]:
         if self.rng.random() < 0.5:
