@@ -928,9 +928,9 @@ class _Engine:
         full = plan.full
         for b in current.bookings:
             a = alone_at.get(b.stage_id)
-            key = str(b.service)
-            if a is None or b.start <= a.start or key not in index.by_service:
+            if a is None or b.start <= a.start:
                 continue
+            key = str(b.service)  # a booked slot's service: the index has its slots
             starts = index.service_starts[key]
             lo = np.searchsorted(starts, index.start[index.slot_position[a.slot_id]])
             hi = np.searchsorted(starts, index.start[index.slot_position[b.slot_id]])
