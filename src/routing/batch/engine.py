@@ -89,6 +89,7 @@ from routing.batch.long_lived import LongLived
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
 from routing.batch.stage_lp import STAGED_MAX_VARIABLES, staged_lp_bound
+from routing.batch.worse_off import WorseOff
 from routing.domain import RouteRequest
 from routing.live import LiveSlots
 from routing.problem import Problem
@@ -372,7 +373,7 @@ class _Engine:
         self.polish_reserve = 0.0
         self.alone: list[RouteResult] = []
         self.alone_cost: list[Cost] = []
-        self._urgency: list[int] | None = None
+        self._urgency: dict[int, int] | None = None
         self._matching: FirstDeadlineMatching | None = None
         self.work_limit: int | None = None
         """Single-route searches at most (see :func:`plan_batch`); ``None``: the wall clock."""
@@ -838,6 +839,9 @@ class _Engine:
                 for p in cohort.routed_slots(i, r):
                     holders.setdefault(p, set()).add(i)
         best = total_cost(costs)
+        worse = WorseOff(self.alone_cost, [a.has_route for a in self.alone])
+        for i in cohort.plannable():
+            worse.update(i, costs[i])
         while True:
             if best <= bound:
                 return "proven optimal"
@@ -850,15 +854,10 @@ class _Engine:
                     return "time limit"
             elif time.perf_counter() >= self.deadline - self.polish_reserve * self.time_limit:
                 return "time limit"
-            worse = [
-                i
-                for i in cohort.plannable()
-                if costs[i] > self.alone_cost[i] and self.alone[i].has_route
-            ]
-            if not worse:
+            if not worse.members:
                 return "every patient has a route as good as alone"
             self.iterations += 1
-            chosen = self.pick(worse, costs)
+            chosen = self.pick(worse)
             if self.rng.random() < QUEUE_SHARE:
                 destroyed = [chosen, *self.queue_ahead(chosen, plan, holders)]
             else:
@@ -874,10 +873,11 @@ class _Engine:
             if after <= before:
                 for i in destroyed:
                     costs[i] = plan.cost(i)
+                    worse.update(i, costs[i])
                     self.hold(holders, i, plan.results[i])
                 if after < before:
                     self.improvements += 1
-                    best = total_cost(costs)
+                    best = total_cost((best, after, (-before[0], -before[1], -before[2])))
             else:
                 for i in destroyed:
                     plan.remove(i)
@@ -888,21 +888,17 @@ class _Engine:
             if self.iterations % 10 == 0:
                 self.report("search", self.iterations, max_iterations or 0, best)
 
-    def pick(self, worse: list[int], costs: list[Cost]) -> int:
+    def pick(self, worse: WorseOff) -> int:
         """Half the time one of the eight worst off, else mostly one missing a deadline."""
         roll = self.rng.random()
         if roll < 0.5:
-
-            def excess(i: int) -> tuple[int, int, int, int]:
-                a, b = costs[i], self.alone_cost[i]
-                return (b[0] - a[0], b[1] - a[1], b[2] - a[2], i)
-
-            worst = sorted(worse, key=excess)[:8]
+            worst = worse.worst(8)
             return worst[self.rng.randrange(len(worst))]
-        late = [i for i in worse if costs[i][1] > self.alone_cost[i][1]]
+        late = worse.late
         if late and roll < 0.85:
             return late[self.rng.randrange(len(late))]
-        return worse[self.rng.randrange(len(worse))]
+        members = worse.members
+        return members[self.rng.randrange(len(members))]
 
     def blockers(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
         alone = self.alone[chosen]
@@ -948,15 +944,16 @@ class _Engine:
 
     def repair_order(self, others: list[int]) -> list[int]:
         if self.rng.random() < 0.5:
-            rank = {i: n for n, i in enumerate(self.urgency_rank())}
+            rank = self.urgency_rank()
             return sorted(others, key=lambda i: rank[i])
         shuffled = list(others)
         self.rng.shuffle(shuffled)
         return shuffled
 
-    def urgency_rank(self) -> list[int]:
+    def urgency_rank(self) -> dict[int, int]:
+        """Each patient's place in :meth:`urgency_order` (computed once)."""
         if self._urgency is None:
-            self._urgency = self.urgency_order()
+            self._urgency = {i: n for n, i in enumerate(self.urgency_order())}
         return self._urgency
 
     def hold(self, holders: dict[int, set[int]], i: int, r: RouteResult | None) -> None:
