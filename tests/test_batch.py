@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import time
 from collections import Counter
 from datetime import timedelta
@@ -23,7 +24,7 @@ from nosology.pathway import LagUnit, Pathway
 from route_helpers import at, deadline, make_pathway, service_of, stage
 from routing.batch import BatchResult, plan_batch
 from routing.batch import engine as engine_module
-from routing.batch.bounds import no_competition_routes
+from routing.batch.bounds import no_competition_routes, patient_bound
 from routing.batch.cohort import build_cohort
 from routing.batch.exact import solve_exact
 from routing.batch.fcfs import Assignment, first_come_first_served
@@ -879,6 +880,35 @@ def test_the_queue_neighbourhood_destroys_those_ahead_in_the_queue() -> None:
     picked = few.queue_ahead(2, plan, holders)
     assert len(picked) == 1
     assert picked[0] in (0, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(cohorts(), st.integers(-3000, 3000), st.randoms(use_true_random=False))
+def test_a_repair_given_up_early_would_have_been_undone(
+    cohort: tuple[list[RouteRequest], list[Slot]], shift: int, rnd: random.Random
+) -> None:
+    """The search's repair stops once its cost is sure to exceed the cost before: exactly when
+    the whole repair's cost exceeds it; otherwise the two costs are equal."""
+    requests, slots = cohort
+    built = build_cohort(requests, index_of(slots))
+    run = engine_module._Engine(built, 0, 10.0, 1, None, time.perf_counter(), 6, 0.0)
+    run.alone = no_competition_routes(built)
+    lower = [patient_bound(built, i, a) for i, a in enumerate(run.alone)]
+    order = built.plannable()
+    rnd.shuffle(order)
+    start = first_come_first_served(built, free=run.alone)
+    was = total_cost(start.cost(i) for i in order)
+    before = (was[0], was[1], max(0, was[2] + shift))
+    whole, stopped = start.copy(), start.copy()
+    for plan in (whole, stopped):
+        for i in order:
+            plan.remove(i)
+    for i in order:
+        whole.plan(i, run.alone, meet_deadlines=True)
+    full = total_cost(whole.cost(i) for i in order)
+    assert all(lower[i] <= whole.cost(i) for i in order)
+    after = run.repair(stopped, order, before, lower)
+    assert after == (None if full > before else full)
 
 
 @settings(max_examples=20, deadline=None)

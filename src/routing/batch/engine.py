@@ -37,7 +37,9 @@ The engine, in order:
    full slots of its fastest route. It then repairs: the chosen patient first, the others by
    urgency or in a seeded random order, each with a deadline-aware route when one is left, else
    the fastest. The result is kept if the objective is no worse (sideways moves allowed), else
-   undone.
+   undone; a repair stops as soon as what it has planned plus the bounds of the rest costs more
+   than before (it would be undone). The patients the search may pick are kept up to date as
+   routes change (:mod:`routing.batch.worse_off`), not found by a scan of the cohort.
 8. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound; the matching's least
    cost of the first deadlines nobody can meet raises the deadline term when it is larger; the
@@ -839,6 +841,7 @@ class _Engine:
                 for p in cohort.routed_slots(i, r):
                     holders.setdefault(p, set()).add(i)
         best = total_cost(costs)
+        lower = [patient_bound(cohort, i, a) for i, a in enumerate(self.alone)]
         worse = WorseOff(self.alone_cost, [a.has_route for a in self.alone])
         for i in cohort.plannable():
             worse.update(i, costs[i])
@@ -867,10 +870,8 @@ class _Engine:
             for i, r in old.items():
                 self.unhold(holders, i, r)
             order = [chosen, *self.repair_order(destroyed[1:])]
-            for i in order:
-                plan.plan(i, self.alone, meet_deadlines=True)
-            after = total_cost(plan.cost(i) for i in destroyed)
-            if after <= before:
+            after = self.repair(plan, order, before, lower)
+            if after is not None and after <= before:
                 for i in destroyed:
                     costs[i] = plan.cost(i)
                     worse.update(i, costs[i])
@@ -887,6 +888,28 @@ class _Engine:
                     self.hold(holders, i, r)
             if self.iterations % 10 == 0:
                 self.report("search", self.iterations, max_iterations or 0, best)
+
+    def repair(
+        self, plan: Assignment, order: list[int], before: Cost, lower: Sequence[Cost]
+    ) -> Cost | None:
+        """Plan ``order`` again, one after another; their new cost, or ``None`` as soon as it
+        is sure to exceed ``before`` (the rest not planned).
+
+        Each patient not yet planned counts at its ``lower`` bound (:func:`patient_bound`, below
+        any route's cost), and a sum of costs each at least its bound is at least the sum of the
+        bounds (the lexicographic order is kept by addition): an iteration given up this way
+        would have been undone, so the plans are the same, with fewer searches.
+        """
+        spent = (0, 0, 0)
+        rest = total_cost(lower[i] for i in order)
+        for i in order:
+            plan.plan(i, self.alone, meet_deadlines=True)
+            cost, bound = plan.cost(i), lower[i]
+            spent = total_cost((spent, cost))
+            rest = total_cost((rest, (-bound[0], -bound[1], -bound[2])))
+            if total_cost((spent, rest)) > before:
+                return None
+        return spent
 
     def pick(self, worse: WorseOff) -> int:
         """Half the time one of the eight worst off, else mostly one missing a deadline."""
