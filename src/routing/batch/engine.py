@@ -89,7 +89,7 @@ from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.long_lived import LongLived
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
-from routing.batch.objective import BatchObjective, Cost, route_cost, total_cost
+from routing.batch.objective import BatchObjective, Cost, replaced, route_cost, total_cost
 from routing.batch.stage_lp import STAGED_MAX_VARIABLES, staged_lp_bound
 from routing.batch.worse_off import WorseOff
 from routing.domain import RouteRequest
@@ -878,7 +878,7 @@ class _Engine:
                     self.hold(holders, i, plan.results[i])
                 if after < before:
                     self.improvements += 1
-                    best = total_cost((best, after, (-before[0], -before[1], -before[2])))
+                    best = replaced(best, before, after)
             else:
                 for i in destroyed:
                     plan.remove(i)
@@ -900,16 +900,13 @@ class _Engine:
         bounds (the lexicographic order is kept by addition): an iteration given up this way
         would have been undone, so the plans are the same, with fewer searches.
         """
-        spent = (0, 0, 0)
-        rest = total_cost(lower[i] for i in order)
+        at_least = total_cost(lower[i] for i in order)
         for i in order:
             plan.plan(i, self.alone, meet_deadlines=True)
-            cost, bound = plan.cost(i), lower[i]
-            spent = total_cost((spent, cost))
-            rest = total_cost((rest, (-bound[0], -bound[1], -bound[2])))
-            if total_cost((spent, rest)) > before:
+            at_least = replaced(at_least, lower[i], plan.cost(i))
+            if at_least > before:
                 return None
-        return spent
+        return at_least  # every bound replaced: the new cost
 
     def pick(self, worse: WorseOff) -> int:
         """Half the time one of the eight worst off, else mostly one missing a deadline."""

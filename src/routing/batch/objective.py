@@ -44,6 +44,7 @@ __all__ = [
     "BatchObjective",
     "miss_cost",
     "priority_weight",
+    "replaced",
     "route_cost",
     "total_cost",
 ]
@@ -105,3 +106,8 @@ def total_cost(costs: Iterable[Cost]) -> Cost:
         b += y
         c += z
     return (a, b, c)
+
+
+def replaced(total: Cost, old: Cost, new: Cost) -> Cost:
+    """``total`` with the part ``old`` replaced by ``new`` (element-wise ``total - old + new``)."""
+    return (total[0] - old[0] + new[0], total[1] - old[1] + new[1], total[2] - old[2] + new[2])
