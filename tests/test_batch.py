@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -449,6 +450,40 @@ def test_deadline_aware_routes_meet_every_soft_deadline() -> None:
         assert all(d.met for d in route.deadlines)
         assert route.status is SolveStatus.FEASIBLE
     assert found > 0
+
+
+def test_search_variants_are_made_once_and_route_as_fresh_ones() -> None:
+    """The hard-deadline pathway and the short-horizon request are kept per entry; a cohort
+    that reuses them routes as one that has never routed."""
+    requests, index = region_cohort(12, 1.0)
+    used = build_cohort(requests, index, horizon_days=7)
+    for i in range(len(requests)):
+        used.route(i, None, meet_deadlines=True)
+        used.route(i, None)
+    assert set(used.variants) == {(i, m) for i in range(len(requests)) for m in (0, 1)}
+    for (i, hard), (pathway, request) in used.variants.items():
+        own = used.entries[i]
+        assert own.pathway is not None
+        assert [d.hard for d in pathway.deadlines] == [
+            True if hard else d.hard for d in own.pathway.deadlines
+        ]
+        if own.request.horizon_days > 7:
+            assert request.horizon_days == 7
+            assert request.model_copy(update={"horizon_days": own.request.horizon_days}) == (
+                own.request
+            )
+        else:
+            assert request is own.request
+    fresh = build_cohort(requests, index, horizon_days=7)
+    blocked = np.zeros(len(index.slots), dtype=np.bool_)
+    blocked[::3] = True
+    for i in range(len(requests)):
+        for meet in (False, True):
+            a = used.route(i, blocked, meet_deadlines=meet)
+            b = fresh.route(i, blocked, meet_deadlines=meet)
+            assert a.model_dump(exclude={"runtime_seconds"}) == b.model_dump(
+                exclude={"runtime_seconds"}
+            )
 
 
 def test_plan_misses_fewer_deadlines_than_fcfs_on_a_contended_region() -> None:

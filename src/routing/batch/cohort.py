@@ -130,6 +130,12 @@ class Cohort:
     lag_memo: LagMemo = field(default_factory=dict, compare=False, repr=False)
     """Each request's stage ranges as the lag links narrow them, kept across its searches
     (:func:`~routing.solve.compiled.compile_request`)."""
+    variants: dict[tuple[int, int], tuple[Pathway, RouteRequest]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Each entry's pathway with its soft deadlines hard and its request with the short
+    horizon, by ``(entry, meet_deadlines)``: made once, not at every search (a batch routes
+    each entry thousands of times)."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -200,7 +206,7 @@ class Cohort:
             return e.invalid
         assert e.pathway is not None
         self.check_route_options(entry, pins, node_limit)
-        pathway = _hard_copy(e.pathway) if meet_deadlines else e.pathway
+        pathway, short_request = self._variant(entry, meet_deadlines)
         request = e.request
         short = self.horizon_days
         per_day = 0 if every_candidate else self.per_day
@@ -208,7 +214,7 @@ class Cohort:
         if 0 < short < request.horizon_days:
             first = self._route(
                 entry,
-                request.model_copy(update={"horizon_days": short}),
+                short_request,
                 pathway,
                 blocked,
                 secondary,
@@ -226,6 +232,22 @@ class Cohort:
         if meet_deadlines and result.has_route:
             result = _soften(result, e.pathway)
         return result
+
+    def _variant(self, entry: int, meet_deadlines: bool) -> tuple[Pathway, RouteRequest]:
+        """The pathway :meth:`route` searches (soft deadlines hard with ``meet_deadlines``) and
+        the request with the short horizon (:attr:`horizon_days`; the request itself when that
+        is not shorter), kept in :attr:`variants`."""
+        key = (entry, int(meet_deadlines))
+        found = self.variants.get(key)
+        if found is None:
+            e = self.entries[entry]
+            assert e.pathway is not None
+            pathway = _hard_copy(e.pathway) if meet_deadlines else e.pathway
+            request = e.request
+            if 0 < self.horizon_days < request.horizon_days:
+                request = request.model_copy(update={"horizon_days": self.horizon_days})
+            found = self.variants[key] = (pathway, request)
+        return found
 
     def check_route_options(
         self, entry: int, pins: Mapping[str, int] | None, node_limit: int | None = None
