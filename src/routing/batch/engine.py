@@ -925,8 +925,9 @@ class _Engine:
         found: set[int] = set()
         full = plan.full
         for p in self.cohort.routed_slots(chosen, alone):
-            if full[p]:
-                found |= holders.get(p, set())
+            held = holders.get(p) if full[p] else None
+            if held:
+                found |= held
         return self.at_most_destroyed(found - {chosen})
 
     def queue_ahead(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
@@ -952,7 +953,9 @@ class _Engine:
             hi = np.searchsorted(starts, index.start[index.slot_position[b.slot_id]])
             ahead = index.by_service[key][lo:hi]
             for p in ahead[full[ahead]].tolist():
-                found |= holders.get(p, set())
+                held = holders.get(p)  # none for a slot full of kept bookings
+                if held:
+                    found |= held
         return self.at_most_destroyed(found - {chosen})
 
     def at_most_destroyed(self, found: set[int]) -> list[int]:
