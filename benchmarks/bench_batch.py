@@ -209,11 +209,14 @@ def _counting_compiles(
     into: dict[str, list[float]], running: list[str]
 ) -> AbstractContextManager[None]:
     """Count the preparations of the cohort's searches' candidates (the
-    :func:`~routing.solve.compiled.compile_request` calls of :mod:`routing.batch.cohort`) and
-    the seconds in them, by phase, as :func:`_counting_searches` counts the searches."""
+    :func:`~routing.solve.compiled.compile_request`, :func:`~routing.solve.compiled.prepare_request`
+    and :func:`~routing.solve.compiled.gather` calls of :mod:`routing.batch.cohort`: a request
+    is prepared once per variant, then gathered at each search) and the seconds in them, by
+    phase, as :func:`_counting_searches` counts the searches."""
     from routing.batch import cohort
 
-    return _timing(cohort, ["compile_request"], _tally_by_phase(into, running))
+    names = ["compile_request", "prepare_request", "gather"]
+    return _timing(cohort, names, _tally_by_phase(into, running))
 
 
 def _tally_by_phase(

@@ -486,6 +486,45 @@ def test_search_variants_are_made_once_and_route_as_fresh_ones() -> None:
             )
 
 
+@pytest.mark.parametrize("horizon", [0, 7])
+def test_prepared_requests_are_reused_and_route_as_unprepared_ones(horizon: int) -> None:
+    """Each entry is prepared once per variant (deadlines soft or hard, horizon short or full)
+    and reused over other blocked slots; every route is the one found with nothing prepared.
+    A route with pins of its own is not kept."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(RegionParameters(patients=12, days=60, contention=1.0, seed=2))
+    index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
+    requests = list(problem.requests)
+    used = build_cohort(requests, index, horizon_days=horizon)
+    unprepared = build_cohort(requests, index, horizon_days=horizon)
+    rng = np.random.default_rng(3)
+    sizes = []
+    routed = differ = 0
+    for share in (0.1, 0.4, 0.1):
+        blocked = rng.random(len(index.slots)) < share
+        for i in range(len(requests)):
+            found = {}
+            for meet in (False, True):
+                unprepared.prepared.clear()
+                a = used.route(i, blocked, meet_deadlines=meet)
+                b = unprepared.route(i, blocked, meet_deadlines=meet)
+                found[meet] = a.model_dump(exclude={"runtime_seconds"})
+                assert found[meet] == b.model_dump(exclude={"runtime_seconds"})
+                routed += a.has_route
+            differ += found[False] != found[True]
+        sizes.append(len(used.prepared))
+    assert routed > len(requests)
+    assert differ  # the deadlines change some routes: a memo that mixed the variants would fail
+    assert sizes[0] >= len(requests)
+    assert sizes == [sizes[0]] * 3  # made in the first round, reused after
+    i = next(i for i in range(len(requests)) if used.route(i, blocked).has_route)
+    booking = used.route(i, blocked).bookings[0]
+    pins = {booking.stage_id: index.slot_position[booking.slot_id]}
+    assert used.route(i, blocked, pins=pins).bookings[0].slot_id == booking.slot_id
+    assert len(used.prepared) == sizes[0]
+
+
 def test_plan_misses_fewer_deadlines_than_fcfs_on_a_contended_region() -> None:
     """On a contended generated cohort the plan beats FCFS and misses fewer deadlines."""
     requests, index = region_cohort(60, 1.0)

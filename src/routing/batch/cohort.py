@@ -35,7 +35,15 @@ from routing.domain import RouteRequest
 from routing.exceptions import CalendarRangeError
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import LagMemo, check_pins, compile_request
+from routing.solve.compiled import (
+    CompiledRequest,
+    LagMemo,
+    PreparedRequest,
+    check_pins,
+    compile_request,
+    gather,
+    prepare_request,
+)
 from routing.solve.modes import search_in_modes
 from routing.solve.plan import (
     SolveOptions,
@@ -136,6 +144,13 @@ class Cohort:
     """Each entry's pathway with its soft deadlines hard and its request with the short
     horizon, by ``(entry, meet_deadlines)``: made once, not at every search (a batch routes
     each entry thousands of times)."""
+    prepared: dict[tuple[int, int, int, bool, int], PreparedRequest] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Each request compiled up to its blocked slots, by entry, request, pathway (their ids:
+    each prepared request holds both alive), whether slots are blocked, and candidates a day
+    (:func:`~routing.solve.compiled.prepare_request`): a search then only gathers the
+    candidates its blocked slots leave."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -283,25 +298,40 @@ class Cohort:
             node_limit=node_limit or self.options.node_limit,
             secondary=secondary,
         )
-        cr, outcome = search_in_modes(
-            lambda p: compile_request(
-                request,
-                p,
-                self.index,
-                blocked,
-                pins=fixed,
-                per_day=per_day,
-                narrow_by_lags=True,
-                lag_memo=self.lag_memo,
-                stop_at_empty=True,
-            ),
-            pathway,
-            self.index,
-            limits,
-        )
+
+        def compiled(p: Pathway) -> CompiledRequest:
+            # Memoised unless more stages are pinned for this route alone.
+            key = (entry, id(request), id(p), blocked is not None, per_day)
+            prepared = None if pins else self.prepared.get(key)
+            if prepared is None:
+                prepared = self._prepare(request, p, blocked is not None, fixed, per_day)
+                if not pins:
+                    self.prepared[key] = prepared
+            return gather(prepared, blocked, stop_at_empty=True)
+
+        cr, outcome = search_in_modes(compiled, pathway, self.index, limits)
         if outcome is None:
             return _invalid(e.request, pathway, "; ".join(cr.problems))
         return route_result(cr, outcome, started)
+
+    def _prepare(
+        self,
+        request: RouteRequest,
+        pathway: Pathway,
+        blocked: bool,
+        pins: Mapping[str, int],
+        per_day: int,
+    ) -> PreparedRequest:
+        return prepare_request(
+            request,
+            pathway,
+            self.index,
+            blocked=blocked,
+            pins=pins,
+            per_day=per_day,
+            narrow_by_lags=True,
+            lag_memo=self.lag_memo,
+        )
 
     def route_fixed(self, entry: int, slots: Mapping[str, int]) -> RouteResult | None:
         """The route of ``entry`` through exactly ``slots`` (stage id → position), if it holds."""

@@ -42,10 +42,13 @@ from routing.solve.timeaxis import TimeAxis, time_axis
 __all__ = [
     "CompiledRequest",
     "LagMemo",
+    "PreparedRequest",
     "StageCandidates",
     "check_pins",
     "compile_request",
     "facility_rules",
+    "gather",
+    "prepare_request",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -159,6 +162,55 @@ class CompiledRequest:
     """``precedes[i][j]``: stage ``j`` starts no earlier than stage ``i`` (by the links)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _StageSpan:
+    """One stage as :func:`prepare_request` leaves it: its base's rows ``[lo, hi)`` and the
+    rules over those rows that do not depend on the blocked slots."""
+
+    stage: Stage
+    merge: bool
+    base: StageBase
+    lo: int
+    hi: int
+    excluded: dict[str, int]
+    """Rows of the stage's services already left out, by reason (copied at each gather)."""
+    pinned: int | None
+    rules: tuple[tuple[npt.NDArray[np.bool_], str], ...]
+    """Masks over the rows (the pin, the patient's unavailability, the windows), in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    """A request compiled up to its blocked slots (:func:`prepare_request`).
+
+    Everything :func:`compile_request` computes before it reads ``blocked``: the time axis,
+    the links, the rules by facility, the travel from home, and each stage's range of slots
+    narrowed by the unary rules and the lags. A batch compiles each request many times over
+    the same slots, only the blocked ones changing; :func:`gather` finishes a compilation
+    from this.
+    """
+
+    request: RouteRequest
+    pathway: Pathway
+    index: SlotIndex
+    axis: TimeAxis
+    referral_minute: int
+    horizon_minute: int
+    links: list[Link]
+    problems: tuple[str, ...]
+    precedes: list[list[bool]]
+    home_minutes: list[int] | None
+    home_array: npt.NDArray[np.int64] | None
+    travel_is_metric: bool
+    ranks: RankArray | None
+    per_day: int
+    blocked: bool
+    """Whether the compilations will give blocked slots (twins are merged only when not)."""
+    preferred: npt.NDArray[np.bool_] | None
+    """The patient's preferred facilities as a mask, ``None`` when it prefers none."""
+    spans: tuple[_StageSpan, ...]
+
+
 def compile_request(
     request: RouteRequest,
     pathway: Pathway,
@@ -201,7 +253,8 @@ def compile_request(
     and searches nothing.
 
     Periods the patient is unavailable are clipped to the calendar's span (no slot lies outside
-    it).
+    it). The same as :func:`gather` of :func:`prepare_request`: a caller that compiles one
+    request many times over other blocked slots prepares it once.
 
     Raises
     ------
@@ -212,15 +265,44 @@ def compile_request(
         If ``per_day`` is negative, a pin is refused (:func:`check_pins`), or ``only`` names a
         stage the pathway does not have.
     """
+    prepared = prepare_request(
+        request,
+        pathway,
+        index,
+        blocked=blocked is not None,
+        merge_twins=merge_twins,
+        pins=pins,
+        per_day=per_day,
+        narrow_by_lags=narrow_by_lags,
+        lag_memo=lag_memo,
+    )
+    return gather(prepared, blocked, stop_at_empty=stop_at_empty, only=only)
+
+
+def prepare_request(
+    request: RouteRequest,
+    pathway: Pathway,
+    index: SlotIndex,
+    *,
+    blocked: bool,
+    merge_twins: bool = False,
+    pins: Mapping[str, int] | None = None,
+    per_day: int = 0,
+    narrow_by_lags: bool = False,
+    lag_memo: LagMemo | None = None,
+) -> PreparedRequest:
+    """The part of :func:`compile_request` that does not read the blocked slots.
+
+    ``blocked`` says whether the compilations (:func:`gather`) will give blocked slots; the
+    other parameters are :func:`compile_request`'s.
+
+    Raises
+    ------
+    CalendarRangeError, ValueError
+        As :func:`compile_request`.
+    """
     if per_day < 0:
         raise ValueError(f"request {request.id}: per_day must be at least 0, not {per_day}")
-    if only is not None:
-        unknown = sorted(set(only) - {stage.id for stage in pathway.stages})
-        if unknown:
-            raise ValueError(
-                f"request {request.id}: only names stage(s) {', '.join(map(repr, unknown))}, "
-                "which the request's pathway does not have"
-            )
     if pins is not None:
         check_pins(request, pathway, index, pins)
     calendar = index.calendar
@@ -238,10 +320,8 @@ def compile_request(
     )
     patient = request.patient
     allowed = patient.allowed_facilities
-    preferred = set(patient.preferred_facilities)
     fac_allowed, away = facility_rules(index, request)
     in_region = None if away is None else ~away  # the facilities of the request's own region
-    fac_preferred_array = _facility_mask(index, frozenset(preferred))
     busy = [
         (_clipped_minute(calendar, axis, p.start), _clipped_minute(calendar, axis, p.end))
         for p in patient.unavailable
@@ -281,11 +361,11 @@ def compile_request(
                 problems.append(f"stage {stage_id}: the booked slot {slot_id!r} is not known")
             pins[stage_id] = -1 if position is None else position  # -1: no candidate
     # First each stage's range of its base in the horizon, then the ranges narrowed by the
-    # lag links together (:mod:`routing.solve.lagranges`), then the candidates of each range.
+    # lag links together (:mod:`routing.solve.lagranges`), then the rules over each range.
     spans: list[tuple[StageBase, int, int, dict[str, int]]] = []
     for stage, shared, services in zip(pathway.stages, shared_services, services_of, strict=True):
         merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared)
-        per_slot = pins.get(stage.id) is not None or blocked is not None
+        per_slot = pins.get(stage.id) is not None or blocked
         # Slots of one place and time are merged before the per-slot filters only when there
         # are none (a taken twin must not hide a free one).
         base = stage_base(index, stage, services, merge and not per_slot)
@@ -325,24 +405,15 @@ def compile_request(
             if (first > lo or limit < hi) and pins.get(stage.id) is None:
                 excluded[_BEYOND_LAGS] = (first - lo) + (hi - limit)
                 spans[n] = (base, first, limit, excluded)
-    stages: list[StageCandidates] = []
-    gave_up = False
+    prepared: list[_StageSpan] = []
     for stage, shared, (base, lo, hi, excluded) in zip(
         pathway.stages, shared_services, spans, strict=True
     ):
-        if gave_up or (only is not None and stage.id not in only):
-            why = _AFTER_EMPTY if gave_up else _NOT_ASKED
-            stages.append(_not_gathered(stage, hi - lo, excluded, why))
-            continue
-        merge = merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared)
         pinned = pins.get(stage.id)
-        per_slot = pinned is not None or blocked is not None
-        keep = _Narrowing(hi - lo, excluded)
+        rules: list[tuple[npt.NDArray[np.bool_], str]] = []
         if pinned is not None:
             # A kept booking or a pin: its own slot is the only candidate, taken or not.
-            keep.by(base.pos[lo:hi] == pinned, "another slot is booked for the stage")
-        elif blocked is not None:
-            keep.by(~blocked[base.pos[lo:hi]], "already taken")
+            rules.append((base.pos[lo:hi] == pinned, "another slot is booked for the stage"))
         if stage.mode is VisitMode.IN_PERSON and busy:
             free = np.ones(hi - lo, dtype=np.bool_)
             for b_start, b_end in busy:
@@ -351,13 +422,96 @@ def compile_request(
                 a, z = max(a, lo), min(z, hi)
                 if a < z:
                     free[a - lo : z - lo] &= ~(base.end[a:z] > b_start)
-            keep.by(free, "when the patient is unavailable")
+            rules.append((free, "when the patient is unavailable"))
         for (stage_id, point), ranges in windows.items():
             if stage_id != stage.id:
                 continue
             days = base.day[lo:hi] if point is EventPoint.START else base.end_day[lo:hi]
             for first, last, ref_name in ranges:
-                keep.by((days >= first) & (days <= last), f"outside the window after {ref_name}")
+                rules.append(
+                    ((days >= first) & (days <= last), f"outside the window after {ref_name}")
+                )
+        prepared.append(
+            _StageSpan(
+                stage=stage,
+                merge=merge_twins and (stage.mode is VisitMode.IN_PERSON or not shared),
+                base=base,
+                lo=lo,
+                hi=hi,
+                excluded=excluded,
+                pinned=pinned,
+                rules=tuple(rules),
+            )
+        )
+    preferred = patient.preferred_facilities
+    return PreparedRequest(
+        request=request,
+        pathway=pathway,
+        index=index,
+        axis=axis,
+        referral_minute=referral,
+        horizon_minute=horizon,
+        links=links,
+        problems=tuple(problems),
+        precedes=precedes,
+        home_minutes=home_minutes,
+        home_array=home_array,
+        travel_is_metric=metric,
+        ranks=ranks,
+        per_day=per_day,
+        blocked=blocked,
+        preferred=_facility_mask(index, frozenset(preferred)) if preferred else None,
+        spans=tuple(prepared),
+    )
+
+
+def gather(
+    prepared: PreparedRequest,
+    blocked: npt.NDArray[np.bool_] | None,
+    *,
+    stop_at_empty: bool = False,
+    only: Collection[str] | None = None,
+) -> CompiledRequest:
+    """Finish :func:`compile_request` from ``prepared`` with these ``blocked`` slots: each
+    stage's candidates (``stop_at_empty`` and ``only`` as there).
+
+    Raises
+    ------
+    ValueError
+        If ``blocked`` is given and ``prepared`` was made for no blocked slots, or the other
+        way round, or ``only`` names a stage the pathway does not have.
+    """
+    request = prepared.request
+    if (blocked is not None) != prepared.blocked:
+        given = "given" if blocked is not None else "not given"
+        raise ValueError(
+            f"request {request.id}: blocked slots {given}, unlike when the request was prepared"
+        )
+    if only is not None:
+        unknown = sorted(set(only) - {span.stage.id for span in prepared.spans})
+        if unknown:
+            raise ValueError(
+                f"request {request.id}: only names stage(s) {', '.join(map(repr, unknown))}, "
+                "which the request's pathway does not have"
+            )
+    per_day = prepared.per_day
+    fac_preferred = prepared.preferred
+    stages: list[StageCandidates] = []
+    gave_up = False
+    for span in prepared.spans:
+        stage, merge, base, lo, hi = span.stage, span.merge, span.base, span.lo, span.hi
+        excluded = dict(span.excluded)
+        if gave_up or (only is not None and stage.id not in only):
+            why = _AFTER_EMPTY if gave_up else _NOT_ASKED
+            stages.append(_not_gathered(stage, hi - lo, excluded, why))
+            continue
+        pinned = span.pinned
+        per_slot = pinned is not None or blocked is not None
+        keep = _Narrowing(hi - lo, excluded)
+        if pinned is None and blocked is not None:
+            keep.by(~blocked[base.pos[lo:hi]], "already taken")
+        for rule, reason in span.rules:
+            keep.by(rule, reason)
         chosen: npt.NDArray[np.int64] | slice = slice(lo, hi)
         if keep.mask is not None or (merge and per_slot):
             # Twins are merged after the per-slot filters, also when those removed nothing.
@@ -374,7 +528,7 @@ def compile_request(
                     excluded[TWINS] = excluded.get(TWINS, 0) + twins
                     chosen = chosen[np.r_[True, ~same]]
         if per_day > 0 and pinned is None:
-            chosen = _thinned(base, chosen, ranks, per_day, excluded)
+            chosen = _thinned(base, chosen, prepared.ranks, per_day, excluded)
         if stop_at_empty and (hi <= lo if isinstance(chosen, slice) else len(chosen) == 0):
             gave_up = True
         start_at, end_at, _, facility_at = arrays = (
@@ -401,7 +555,9 @@ def compile_request(
                 day=day,
                 facility=facs,
                 preferred=(
-                    fac_preferred_array[facility_at].tolist() if preferred else [False] * len(slot)
+                    fac_preferred[facility_at].tolist()
+                    if fac_preferred is not None
+                    else [False] * len(slot)
                 ),
                 excluded_by={k: v for k, v in excluded.items() if v},
                 min_duration=shortest,
@@ -410,25 +566,27 @@ def compile_request(
                 facility_rows=(base.by_facility, lo) if isinstance(chosen, slice) else None,
             )
         )
-    if not metric and index.travel_is_metric and home_array is not None:
+    index = prepared.index
+    metric = prepared.travel_is_metric
+    if not metric and index.travel_is_metric and prepared.home_array is not None:
         # The legs from home break the triangle inequality somewhere (a far facility of another
         # region, say); only the facilities this request's visits can use matter.
         sites = sorted({f for st in stages if st.in_person for f in st.sites()})
-        metric = home_is_metric_on(home_array, index, sites)
+        metric = home_is_metric_on(prepared.home_array, index, sites)
     return CompiledRequest(
         request=request,
-        pathway=pathway,
+        pathway=prepared.pathway,
         index=index,
-        axis=axis,
-        referral_minute=referral,
-        horizon_minute=horizon,
+        axis=prepared.axis,
+        referral_minute=prepared.referral_minute,
+        horizon_minute=prepared.horizon_minute,
         stages=stages,
-        links=links,
-        home_minutes=home_minutes,
-        max_visits_per_day=patient.max_visits_per_day,
+        links=prepared.links,
+        home_minutes=prepared.home_minutes,
+        max_visits_per_day=request.patient.max_visits_per_day,
         travel_is_metric=metric,
-        problems=problems,
-        precedes=precedes,
+        problems=list(prepared.problems),
+        precedes=prepared.precedes,
     )
 
 
