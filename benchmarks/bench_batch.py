@@ -209,7 +209,7 @@ def _counting_compiles(
     into: dict[str, list[float]], running: list[str]
 ) -> AbstractContextManager[None]:
     """Count the preparations of the cohort's searches' candidates (the
-    :func:`~routing.solve.compiled.compile_request`, :func:`~routing.solve.compiled.prepare_request`
+    :func:`~routing.solve.compiled.compile_request`, :func:`~routing.solve.prepared.prepare_request`
     and :func:`~routing.solve.compiled.gather` calls of :mod:`routing.batch.cohort`: a request
     is prepared once per variant, then gathered at each search) and the seconds in them, by
     phase, as :func:`_counting_searches` counts the searches."""

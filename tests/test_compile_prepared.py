@@ -11,8 +11,9 @@ from benchmarks.instances import make_instance
 
 from routing.domain import Period, RouteRequest
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import CompiledRequest, compile_request, gather, prepare_request
+from routing.solve.compiled import CompiledRequest, compile_request, gather
 from routing.solve.plan import resolve_pathway
+from routing.solve.prepared import prepare_request
 
 
 def _candidates(cr: CompiledRequest) -> list[tuple[object, ...]]:

@@ -15,9 +15,10 @@ from nosology.pathway import LagUnit, Pathway
 from route_helpers import at, constraint, facility, make_pathway, make_request, slot, stage
 from routing.domain import RouteRequest
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import LagMemo, compile_request
+from routing.solve.compiled import compile_request
 from routing.solve.lagranges import lag_ranges
 from routing.solve.links import REFERRAL_STAGE, Link
+from routing.solve.prepared import LagMemo
 from routing.solve.timeaxis import time_axis
 from test_plan_bruteforce import DAYS, Instance, feasible_routes, instances
 

@@ -35,15 +35,7 @@ from routing.domain import RouteRequest
 from routing.exceptions import CalendarRangeError
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
-from routing.solve.compiled import (
-    CompiledRequest,
-    LagMemo,
-    PreparedRequest,
-    check_pins,
-    compile_request,
-    gather,
-    prepare_request,
-)
+from routing.solve.compiled import CompiledRequest, compile_request, gather
 from routing.solve.modes import search_in_modes
 from routing.solve.plan import (
     SolveOptions,
@@ -53,6 +45,7 @@ from routing.solve.plan import (
     resolve_pathway,
     route_result,
 )
+from routing.solve.prepared import LagMemo, PreparedRequest, check_pins, prepare_request
 from routing.solve.projection import check_request_dates
 from routing.solve.search import SearchLimits
 
@@ -149,7 +142,7 @@ class Cohort:
     )
     """Each request compiled up to its blocked slots, by entry, request, pathway (their ids:
     each prepared request holds both alive), whether slots are blocked, and candidates a day
-    (:func:`~routing.solve.compiled.prepare_request`): a search then only gathers the
+    (:func:`~routing.solve.prepared.prepare_request`): a search then only gathers the
     candidates its blocked slots leave."""
 
     def __len__(self) -> int:

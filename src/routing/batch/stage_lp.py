@@ -54,7 +54,7 @@ from nosology.pathway import LagUnit, Pathway, Stage, VisitMode, parse_event
 from routing.batch.cohort import Cohort
 from routing.batch.completion_flow import stage_tails, taking_part
 from routing.result import RouteResult
-from routing.solve.compiled import facility_rules
+from routing.solve.prepared import facility_rules
 from routing.solve.timeaxis import TimeAxis, time_axis
 
 __all__ = ["STAGED_MAX_VARIABLES", "StagedBound", "stage_lags", "staged_lp_bound"]
@@ -458,7 +458,7 @@ class _Model:
     def allowed_facilities(self, i: int, in_person: bool) -> frozenset[int]:
         """The facilities (index positions) entry ``i``'s patient may use for a stage, by the
         rules :func:`~routing.solve.compiled.compile_request` narrows a stage's candidates with
-        (:func:`~routing.solve.compiled.facility_rules`)."""
+        (:func:`~routing.solve.prepared.facility_rules`)."""
         request = self.cohort.entries[i].request
         patient = request.patient
         stays = in_person and not patient.travels_out_of_region
