@@ -338,13 +338,13 @@ def test_report_compares_with_fcfs() -> None:
 
 
 def region_cohort(
-    patients: int, contention: float, seed: int = 2
+    patients: int, contention: float, seed: int = 2, days: int = 15
 ) -> tuple[list[RouteRequest], SlotIndex]:
-    """A small generated Saint Petersburg-like cohort (15 days) and its index."""
+    """A small generated Saint Petersburg-like cohort (``days`` of slots) and its index."""
     from routing.region import RegionParameters, generate_region
 
     problem = generate_region(
-        RegionParameters(patients=patients, days=15, contention=contention, seed=seed)
+        RegionParameters(patients=patients, days=days, contention=contention, seed=seed)
     )
     index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
     return list(problem.requests), index
@@ -491,11 +491,7 @@ def test_prepared_requests_are_reused_and_route_as_unprepared_ones(horizon: int)
     """Each entry is prepared once per variant (deadlines soft or hard, horizon short or full)
     and reused over other blocked slots; every route is the one found with nothing prepared.
     A route with pins of its own is not kept."""
-    from routing.region import RegionParameters, generate_region
-
-    problem = generate_region(RegionParameters(patients=12, days=60, contention=1.0, seed=2))
-    index = SlotIndex.build(problem.facilities, problem.slots, travel=problem.travel)
-    requests = list(problem.requests)
+    requests, index = region_cohort(12, 1.0, days=60)
     used = build_cohort(requests, index, horizon_days=horizon)
     unprepared = build_cohort(requests, index, horizon_days=horizon)
     rng = np.random.default_rng(3)
@@ -523,6 +519,28 @@ def test_prepared_requests_are_reused_and_route_as_unprepared_ones(horizon: int)
     pins = {booking.stage_id: index.slot_position[booking.slot_id]}
     assert used.route(i, blocked, pins=pins).bookings[0].slot_id == booking.slot_id
     assert len(used.prepared) == sizes[0]
+
+
+def test_a_memo_entry_of_other_objects_is_prepared_again() -> None:
+    """A prepared request under the key of a route but made for another request (ids are
+    unique only among live objects: a copied cohort's memo may name others) is not used."""
+    requests, index = region_cohort(12, 1.0, days=60)
+    cohort = build_cohort(requests, index)
+    blocked = np.zeros(len(index.slots), dtype=np.bool_)
+    first = cohort.route(0, blocked).model_dump(exclude={"runtime_seconds"})
+    other = next(
+        i
+        for i in range(1, len(requests))
+        if cohort.route(i, blocked).model_dump(exclude={"runtime_seconds", "request_id"})
+        != {k: v for k, v in first.items() if k != "request_id"}
+    )
+    mine = [k for k in cohort.prepared if k[0] == 0]
+    theirs = next(p for k, p in cohort.prepared.items() if k[0] == other)
+    for key in mine:
+        cohort.prepared[key] = theirs
+    again = cohort.route(0, blocked).model_dump(exclude={"runtime_seconds"})
+    assert again == first
+    assert any(cohort.prepared[key].request.id == requests[0].id for key in mine)
 
 
 def test_plan_misses_fewer_deadlines_than_fcfs_on_a_contended_region() -> None:

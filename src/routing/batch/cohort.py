@@ -293,10 +293,11 @@ class Cohort:
         )
 
         def compiled(p: Pathway) -> CompiledRequest:
-            # Memoised unless more stages are pinned for this route alone.
+            # Memoised unless more stages are pinned for this route alone; a hit is checked by
+            # identity (ids are only unique among live objects, and a copied cohort's are not).
             key = (entry, id(request), id(p), blocked is not None, per_day)
             prepared = None if pins else self.prepared.get(key)
-            if prepared is None:
+            if prepared is None or prepared.request is not request or prepared.pathway is not p:
                 prepared = self._prepare(request, p, blocked is not None, fixed, per_day)
                 if not pins:
                     self.prepared[key] = prepared

@@ -200,8 +200,9 @@ def compile_request(
         If the referral, or a reference date the pathway's windows read, lies outside the
         index's calendar (:func:`~routing.solve.projection.check_request_dates`).
     ValueError
-        If ``per_day`` is negative, a pin is refused (:func:`check_pins`), or ``only`` names a
-        stage the pathway does not have.
+        If ``per_day`` is negative, a pin is refused
+        (:func:`~routing.solve.prepared.check_pins`), or ``only`` names a stage the pathway
+        does not have.
     """
     prepared = prepare_request(
         request,

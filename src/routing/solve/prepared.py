@@ -77,11 +77,11 @@ class StageSpan:
 class PreparedRequest:
     """A request compiled up to its blocked slots (:func:`prepare_request`).
 
-    Everything :func:`compile_request` computes before it reads ``blocked``: the time axis,
-    the links, the rules by facility, the travel from home, and each stage's range of slots
-    narrowed by the unary rules and the lags. A batch compiles each request many times over
-    the same slots, only the blocked ones changing; :func:`gather` finishes a compilation
-    from this.
+    Everything :func:`~routing.solve.compiled.compile_request` computes before it reads
+    ``blocked``: the time axis, the links, the rules by facility, the travel from home, and each
+    stage's range of slots narrowed by the unary rules and the lags. A batch compiles each
+    request many times over the same slots, only the blocked ones changing;
+    :func:`~routing.solve.compiled.gather` finishes a compilation from this.
     """
 
     request: RouteRequest
@@ -127,7 +127,7 @@ def prepare_request(
     Raises
     ------
     CalendarRangeError, ValueError
-        As :func:`compile_request`.
+        As :func:`~routing.solve.compiled.compile_request`.
     """
     if per_day < 0:
         raise ValueError(f"request {request.id}: per_day must be at least 0, not {per_day}")
