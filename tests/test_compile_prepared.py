@@ -46,14 +46,21 @@ def test_one_preparation_gathers_as_fresh_compilations(per_day: int) -> None:
         if n % 2:
             request = _busy(request)
         pathway = resolve_pathway(request, pathways=instance.pathways)
-        options = {"per_day": per_day, "narrow_by_lags": True}
-        prepared = prepare_request(request, pathway, index, blocked=True, **options)  # type: ignore[arg-type]
+        prepared = prepare_request(
+            request, pathway, index, blocked=True, per_day=per_day, narrow_by_lags=True
+        )
         for blocked in masks:
             for stop in (False, True):
                 reused = gather(prepared, blocked, stop_at_empty=stop)
                 fresh = compile_request(
-                    request, pathway, index, blocked, stop_at_empty=stop, **options
-                )  # type: ignore[arg-type]
+                    request,
+                    pathway,
+                    index,
+                    blocked,
+                    per_day=per_day,
+                    narrow_by_lags=True,
+                    stop_at_empty=stop,
+                )
                 assert _candidates(reused) == _candidates(fresh)
                 assert reused.problems == fresh.problems
                 assert reused.links == fresh.links
