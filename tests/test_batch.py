@@ -115,7 +115,8 @@ def check_plan(result: BatchResult, requests: list[RouteRequest], slots: list[Sl
             facilities=FACILITIES,
         )
         assert evaluation.feasible, evaluation.violations
-    costs = [route_cost(r, w) for r, w in zip(result.routes, result.weights, strict=True)]
+    measure = result.deadline_measure
+    costs = [route_cost(r, w, measure) for r, w in zip(result.routes, result.weights, strict=True)]
     assert total_cost(costs) == result.objective.key()
     assert result.objective.key() <= result.fcfs_objective.key()
     assert result.capacity_bound.key() <= result.objective.key()

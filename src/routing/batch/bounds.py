@@ -40,7 +40,7 @@ from pydantic import NonNegativeInt
 
 from nosology.pathway import FrozenModel
 from routing.batch.cohort import Cohort
-from routing.batch.objective import Cost, route_cost
+from routing.batch.objective import Cost
 from routing.result import RouteResult, SolveStatus
 
 __all__ = ["BatchBound", "groups", "no_competition_bound", "no_competition_routes"]
@@ -117,7 +117,7 @@ def no_competition_bound(cohort: Cohort, routes: Sequence[RouteResult]) -> Batch
         u += a
         m += c
         if alone.has_route:
-            d += route_cost(alone, cohort.entries[i].weight)[1]
+            d += cohort.cost(i, alone)[1]
     return BatchBound(
         method="each patient's fastest route with no competition",
         unplanned=u,

@@ -30,7 +30,13 @@ import numpy.typing as npt
 from nosology.catalogue import Catalogue
 from nosology.exceptions import NosologyError
 from nosology.pathway import Pathway
-from routing.batch.objective import priority_weight
+from routing.batch.objective import (
+    DEADLINE_MEASURES,
+    Cost,
+    DeadlineMeasure,
+    priority_weight,
+    route_cost,
+)
 from routing.domain import RouteRequest
 from routing.exceptions import CalendarRangeError
 from routing.result import RouteResult, SolveStatus
@@ -125,6 +131,8 @@ class Cohort:
     horizon_days: int = 0
     """The first search of a route looks this many days past the referral (0: the request's own
     horizon); see :meth:`route`."""
+    deadline_measure: DeadlineMeasure = "misses"
+    """How the batch objective counts a missed soft deadline (:mod:`routing.batch.objective`)."""
     searches: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
     """How many single-route searches this cohort has run (one counter in a list): the batch's
     deterministic work measure."""
@@ -158,6 +166,11 @@ class Cohort:
     def plannable(self) -> list[int]:
         """Positions of the entries that take part in planning."""
         return [e.position for e in self.entries if e.plannable]
+
+    def cost(self, entry: int, result: RouteResult | None) -> Cost:
+        """Entry's share of the batch objective with ``result`` (``None``: unplanned), its
+        misses counted by :attr:`deadline_measure`."""
+        return route_cost(result, self.entries[entry].weight, self.deadline_measure)
 
     def blocked(self, usage: IntArray, entry: int | None = None) -> BoolArray:
         """The slots ``entry`` may not take when the routes use ``usage`` places (without an
@@ -410,6 +423,7 @@ def build_cohort(
     per_day: int = 20,
     horizon_days: int = 21,
     capacity: IntArray | None = None,
+    deadline_measure: DeadlineMeasure = "misses",
 ) -> Cohort:
     """Resolve, check and weigh every request; reserve the bookings that are kept.
 
@@ -435,15 +449,25 @@ def build_cohort(
     capacity
         The places of each slot position the cohort shares (kept bookings included); each
         slot's ``capacity`` by default.
+    deadline_measure
+        How the batch objective counts a missed soft deadline: ``"misses"``, each alike, or
+        ``"overrun"``, more for a bigger overrun (:mod:`routing.batch.objective`).
 
     Raises
     ------
     InvalidInputError
         If two requests share an id.
     ValueError
-        If ``per_day`` or ``horizon_days`` is negative.
+        If ``per_day`` or ``horizon_days`` is negative, or ``deadline_measure`` is not one of
+        :data:`~routing.batch.objective.DEADLINE_MEASURES`.
     """
     from routing.exceptions import InvalidInputError
+
+    if deadline_measure not in DEADLINE_MEASURES:
+        raise ValueError(
+            f"deadline_measure must be one of {', '.join(DEADLINE_MEASURES)}, "
+            f"not {deadline_measure!r}"
+        )
 
     if per_day < 0:
         raise ValueError(f"per_day must be at least 0 (0: every candidate), not {per_day}")
@@ -485,7 +509,9 @@ def build_cohort(
         sum(e.plannable for e in entries),
         int(reserved.sum()),
     )
-    return Cohort(index, tuple(entries), capacity, reserved, opts, per_day, horizon_days)
+    return Cohort(
+        index, tuple(entries), capacity, reserved, opts, per_day, horizon_days, deadline_measure
+    )
 
 
 def _entry(

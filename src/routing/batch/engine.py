@@ -89,7 +89,7 @@ from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
 from routing.batch.long_lived import LongLived
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
-from routing.batch.objective import BatchObjective, Cost, replaced, route_cost, total_cost
+from routing.batch.objective import BatchObjective, Cost, DeadlineMeasure, replaced, total_cost
 from routing.batch.stage_lp import STAGED_MAX_VARIABLES, staged_lp_bound
 from routing.batch.worse_off import WorseOff
 from routing.domain import RouteRequest
@@ -141,6 +141,8 @@ class BatchResult(FrozenModel):
         Whether the wall-clock limit ended the search before a proof.
     objective, fcfs_objective
         The plan's and first-come-first-served's objective.
+    deadline_measure
+        How the objectives count a missed soft deadline (:mod:`routing.batch.objective`).
     routes, fcfs_routes, alone_routes
         One result per request in the input order: the plan, the baseline, and each
         patient's fastest route with no competition.
@@ -161,6 +163,7 @@ class BatchResult(FrozenModel):
     time_limit_hit: bool
     objective: BatchObjective
     fcfs_objective: BatchObjective
+    deadline_measure: DeadlineMeasure = "misses"
     routes: tuple[RouteResult, ...]
     fcfs_routes: tuple[RouteResult, ...]
     alone_routes: tuple[RouteResult, ...]
@@ -207,6 +210,7 @@ def plan_batch(
     bound_probes: int = 1500,
     staged_max_variables: int = STAGED_MAX_VARIABLES,
     staged_iterations: int = 0,
+    deadline_measure: DeadlineMeasure = "misses",
 ) -> BatchResult:
     """Plan every request of a cohort at once over shared slot capacities.
 
@@ -266,6 +270,11 @@ def plan_batch(
         optimum but valid; a count, so the same on every run); 0 leaves such an LP unsolved. It
         takes time from the search: at 1,000 patients 3,000 iterations take about 18 s
         (``benchmarks/README_batch.md``).
+    deadline_measure
+        How the objective counts a missed soft deadline: ``"misses"`` (each miss costs its
+        patient's weight, however late: a patient who misses anyway takes no early slot from
+        another for a smaller overrun) or ``"overrun"`` (a bigger overrun costs more, before
+        any minute counts); see :mod:`routing.batch.objective`.
 
     Returns
     -------
@@ -313,6 +322,7 @@ def plan_batch(
             per_day=per_day,
             horizon_days=horizon_days,
             capacity=capacity,
+            deadline_measure=deadline_measure,
         )
         engine = _Engine(
             cohort, seed, time_limit, workers, progress, started, max_destroy, polish_share
@@ -427,9 +437,7 @@ class _Engine:
             estimate = 3.0 * (time.perf_counter() - began) / self.time_limit
         self.polish_reserve = min(self.polish_share, estimate)
         self.alone = alone
-        self.alone_cost = [
-            route_cost(r, e.weight) for r, e in zip(alone, cohort.entries, strict=True)
-        ]
+        self.alone_cost = [cohort.cost(i, r) for i, r in enumerate(alone)]
         nc_bound = no_competition_bound(cohort, alone)
         fcfs = first_come_first_served(cohort, free=alone, on_patient=self.counter("first come"))
         fcfs_total = plan_total = fcfs.total()
@@ -484,6 +492,7 @@ class _Engine:
             time_limit_hit=stop == "time limit",
             objective=BatchObjective.of(best),
             fcfs_objective=BatchObjective.of(fcfs_total),
+            deadline_measure=cohort.deadline_measure,
             routes=tuple(self.final(plan)),
             fcfs_routes=tuple(self.final(fcfs)),
             alone_routes=tuple(alone),
@@ -820,7 +829,7 @@ class _Engine:
             found = cohort.route(
                 i, blocked, meet_deadlines=met, secondary=True, node_limit=POLISH_NODES
             )
-            found_cost = route_cost(found, cohort.entries[i].weight)
+            found_cost = cohort.cost(i, found)
             if found.has_route and found_cost <= cost:
                 plan.place(i, found)
                 kept += 1

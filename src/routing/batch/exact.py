@@ -269,6 +269,7 @@ class _Model:
         assert entry.pathway is not None
         positions = {st.stage_id: n for n, st in enumerate(cr.stages)}
         slots = self.cohort.index.slots
+        counted = self.cohort.deadline_measure
 
         def moments(event: str) -> tuple[int, list[datetime]] | None:
             stage_id, point = parse_event(event)
@@ -284,7 +285,7 @@ class _Model:
 
             def cost(first: datetime, second: datetime, d: Deadline = d) -> int:
                 actual = measure(calendar, first, second, d.unit)
-                return miss_cost(limit=d.limit, actual=actual, weight=entry.weight)
+                return miss_cost(limit=d.limit, actual=actual, weight=entry.weight, measure=counted)
 
             fx, fy = moments(d.from_event), moments(d.to_event)
             # (guard, [(x, cost)]): cost >= Σ x·cost, enforced when the guard is booked

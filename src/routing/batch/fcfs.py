@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from routing.batch.cohort import Cohort
-from routing.batch.objective import Cost, route_cost, total_cost
+from routing.batch.objective import Cost, total_cost
 from routing.result import RouteResult, SolveStatus
 
 __all__ = ["Assignment", "first_come_first_served", "plan_in_order"]
@@ -83,7 +83,7 @@ class Assignment:
 
     def cost(self, entry: int) -> Cost:
         """Entry's share of the objective (unplanned when it has no route)."""
-        return route_cost(self.results[entry], self.cohort.entries[entry].weight)
+        return self.cohort.cost(entry, self.results[entry])
 
     def total(self) -> Cost:
         """The batch objective of the plan."""

@@ -131,7 +131,9 @@ def first_deadline_slots(cohort: Cohort, entry: int) -> FirstDeadline | None:
         else:
             slots = tuple(st.slot[c] for c in range(cut) if st.end[c] <= limit)
         if tightest is None or len(slots) < len(tightest.slots):
-            least = miss_cost(limit=d.limit, actual=d.limit + 1, weight=e.weight)
+            least = miss_cost(
+                limit=d.limit, actual=d.limit + 1, weight=e.weight, measure=cohort.deadline_measure
+            )
             tightest = FirstDeadline(entry, d.id, stage_id, slots, least)
     return tightest
 

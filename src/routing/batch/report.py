@@ -39,7 +39,7 @@ from nosology.pathway import FrozenModel
 from routing._version import __version__
 from routing.batch.bounds import BatchBound
 from routing.batch.engine import BatchResult
-from routing.batch.objective import BatchObjective
+from routing.batch.objective import BatchObjective, DeadlineMeasure
 from routing.result import RouteResult, SolveStatus
 from routing.slot_index import SlotIndex
 
@@ -183,6 +183,8 @@ class BatchReport(FrozenModel):
     moved: tuple[str, ...]
     objective: BatchObjective
     fcfs_objective: BatchObjective
+    deadline_measure: DeadlineMeasure = "misses"
+    """How the deadline cost counts a missed soft deadline (:mod:`routing.batch.objective`)."""
     gap_no_competition: Gap
     gap_capacity: Gap
     deadlines_total: Compliance
@@ -269,7 +271,8 @@ class BatchReport(FrozenModel):
         o, b0 = self.objective, self.fcfs_objective
         lines += [
             "",
-            "objective (unplanned, deadline cost, weighted minutes):",
+            "objective (unplanned, deadline cost, weighted minutes; a missed deadline counted "
+            f"by {'its overrun' if self.deadline_measure == 'overrun' else 'misses alike'}):",
             f"  plan  {o.key()}",
             f"  fcfs  {b0.key()}",
         ]
@@ -522,6 +525,7 @@ def build_report(
         moved=result.moved,
         objective=result.objective,
         fcfs_objective=result.fcfs_objective,
+        deadline_measure=result.deadline_measure,
         gap_no_competition=_gap(result.objective, result.no_competition_bound),
         gap_capacity=_gap(result.objective, result.capacity_bound),
         deadlines_total=measured,
@@ -544,5 +548,6 @@ def plan_document(result: BatchResult) -> dict[str, Any]:
         "status": result.status.value,
         "seed": result.seed,
         "objective": result.objective.model_dump(mode="json"),
+        "deadline_measure": result.deadline_measure,
         "routes": entries,
     }

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ValidationError
 
 from nosology.pathway import Pathway
 from routing.batch.engine import plan_batch
+from routing.batch.objective import DEADLINE_MEASURES
 from routing.batch.report import build_report, plan_document
 from routing.calendar import calendar_for
 from routing.domain import Facility, RouteRequest, Slot, TravelModel, record_name
@@ -277,6 +278,14 @@ def add_cohort_arguments(
     parser.add_argument(
         "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
     )
+    parser.add_argument(
+        "--deadline-measure",
+        choices=DEADLINE_MEASURES,
+        default="misses",
+        help="how the plan counts a missed deadline: 'misses', each alike (a patient who misses "
+        "anyway gives an early slot to one who needs it), or 'overrun', more for a bigger "
+        "overrun, before any minute counts (default %(default)s)",
+    )
 
 
 def add_work_limit_argument(parser: argparse.ArgumentParser) -> None:
@@ -419,6 +428,7 @@ def _run(args: argparse.Namespace) -> int:
             max_iterations=iterations,
             work_limit=work_limit,
             staged_iterations=args.staged_iterations,
+            deadline_measure=args.deadline_measure,
         )
     finally:
         if bar is not None:

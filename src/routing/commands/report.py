@@ -181,6 +181,7 @@ def _planned(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
         pathways=sources.pathways,
         max_iterations=iterations,
         work_limit=work_limit_of(args),
+        deadline_measure=args.deadline_measure,
     )
     tables = build_tables(result, index, districts={r.id: r.patient.district for r in requests})
     figures = build_figures(

@@ -315,6 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         max_iterations=DEFAULT_ITERATIONS if iterations is None else iterations,
         time_limit=time_limit,
         workers=args.workers,
+        deadline_measure=args.deadline_measure,
     )
     status = EXIT_NOT_ALL_PLANNED if sources.rejected else EXIT_OK
     generator = f"routing {__version__}"

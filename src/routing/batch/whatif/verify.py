@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from nosology.catalogue import Catalogue
 from nosology.pathway import Pathway
 from routing.batch.engine import BatchResult, plan_batch
+from routing.batch.objective import DEADLINE_MEASURES, DeadlineMeasure
 from routing.batch.report import build_report
 from routing.batch.whatif.candidates import (
     WhatIfInputs,
@@ -71,8 +72,13 @@ class ReplanOptions:
     per_day: int = 20
     horizon_days: int = 21
     exact_max_patients: int = 0
+    deadline_measure: DeadlineMeasure = "misses"
 
     def __post_init__(self) -> None:
+        if self.deadline_measure not in DEADLINE_MEASURES:
+            raise InvalidInputError(
+                "replan options", "deadline_measure", f"must be one of {DEADLINE_MEASURES}"
+            )
         if self.max_iterations < 0:
             raise InvalidInputError("replan options", "max_iterations", "must be ≥ 0")
         if self.time_limit <= 0:
@@ -110,6 +116,7 @@ def replan(
         per_day=options.per_day,
         horizon_days=options.horizon_days,
         polish_share=0.0,
+        deadline_measure=options.deadline_measure,
     )
     if result.time_limit_hit:
         logger.warning("what-if re-plan %r stopped on the time limit: not deterministic", label)
