@@ -21,6 +21,7 @@ from nosology.pathway import LagUnit, Pathway
 from route_helpers import at, deadline, make_pathway, stage
 from routing.batch import BatchResult, plan_batch
 from routing.batch.objective import DEADLINE_MEASURES, DeadlineMeasure
+from routing.batch.report import build_report
 from routing.batch.whatif.verify import ReplanOptions
 from routing.commands.batch import add_batch_arguments, run_batch
 from routing.domain import Patient, RouteRequest, Slot
@@ -202,3 +203,28 @@ def test_the_command_plans_and_reports_by_the_measure_chosen(
         parser.parse_args(["--example", "--deadline-measure", "late"])
     assert exit_info.value.code == 2
     assert "--deadline-measure" in capsys.readouterr().err
+
+
+def test_the_report_gives_the_missed_deadlines_overrun() -> None:
+    """Per deadline, the report sums and bounds by how much the routed patients' misses overran
+    (in the deadline's unit), and the summary shows the mean and the largest."""
+    requests, slots = _late_misser()
+    index = index_of(slots)
+    result = plan_batch((requests, index), seed=0)
+    report = build_report(result, index)
+    (row,) = report.deadlines_by_id
+    # Tuesday is the limit: Wednesday overruns by one working day, Thursday by two
+    assert (row.key, row.unit, row.measured, row.met) == ("consult_1wd", LagUnit.WORKING_DAYS, 2, 0)
+    assert (row.overrun, row.overrun_max) == (3, 2)
+    assert (row.fcfs_overrun, row.fcfs_overrun_max) == (3, 2)  # any plan routing both
+    lines = report.summary().splitlines()
+    at = lines.index("the missed deadlines' overrun (patients with a route):")
+    assert lines[at + 2].split()[:6] == [
+        "deadline",
+        "consult_1wd",
+        "(working",
+        "days)",
+        "mean",
+        "1.5,",
+    ]
+    assert "max 2" in lines[at + 2]

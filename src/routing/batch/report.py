@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import NonNegativeInt
 
-from nosology.pathway import FrozenModel
+from nosology.pathway import FrozenModel, LagUnit
 from routing._version import __version__
 from routing.batch.bounds import BatchBound
 from routing.batch.engine import BatchResult
@@ -73,6 +73,18 @@ class Compliance(FrozenModel):
     """Deadlines of patients the plan leaves without a route (in ``measured``, missed)."""
     fcfs_unplanned: NonNegativeInt = 0
     """The same for first-come-first-served."""
+    unit: LagUnit | None = None
+    """The deadline's unit, in rows by deadline id whose deadlines share one (else ``None``, and
+    no overrun is given)."""
+    overrun: NonNegativeInt = 0
+    """By how much the plan's missed deadlines of patients with a route overran, in all, in
+    ``unit``."""
+    overrun_max: NonNegativeInt = 0
+    """The largest of those overruns."""
+    fcfs_overrun: NonNegativeInt = 0
+    """The same as ``overrun`` for first-come-first-served."""
+    fcfs_overrun_max: NonNegativeInt = 0
+    """The same as ``overrun_max`` for first-come-first-served."""
 
     @property
     def rate(self) -> float:
@@ -259,6 +271,7 @@ class BatchReport(FrozenModel):
                 )
             )
         lines += _columns(rows)
+        lines += self._overruns()
         p, f = self.completion, self.fcfs_completion
         lines += ["", "days to completion         plan      fcfs"]
         for label, a, b in (
@@ -315,6 +328,25 @@ class BatchReport(FrozenModel):
                 )
         return "\n".join(lines) + "\n"
 
+    def _overruns(self) -> list[str]:
+        """How far the missed deadlines of patients with a route overran, per deadline."""
+        rows = [("", "plan", "fcfs")]
+        for c in self.deadlines_by_id:
+            missed = c.measured - c.met - c.unplanned
+            fcfs_missed = c.fcfs_measured - c.fcfs_met - c.fcfs_unplanned
+            if c.unit is None or not (missed or fcfs_missed):
+                continue
+            rows.append(
+                (
+                    f"deadline {c.key} ({c.unit.value.replace('_', ' ')})",
+                    _overrun(c.overrun, c.overrun_max, missed),
+                    _overrun(c.fcfs_overrun, c.fcfs_overrun_max, fcfs_missed),
+                )
+            )
+        if len(rows) == 1:
+            return []
+        return ["the missed deadlines' overrun (patients with a route):", *_columns(rows)]
+
     def _comparison(self) -> list[str]:
         """One line each: the plan against first come, first served, and against the bound."""
         missed = _missed(self.deadlines_total, plan=True)
@@ -343,6 +375,10 @@ def _missed(c: Compliance, *, plan: bool) -> int:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def _overrun(total: int, largest: int, missed: int) -> str:
+    return "-" if not missed else f"mean {total / missed:.1f}, max {largest}"
 
 
 def _ratio(met: int, measured: int) -> str:
@@ -387,6 +423,9 @@ def _compliance(key_of: str, result: BatchResult) -> tuple[Compliance, ...]:
     measured.
     """
     counts: dict[str, list[int]] = {}
+    # per key: overrun in all and the largest, plan then FCFS; the units seen
+    overruns: dict[str, list[int]] = {}
+    units: dict[str, set[LagUnit]] = {}
     columns = ((0, result.routes), (2, result.fcfs_routes))
     for i, plan in enumerate(result.routes):
         ids = result.deadline_ids[i] if i < len(result.deadline_ids) else ()
@@ -397,6 +436,14 @@ def _compliance(key_of: str, result: BatchResult) -> tuple[Compliance, ...]:
             pathway = r.pathway_id or plan.pathway_id or "-"
             if r.has_route:
                 outcomes = [(d.deadline_id, d.met) for d in r.deadlines if not d.hard]
+                for d in r.deadlines:
+                    if d.hard or key_of == "pathway":
+                        continue
+                    units.setdefault(d.deadline_id, set()).add(d.unit)
+                    if not d.met:
+                        over = overruns.setdefault(d.deadline_id, [0, 0, 0, 0])
+                        over[column] += d.actual - d.limit
+                        over[column + 1] = max(over[column + 1], d.actual - d.limit)
             else:
                 outcomes = [(d, False) for d in ids]
             for deadline_id, met in outcomes:
@@ -405,18 +452,27 @@ def _compliance(key_of: str, result: BatchResult) -> tuple[Compliance, ...]:
                 row[column] += 1
                 row[column + 1] += int(met)
                 row[4 + column // 2] += int(not r.has_route)
-    return tuple(
-        Compliance(
-            key=k,
-            measured=v[0],
-            met=v[1],
-            fcfs_measured=v[2],
-            fcfs_met=v[3],
-            unplanned=v[4],
-            fcfs_unplanned=v[5],
+    rows = []
+    for k, v in sorted(counts.items()):
+        unit = next(iter(units[k])) if len(units.get(k, ())) == 1 else None
+        over = overruns.get(k, [0, 0, 0, 0]) if unit is not None else [0, 0, 0, 0]
+        rows.append(
+            Compliance(
+                key=k,
+                measured=v[0],
+                met=v[1],
+                fcfs_measured=v[2],
+                fcfs_met=v[3],
+                unplanned=v[4],
+                fcfs_unplanned=v[5],
+                unit=unit,
+                overrun=over[0],
+                overrun_max=over[1],
+                fcfs_overrun=over[2],
+                fcfs_overrun_max=over[3],
+            )
         )
-        for k, v in sorted(counts.items())
-    )
+    return tuple(rows)
 
 
 def _gap(plan: BatchObjective, bound: BatchBound) -> Gap:
