@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from nosology.pathway import LagUnit, Pathway
 from route_helpers import at, deadline, make_pathway, stage
 from routing.batch import BatchResult, plan_batch
+from routing.batch.cohort import build_cohort
+from routing.batch.matching import match_first_deadlines
 from routing.batch.objective import DEADLINE_MEASURES, DeadlineMeasure
 from routing.batch.report import build_report
 from routing.batch.whatif.verify import ReplanOptions
@@ -228,3 +230,35 @@ def test_the_report_gives_the_missed_deadlines_overrun() -> None:
         "1.5,",
     ]
     assert "max 2" in lines[at + 2]
+
+
+def test_the_matching_bound_prices_the_misses_where_the_competition_is() -> None:
+    """Two weightier patients compete for Monday's one consultation; a routine patient has a
+    visit of its own. One of the two must miss, so the deadline term is at least a miss of
+    weight 2 (200), not the routine patient's cheaper one (100), which nobody forces; the plan
+    meets that bound, so its deadline term is proven."""
+    visit_1wd = deadline("visit_1wd", "referral", "visit.start", 1, LagUnit.WORKING_DAYS)
+    visited = make_pathway([stage("visit")], deadlines=[visit_1wd], pathway_id="visit")
+    slots = [
+        make_slot("consult0", "consult", 0, "09:00", "F1", 1),
+        make_slot("consult3", "consult", 3, "09:00", "F1", 1),
+        make_slot("ct4", "ct", 4, "14:00", "F1", 2),
+        make_slot("visit0", "visit", 0, "10:00", "F1", 1),
+    ]
+    requests = [
+        RouteRequest(
+            id=f"R{i}",
+            patient=Patient(id=f"P{i}"),
+            pathway=pathway,
+            referral=at(DAYS[0], "08:00") + timedelta(minutes=i),
+            priority=priority,
+        )
+        for i, (pathway, priority) in enumerate(((SCANNED, 1), (SCANNED, 1), (visited, 0)))
+    ]
+    index = index_of(slots)
+    cohort = build_cohort(requests, index)
+    matching = match_first_deadlines(cohort, cohort.plannable())
+    assert (matching.entries, matching.must_miss, matching.deadline_cost) == (3, 1, 200)
+    result = plan_batch((requests, index), seed=0, exact_max_patients=0, max_iterations=10)
+    _check_routes(result, requests, slots)
+    assert result.objective.deadline_cost == 200 == result.capacity_bound.deadline_cost

@@ -8,7 +8,9 @@ capacity ``c`` taking ``c`` patients), found as a maximum flow (OR-Tools' max-fl
 classes of patients with the same slots and groups of slots with the same patients. The engine
 plans each matched patient with that slot pinned (the later stages rarely bind), and the size
 of the matching is a bound: every plan leaves at least ``entries - matched`` of them missing
-their first deadline, at a cost of at least the cheapest such misses (an overrun of one unit).
+their first deadline, at a cost of at least the cheapest such misses (an overrun of one unit)
+within each set of patients that compete for the same slots (a maximum matching is one in each
+connected part of the graph, so each part leaves out at least as many as it does here).
 
 Only soft deadlines from the referral to the start or end of a stage, in calendar or working
 days, take part; a patient whose stage is already booked (a kept booking) does not.
@@ -75,8 +77,9 @@ class FirstDeadlineMatching:
     must_miss
         Entries that miss their first deadline in every plan (``entries - len(pins)``).
     deadline_cost
-        The least deadline cost of any plan that routes them all: the ``must_miss`` cheapest
-        least miss costs.
+        The least deadline cost of any plan that routes them all: in each set of entries that
+        compete for the same slots (a connected part of the matching's graph), as many of the
+        cheapest least miss costs as the part's entries the matching leaves out.
     """
 
     pins: dict[int, tuple[str, int]]
@@ -162,9 +165,35 @@ def match_first_deadlines(cohort: Cohort, entries: Sequence[int]) -> FirstDeadli
     flow = _class_flows(classes, members, groups, free)
     pins = _pins(cohort, classes, members, list(groups.values()), flow, free)
     must_miss = len(firsts) - len(pins)
-    cheapest = sorted(first.least_miss_cost for first in firsts.values())[:must_miss]
+    least = 0
+    for part in _connected(len(classes), list(groups)):
+        costs = sorted(firsts[i].least_miss_cost for k in part for i in members[classes[k]])
+        left_out = len(costs) - sum(units for k in part for _, units in flow[k])
+        least += sum(costs[:left_out])
     logger.info("first deadlines: %d of %d entries can meet theirs at once", len(pins), len(firsts))
-    return FirstDeadlineMatching(pins, len(firsts), must_miss, sum(cheapest))
+    return FirstDeadlineMatching(pins, len(firsts), must_miss, least)
+
+
+def _connected(n_classes: int, users: list[tuple[int, ...]]) -> list[list[int]]:
+    """The classes in sets that share slots, directly or through others (each group of slots
+    joins the classes that may use it; a class with no free slot stands alone), in class
+    order."""
+    parent = list(range(n_classes))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for group_users in users:
+        first = root(group_users[0])
+        for k in group_users[1:]:
+            parent[root(k)] = first
+    parts: dict[int, list[int]] = {}
+    for k in range(n_classes):
+        parts.setdefault(root(k), []).append(k)
+    return list(parts.values())
 
 
 _SOURCE, _SINK = 0, 1
