@@ -127,6 +127,20 @@ TREATED = make_pathway(
 )
 
 
+def _referred(patients: list[tuple[Pathway, int]]) -> list[RouteRequest]:
+    """A request per ``(pathway, priority)``, referred a minute apart on Monday morning."""
+    return [
+        RouteRequest(
+            id=f"R{i}",
+            patient=Patient(id=f"P{i}"),
+            pathway=pathway,
+            referral=at(DAYS[0], "08:00") + timedelta(minutes=i),
+            priority=priority,
+        )
+        for i, (pathway, priority) in enumerate(patients)
+    ]
+
+
 def _late_misser() -> tuple[list[RouteRequest], list[Slot]]:
     """Two patients who both miss the consultation's deadline (Tuesday): the first (weight 2)
     is treated on Friday whatever day it is seen, the second has a CT on Wednesday only when
@@ -138,17 +152,7 @@ def _late_misser() -> tuple[list[RouteRequest], list[Slot]]:
         make_slot("ct4", "ct", 4, "14:00", "F1", 1),
         make_slot("treat4", "treat", 4, "15:00", "F1", 1),
     ]
-    requests = [
-        RouteRequest(
-            id=f"R{i}",
-            patient=Patient(id=f"P{i}"),
-            pathway=pathway,
-            referral=at(DAYS[0], "08:00") + timedelta(minutes=i),
-            priority=priority,
-        )
-        for i, (pathway, priority) in enumerate(((TREATED, 1), (SCANNED, 0)))
-    ]
-    return requests, slots
+    return _referred([(TREATED, 1), (SCANNED, 0)]), slots
 
 
 def test_misses_alike_never_pay_minutes_for_a_smaller_overrun() -> None:
@@ -245,16 +249,7 @@ def test_the_matching_bound_prices_the_misses_where_the_competition_is() -> None
         make_slot("ct4", "ct", 4, "14:00", "F1", 2),
         make_slot("visit0", "visit", 0, "10:00", "F1", 1),
     ]
-    requests = [
-        RouteRequest(
-            id=f"R{i}",
-            patient=Patient(id=f"P{i}"),
-            pathway=pathway,
-            referral=at(DAYS[0], "08:00") + timedelta(minutes=i),
-            priority=priority,
-        )
-        for i, (pathway, priority) in enumerate(((SCANNED, 1), (SCANNED, 1), (visited, 0)))
-    ]
+    requests = _referred([(SCANNED, 1), (SCANNED, 1), (visited, 0)])
     index = index_of(slots)
     cohort = build_cohort(requests, index)
     matching = match_first_deadlines(cohort, cohort.plannable())
