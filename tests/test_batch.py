@@ -62,13 +62,17 @@ def make_slot(slot_id: str, stage_id: str, day: int, hhmm: str, facility: str, c
     )
 
 
-def make_requests(n: int, priorities: list[int], pathway: Pathway = PATHWAY) -> list[RouteRequest]:
-    """``n`` requests referred a minute apart on Monday morning."""
+def make_requests(
+    n: int, priorities: list[int], pathway: Pathway | list[Pathway] = PATHWAY
+) -> list[RouteRequest]:
+    """``n`` requests referred a minute apart on Monday morning; priorities (and pathways, when
+    a list) taken in turn."""
+    pathways = pathway if isinstance(pathway, list) else [pathway]
     return [
         RouteRequest(
             id=f"R{i}",
             patient=Patient(id=f"P{i}"),
-            pathway=pathway,
+            pathway=pathways[i % len(pathways)],
             referral=at(DAYS[0], "08:00") + timedelta(minutes=i),
             priority=priorities[i % len(priorities)],
         )

@@ -9,7 +9,6 @@ import argparse
 import itertools
 import json
 from collections import Counter
-from datetime import timedelta
 from fractions import Fraction
 from math import ceil
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from nosology.pathway import LagUnit, Pathway
-from route_helpers import at, deadline, make_pathway, stage
+from route_helpers import deadline, make_pathway, stage
 from routing.batch import BatchResult, plan_batch
 from routing.batch.cohort import build_cohort
 from routing.batch.matching import match_first_deadlines
@@ -26,10 +25,10 @@ from routing.batch.objective import DEADLINE_MEASURES, DeadlineMeasure
 from routing.batch.report import build_report
 from routing.batch.whatif.verify import ReplanOptions
 from routing.commands.batch import add_batch_arguments, run_batch
-from routing.domain import Patient, RouteRequest, Slot
+from routing.domain import RouteRequest, Slot
 from routing.evaluate import evaluate_route
 from routing.exceptions import InvalidInputError
-from test_batch import DAYS, FACILITIES, check_plan, cohorts, index_of, make_slot
+from test_batch import FACILITIES, check_plan, cohorts, index_of, make_requests, make_slot
 
 Objective = tuple[int, int, int]
 
@@ -127,20 +126,6 @@ TREATED = make_pathway(
 )
 
 
-def _referred(patients: list[tuple[Pathway, int]]) -> list[RouteRequest]:
-    """A request per ``(pathway, priority)``, referred a minute apart on Monday morning."""
-    return [
-        RouteRequest(
-            id=f"R{i}",
-            patient=Patient(id=f"P{i}"),
-            pathway=pathway,
-            referral=at(DAYS[0], "08:00") + timedelta(minutes=i),
-            priority=priority,
-        )
-        for i, (pathway, priority) in enumerate(patients)
-    ]
-
-
 def _late_misser() -> tuple[list[RouteRequest], list[Slot]]:
     """Two patients who both miss the consultation's deadline (Tuesday): the first (weight 2)
     is treated on Friday whatever day it is seen, the second has a CT on Wednesday only when
@@ -152,7 +137,7 @@ def _late_misser() -> tuple[list[RouteRequest], list[Slot]]:
         make_slot("ct4", "ct", 4, "14:00", "F1", 1),
         make_slot("treat4", "treat", 4, "15:00", "F1", 1),
     ]
-    return _referred([(TREATED, 1), (SCANNED, 0)]), slots
+    return make_requests(2, [1, 0], [TREATED, SCANNED]), slots
 
 
 def test_misses_alike_never_pay_minutes_for_a_smaller_overrun() -> None:
@@ -249,7 +234,7 @@ def test_the_matching_bound_prices_the_misses_where_the_competition_is() -> None
         make_slot("ct4", "ct", 4, "14:00", "F1", 2),
         make_slot("visit0", "visit", 0, "10:00", "F1", 1),
     ]
-    requests = _referred([(SCANNED, 1), (SCANNED, 1), (visited, 0)])
+    requests = make_requests(3, [1, 1, 0], [SCANNED, SCANNED, visited])
     index = index_of(slots)
     cohort = build_cohort(requests, index)
     matching = match_first_deadlines(cohort, cohort.plannable())

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from networkx.utils import UnionFind
 from pydantic import NonNegativeInt
 
 from nosology.pathway import FrozenModel
@@ -129,25 +130,15 @@ def no_competition_bound(cohort: Cohort, routes: Sequence[RouteResult]) -> Batch
 
 def groups(cohort: Cohort) -> list[list[int]]:
     """Plannable entries in groups that share no service (each sorted, groups by first entry)."""
-    parent: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        while parent.setdefault(a, a) != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
+    sharing = UnionFind()
     services: dict[int, list[str]] = {}
     for i in cohort.plannable():
         pathway = cohort.entries[i].pathway
         assert pathway is not None
         keys = sorted({str(s) for stage in pathway.stages for s in stage.services})
         services[i] = keys
-        for k in keys[1:]:
-            ra, rb = find(keys[0]), find(k)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
+        sharing.union(*keys)
     by_root: dict[str, list[int]] = {}
     for i, keys in services.items():
-        by_root.setdefault(find(keys[0]), []).append(i)
+        by_root.setdefault(sharing[keys[0]], []).append(i)
     return sorted((sorted(g) for g in by_root.values()), key=lambda g: g[0])

@@ -26,6 +26,7 @@ from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
+from networkx.utils import UnionFind
 from ortools.graph.python import max_flow
 
 from nosology.pathway import EventPoint, LagUnit, parse_event
@@ -174,26 +175,13 @@ def match_first_deadlines(cohort: Cohort, entries: Sequence[int]) -> FirstDeadli
     return FirstDeadlineMatching(pins, len(firsts), must_miss, least)
 
 
-def _connected(n_classes: int, users: list[tuple[int, ...]]) -> list[list[int]]:
+def _connected(n_classes: int, users: list[tuple[int, ...]]) -> list[set[int]]:
     """The classes in sets that share slots, directly or through others (each group of slots
-    joins the classes that may use it; a class with no free slot stands alone), in class
-    order."""
-    parent = list(range(n_classes))
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
+    joins the classes that may use it; a class with no free slot stands alone)."""
+    parts = UnionFind(range(n_classes))
     for group_users in users:
-        first = root(group_users[0])
-        for k in group_users[1:]:
-            parent[root(k)] = first
-    parts: dict[int, list[int]] = {}
-    for k in range(n_classes):
-        parts.setdefault(root(k), []).append(k)
-    return list(parts.values())
+        parts.union(*group_users)
+    return list(parts.to_sets())
 
 
 _SOURCE, _SINK = 0, 1
