@@ -86,6 +86,7 @@ def run_instance(
     baselines_only: bool = False,
     staged_max_variables: int = 0,
     staged_iterations: int = 0,
+    search_processes: int = 1,
 ) -> dict[str, Any]:
     """Generate one instance and plan it (``baselines_only``: no search, no polish); the
     figures as a JSON-ready dict. With ``staged_max_variables`` or ``staged_iterations``,
@@ -123,6 +124,7 @@ def run_instance(
             progress=progress,
             max_iterations=0 if baselines_only else None,
             polish_share=0.0 if baselines_only else 0.25,
+            search_processes=search_processes,
         )
     runtime = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -139,6 +141,8 @@ def run_instance(
         "compiles": compiles,
         "steps": steps,
         "peak_bytes": peak,
+        "helper_peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        "search_processes": result.search_processes,
         "status": result.status.value,
         "stop_reason": result.stop_reason,
         "iterations": result.iterations,
@@ -347,6 +351,8 @@ def _child(patients: int, contention: float, args: argparse.Namespace) -> dict[s
         str(args.staged_max_variables),
         "--staged-iterations",
         str(args.staged_iterations),
+        "--search-processes",
+        str(args.search_processes),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -364,10 +370,16 @@ def _table(label: str, r: dict[str, Any]) -> list[str]:
         f"== {r['patients']} patients, {label} (contention {r['contention']}): {r['slots']} slots, "
         f"{r['facilities']} facilities; generated in {r['generate_seconds']:.1f} s",
         f"   plan: {r['status']} ({r['stop_reason']}), {r.get('swept', 0)} routes bettered in "
-        f"{r.get('sweeps', 0)} sweeps, {r['iterations']} iterations, "
+        f"{r.get('sweeps', 0)} sweeps, {r['iterations']} iterations "
+        f"in {r.get('search_processes', 1)} process(es), "
         f"{r.get('polished', 0)} routes polished, "
         f"runtime {r['runtime_seconds']:.1f} s (limit {r['time_limit']:.0f} s), "
-        f"peak memory {r['peak_bytes'] / GIB:.2f} GiB (ru_maxrss)",
+        f"peak memory {r['peak_bytes'] / GIB:.2f} GiB (ru_maxrss)"
+        + (
+            f", the search's helper {r['helper_peak_bytes'] / GIB:.2f} GiB"
+            if r.get("search_processes", 1) > 1
+            else ""
+        ),
         "   phases started at (s): "
         + ", ".join(f"{name} {at:.1f}" for name, at in r["phases"].items()),
         "   searches by phase (a patient × ms each): "
@@ -578,6 +590,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="and by this many first-order iterations for larger LPs (0: none)",
     )
     parser.add_argument(
+        "--search-processes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="processes the plan's search runs in (routing.batch.paired_search)",
+    )
+    parser.add_argument(
         "--one", nargs=2, metavar=("PATIENTS", "CONTENTION"), help=argparse.SUPPRESS
     )
     parser.add_argument("--time-limit", type=float, help=argparse.SUPPRESS)
@@ -592,6 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.baselines_only,
             args.staged_max_variables,
             args.staged_iterations,
+            args.search_processes,
         )
         print(json.dumps(figures))
         return 0

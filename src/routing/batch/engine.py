@@ -90,6 +90,7 @@ from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_orde
 from routing.batch.long_lived import LongLived
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, DeadlineMeasure, replaced, total_cost
+from routing.batch.paired_search import SearchState, can_pair, search_in_pairs
 from routing.batch.stage_lp import STAGED_MAX_VARIABLES, staged_lp_bound
 from routing.batch.worse_off import WorseOff
 from routing.domain import RouteRequest
@@ -174,6 +175,8 @@ class BatchResult(FrozenModel):
     moved: tuple[str, ...] = ()
     seed: int
     workers: NonNegativeInt
+    search_processes: int = 1
+    """Processes the large-neighbourhood search ran in (1, or 2 when it could fork)."""
     iterations: NonNegativeInt
     improvements: NonNegativeInt
     polished: NonNegativeInt = 0
@@ -211,6 +214,7 @@ def plan_batch(
     staged_max_variables: int = STAGED_MAX_VARIABLES,
     staged_iterations: int = 0,
     deadline_measure: DeadlineMeasure = "misses",
+    search_processes: int = 1,
 ) -> BatchResult:
     """Plan every request of a cohort at once over shared slot capacities.
 
@@ -275,6 +279,12 @@ def plan_batch(
         patient's weight, however late: a patient who misses anyway takes no early slot from
         another for a smaller overrun) or ``"overrun"`` (a bigger overrun costs more, before
         any minute counts); see :mod:`routing.batch.objective`.
+    search_processes
+        Processes the large-neighbourhood search runs in: 1, or 2 for two cores (in epochs,
+        merged deterministically: :mod:`routing.batch.paired_search`; the same input, seed,
+        workers and processes give the same plan when the iterations or the work limit stop
+        it). Where processes cannot fork (a daemonic process, no ``fork`` start method) the
+        search runs in one process.
 
     Returns
     -------
@@ -294,6 +304,8 @@ def plan_batch(
         raise ValueError("polish_share must be in [0, 1)")
     if staged_iterations < 0:
         raise ValueError("staged_iterations must be at least 0")
+    if search_processes not in (1, 2):
+        raise ValueError("search_processes must be 1 or 2")
     if work_limit is not None:
         if work_limit < 1:
             raise ValueError("work_limit must be at least 1")
@@ -331,6 +343,7 @@ def plan_batch(
         engine.bound_probes = max(0, bound_probes)
         engine.staged_max_variables = max(0, staged_max_variables)
         engine.staged_iterations = staged_iterations
+        engine.search_processes = search_processes
         engine.long_lived = long_lived
         return engine.run(max_iterations, exact_max_patients)
 
@@ -392,6 +405,10 @@ class _Engine:
         self.bound_probes = 1500
         self.staged_max_variables = STAGED_MAX_VARIABLES
         self.staged_iterations = 0
+        self.processes_used = 1
+        """Processes the search ran in (one when it could not fork)."""
+        self.search_processes = 1
+        """Processes of the large-neighbourhood search (:mod:`routing.batch.paired_search`)."""
         self.long_lived = LongLived()
         """Settled at each step reported (each patient of a phase, every tenth iteration)."""
 
@@ -504,6 +521,7 @@ class _Engine:
             input_issues=tuple(str(issue) for issue in cohort.index.issues),
             seed=self.seed,
             workers=self.workers,
+            search_processes=self.processes_used,
             iterations=self.iterations,
             improvements=self.improvements,
             polished=self.polished,
@@ -842,61 +860,106 @@ class _Engine:
 
     # -- large-neighbourhood search ----------------------------------------------------------
     def search(self, plan: Assignment, max_iterations: int | None, bound: Cost) -> str:
+        """The large-neighbourhood search until a stop (:meth:`stop_reason`); its reason.
+
+        With :attr:`search_processes` above one (and processes that can fork), the iterations
+        run in two processes at once (:mod:`routing.batch.paired_search`)."""
+        state = self.search_state(plan)
+        if self.search_processes > 1 and can_pair():
+            self.processes_used = 2
+            return search_in_pairs(self, plan, state, max_iterations, bound)
+        while True:
+            reason = self.stop_reason(state, max_iterations, bound)
+            if reason:
+                return reason
+            self.iterate(plan, state)
+            if self.iterations % 10 == 0:
+                self.report("search", self.iterations, max_iterations or 0, state.best)
+
+    def search_state(self, plan: Assignment) -> SearchState:
+        """The search's bookkeeping over ``plan``: costs, slot holders, bounds, who is worse off."""
         cohort = self.cohort
         costs = [plan.cost(i) for i in range(len(cohort))]
         holders: dict[int, set[int]] = {}
         for i, r in enumerate(plan.results):
-            if r is not None and r.has_route:
-                for p in cohort.routed_slots(i, r):
-                    holders.setdefault(p, set()).add(i)
-        best = total_cost(costs)
+            self.hold(holders, i, r)
         lower = [patient_bound(cohort, i, a) for i, a in enumerate(self.alone)]
         worse = WorseOff(self.alone_cost, [a.has_route for a in self.alone])
         for i in cohort.plannable():
             worse.update(i, costs[i])
-        while True:
-            if best <= bound:
-                return "proven optimal"
-            if max_iterations is not None and self.iterations >= max_iterations:
-                return "iteration limit"
-            if self.work_limit is not None:
-                if self.used() >= 1.0 - self.polish_reserve:
-                    return "work limit"
-                if time.perf_counter() >= self.deadline:
-                    return "time limit"
-            elif time.perf_counter() >= self.deadline - self.polish_reserve * self.time_limit:
+        return SearchState(costs, holders, lower, worse, total_cost(costs))
+
+    def search_end(self) -> float:
+        """The wall-clock time the search must end by (the polish's time kept)."""
+        if self.work_limit is not None:
+            return self.deadline
+        return self.deadline - self.polish_reserve * self.time_limit
+
+    def stop_reason(self, state: SearchState, max_iterations: int | None, bound: Cost) -> str:
+        """Why the search stops before another iteration, or ``""`` to go on."""
+        if state.best <= bound:
+            return "proven optimal"
+        if max_iterations is not None and self.iterations >= max_iterations:
+            return "iteration limit"
+        if self.work_limit is not None:
+            if self.used() >= 1.0 - self.polish_reserve:
+                return "work limit"
+            if time.perf_counter() >= self.deadline:
                 return "time limit"
-            if not worse.members:
-                return "every patient has a route as good as alone"
-            self.iterations += 1
-            chosen = self.pick(worse)
-            if self.rng.random() < QUEUE_SHARE:
-                destroyed = [chosen, *self.queue_ahead(chosen, plan, holders)]
-            else:
-                destroyed = [chosen, *self.blockers(chosen, plan, holders)]
-            before = total_cost(costs[i] for i in destroyed)
-            old = {i: plan.remove(i) for i in destroyed}
-            for i, r in old.items():
-                self.unhold(holders, i, r)
-            order = [chosen, *self.repair_order(destroyed[1:])]
-            after = self.repair(plan, order, before, lower)
-            if after is not None and after <= before:
-                for i in destroyed:
-                    costs[i] = plan.cost(i)
-                    worse.update(i, costs[i])
-                    self.hold(holders, i, plan.results[i])
-                if after < before:
-                    self.improvements += 1
-                    best = replaced(best, before, after)
-            else:
-                for i in destroyed:
-                    plan.remove(i)
-                for i, r in old.items():
-                    assert r is not None
-                    plan.place(i, r)
-                    self.hold(holders, i, r)
-            if self.iterations % 10 == 0:
-                self.report("search", self.iterations, max_iterations or 0, best)
+        elif time.perf_counter() >= self.search_end():
+            return "time limit"
+        if not state.worse.members:
+            return "every patient has a route as good as alone"
+        return ""
+
+    def iterate(self, plan: Assignment, state: SearchState) -> list[int] | None:
+        """One iteration: pick, destroy, repair; the patients re-planned when the result is
+        kept (no worse), else ``None`` (undone)."""
+        self.iterations += 1
+        costs, holders, worse = state.costs, state.holders, state.worse
+        chosen = self.pick(worse)
+        if self.rng.random() < QUEUE_SHARE:
+            destroyed = [chosen, *self.queue_ahead(chosen, plan, holders)]
+        else:
+            destroyed = [chosen, *self.blockers(chosen, plan, holders)]
+        before = total_cost(costs[i] for i in destroyed)
+        old = {i: plan.remove(i) for i in destroyed}
+        for i, r in old.items():
+            self.unhold(holders, i, r)
+        order = [chosen, *self.repair_order(destroyed[1:])]
+        after = self.repair(plan, order, before, state.lower)
+        if after is not None and after <= before:
+            for i in destroyed:
+                costs[i] = plan.cost(i)
+                worse.update(i, costs[i])
+                self.hold(holders, i, plan.results[i])
+            if after < before:
+                self.improvements += 1
+                state.best = replaced(state.best, before, after)
+            return destroyed
+        for i in destroyed:
+            plan.remove(i)
+        for i, r in old.items():
+            assert r is not None
+            plan.place(i, r)
+            self.hold(holders, i, r)
+        return None
+
+    def set_routes(
+        self, plan: Assignment, state: SearchState, routes: Mapping[int, RouteResult | None]
+    ) -> None:
+        """Give the patients of ``routes`` these routes (the caller knows they fit), the
+        search's bookkeeping in step."""
+        before = total_cost(state.costs[i] for i in routes)
+        for i in routes:
+            self.unhold(state.holders, i, plan.remove(i))
+        for i, r in routes.items():
+            if r is not None:
+                plan.place(i, r)
+                self.hold(state.holders, i, r)
+            state.costs[i] = plan.cost(i)
+            state.worse.update(i, state.costs[i])
+        state.best = replaced(state.best, before, total_cost(state.costs[i] for i in routes))
 
     def repair(
         self, plan: Assignment, order: list[int], before: Cost, lower: Sequence[Cost]

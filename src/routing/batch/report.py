@@ -174,6 +174,8 @@ class BatchReport(FrozenModel):
     time_limit_hit: bool
     seed: int
     workers: int
+    search_processes: int = 1
+    """Processes the search ran in (:mod:`routing.batch.paired_search`)."""
     iterations: int
     polished: NonNegativeInt = 0
     sweeps: NonNegativeInt = 0
@@ -559,6 +561,7 @@ def build_report(
         time_limit_hit=result.time_limit_hit,
         seed=result.seed,
         workers=result.workers,
+        search_processes=result.search_processes,
         iterations=result.iterations,
         polished=result.polished,
         sweeps=result.sweeps,
@@ -603,6 +606,7 @@ def plan_document(result: BatchResult) -> dict[str, Any]:
         "generator": f"routing {__version__}",
         "status": result.status.value,
         "seed": result.seed,
+        "search_processes": result.search_processes,
         "objective": result.objective.model_dump(mode="json"),
         "deadline_measure": result.deadline_measure,
         "routes": entries,

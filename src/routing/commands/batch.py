@@ -276,6 +276,14 @@ def add_cohort_arguments(
     )
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="CP-SAT workers")
     parser.add_argument(
+        "--search-processes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="processes the search runs in: 2 uses two cores, the same files for the same input, "
+        "seed and limits (default %(default)s)",
+    )
+    parser.add_argument(
         "--iterations", type=int, default=None, metavar="N", help="search iterations at most"
     )
     parser.add_argument(
@@ -429,6 +437,7 @@ def _run(args: argparse.Namespace) -> int:
             work_limit=work_limit,
             staged_iterations=args.staged_iterations,
             deadline_measure=args.deadline_measure,
+            search_processes=args.search_processes,
         )
     finally:
         if bar is not None:

@@ -182,6 +182,7 @@ def _planned(args: argparse.Namespace) -> tuple[ManagerFigures, Tables]:
         max_iterations=iterations,
         work_limit=work_limit_of(args),
         deadline_measure=args.deadline_measure,
+        search_processes=args.search_processes,
     )
     tables = build_tables(result, index, districts={r.id: r.patient.district for r in requests})
     figures = build_figures(

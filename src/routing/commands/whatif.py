@@ -316,6 +316,7 @@ def _run(args: argparse.Namespace) -> int:
         time_limit=time_limit,
         workers=args.workers,
         deadline_measure=args.deadline_measure,
+        search_processes=args.search_processes,
     )
     status = EXIT_NOT_ALL_PLANNED if sources.rejected else EXIT_OK
     generator = f"routing {__version__}"

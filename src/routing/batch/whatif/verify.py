@@ -73,12 +73,15 @@ class ReplanOptions:
     horizon_days: int = 21
     exact_max_patients: int = 0
     deadline_measure: DeadlineMeasure = "misses"
+    search_processes: int = 1
 
     def __post_init__(self) -> None:
         if self.deadline_measure not in DEADLINE_MEASURES:
             raise InvalidInputError(
                 "replan options", "deadline_measure", f"must be one of {DEADLINE_MEASURES}"
             )
+        if self.search_processes not in (1, 2):
+            raise InvalidInputError("replan options", "search_processes", "must be 1 or 2")
         if self.max_iterations < 0:
             raise InvalidInputError("replan options", "max_iterations", "must be ≥ 0")
         if self.time_limit <= 0:
@@ -117,6 +120,7 @@ def replan(
         horizon_days=options.horizon_days,
         polish_share=0.0,
         deadline_measure=options.deadline_measure,
+        search_processes=options.search_processes,
     )
     if result.time_limit_hit:
         logger.warning("what-if re-plan %r stopped on the time limit: not deterministic", label)
