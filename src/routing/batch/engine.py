@@ -39,7 +39,9 @@ The engine, in order:
    the fastest. The result is kept if the objective is no worse (sideways moves allowed), else
    undone; a repair stops as soon as what it has planned plus the bounds of the rest costs more
    than before (it would be undone). The patients the search may pick are kept up to date as
-   routes change (:mod:`routing.batch.worse_off`), not found by a scan of the cohort.
+   routes change (:mod:`routing.batch.worse_off`), not found by a scan of the cohort. With
+   ``search_processes=2`` the iterations run in two processes in rounds, the helper's kept
+   changes merged when they still fit (:mod:`routing.batch.paired_search`).
 8. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound; the matching's least
    cost of the first deadlines nobody can meet raises the deadline term when it is larger; the
@@ -55,10 +57,11 @@ The engine, in order:
 
 The plan is proven OPTIMAL when its objective equals the capacity bound. Stops: proof, the time
 limit (status FEASIBLE, ``time_limit_hit``), ``max_iterations``, or no patient left worse off
-than alone. Deterministic for a given seed and worker count when it stops on anything but the
-wall clock (each single-patient search is limited by nodes, CP-SAT by deterministic time).
-For the length of the call, what is alive at each reported step is kept out of the cyclic
-garbage collector's full scans (:mod:`routing.batch.long_lived`; a tenth of the time before).
+than alone. Deterministic for a given seed, worker count and search processes when it stops on
+anything but the wall clock (each single-patient search is limited by nodes, CP-SAT by
+deterministic time). For the length of the call, what is alive at each reported step is kept
+out of the cyclic garbage collector's full scans (:mod:`routing.batch.long_lived`; a tenth of
+the time before).
 """
 
 from __future__ import annotations

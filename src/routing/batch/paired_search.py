@@ -126,7 +126,6 @@ class _EpochDone:
 
     moves: list[Move]
     iterations: int
-    improvements: int
     searches: int
 
 
@@ -168,29 +167,30 @@ def _helper(
             routes, epoch, iterations, end = message
             engine.set_routes(plan, state, routes)
             engine.rng = epoch_rng(engine.seed, epoch, 1)
-            began = (engine.iterations, engine.improvements, engine.cohort.searches[0])
+            began = (engine.iterations, engine.cohort.searches[0])
             kept = _run_epoch(engine, plan, state, iterations, end)
             connection.send(
                 _EpochDone(
                     _moves(plan, kept),
                     engine.iterations - began[0],
-                    engine.improvements - began[1],
-                    engine.cohort.searches[0] - began[2],
+                    engine.cohort.searches[0] - began[1],
                 )
             )
     except BaseException:  # reported to the parent, which goes on alone
-        connection.send(traceback.format_exc())
+        with contextlib.suppress(OSError):  # unless the parent is gone
+            connection.send(traceback.format_exc())
     finally:
         connection.close()
 
 
-def _take(engine: PairedEngine, plan: Assignment, state: SearchState, move: Move) -> bool:
-    """Give the move's patients its routes when they fit the slots left and cost no more."""
+def _take(engine: PairedEngine, plan: Assignment, state: SearchState, move: Move) -> str:
+    """Give the move's patients its routes when they fit the slots left and cost no more;
+    ``"better"`` or ``"taken"`` (no worse), else ``"dropped"``."""
     cohort = engine.cohort
     before = total_cost(state.costs[i] for i in move)
     after = total_cost(cohort.cost(i, r) for i, r in move.items())
     if after > before:
-        return False
+        return "dropped"
     old = {i: plan.remove(i) for i in move}
     placed: list[int] = []
     fits = True
@@ -206,9 +206,10 @@ def _take(engine: PairedEngine, plan: Assignment, state: SearchState, move: Move
     for i, r in old.items():
         if r is not None:
             plan.place(i, r)
-    if fits:
-        engine.set_routes(plan, state, move)
-    return fits
+    if not fits:
+        return "dropped"
+    engine.set_routes(plan, state, move)
+    return "better" if after < before else "taken"
 
 
 def search_in_pairs(
@@ -246,8 +247,12 @@ def search_in_pairs(
             end = engine.search_end()
             paired = total - share > 0
             if paired:
-                mine.send((stale, epoch, total - share, end))
-                stale = {}
+                try:
+                    mine.send((stale, epoch, total - share, end))
+                    stale = {}
+                except OSError as exc:  # the helper is gone
+                    logger.warning("the paired search's helper is gone (%s); going on alone", exc)
+                    alone, paired, share = True, False, total
             engine.rng = epoch_rng(engine.seed, epoch, 0)
             changed = {i for kept in _run_epoch(engine, plan, state, share, end) for i in kept}
             if paired:
@@ -260,11 +265,13 @@ def search_in_pairs(
                     alone = True
                 else:
                     engine.iterations += done.iterations
-                    engine.improvements += done.improvements
                     engine.cohort.searches[0] += done.searches
                     for move in done.moves:
-                        if changed.isdisjoint(move) and _take(engine, plan, state, move):
+                        free = changed.isdisjoint(move)
+                        outcome = _take(engine, plan, state, move) if free else "dropped"
+                        if outcome in ("better", "taken"):
                             taken += 1
+                            engine.improvements += outcome == "better"
                         else:
                             dropped += 1
                             stale.update({i: plan.results[i] for i in move})
