@@ -46,9 +46,9 @@ The engine, in order:
    (sideways moves allowed), else undone; a repair stops as soon as what it has planned plus
    the bounds of the rest costs more than before (it would be undone). The patients the search
    may pick are kept up to date as routes change (:mod:`routing.batch.worse_off`), not found by
-   a scan of the cohort. With
-   ``search_processes=2`` the iterations run in two processes in rounds, the helper's kept
-   changes merged when they still fit (:mod:`routing.batch.paired_search`).
+   a scan of the cohort. With ``search_processes=2`` the iterations run in two processes in
+   rounds, the helper's kept changes merged when they still fit
+   (:mod:`routing.batch.paired_search`).
 8. **Capacity bound**: the cohort splits into groups sharing no service; each small group gets
    the exact model's proven bound, the others their no-competition bound; the matching's least
    cost of the first deadlines nobody can meet raises the deadline term when it is larger; the
