@@ -1065,3 +1065,29 @@ def test_plans_searched_by_queues_alone_are_valid_and_no_worse_than_fcfs(
     finally:
         engine_module.QUEUE_SHARE = original
     check_plan(result, requests, slots)
+
+
+def test_a_plan_says_whether_other_routes_fit_as_placing_them_would() -> None:
+    """``Assignment.fits`` agrees with placing the routes and counting every slot's places."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(RegionParameters(patients=30, contention=1.0, seed=4))
+    built = build_cohort(problem.requests, SlotIndex.for_problem(problem))
+    plan = first_come_first_served(built)
+    routed = [i for i, r in enumerate(plan.results) if r is not None and r.has_route]
+    seen: Counter[bool] = Counter()
+    for i in routed[:10]:
+        for j in routed[:10]:
+            routes = {i: plan.results[j]} if i != j else {i: None}
+            placed = plan.copy()
+            placed.remove(i)
+            if routes[i] is not None:
+                placed.results[i] = routes[i]
+                placed.usage[built.routed_slots(i, routes[i])] += 1
+            within = bool(np.all(placed.usage + built.reserved <= built.capacity))
+            assert plan.fits(routes) == within
+            seen[within] += 1
+    assert seen[True]  # both answers were checked
+    assert seen[False]
+    swap = {routed[0]: plan.results[routed[1]], routed[1]: plan.results[routed[0]]}
+    assert plan.fits(swap)

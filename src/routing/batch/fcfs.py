@@ -12,6 +12,7 @@ without a route even alone (invalid, or proven infeasible) has none over fewer f
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -80,6 +81,22 @@ class Assignment:
         for p in positions:
             self.usage[p] += change
             self.full[p] = self.usage[p] + cohort.reserved[p] >= cohort.capacity[p]
+
+    def fits(self, routes: Mapping[int, RouteResult | None]) -> bool:
+        """Whether giving each entry of ``routes`` its route there, in place of its current
+        one, leaves no slot giving away more places than it has (kept bookings counted apart);
+        the plan is not changed."""
+        change: Counter[int] = Counter()
+        for entry, result in routes.items():
+            for r, sign in ((result, 1), (self.results[entry], -1)):
+                if r is not None and r.has_route:
+                    change.update({p: sign for p in self.cohort.routed_slots(entry, r)})
+        cohort = self.cohort
+        return all(
+            self.usage[p] + cohort.reserved[p] + n <= cohort.capacity[p]
+            for p, n in change.items()
+            if n > 0
+        )
 
     def cost(self, entry: int) -> Cost:
         """Entry's share of the objective (unplanned when it has no route)."""

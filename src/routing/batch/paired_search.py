@@ -37,7 +37,6 @@ import multiprocessing
 import random
 import time
 import traceback
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -185,28 +184,12 @@ def _helper(
 
 
 def _take(engine: PairedEngine, plan: Assignment, state: SearchState, move: Move) -> str:
-    """Give the move's patients its routes when they fit the slots left and cost no more;
-    ``"better"`` or ``"taken"`` (no worse), else ``"dropped"``.
-
-    The routes fit when no slot gives away more places than it has once the move's patients
-    leave their current routes for the new ones (kept bookings are counted apart, as in
-    :meth:`Assignment.place`)."""
-    cohort = engine.cohort
+    """Give the move's patients its routes when they fit the slots left
+    (:meth:`Assignment.fits`) and cost no more; ``"better"`` or ``"taken"`` (no worse), else
+    ``"dropped"``."""
     before = total_cost(state.costs[i] for i in move)
-    after = total_cost(cohort.cost(i, r) for i, r in move.items())
-    if after > before:
-        return "dropped"
-    change: Counter[int] = Counter()
-    for i, r in move.items():
-        current = plan.results[i]
-        for result, sign in ((r, 1), (current, -1)):
-            if result is not None and result.has_route:
-                change.update({p: sign for p in cohort.routed_slots(i, result)})
-    if any(
-        plan.usage[p] + cohort.reserved[p] + n > cohort.capacity[p]
-        for p, n in change.items()
-        if n > 0
-    ):
+    after = total_cost(engine.cohort.cost(i, r) for i, r in move.items())
+    if after > before or not plan.fits(move):
         return "dropped"
     engine.set_routes(plan, state, move)
     return "better" if after < before else "taken"
