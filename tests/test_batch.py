@@ -29,6 +29,7 @@ from routing.batch.bounds import no_competition_routes, patient_bound
 from routing.batch.cohort import build_cohort
 from routing.batch.exact import solve_exact
 from routing.batch.fcfs import Assignment, first_come_first_served
+from routing.batch.holders import SlotHolders
 from routing.batch.objective import miss_cost, route_cost, total_cost
 from routing.batch.report import build_report, plan_document
 from routing.commands.batch import add_batch_arguments, run_batch
@@ -955,7 +956,7 @@ def queue_engine(max_destroy: int) -> tuple[engine_module._Engine, Assignment, d
     run = engine_module._Engine(cohort, 0, 10.0, 1, None, time.perf_counter(), max_destroy, 0.0)
     run.alone = no_competition_routes(cohort)
     plan = first_come_first_served(cohort, free=run.alone)
-    holders: dict[int, set[int]] = {}
+    holders = SlotHolders(len(cohort.capacity))
     for i, r in enumerate(plan.results):
         run.hold(holders, i, r)
     return run, plan, holders
@@ -1040,6 +1041,32 @@ def test_a_repair_searches_the_chosen_patients_secondary_objectives_only() -> No
         assert expected.cost(chosen)[2] == fastest.cost(chosen)[2]
         differ += booked(expected, chosen) != booked(fastest, chosen)
     assert differ > 0  # the secondary search chose another route for some patients
+
+
+def test_a_sweep_reports_the_plans_objective_as_it_goes() -> None:
+    """Every progress report of a sweep carries the plan's objective at that moment (kept in
+    step as routes change, not summed again over the cohort at each report)."""
+    from routing.region import RegionParameters, generate_region
+
+    problem = generate_region(RegionParameters(patients=160, contention=1.0, seed=4))
+    built = build_cohort(problem.requests, SlotIndex.for_problem(problem))
+    seen: list[tuple[object, object]] = []
+    holder: list[Assignment] = []
+
+    def record(report: engine_module.BatchProgress) -> None:
+        seen.append((report.best, holder[0].total()))
+
+    run = engine_module._Engine(built, 0, 600.0, 1, record, time.perf_counter(), 6, 0.0)
+    run.alone = no_competition_routes(built)
+    plan = first_come_first_served(built, free=run.alone)
+    holder.append(plan)
+    before = plan.total()
+    _, better = run.sweep(plan, 1.0, "sweep")
+    assert len(seen) == len(built.plannable()) // 50 >= 3
+    assert all(reported == actual for reported, actual in seen)
+    assert better > 0  # routes changed while it reported
+    assert plan.total() < before
+    assert seen[-1][0] != before  # and the reports followed them
 
 
 def booked(plan: Assignment, i: int) -> list[tuple[str, str]]:

@@ -97,6 +97,7 @@ from routing.batch.cohort import Cohort, CohortEntry, build_cohort
 from routing.batch.completion_flow import completion_flow_bound
 from routing.batch.exact import solve_exact, supports_exact
 from routing.batch.fcfs import Assignment, first_come_first_served, plan_in_order
+from routing.batch.holders import SlotHolders
 from routing.batch.long_lived import LongLived
 from routing.batch.matching import FirstDeadlineMatching, match_first_deadlines
 from routing.batch.objective import BatchObjective, Cost, DeadlineMeasure, replaced, total_cost
@@ -844,6 +845,7 @@ class _Engine:
         cohort = self.cohort
         order = [i for i in cohort.arrival_order() if plan.results[i] is not None]
         kept = better = 0
+        total = plan.total()  # kept in step: summing every patient's cost each report is N²
         for n, i in enumerate(order, start=1):
             if self.used() >= until or time.perf_counter() >= self.deadline:
                 break
@@ -862,10 +864,11 @@ class _Engine:
                 plan.place(i, found)
                 kept += 1
                 better += found_cost < cost
+                total = replaced(total, cost, found_cost)
             else:
                 plan.place(i, current)
             if n % 50 == 0:
-                self.report(phase, n, len(order), plan.total())
+                self.report(phase, n, len(order), total)
         return kept, better
 
     # -- large-neighbourhood search ----------------------------------------------------------
@@ -890,7 +893,7 @@ class _Engine:
         """The search's bookkeeping over ``plan``: costs, slot holders, bounds, who is worse off."""
         cohort = self.cohort
         costs = [plan.cost(i) for i in range(len(cohort))]
-        holders: dict[int, set[int]] = {}
+        holders = SlotHolders(len(cohort.capacity))
         for i, r in enumerate(plan.results):
             self.hold(holders, i, r)
         lower = [patient_bound(cohort, i, a) for i, a in enumerate(self.alone)]
@@ -1007,17 +1010,12 @@ class _Engine:
         members = worse.members
         return members[self.rng.randrange(len(members))]
 
-    def blockers(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
-        alone = self.alone[chosen]
-        found: set[int] = set()
-        full = plan.full
-        for p in self.cohort.routed_slots(chosen, alone):
-            held = holders.get(p) if full[p] else None
-            if held:
-                found |= held
+    def blockers(self, chosen: int, plan: Assignment, holders: SlotHolders) -> list[int]:
+        slots = np.asarray(self.cohort.routed_slots(chosen, self.alone[chosen]), dtype=np.int64)
+        found = holders.of(slots[plan.full[slots]])
         return self.at_most_destroyed(found - {chosen})
 
-    def queue_ahead(self, chosen: int, plan: Assignment, holders: dict[int, set[int]]) -> list[int]:
+    def queue_ahead(self, chosen: int, plan: Assignment, holders: SlotHolders) -> list[int]:
         """Up to :attr:`max_destroy` patients ahead of ``chosen`` in the queues it waits in.
 
         For each stage that ``chosen`` books later than alone, the holders of the full slots of
@@ -1039,10 +1037,7 @@ class _Engine:
             lo = np.searchsorted(starts, index.start[index.slot_position[a.slot_id]])
             hi = np.searchsorted(starts, index.start[index.slot_position[b.slot_id]])
             ahead = index.by_service[key][lo:hi]
-            for p in ahead[full[ahead]].tolist():
-                held = holders.get(p)  # none for a slot full of kept bookings
-                if held:
-                    found |= held
+            found |= holders.of(ahead[full[ahead]])  # none for a slot full of kept bookings
         return self.at_most_destroyed(found - {chosen})
 
     def at_most_destroyed(self, found: set[int]) -> list[int]:
@@ -1066,12 +1061,10 @@ class _Engine:
             self._urgency = {i: n for n, i in enumerate(self.urgency_order())}
         return self._urgency
 
-    def hold(self, holders: dict[int, set[int]], i: int, r: RouteResult | None) -> None:
+    def hold(self, holders: SlotHolders, i: int, r: RouteResult | None) -> None:
         if r is not None and r.has_route:
-            for p in self.cohort.routed_slots(i, r):
-                holders.setdefault(p, set()).add(i)
+            holders.add(self.cohort.routed_slots(i, r), i)
 
-    def unhold(self, holders: dict[int, set[int]], i: int, r: RouteResult | None) -> None:
+    def unhold(self, holders: SlotHolders, i: int, r: RouteResult | None) -> None:
         if r is not None and r.has_route:
-            for p in self.cohort.routed_slots(i, r):
-                holders[p].discard(i)
+            holders.discard(self.cohort.routed_slots(i, r), i)

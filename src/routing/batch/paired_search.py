@@ -46,6 +46,7 @@ from networkx.utils import UnionFind
 
 from routing.batch.cohort import Cohort
 from routing.batch.fcfs import Assignment
+from routing.batch.holders import SlotHolders
 from routing.batch.objective import Cost, total_cost
 from routing.batch.worse_off import WorseOff
 from routing.result import RouteResult
@@ -80,7 +81,7 @@ class SearchState:
     """
 
     costs: list[Cost]
-    holders: dict[int, set[int]]
+    holders: SlotHolders
     lower: list[Cost]
     worse: WorseOff
     best: Cost

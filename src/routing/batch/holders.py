@@ -1,0 +1,94 @@
+"""Who holds each slot of a batch plan, for the search's neighbourhoods.
+
+The large-neighbourhood search destroys the patients holding given slots: the full slots of a
+chosen patient's fastest route, or of a service's queue between two times
+(:meth:`routing.batch.engine._Engine.queue_ahead`). In a region of 10,000 patients a queue
+spans thousands of full slots, so besides the set of holders of each slot this keeps, per
+slot, its sole holder (or that it has none or several) in an array: the holders of many slots
+are then gathered with a few array operations, and only the slots held by several patients
+are read one by one.
+
+>>> import numpy as np
+>>> h = SlotHolders(4)
+>>> h.add([0, 1], 7)
+>>> h.add([1, 2], 9)
+>>> sorted(h.of(np.array([0, 1, 2, 3])))
+[7, 9]
+>>> h.sole.tolist()
+[7, -2, 9, -1]
+>>> h.discard([1, 2], 9)
+>>> sorted(h.of(np.array([1, 2]))), h.get(2)
+([7], set())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+import numpy as np
+
+from routing.slot_index import IntArray
+
+__all__ = ["MANY", "NOBODY", "SlotHolders"]
+
+NOBODY: Final = -1
+"""``sole`` of a slot no patient holds."""
+
+MANY: Final = -2
+"""``sole`` of a slot that several patients hold."""
+
+
+class SlotHolders:
+    """Slot position → the patients whose routes take a place in it.
+
+    Parameters
+    ----------
+    slots
+        The number of slot positions (the index's size).
+
+    Attributes
+    ----------
+    sole
+        Per slot position, its only holder, :data:`NOBODY` or :data:`MANY`.
+    """
+
+    __slots__ = ("_sets", "sole")
+
+    def __init__(self, slots: int) -> None:
+        self._sets: dict[int, set[int]] = {}
+        self.sole: IntArray = np.full(slots, NOBODY, dtype=np.int64)
+
+    def add(self, positions: Iterable[int], patient: int) -> None:
+        """``patient`` holds a place in each of ``positions``."""
+        sets, sole = self._sets, self.sole
+        for p in positions:
+            held = sets.setdefault(p, set())
+            held.add(patient)
+            sole[p] = patient if len(held) == 1 else MANY
+
+    def discard(self, positions: Iterable[int], patient: int) -> None:
+        """``patient`` no longer holds a place in ``positions``."""
+        sets, sole = self._sets, self.sole
+        for p in positions:
+            held = sets.get(p)
+            if held is None:
+                continue
+            held.discard(patient)
+            sole[p] = next(iter(held)) if len(held) == 1 else NOBODY if not held else MANY
+
+    def get(self, position: int) -> set[int]:
+        """The holders of ``position`` (a copy is not made: do not change it)."""
+        return self._sets.get(position) or set()
+
+    def of(self, positions: IntArray) -> set[int]:
+        """Every patient holding a place in any of ``positions``."""
+        sole = self.sole[positions]
+        found = set(np.unique(sole[sole >= 0]).tolist())
+        for p in positions[sole == MANY].tolist():
+            found |= self._sets[p]
+        return found
+
+    def as_dict(self) -> dict[int, set[int]]:
+        """Every held slot position and its holders (copies)."""
+        return {p: set(h) for p, h in self._sets.items() if h}
