@@ -956,7 +956,7 @@ def queue_engine(max_destroy: int) -> tuple[engine_module._Engine, Assignment, d
     run = engine_module._Engine(cohort, 0, 10.0, 1, None, time.perf_counter(), max_destroy, 0.0)
     run.alone = no_competition_routes(cohort)
     plan = first_come_first_served(cohort, free=run.alone)
-    holders = SlotHolders(len(cohort.capacity))
+    holders = SlotHolders(len(cohort.capacity), len(cohort))
     for i, r in enumerate(plan.results):
         run.hold(holders, i, r)
     return run, plan, holders

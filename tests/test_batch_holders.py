@@ -29,8 +29,9 @@ def test_slot_holders_answer_as_a_dict_of_sets_does(
     steps: list[tuple[bool, list[int], int]], asked: list[int]
 ) -> None:
     """After any adds and discards: each slot's holders, its sole holder (or none, or
-    several), and the holders of any set of slots are those of a dict of sets."""
-    h = SlotHolders(SLOTS)
+    several), and the holders of any set of slots (few or many sole holders) are those of a
+    dict of sets."""
+    h = SlotHolders(SLOTS, patients=6)
     plain: dict[int, set[int]] = {}
     for add, positions, patient in steps:
         if add:
@@ -48,6 +49,12 @@ def test_slot_holders_answer_as_a_dict_of_sets_does(
         assert h.sole[p] == expected
     union = set().union(*(plain.get(p, set()) for p in asked))
     assert h.of(np.array(asked, dtype=np.int64)) == union
+    default = holders_module.MARK_ABOVE
+    holders_module.MARK_ABOVE = 0  # the sole holders told apart by a mark per patient
+    try:
+        assert h.of(np.array(asked, dtype=np.int64)) == union
+    finally:
+        holders_module.MARK_ABOVE = default
     assert h.as_dict() == {p: s for p, s in plain.items() if s}
 
 

@@ -893,7 +893,7 @@ class _Engine:
         """The search's bookkeeping over ``plan``: costs, slot holders, bounds, who is worse off."""
         cohort = self.cohort
         costs = [plan.cost(i) for i in range(len(cohort))]
-        holders = SlotHolders(len(cohort.capacity))
+        holders = SlotHolders(len(cohort.capacity), len(cohort))
         for i, r in enumerate(plan.results):
             self.hold(holders, i, r)
         lower = [patient_bound(cohort, i, a) for i, a in enumerate(self.alone)]

@@ -9,7 +9,7 @@ are then gathered with a few array operations, and only the slots held by severa
 are read one by one.
 
 >>> import numpy as np
->>> h = SlotHolders(4)
+>>> h = SlotHolders(4, patients=10)
 >>> h.add([0, 1], 7)
 >>> h.add([1, 2], 9)
 >>> sorted(h.of(np.array([0, 1, 2, 3])))
@@ -38,6 +38,9 @@ NOBODY: Final = -1
 MANY: Final = -2
 """``sole`` of a slot that several patients hold."""
 
+MARK_ABOVE: Final = 1000
+"""Sole holders gathered at once above which they are told apart by a mark per patient."""
+
 
 class SlotHolders:
     """Slot position → the patients whose routes take a place in it.
@@ -46,6 +49,8 @@ class SlotHolders:
     ----------
     slots
         The number of slot positions (the index's size).
+    patients
+        The number of patients (holders are ``0 .. patients - 1``).
 
     Attributes
     ----------
@@ -53,11 +58,12 @@ class SlotHolders:
         Per slot position, its only holder, :data:`NOBODY` or :data:`MANY`.
     """
 
-    __slots__ = ("_sets", "sole")
+    __slots__ = ("_sets", "patients", "sole")
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, patients: int) -> None:
         self._sets: dict[int, set[int]] = {}
         self.sole: IntArray = np.full(slots, NOBODY, dtype=np.int64)
+        self.patients = patients
 
     def add(self, positions: Iterable[int], patient: int) -> None:
         """``patient`` holds a place in each of ``positions``."""
@@ -84,7 +90,12 @@ class SlotHolders:
     def of(self, positions: IntArray) -> set[int]:
         """Every patient holding a place in any of ``positions``."""
         sole = self.sole[positions]
-        found = set(np.unique(sole[sole >= 0]).tolist())
+        ids = sole[sole >= 0]
+        if len(ids) > MARK_ABOVE:  # a mark per patient: linear, where a sort is not
+            mark = np.zeros(self.patients, dtype=np.bool_)
+            mark[ids] = True
+            ids = np.flatnonzero(mark)
+        found = set(ids.tolist())
         for p in positions[sole == MANY].tolist():
             found |= self._sets[p]
         return found
