@@ -17,8 +17,8 @@ are read one by one.
 >>> h.sole.tolist()
 [7, -2, 9, -1]
 >>> h.discard([1, 2], 9)
->>> sorted(h.of(np.array([1, 2]))), h.get(2)
-([7], set())
+>>> sorted(h.of(np.array([1, 2]))), h.as_dict()
+([7], {0: {7}, 1: {7}})
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 from routing.slot_index import IntArray
 
-__all__ = ["MANY", "NOBODY", "SlotHolders"]
+__all__ = ["MANY", "MARK_ABOVE", "NOBODY", "SlotHolders"]
 
 NOBODY: Final = -1
 """``sole`` of a slot no patient holds."""
@@ -74,18 +74,12 @@ class SlotHolders:
             sole[p] = patient if len(held) == 1 else MANY
 
     def discard(self, positions: Iterable[int], patient: int) -> None:
-        """``patient`` no longer holds a place in ``positions``."""
+        """``patient`` no longer holds a place in ``positions`` (each held by someone)."""
         sets, sole = self._sets, self.sole
         for p in positions:
-            held = sets.get(p)
-            if held is None:
-                continue
+            held = sets[p]
             held.discard(patient)
             sole[p] = next(iter(held)) if len(held) == 1 else NOBODY if not held else MANY
-
-    def get(self, position: int) -> set[int]:
-        """The holders of ``position`` (a copy is not made: do not change it)."""
-        return self._sets.get(position) or set()
 
     def of(self, positions: IntArray) -> set[int]:
         """Every patient holding a place in any of ``positions``."""
