@@ -947,7 +947,7 @@ def test_sweeps_before_the_search_make_routes_strictly_better(
     assert f"{swept.swept} routes bettered in {swept.sweeps} sweeps" in report.summary()
 
 
-def queue_engine(max_destroy: int) -> tuple[engine_module._Engine, Assignment, dict[int, set[int]]]:
+def queue_engine(max_destroy: int) -> tuple[engine_module._Engine, Assignment, SlotHolders]:
     """Three patients in one consultation queue (a place a day, days 0-2), CT with room on day 4:
     first come, first served books them on days 0, 1 and 2; alone, each would take day 0."""
     slots = [make_slot(f"C{d}", "consult", d, "09:00", "F1", 1) for d in range(3)]
