@@ -86,12 +86,14 @@ class Assignment:
         """Whether giving each entry of ``routes`` its route there, in place of its current
         one, leaves no slot giving away more places than it has (kept bookings counted apart);
         the plan is not changed."""
-        change: Counter[int] = Counter()
-        for entry, result in routes.items():
-            for r, sign in ((result, 1), (self.results[entry], -1)):
-                if r is not None and r.has_route:
-                    change.update({p: sign for p in self.cohort.routed_slots(entry, r)})
         cohort = self.cohort
+        change: Counter[int] = Counter()  # each position as often as place and remove count it
+        for entry, result in routes.items():
+            current = self.results[entry]
+            if result is not None and result.has_route:
+                change.update(cohort.routed_slots(entry, result))
+            if current is not None and current.has_route:
+                change.subtract(cohort.routed_slots(entry, current))
         return all(
             self.usage[p] + cohort.reserved[p] + n <= cohort.capacity[p]
             for p, n in change.items()
