@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1067,6 +1068,44 @@ def test_a_sweep_reports_the_plans_objective_as_it_goes() -> None:
     assert better > 0  # routes changed while it reported
     assert plan.total() < before
     assert seen[-1][0] != before  # and the reports followed them
+
+
+def test_the_search_sweeps_when_due_and_keeps_its_bookkeeping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """During the search a sweep runs after every ``SWEEP_AFTER`` iterations a plannable
+    patient, counted in iterations; after each, the costs, slot holders, picks and objective
+    the search keeps are those recomputed from the plan, and the result counts the sweeps."""
+    from routing.region import RegionParameters, generate_region
+
+    original = engine_module._Engine.sweep_when_due
+    swept_at: list[int] = []
+    replaced: list[int] = []
+
+    def checking(self: Any, plan: Assignment, state: Any) -> list[int]:
+        before, sweeps = list(plan.results), self.sweeps
+        changed = original(self, plan, state)
+        if self.sweeps > sweeps:
+            swept_at.append(self.iterations)
+            replaced.append(len(changed))
+            fresh = self.search_state(plan)
+            assert plan.check_capacity()
+            assert changed == [i for i, r in enumerate(plan.results) if r is not before[i]]
+            assert state.costs == fresh.costs
+            assert state.best == fresh.best == plan.total()
+            assert state.holders.as_dict() == fresh.holders.as_dict()
+            assert state.worse.members == fresh.worse.members
+        else:
+            assert changed == [] and plan.results == before
+        return changed
+
+    monkeypatch.setattr(engine_module._Engine, "sweep_when_due", checking)
+    monkeypatch.setattr(engine_module, "SWEEP_AFTER", 2.0)
+    problem = generate_region(RegionParameters(patients=60, contention=1.0, seed=3))
+    result = plan_batch(problem, seed=2, max_iterations=365, exact_max_patients=0)
+    assert swept_at == [120, 240, 360]  # every 2 × 60 iterations: counted, not timed
+    assert sum(replaced) > 0  # the sweeps gave some patients other routes
+    assert result.sweeps >= 3 and result.iterations == 365
 
 
 def booked(plan: Assignment, i: int) -> list[tuple[str, str]]:

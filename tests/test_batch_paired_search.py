@@ -111,13 +111,15 @@ def test_paired_routes_pass_the_evaluator(caplog: pytest.LogCaptureFixture) -> N
 def test_the_bookkeeping_after_a_paired_search_is_the_plans(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """After the epochs and merges, the costs, slot holders, picks and objective the search
-    keeps are those recomputed from the plan it returns."""
+    """After the epochs, merges and a sweep between two epochs, the costs, slot holders, picks
+    and objective the search keeps are those recomputed from the plan it returns."""
     original = engine_module.search_in_pairs
     checked: list[bool] = []
 
     def checking(engine: Any, plan: Any, state: Any, max_iterations: Any, bound: Any) -> str:
+        sweeps = engine.sweeps
         reason = original(engine, plan, state, max_iterations, bound)
+        assert engine.sweeps > sweeps  # 300 iterations, a sweep due every 2 × 80
         fresh = engine.search_state(plan)
         assert plan.check_capacity()
         assert state.costs == fresh.costs

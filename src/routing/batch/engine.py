@@ -26,7 +26,10 @@ The engine, in order:
    may then find a strictly better route. Sweeps repeat while one makes some route strictly
    better, in at most half of the search's time (:data:`SETTLE_SHARE`); none runs when
    ``max_iterations`` is 0. On 1,000 contended patients the first sweeps did what the rest of
-   the search could not (``benchmarks/README_batch.md``).
+   the search could not (``benchmarks/README_batch.md``). During the search (step 7) a sweep
+   runs again after every :data:`SWEEP_AFTER` iterations a plannable patient: the search's
+   kept moves leave the patients it re-planned with their earliest routes only, and a sweep
+   moves them to routes of the same cost that leave other slots free.
 7. **Large-neighbourhood search** for the rest of the time. Each iteration picks a patient
    worse off than alone (unplanned, missing a deadline, or later than its fastest route): with
    probability ½ among the eight worst, 0.35 among those missing a deadline they meet alone,
@@ -75,6 +78,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -121,6 +125,12 @@ POLISH_NODES = 500
 """Search nodes of each polish search: best effort (its result says whether it is proven)."""
 SETTLE_SHARE = 0.5
 """The largest share of the search's time the sweeps before it may take."""
+
+SWEEP_AFTER = 2.0
+"""Search iterations between two sweeps during the search (:meth:`_Engine.sweep_when_due`), as
+a multiple of the plannable patients (counted, so the plans stay deterministic). Chosen on seeds
+7, 100 and 101 among sweeps every 5, 10 and 20 seconds of a 1,000-patient search and none
+(``benchmarks/README_batch.md``)."""
 
 QUEUE_SHARE = 0.5
 """The share of search iterations that destroy the patients ahead of the chosen one in its
@@ -193,7 +203,7 @@ class BatchResult(FrozenModel):
     polished: NonNegativeInt = 0
     """Routes planned again for the secondary objectives (see ``polish_share``)."""
     sweeps: NonNegativeInt = 0
-    """Sweeps before the search: each planned patient planned again, one by one."""
+    """Sweeps before and during the search: each planned patient planned again, one by one."""
     swept: NonNegativeInt = 0
     """Routes those sweeps made strictly better (by the batch objective)."""
     input_issues: tuple[str, ...] = ()
@@ -405,6 +415,8 @@ class _Engine:
         self.polished = 0
         self.sweeps = 0
         self.swept = 0
+        self.next_sweep = 0
+        """The iteration count at which the search sweeps next (:meth:`sweep_when_due`)."""
         self.polish_share = polish_share
         self.polish_reserve = 0.0
         self.alone: list[RouteResult] = []
@@ -878,6 +890,7 @@ class _Engine:
         With :attr:`search_processes` above one (and processes that can fork), the iterations
         run in two processes at once (:mod:`routing.batch.paired_search`)."""
         state = self.search_state(plan)
+        self.next_sweep = self.iterations + self.sweep_interval()
         if self.search_processes > 1 and can_pair():
             self.processes_used = 2
             return search_in_pairs(self, plan, state, max_iterations, bound)
@@ -886,8 +899,32 @@ class _Engine:
             if reason:
                 return reason
             self.iterate(plan, state)
+            self.sweep_when_due(plan, state)
             if self.iterations % 10 == 0:
                 self.report("search", self.iterations, max_iterations or 0, state.best)
+
+    def sweep_interval(self) -> int:
+        """Search iterations between two sweeps (:data:`SWEEP_AFTER` a plannable patient)."""
+        return max(1, math.ceil(SWEEP_AFTER * len(self.cohort.plannable())))
+
+    def sweep_when_due(self, plan: Assignment, state: SearchState) -> list[int]:
+        """A sweep (:meth:`sweep`) when the search has run :meth:`sweep_interval` iterations
+        since the last one, the search's bookkeeping then made again from the plan; the
+        patients whose routes it replaced (none when no sweep was due)."""
+        if self.iterations < self.next_sweep:
+            return []
+        self.next_sweep = self.iterations + self.sweep_interval()
+        before = list(plan.results)
+        self.sweeps += 1
+        kept, better = self.sweep(plan, 1.0 - self.polish_reserve, "sweep")
+        self.swept += better
+        logger.info("sweep %d (searching): %d routes kept, %d better", self.sweeps, kept, better)
+        changed = [i for i, r in enumerate(plan.results) if r is not before[i]]
+        if changed:
+            fresh = self.search_state(plan)
+            state.costs, state.holders, state.worse = fresh.costs, fresh.holders, fresh.worse
+            state.best = fresh.best
+        return changed
 
     def search_state(self, plan: Assignment) -> SearchState:
         """The search's bookkeeping over ``plan``: costs, slot holders, bounds, who is worse off."""

@@ -16,7 +16,10 @@ this process's plan:
   cost depends on its own route alone), so the plan never gets worse;
 * moves not taken are dropped; at the next epoch's start the helper is given the routes of every
   patient whose route differs from its own (those re-planned here, those of the moves dropped),
-  so both processes start the epoch from the same plan again.
+  so both processes start the epoch from the same plan again;
+* when a sweep is due (:meth:`~routing.batch.engine._Engine.sweep_when_due`, counted in
+  iterations), this process runs it between two epochs, and the routes it replaced go to the
+  helper at the next epoch's start with the others.
 
 Everything an epoch does depends on the plan at its start, the seed and the epoch number, so the
 same input, seed and process count give the same plan as long as the stops are counted (the
@@ -101,6 +104,8 @@ class PairedEngine(Protocol):
     def set_routes(
         self, plan: Assignment, state: SearchState, routes: Mapping[int, RouteResult | None]
     ) -> None: ...
+
+    def sweep_when_due(self, plan: Assignment, state: SearchState) -> list[int]: ...
 
     def stop_reason(self, state: SearchState, max_iterations: int | None, bound: Cost) -> str: ...
 
@@ -259,6 +264,7 @@ def search_in_pairs(
                         else:
                             dropped += 1
                             stale.update({i: plan.results[i] for i in move})
+            changed.update(engine.sweep_when_due(plan, state))
             stale.update({i: plan.results[i] for i in changed})
             engine.report("search", engine.iterations, max_iterations or 0, state.best)
     finally:
