@@ -1096,7 +1096,8 @@ def test_the_search_sweeps_when_due_and_keeps_its_bookkeeping(
             assert state.holders.as_dict() == fresh.holders.as_dict()
             assert state.worse.members == fresh.worse.members
         else:
-            assert changed == [] and plan.results == before
+            assert changed == []
+            assert plan.results == before
         return changed
 
     monkeypatch.setattr(engine_module._Engine, "sweep_when_due", checking)
@@ -1105,7 +1106,24 @@ def test_the_search_sweeps_when_due_and_keeps_its_bookkeeping(
     result = plan_batch(problem, seed=2, max_iterations=365, exact_max_patients=0)
     assert swept_at == [120, 240, 360]  # every 2 × 60 iterations: counted, not timed
     assert sum(replaced) > 0  # the sweeps gave some patients other routes
-    assert result.sweeps >= 3 and result.iterations == 365
+    assert result.sweeps >= 3
+    assert result.iterations == 365
+
+
+def test_no_sweeps_during_the_search_when_those_before_it_were_cut_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the sweeps before the search did not end by bettering nothing (here given no time
+    at all), the search keeps its time: none runs during it."""
+    from routing.region import RegionParameters, generate_region
+
+    monkeypatch.setattr(engine_module, "SETTLE_SHARE", 0.0)
+    problem = generate_region(RegionParameters(patients=60, contention=1.0, seed=3))
+    result = plan_batch(problem, seed=2, max_iterations=365, exact_max_patients=0)
+    assert result.iterations == 365
+    assert result.sweeps == 0
+    monkeypatch.setattr(engine_module, "SETTLE_SHARE", 0.5)  # as committed: sweeps during it
+    assert plan_batch(problem, seed=2, max_iterations=365, exact_max_patients=0).sweeps > 3
 
 
 def booked(plan: Assignment, i: int) -> list[tuple[str, str]]:

@@ -26,10 +26,11 @@ The engine, in order:
    may then find a strictly better route. Sweeps repeat while one makes some route strictly
    better, in at most half of the search's time (:data:`SETTLE_SHARE`); none runs when
    ``max_iterations`` is 0. On 1,000 contended patients the first sweeps did what the rest of
-   the search could not (``benchmarks/README_batch.md``). During the search (step 7) a sweep
-   runs again after every :data:`SWEEP_AFTER` iterations a plannable patient: the search's
-   kept moves leave the patients it re-planned with their earliest routes only, and a sweep
-   moves them to routes of the same cost that leave other slots free.
+   the search could not (``benchmarks/README_batch.md``). When the last of them bettered
+   nothing (not cut by its time), a sweep runs again during the search (step 7) after every
+   :data:`SWEEP_AFTER` iterations a plannable patient: the search's kept moves leave the
+   patients it re-planned with their earliest routes only, and a sweep moves them to routes of
+   the same cost that leave other slots free.
 7. **Large-neighbourhood search** for the rest of the time. Each iteration picks a patient
    worse off than alone (unplanned, missing a deadline, or later than its fastest route): with
    probability ½ among the eight worst, 0.35 among those missing a deadline they meet alone,
@@ -415,8 +416,12 @@ class _Engine:
         self.polished = 0
         self.sweeps = 0
         self.swept = 0
-        self.next_sweep = 0
-        """The iteration count at which the search sweeps next (:meth:`sweep_when_due`)."""
+        self.settled = False
+        """Whether the sweeps before the search ended with one that bettered nothing (not cut
+        by their share of the time)."""
+        self.next_sweep: int | None = None
+        """The iteration count at which the search sweeps next (:meth:`sweep_when_due`), or
+        ``None``: no sweeps during the search."""
         self.polish_share = polish_share
         self.polish_reserve = 0.0
         self.alone: list[RouteResult] = []
@@ -826,7 +831,8 @@ class _Engine:
     # -- polish ------------------------------------------------------------------------------
     def settle(self, plan: Assignment) -> None:
         """Sweeps before the search (:meth:`sweep`), while each makes some route strictly
-        better, in at most :data:`SETTLE_SHARE` of what is left before the polish."""
+        better, in at most :data:`SETTLE_SHARE` of what is left before the polish
+        (:attr:`settled` says whether the last bettered nothing)."""
         end = self.used() + SETTLE_SHARE * max(0.0, 1.0 - self.polish_reserve - self.used())
         while self.used() < end and time.perf_counter() < self.deadline:
             self.sweeps += 1
@@ -834,6 +840,7 @@ class _Engine:
             self.swept += better
             logger.info("sweep %d: %d routes kept, %d better", self.sweeps, kept, better)
             if not better:
+                self.settled = True
                 break
 
     def polish(self, plan: Assignment) -> None:
@@ -890,7 +897,7 @@ class _Engine:
         With :attr:`search_processes` above one (and processes that can fork), the iterations
         run in two processes at once (:mod:`routing.batch.paired_search`)."""
         state = self.search_state(plan)
-        self.next_sweep = self.iterations + self.sweep_interval()
+        self.next_sweep = self.iterations + self.sweep_interval() if self.settled else None
         if self.search_processes > 1 and can_pair():
             self.processes_used = 2
             return search_in_pairs(self, plan, state, max_iterations, bound)
@@ -910,8 +917,12 @@ class _Engine:
     def sweep_when_due(self, plan: Assignment, state: SearchState) -> list[int]:
         """A sweep (:meth:`sweep`) when the search has run :meth:`sweep_interval` iterations
         since the last one, the search's bookkeeping then made again from the plan; the
-        patients whose routes it replaced (none when no sweep was due)."""
-        if self.iterations < self.next_sweep:
+        patients whose routes it replaced (none when no sweep was due).
+
+        Only when the sweeps before the search ended with one that bettered nothing
+        (:attr:`settled`): when their share of the time cut them short (10,000 patients), the
+        search keeps the rest of its time."""
+        if self.next_sweep is None or self.iterations < self.next_sweep:
             return []
         self.next_sweep = self.iterations + self.sweep_interval()
         before = list(plan.results)
