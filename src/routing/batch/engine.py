@@ -130,8 +130,8 @@ SETTLE_SHARE = 0.5
 SWEEP_AFTER = 2.0
 """Search iterations between two sweeps during the search (:meth:`_Engine.sweep_when_due`), as
 a multiple of the plannable patients (counted, so the plans stay deterministic). Chosen on seeds
-7, 100 and 101 among sweeps every 5, 10 and 20 seconds of a 1,000-patient search and none
-(``benchmarks/README_batch.md``)."""
+7, 100 and 101 at 1,000 patients among 1.5, 2 and 3, after a prototype sweeping every 5, 10 or
+20 seconds, and none (``benchmarks/README_batch.md``)."""
 
 QUEUE_SHARE = 0.5
 """The share of search iterations that destroy the patients ahead of the chosen one in its
