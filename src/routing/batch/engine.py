@@ -916,8 +916,8 @@ class _Engine:
 
     def sweep_when_due(self, plan: Assignment, state: SearchState) -> list[int]:
         """A sweep (:meth:`sweep`) when the search has run :meth:`sweep_interval` iterations
-        since the last one, the search's bookkeeping then made again from the plan; the
-        patients whose routes it replaced (none when no sweep was due).
+        since the last one, the search's bookkeeping then brought in step for the routes it
+        replaced (:meth:`follow`); those patients (none when no sweep was due).
 
         Only when the sweeps before the search ended with one that bettered nothing
         (:attr:`settled`): when their share of the time cut them short (10,000 patients), the
@@ -931,10 +931,7 @@ class _Engine:
         self.swept += better
         logger.info("sweep %d (searching): %d routes kept, %d better", self.sweeps, kept, better)
         changed = [i for i, r in enumerate(plan.results) if r is not before[i]]
-        if changed:
-            fresh = self.search_state(plan)
-            state.costs, state.holders, state.worse = fresh.costs, fresh.holders, fresh.worse
-            state.best = fresh.best
+        self.follow(plan, state, {i: before[i] for i in changed})
         return changed
 
     def search_state(self, plan: Assignment) -> SearchState:
@@ -1011,16 +1008,24 @@ class _Engine:
     ) -> None:
         """Give the patients of ``routes`` these routes (the caller knows they fit), the
         search's bookkeeping in step."""
-        before = total_cost(state.costs[i] for i in routes)
-        for i in routes:
-            self.unhold(state.holders, i, plan.remove(i))
+        old = {i: plan.remove(i) for i in routes}
         for i, r in routes.items():
             if r is not None:
                 plan.place(i, r)
-                self.hold(state.holders, i, r)
+        self.follow(plan, state, old)
+
+    def follow(
+        self, plan: Assignment, state: SearchState, old: Mapping[int, RouteResult | None]
+    ) -> None:
+        """Bring the search's bookkeeping in step with ``plan`` after the patients of ``old``
+        left those routes for the ones they have in ``plan`` now."""
+        before = total_cost(state.costs[i] for i in old)
+        for i, r in old.items():
+            self.unhold(state.holders, i, r)
+            self.hold(state.holders, i, plan.results[i])
             state.costs[i] = plan.cost(i)
             state.worse.update(i, state.costs[i])
-        state.best = replaced(state.best, before, total_cost(state.costs[i] for i in routes))
+        state.best = replaced(state.best, before, total_cost(state.costs[i] for i in old))
 
     def repair(
         self, plan: Assignment, order: list[int], before: Cost, lower: Sequence[Cost]
