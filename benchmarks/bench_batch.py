@@ -15,12 +15,17 @@ Usage::
     python benchmarks/bench_batch.py --sizes 100 1000
     python benchmarks/bench_batch.py --sizes 1000 10000 --baselines-only
     python benchmarks/bench_batch.py --calibrate 1000 --grid 0.6 0.8 1.0 1.2
+    python benchmarks/bench_batch.py --sizes 1000 --compiled-python /path/to/wheel-venv/bin/python
 
 ``--baselines-only`` stops after the baselines and bounds (no search, no polish): the runtime
 curve's "baselines" lines, in minutes instead of the full time limit; the plan is then the best
 start. ``--calibrate`` runs first-come-first-served alone over a grid of contention values:
-this is how :data:`CONTENDED` and :data:`RELAXED` were chosen (never by the plan). See
-``benchmarks/README_batch.md``.
+this is how :data:`CONTENDED` and :data:`RELAXED` were chosen (never by the plan).
+``--compiled-python`` plans each instance a second time, right after, through an interpreter
+whose ``routing`` is the compiled wheel (``pip install .``; an editable install runs the pure
+Python sources): both tables, both builds' targets, and a check that the two builds planned the
+same FCFS plan and no-competition bound. The header and each record (``--json``) name the build.
+See ``benchmarks/README_batch.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.builds import is_compiled, other_build_env, search_build
 
 __all__ = ["CONTENDED", "RELAXED", "main", "measure", "run_instance"]
 
@@ -143,6 +154,7 @@ def run_instance(
         "peak_bytes": peak,
         "helper_peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
         "search_processes": result.search_processes,
+        "build": search_build(),
         "status": result.status.value,
         "stop_reason": result.stop_reason,
         "iterations": result.iterations,
@@ -332,10 +344,14 @@ def _num(value: float | None, width: int = 6) -> str:
     return f"{value:>{width}.1f}" if value is not None else f"{'—':>{width}}"
 
 
-def _child(patients: int, contention: float, args: argparse.Namespace) -> dict[str, Any]:
+def _child(
+    patients: int, contention: float, args: argparse.Namespace, python: str | None = None
+) -> dict[str, Any]:
+    """One instance planned in a child process: this interpreter's, or ``python``'s (another
+    build of ``routing``, run without ``PYTHONPATH``)."""
     limit = max(MIN_TIME_LIMIT, SECONDS_PER_PATIENT * patients)
     command = [
-        sys.executable,
+        python or sys.executable,
         __file__,
         "--one",
         str(patients),
@@ -354,7 +370,8 @@ def _child(patients: int, contention: float, args: argparse.Namespace) -> dict[s
         "--search-processes",
         str(args.search_processes),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = other_build_env() if python else None
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
 
@@ -470,8 +487,8 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def _targets(results: dict[tuple[int, str], dict[str, Any]]) -> list[str]:
-    lines = ["", "targets (2 cores):"]
+def _targets(results: dict[tuple[int, str], dict[str, Any]], build: str = "") -> list[str]:
+    lines = ["", f"targets (2 cores{', ' + build if build else ''}):"]
     for (n, label), r in sorted(results.items()):
         if n == 1000:
             ok = r["runtime_seconds"] <= 60 and r["peak_bytes"] <= 2 * GIB
@@ -597,6 +614,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes the plan's search runs in (routing.batch.paired_search)",
     )
     parser.add_argument(
+        "--compiled-python",
+        metavar="PY",
+        help="also plan each instance through this interpreter, whose routing is the compiled "
+        "wheel (pip install .), right after this one's run; targets for both builds",
+    )
+    parser.add_argument(
         "--one", nargs=2, metavar=("PATIENTS", "CONTENTION"), help=argparse.SUPPRESS
     )
     parser.add_argument("--time-limit", type=float, help=argparse.SUPPRESS)
@@ -627,20 +650,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"batch benchmark: seed {args.seed}, {args.workers} workers, time limit "
         f"max({MIN_TIME_LIMIT:.0f} s, {SECONDS_PER_PATIENT} s × patients); contention = specialist "
-        "demand ÷ supply over the first 10 working days (routing.region.capacity)",
+        "demand ÷ supply over the first 10 working days (routing.region.capacity); search "
+        f"{search_build()}"
+        + (f", and compiled through {args.compiled_python}" if args.compiled_python else ""),
         flush=True,
     )
+    if args.compiled_python and is_compiled():
+        parser.error("--compiled-python: this interpreter's search is compiled already")
     results: dict[tuple[int, str], dict[str, Any]] = {}
+    compiled: dict[tuple[int, str], dict[str, Any]] = {}
     for n in args.sizes:
         for label in args.instances:
             r = _child(n, contention(label, n), args)
             results[(n, label)] = r
             print("\n".join(_table(label, r)), flush=True)
-    print("\n".join(_curve(results) + _targets(results)))
+            if args.compiled_python:
+                c = _child(n, contention(label, n), args, args.compiled_python)
+                if not c["build"].startswith("compiled"):
+                    parser.error(
+                        f"--compiled-python {args.compiled_python}: its search is "
+                        f"{c['build']}, not the compiled wheel"
+                    )
+                compiled[(n, label)] = c
+                print("\n".join(_table(f"{label}, compiled", c) + _same_baselines(r, c)))
+    lines = _curve(results) + _targets(results, "pure Python" if compiled else "")
+    if compiled:
+        lines += ["", "compiled build:", *_curve(compiled), *_targets(compiled, "compiled")]
+    print("\n".join(lines))
     if args.json:
+        records = [
+            {"instance": lab, **r}
+            for runs in (results, compiled)
+            for (_, lab), r in sorted(runs.items())
+        ]
         with open(args.json, "w", encoding="utf-8") as out:
-            json.dump([{"instance": lab, **r} for (_, lab), r in sorted(results.items())], out)
+            json.dump(records, out)
     return 0
+
+
+def _same_baselines(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """Whether the two builds planned the same FCFS plan and no-competition bound (neither is
+    limited by the clock, so they must); the plans themselves differ with the iterations run."""
+    same = all(ours[k] == theirs[k] for k in ("fcfs_objective", "no_competition_bound"))
+    verdict = "the same" if same else "DIFFERENT (a build differs)"
+    return [f"   both builds: FCFS plan and no-competition bound {verdict}"]
 
 
 if __name__ == "__main__":

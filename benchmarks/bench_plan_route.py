@@ -38,12 +38,12 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+from benchmarks.builds import search_build
 from benchmarks.direct_cpsat import DirectResult, solve_direct
 from benchmarks.instances import Instance, Size, make_instance
 from benchmarks.pooled import parse_seeds, run_pooled
 from routing.result import RouteResult
 from routing.slot_index import SlotIndex
-from routing.solve import search as search_module
 from routing.solve.plan import SolveOptions, plan_route
 
 __all__ = ["SizeFigures", "main", "measure_size"]
@@ -283,15 +283,8 @@ def _machine() -> str:
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
         f"{os.cpu_count()} cores; Python {platform.python_version()}; "
         f"OR-Tools {importlib.metadata.version('ortools')}; commit {commit or 'unknown'}; "
-        f"search {_build()}"
+        f"search {search_build()}"
     )
-
-
-def _build() -> str:
-    """Which build of the search runs: the compiled one (a wheel) or the pure-Python sources."""
-    path = Path(search_module.__file__ or "")
-    kind = "compiled (mypyc)" if path.suffix in (".so", ".pyd") else "pure Python"
-    return f"{kind}: {path.name}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             direct_limit=args.direct_time_limit,
             compiled_python=args.compiled_python,
             json_out=args.json_out,
-            build=_build,
+            build=search_build,
             prepare=not args.unprepared,
             gc_freeze=not args.no_gc_freeze,
         )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.builds import other_build_env
 from benchmarks.direct_cpsat import solve_direct
 from benchmarks.instances import Instance, Size, make_instance
 from routing.slot_index import SlotIndex
@@ -216,7 +216,6 @@ def _in_subprocess(python: str, size: Size, seeds: list[int], timing: _Timing) -
     """The same measurement by another interpreter (its own ``routing``, PYTHONPATH cleared)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "runs.json"
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         command = [
             python,
             str(Path(__file__).with_name("bench_plan_route.py")),
@@ -236,7 +235,7 @@ def _in_subprocess(python: str, size: Size, seeds: list[int], timing: _Timing) -
             *([] if timing.prepare else ["--unprepared"]),
             *([] if timing.gc_freeze else ["--no-gc-freeze"]),
         ]
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, env=other_build_env(), check=True, stdout=subprocess.DEVNULL)
         return [SeedRun.from_json(d) for d in json.loads(out.read_text())]
 
 

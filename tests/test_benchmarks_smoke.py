@@ -288,3 +288,48 @@ def test_batch_benchmark_baselines_end_where_the_sweeps_or_the_search_begin() ->
     assert _baselines(run) == 3.0
     assert _baselines({**run, "phases": {"search": 5.0}}) == 5.0
     assert _baselines({**run, "phases": {"first come": 1.0}}) == 9.0
+
+
+def test_batch_benchmark_names_its_build_and_refuses_a_second_interpreter_of_the_same_build(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``bench_batch.py --compiled-python PY`` needs this interpreter to run the pure-Python
+    sources and ``PY`` the compiled wheel: the same build twice is an argparse error naming
+    what it found (in the editable run: ``PY`` is this interpreter; in the compiled run, this
+    interpreter is compiled already). The header names the build."""
+    from benchmarks import bench_batch
+    from benchmarks.builds import is_compiled, search_build
+
+    argv = [
+        "--sizes",
+        "20",
+        "--instances",
+        "contended",
+        "--baselines-only",
+        "--staged-max-variables",
+        "0",
+        "--staged-iterations",
+        "0",
+        "--compiled-python",
+        sys.executable,
+    ]
+    with pytest.raises(SystemExit) as stopped:
+        bench_batch.main(argv)
+    assert stopped.value.code == 2
+    captured = capsys.readouterr()
+    assert f"search {search_build()}" in captured.out
+    if is_compiled():
+        assert "this interpreter's search is compiled already" in captured.err
+    else:
+        assert f"its search is {search_build()}, not the compiled wheel" in captured.err
+
+
+def test_batch_benchmark_compares_the_builds_baselines() -> None:
+    """Two builds must plan the same FCFS plan and no-competition bound (neither is limited by
+    the clock); a difference is said, not hidden."""
+    from benchmarks.bench_batch import _same_baselines
+
+    ours = {"fcfs_objective": [0, 38000, 28679777], "no_competition_bound": [0, 0, 14329167]}
+    assert "the same" in _same_baselines(ours, dict(ours))[0]
+    other = {**ours, "fcfs_objective": [0, 38000, 28679778]}
+    assert "DIFFERENT" in _same_baselines(ours, other)[0]
