@@ -623,7 +623,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--one", nargs=2, metavar=("PATIENTS", "CONTENTION"), help=argparse.SUPPRESS
     )
     parser.add_argument("--time-limit", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.build:  # asked by another interpreter's --compiled-python: which build is this
+        print(search_build())
+        return 0
     if args.one:
         figures = run_instance(
             int(args.one[0]),
@@ -655,8 +659,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (f", and compiled through {args.compiled_python}" if args.compiled_python else ""),
         flush=True,
     )
-    if args.compiled_python and is_compiled():
-        parser.error("--compiled-python: this interpreter's search is compiled already")
+    if args.compiled_python:
+        if is_compiled():
+            parser.error("--compiled-python: this interpreter's search is compiled already")
+        other = _build_of(args.compiled_python)
+        if not other.startswith("compiled"):
+            parser.error(
+                f"--compiled-python {args.compiled_python}: its search is {other}, not the "
+                "compiled wheel"
+            )
     results: dict[tuple[int, str], dict[str, Any]] = {}
     compiled: dict[tuple[int, str], dict[str, Any]] = {}
     for n in args.sizes:
@@ -666,11 +677,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(_table(label, r)), flush=True)
             if args.compiled_python:
                 c = _child(n, contention(label, n), args, args.compiled_python)
-                if not c["build"].startswith("compiled"):
-                    parser.error(
-                        f"--compiled-python {args.compiled_python}: its search is "
-                        f"{c['build']}, not the compiled wheel"
-                    )
                 compiled[(n, label)] = c
                 print("\n".join(_table(f"{label}, compiled", c) + _same_baselines(r, c)))
     lines = _curve(results) + _targets(results, "pure Python" if compiled else "")
@@ -686,6 +692,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(records, out)
     return 0
+
+
+def _build_of(python: str) -> str:
+    """The build of the search that ``python`` runs (as the header names it), asked of it
+    without ``PYTHONPATH``; a clear error when it cannot run this benchmark."""
+    command = [python, __file__, "--build"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=True, env=other_build_env()
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", None) or str(error)
+        raise SystemExit(
+            f"--compiled-python {python}: cannot run this benchmark: {detail}"
+        ) from error
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _same_baselines(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:

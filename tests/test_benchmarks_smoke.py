@@ -291,12 +291,13 @@ def test_batch_benchmark_baselines_end_where_the_sweeps_or_the_search_begin() ->
 
 
 def test_batch_benchmark_names_its_build_and_refuses_a_second_interpreter_of_the_same_build(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """``bench_batch.py --compiled-python PY`` needs this interpreter to run the pure-Python
     sources and ``PY`` the compiled wheel: the same build twice is an argparse error naming
     what it found (in the editable run: ``PY`` is this interpreter; in the compiled run, this
-    interpreter is compiled already). The header names the build."""
+    interpreter is compiled already), found before any instance is planned; an interpreter
+    that cannot run it at all is named in the error. The header names the build."""
     from benchmarks import bench_batch
     from benchmarks.builds import is_compiled, search_build
 
@@ -318,10 +319,15 @@ def test_batch_benchmark_names_its_build_and_refuses_a_second_interpreter_of_the
     assert stopped.value.code == 2
     captured = capsys.readouterr()
     assert f"search {search_build()}" in captured.out
+    assert "== 20 patients" not in captured.out  # refused before planning
     if is_compiled():
         assert "this interpreter's search is compiled already" in captured.err
     else:
         assert f"its search is {search_build()}, not the compiled wheel" in captured.err
+        argv[-1] = str(tmp_path / "no-such-python")
+        with pytest.raises(SystemExit) as stopped:
+            bench_batch.main(argv)
+        assert f"--compiled-python {argv[-1]}: cannot run this benchmark" in str(stopped.value.code)
 
 
 def test_batch_benchmark_compares_the_builds_baselines() -> None:
