@@ -643,6 +643,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(figures))
         return 0
     if args.calibrate:
+        if args.compiled_python:
+            parser.error("--compiled-python plans the instances; --calibrate runs FCFS alone here")
         calibrate(args.calibrate, args.grid, args.seed)
         return 0
     settings = {"contended": CONTENDED, "relaxed": RELAXED}

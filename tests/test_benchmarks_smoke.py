@@ -297,7 +297,8 @@ def test_batch_benchmark_names_its_build_and_refuses_a_second_interpreter_of_the
     sources and ``PY`` the compiled wheel: the same build twice is an argparse error naming
     what it found (in the editable run: ``PY`` is this interpreter; in the compiled run, this
     interpreter is compiled already), found before any instance is planned; an interpreter
-    that cannot run it at all is named in the error. The header names the build."""
+    that cannot run it at all is named in the error, and ``--calibrate`` (FCFS in this process
+    only) refuses it rather than ignore it. The header names the build."""
     from benchmarks import bench_batch
     from benchmarks.builds import is_compiled, search_build
 
@@ -320,6 +321,10 @@ def test_batch_benchmark_names_its_build_and_refuses_a_second_interpreter_of_the
     captured = capsys.readouterr()
     assert f"search {search_build()}" in captured.out
     assert "== 20 patients" not in captured.out  # refused before planning
+    with pytest.raises(SystemExit) as stopped:
+        bench_batch.main(["--calibrate", "20", "--compiled-python", sys.executable])
+    assert stopped.value.code == 2
+    assert "--calibrate runs FCFS alone here" in capsys.readouterr().err
     if is_compiled():
         assert "this interpreter's search is compiled already" in captured.err
     else:
