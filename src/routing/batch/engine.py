@@ -838,7 +838,7 @@ class _Engine:
             self.sweeps += 1
             kept, better = self.sweep(plan, end, "sweep")
             self.swept += better
-            logger.info("sweep %d: %d routes kept, %d better", self.sweeps, kept, better)
+            logger.info("sweep %d: %d routes kept, %d better", self.sweeps, len(kept), better)
             if not better:
                 self.settled = True
                 break
@@ -846,9 +846,11 @@ class _Engine:
     def polish(self, plan: Assignment) -> None:
         """One last sweep (:meth:`sweep`) in the time left: the searches before it proved
         each patient's earliest completion only."""
-        self.polished += self.sweep(plan, 1.0, "polish")[0]
+        self.polished += len(self.sweep(plan, 1.0, "polish")[0])
 
-    def sweep(self, plan: Assignment, until: float, phase: str) -> tuple[int, int]:
+    def sweep(
+        self, plan: Assignment, until: float, phase: str
+    ) -> tuple[dict[int, RouteResult], int]:
         """Plan each routed patient again, also for visit days, travel and preferences.
 
         In arrival order until :meth:`used` reaches ``until`` (or the time limit); a new route
@@ -858,12 +860,14 @@ class _Engine:
 
         Returns
         -------
-        tuple of int
-            The routes kept, and of those the strictly better ones.
+        tuple
+            The patients whose new route was kept, each with the route it replaced (of a
+            cost no better), and how many of the new routes are strictly better.
         """
         cohort = self.cohort
         order = [i for i in cohort.arrival_order() if plan.results[i] is not None]
-        kept = better = 0
+        kept: dict[int, RouteResult] = {}
+        better = 0
         total = plan.total()  # kept in step: summing every patient's cost each report is N²
         for n, i in enumerate(order, start=1):
             if self.used() >= until or time.perf_counter() >= self.deadline:
@@ -881,7 +885,7 @@ class _Engine:
             found_cost = cohort.cost(i, found)
             if found.has_route and found_cost <= cost:
                 plan.place(i, found)
-                kept += 1
+                kept[i] = current
                 better += found_cost < cost
                 total = replaced(total, cost, found_cost)
             else:
@@ -917,7 +921,7 @@ class _Engine:
     def sweep_when_due(self, plan: Assignment, state: SearchState) -> list[int]:
         """A sweep (:meth:`sweep`) when the search has run :meth:`sweep_interval` iterations
         since the last one, the search's bookkeeping then brought in step for the routes it
-        replaced (:meth:`follow`); those patients (none when no sweep was due).
+        replaced (:meth:`follow`); those patients, by entry (none when no sweep was due).
 
         Only when the sweeps before the search ended with one that bettered nothing
         (:attr:`settled`): when their share of the time cut them short (10,000 patients), the
@@ -925,14 +929,14 @@ class _Engine:
         if self.next_sweep is None or self.iterations < self.next_sweep:
             return []
         self.next_sweep = self.iterations + self.sweep_interval()
-        before = list(plan.results)
         self.sweeps += 1
         kept, better = self.sweep(plan, 1.0 - self.polish_reserve, "sweep")
         self.swept += better
-        logger.info("sweep %d (searching): %d routes kept, %d better", self.sweeps, kept, better)
-        changed = [i for i, r in enumerate(plan.results) if r is not before[i]]
-        self.follow(plan, state, {i: before[i] for i in changed})
-        return changed
+        logger.info(
+            "sweep %d (searching): %d routes kept, %d better", self.sweeps, len(kept), better
+        )
+        self.follow(plan, state, kept)
+        return sorted(kept)
 
     def search_state(self, plan: Assignment) -> SearchState:
         """The search's bookkeeping over ``plan``: costs, slot holders, bounds, who is worse off."""
